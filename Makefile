@@ -1,0 +1,32 @@
+# Candor's two commands: `make run` and `make test`. Both fetch what they need.
+.PHONY: run test assets wasm-target build build-debug clean-data
+
+CARGO ?= cargo
+DATA_DIR ?= data
+ADDR ?= 127.0.0.1:8080
+
+## Fetch ONNX Runtime and the embedding model into .assets/ (idempotent, quiet when done).
+assets:
+	@service/scripts/fetch-assets.sh
+
+## The WebAssembly target that plugins build for.
+wasm-target:
+	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+build: assets
+	$(CARGO) build --release --bin candor
+
+build-debug: assets
+	$(CARGO) build --bin candor
+
+## Index the starter corpus and serve every corpus on $(ADDR).
+run: build
+	target/release/candor index --corpus corpora/starter --data-dir $(DATA_DIR)
+	target/release/candor serve --corpora corpora --data-dir $(DATA_DIR) --addr $(ADDR)
+
+## The whole test suite: unit tests, the real-model index tests, end-to-end HTTP tests.
+test: assets wasm-target build-debug
+	$(CARGO) test --workspace
+
+clean-data:
+	rm -rf $(DATA_DIR)

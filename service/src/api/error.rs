@@ -1,0 +1,76 @@
+//! The one place where engine errors become HTTP statuses and stable error codes.
+//!
+//! Bodies are `{"error":{"code","message"}}`. A 5xx hides the details from the
+//! client; the details go to the log, once, in the logging middleware.
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::Error;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// A 400 for a request the server could not understand.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_request", message: message.into() }
+    }
+
+    /// A 500 whose detail is logged, not shown.
+    pub fn internal(detail: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: detail.into() }
+    }
+
+    /// A 404 for a route that does not exist.
+    pub fn not_found() -> ApiError {
+        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such route".into() }
+    }
+}
+
+/// The internal detail of a 5xx, kept for the logging middleware.
+#[derive(Debug, Clone)]
+pub struct InternalDetail(pub String);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        let (status, code) = match &e {
+            Error::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Error::UnknownCorpus(_) => (StatusCode::NOT_FOUND, "unknown_corpus"),
+            Error::NotIndexed(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_indexed"),
+            Error::Config { .. } | Error::BadDocument { .. } => (StatusCode::BAD_REQUEST, "invalid_input"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError { status, code, message: e.to_string() }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        let status = match r {
+            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError { status, code: "invalid_json", message: r.body_text() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = if self.status.is_server_error() { "internal error".to_owned() } else { self.message.clone() };
+        let body = json!({"error": {"code": self.code, "message": message}});
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status.is_server_error() {
+            resp.extensions_mut().insert(InternalDetail(self.message));
+        }
+        resp
+    }
+}

@@ -1,0 +1,121 @@
+//! The HTTP layer: routes, request and response shapes, error mapping.
+//!
+//! Handlers only translate: extract, call the engine once (on a blocking thread
+//! when the work is CPU-bound), serialise. This is the only module that names
+//! axum, hyper or tower; the engine never sees HTTP.
+
+mod error;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+pub use error::ApiError;
+use error::InternalDetail;
+
+use crate::retrieve::corpora::{Corpora, CorpusInfo, SearchResult};
+use crate::retrieve::Mode;
+
+/// Largest accepted request body. Default: 64 KiB; larger bodies get 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Longest accepted question, in characters; longer ones get 400.
+pub const MAX_QUESTION_CHARS: usize = 2_000;
+
+/// Results returned when the request does not say.
+pub const DEFAULT_TOP_K: usize = 10;
+
+/// Largest `top_k` a request may ask for.
+pub const MAX_TOP_K: usize = 100;
+
+/// Shared state: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The served corpora.
+    pub corpora: Arc<Corpora>,
+}
+
+/// A JSON body whose rejections use the API's error shape.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+struct Json<T>(T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// The router with every route.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/corpora", get(corpora))
+        .route("/v1/search", post(search))
+        .fallback(|| async { ApiError::not_found() })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(log_errors))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+///
+/// # Errors
+///
+/// When the server fails.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn log_errors(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let resp = next.run(req).await;
+    if let Some(InternalDetail(detail)) = resp.extensions().get::<InternalDetail>() {
+        tracing::error!(%method, %path, status = resp.status().as_u16(), error = %detail, "request failed");
+    }
+    resp
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn corpora(State(state): State<AppState>) -> Json<Vec<CorpusInfo>> {
+    Json(state.corpora.list())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchBody {
+    question: String,
+    corpus: Option<String>,
+    top_k: Option<usize>,
+    mode: Option<String>,
+}
+
+async fn search(State(state): State<AppState>, Json(body): Json<SearchBody>) -> Result<Json<SearchResult>, ApiError> {
+    if body.question.chars().count() > MAX_QUESTION_CHARS {
+        return Err(ApiError::bad_request(format!("question is longer than {MAX_QUESTION_CHARS} characters")));
+    }
+    let top_k = body.top_k.unwrap_or(DEFAULT_TOP_K);
+    if !(1..=MAX_TOP_K).contains(&top_k) {
+        return Err(ApiError::bad_request(format!("top_k must be in 1..={MAX_TOP_K}, got {top_k}")));
+    }
+    let mode: Mode = body.mode.as_deref().unwrap_or("hybrid").parse().map_err(ApiError::bad_request)?;
+    let result = tokio::task::spawn_blocking(move || {
+        state.corpora.search(body.corpus.as_deref(), &body.question, mode, top_k)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("search task failed: {e}")))??;
+    Ok(Json(result))
+}

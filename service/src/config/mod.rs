@@ -1,0 +1,442 @@
+//! Corpus configuration (`corpus.toml`): parsing and validation before any work.
+//!
+//! Everything is checked up front (unknown keys, missing folders, bad globs, out of
+//! range numbers) so that a bad config fails in milliseconds with the file and key,
+//! never halfway through an index run. This module must not touch indexes or models.
+
+mod assets;
+
+use std::path::{Path, PathBuf};
+
+pub use assets::{Assets, ASSETS_ENV};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The file name a corpus folder must contain.
+pub const CORPUS_FILE: &str = "corpus.toml";
+
+/// The embedding model's training length in word-pieces; a chunk plus its title
+/// prefix must fit, or the model would silently drop the rest.
+pub const MODEL_MAX_TOKENS: usize = 256;
+
+/// A validated corpus: its folder plus the parsed `corpus.toml`.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// The folder holding `corpus.toml`; source paths are relative to it.
+    pub root: PathBuf,
+    /// The parsed and validated settings.
+    pub config: CorpusConfig,
+}
+
+/// The contents of `corpus.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusConfig {
+    /// The corpus name used in the API and in the data directory: `[a-z0-9_-]+`.
+    pub name: String,
+    /// What the corpus covers and what it does not, in plain words.
+    pub scope: String,
+    /// Where the documents are.
+    pub sources: Vec<Source>,
+    /// How document age affects ranking.
+    #[serde(default)]
+    pub recency: Recency,
+    /// How documents are cut into chunks.
+    #[serde(default)]
+    pub chunking: Chunking,
+    /// How lexical and dense results are combined.
+    #[serde(default)]
+    pub retrieval: Retrieval,
+}
+
+/// One `[[sources]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// A folder relative to the corpus folder.
+    pub path: PathBuf,
+    /// Which files under `path` to take. Default: `**/*`.
+    #[serde(default = "default_glob")]
+    pub glob: String,
+    /// A parser plugin name; absent means the built-in parser chosen by file type.
+    #[serde(default)]
+    pub parser: Option<String>,
+}
+
+fn default_glob() -> String {
+    "**/*".to_owned()
+}
+
+/// `[recency]`: a decay on document age, blended with relevance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recency {
+    /// Age, in days, at which the recency factor halves. Must be > 0. Default: 365.
+    #[serde(default = "default_half_life_days")]
+    pub half_life_days: f64,
+    /// How much recency counts against relevance, in [0, 1]. Default: 0.1.
+    #[serde(default = "default_recency_weight")]
+    pub weight: f64,
+    /// Evidence older than this many days gets a staleness warning. Default: 730.
+    #[serde(default = "default_freshness_days")]
+    pub freshness_days: f64,
+}
+
+fn default_half_life_days() -> f64 {
+    365.0
+}
+fn default_recency_weight() -> f64 {
+    0.1
+}
+fn default_freshness_days() -> f64 {
+    730.0
+}
+
+impl Default for Recency {
+    fn default() -> Self {
+        Recency {
+            half_life_days: default_half_life_days(),
+            weight: default_recency_weight(),
+            freshness_days: default_freshness_days(),
+        }
+    }
+}
+
+/// `[chunking]`: token-bounded windows with overlap.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct Chunking {
+    /// Word-pieces per chunk, title and heading prefix included; at most 256 (the
+    /// model's training length). Default: 240.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+    /// Word-pieces shared by consecutive windows of one section; less than
+    /// `max_tokens / 2`. Default: 48.
+    #[serde(default = "default_overlap_tokens")]
+    pub overlap_tokens: usize,
+}
+
+fn default_max_tokens() -> usize {
+    240
+}
+fn default_overlap_tokens() -> usize {
+    48
+}
+
+impl Default for Chunking {
+    fn default() -> Self {
+        Chunking { max_tokens: default_max_tokens(), overlap_tokens: default_overlap_tokens() }
+    }
+}
+
+/// How lexical and dense rankings are fused.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Fusion {
+    /// Reciprocal rank fusion: `sum 1 / (k + rank)`.
+    Rrf,
+    /// A weighted sum of z-score normalised scores.
+    Blend,
+}
+
+impl std::str::FromStr for Fusion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Fusion, String> {
+        match s {
+            "rrf" => Ok(Fusion::Rrf),
+            "blend" => Ok(Fusion::Blend),
+            other => Err(format!("`{other}` is not a fusion method; use rrf or blend")),
+        }
+    }
+}
+
+/// `[retrieval]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retrieval {
+    /// Fusion method. Default: `blend`.
+    #[serde(default = "default_fusion")]
+    pub fusion: Fusion,
+    /// RRF's `k`; > 0. Default: 60.
+    #[serde(default = "default_rrf_k")]
+    pub rrf_k: f64,
+    /// Weight of the dense signal in fusion, in [0, 1]; lexical gets the rest.
+    /// Default: 0.5.
+    #[serde(default = "default_dense_weight")]
+    pub dense_weight: f64,
+    /// Chunks taken from each retriever before fusion; 1..=1000. Default: 100.
+    #[serde(default = "default_candidates")]
+    pub candidates: usize,
+    /// Boost of the title field in BM25, > 0. Default: 1.0.
+    #[serde(default = "default_title_boost")]
+    pub title_boost: f32,
+}
+
+fn default_fusion() -> Fusion {
+    Fusion::Blend
+}
+fn default_rrf_k() -> f64 {
+    60.0
+}
+fn default_dense_weight() -> f64 {
+    0.5
+}
+fn default_candidates() -> usize {
+    100
+}
+fn default_title_boost() -> f32 {
+    1.0
+}
+
+impl Default for Retrieval {
+    fn default() -> Self {
+        Retrieval {
+            fusion: default_fusion(),
+            rrf_k: default_rrf_k(),
+            dense_weight: default_dense_weight(),
+            candidates: default_candidates(),
+            title_boost: default_title_boost(),
+        }
+    }
+}
+
+impl Corpus {
+    /// Loads and validates `<dir>/corpus.toml`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the file and the key for any syntax error, unknown
+    /// key, missing source folder, bad glob or out-of-range value; [`Error::Io`] when
+    /// the file cannot be read.
+    pub fn load(dir: &Path) -> crate::Result<Corpus> {
+        let file = dir.join(CORPUS_FILE);
+        let text = std::fs::read_to_string(&file).map_err(Error::io(&file))?;
+        let config = parse(&file, &text)?;
+        let corpus = Corpus { root: dir.to_path_buf(), config };
+        corpus.validate(&file)?;
+        Ok(corpus)
+    }
+
+    /// The compiled glob matcher of source `i`, relative to that source's folder.
+    ///
+    /// # Errors
+    ///
+    /// Never after [`Corpus::load`] succeeded, which compiled every glob once.
+    pub fn source_matcher(&self, i: usize) -> crate::Result<GlobSet> {
+        let file = self.root.join(CORPUS_FILE);
+        compile_glob(&file, i, &self.config.sources[i].glob)
+    }
+
+    fn validate(&self, file: &Path) -> crate::Result<()> {
+        let c = &self.config;
+        let bad = |key: &str, message: String| Error::Config {
+            file: file.to_path_buf(),
+            key: key.to_owned(),
+            message,
+        };
+        if c.name.is_empty()
+            || !c.name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_')
+        {
+            return Err(bad("name", format!("`{}` must be non-empty and use only a-z, 0-9, - and _", c.name)));
+        }
+        if c.scope.trim().is_empty() {
+            return Err(bad("scope", "must state what the corpus covers".into()));
+        }
+        if c.sources.is_empty() {
+            return Err(bad("sources", "at least one [[sources]] entry is required".into()));
+        }
+        for (i, s) in c.sources.iter().enumerate() {
+            let dir = self.root.join(&s.path);
+            if !dir.is_dir() {
+                return Err(bad(
+                    &format!("sources[{i}].path"),
+                    format!("folder {} does not exist", dir.display()),
+                ));
+            }
+            compile_glob(file, i, &s.glob)?;
+            if let Some(p) = &s.parser {
+                return Err(bad(
+                    &format!("sources[{i}].parser"),
+                    format!("parser plugin `{p}` is not available: plugins are not supported by this build"),
+                ));
+            }
+        }
+        let r = &c.recency;
+        if !(r.half_life_days.is_finite() && r.half_life_days > 0.0) {
+            return Err(bad("recency.half_life_days", format!("must be a positive number of days, got {}", r.half_life_days)));
+        }
+        if !(0.0..=1.0).contains(&r.weight) {
+            return Err(bad("recency.weight", format!("must be in [0, 1], got {}", r.weight)));
+        }
+        if !(r.freshness_days.is_finite() && r.freshness_days > 0.0) {
+            return Err(bad("recency.freshness_days", format!("must be a positive number of days, got {}", r.freshness_days)));
+        }
+        let ch = &c.chunking;
+        if !(32..=MODEL_MAX_TOKENS).contains(&ch.max_tokens) {
+            return Err(bad("chunking.max_tokens", format!("must be in 32..={MODEL_MAX_TOKENS} (the model's training length), got {}", ch.max_tokens)));
+        }
+        if ch.overlap_tokens * 2 >= ch.max_tokens {
+            return Err(bad("chunking.overlap_tokens", format!("must be less than half of max_tokens ({}), got {}", ch.max_tokens, ch.overlap_tokens)));
+        }
+        let rt = &c.retrieval;
+        if !(rt.rrf_k.is_finite() && rt.rrf_k > 0.0) {
+            return Err(bad("retrieval.rrf_k", format!("must be > 0, got {}", rt.rrf_k)));
+        }
+        if !(0.0..=1.0).contains(&rt.dense_weight) {
+            return Err(bad("retrieval.dense_weight", format!("must be in [0, 1], got {}", rt.dense_weight)));
+        }
+        if !(1..=1000).contains(&rt.candidates) {
+            return Err(bad("retrieval.candidates", format!("must be in 1..=1000, got {}", rt.candidates)));
+        }
+        if !(rt.title_boost.is_finite() && rt.title_boost > 0.0) {
+            return Err(bad("retrieval.title_boost", format!("must be > 0, got {}", rt.title_boost)));
+        }
+        Ok(())
+    }
+}
+
+fn parse(file: &Path, text: &str) -> crate::Result<CorpusConfig> {
+    let de = toml::Deserializer::parse(text).map_err(|e| Error::Config {
+        file: file.to_path_buf(),
+        key: "-".into(),
+        message: e.to_string().trim().replace('\n', " "),
+    })?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = match e.path().to_string() {
+            p if p == "." => "-".to_owned(),
+            p => p,
+        };
+        Error::Config { file: file.to_path_buf(), key, message: e.into_inner().message().to_owned() }
+    })
+}
+
+fn compile_glob(file: &Path, i: usize, glob: &str) -> crate::Result<GlobSet> {
+    let bad = |message: String| Error::Config {
+        file: file.to_path_buf(),
+        key: format!("sources[{i}].glob"),
+        message,
+    };
+    let g = Glob::new(glob).map_err(|e| bad(format!("`{glob}` is not a valid glob: {e}")))?;
+    GlobSetBuilder::new().add(g).build().map_err(|e| bad(format!("`{glob}`: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus_with(toml_text: &str) -> (tempfile::TempDir, crate::Result<Corpus>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("docs")).unwrap();
+        std::fs::write(dir.path().join(CORPUS_FILE), toml_text).unwrap();
+        let r = Corpus::load(dir.path());
+        (dir, r)
+    }
+
+    const MINIMAL: &str = r#"
+name = "notes"
+scope = "Maintenance windows of our clusters; nothing else."
+[[sources]]
+path = "docs"
+glob = "**/*.md"
+"#;
+
+    fn config_error(r: crate::Result<Corpus>) -> (String, String) {
+        match r {
+            Err(Error::Config { key, message, file }) => {
+                assert!(file.ends_with(CORPUS_FILE), "error names the file: {}", file.display());
+                (key, message)
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_config_loads_with_defaults() {
+        let (_d, r) = corpus_with(MINIMAL);
+        let c = r.unwrap();
+        assert_eq!(c.config.name, "notes");
+        assert_eq!(c.config.chunking.max_tokens, 240);
+        assert_eq!(c.config.recency.half_life_days, 365.0);
+        assert_eq!(c.config.retrieval.fusion, Fusion::Blend);
+    }
+
+    #[test]
+    fn unknown_key_names_the_key() {
+        let (_d, r) = corpus_with(&format!("{MINIMAL}\n[recency]\nhalf_life = 3\n"));
+        let (key, message) = config_error(r);
+        assert_eq!(key, "recency.half_life");
+        assert!(message.contains("unknown field `half_life`"), "{message}");
+    }
+
+    #[test]
+    fn unknown_top_level_key_is_rejected() {
+        let (_d, r) = corpus_with(&format!("colour = \"red\"\n{MINIMAL}"));
+        let (key, message) = config_error(r);
+        assert_eq!(key, "colour");
+        assert!(message.contains("unknown field"), "{message}");
+    }
+
+    #[test]
+    fn missing_source_folder_is_named() {
+        let (_d, r) = corpus_with(&MINIMAL.replace("path = \"docs\"", "path = \"nowhere\""));
+        let (key, message) = config_error(r);
+        assert_eq!(key, "sources[0].path");
+        assert!(message.contains("nowhere") && message.contains("does not exist"), "{message}");
+    }
+
+    #[test]
+    fn bad_glob_is_named() {
+        let (_d, r) = corpus_with(&MINIMAL.replace("**/*.md", "docs/[a-"));
+        let (key, message) = config_error(r);
+        assert_eq!(key, "sources[0].glob");
+        assert!(message.contains("not a valid glob"), "{message}");
+    }
+
+    #[test]
+    fn bad_half_life_values_are_rejected() {
+        for v in ["0", "-3", "nan", "inf"] {
+            let (_d, r) = corpus_with(&format!("{MINIMAL}\n[recency]\nhalf_life_days = {v}\n"));
+            let (key, message) = config_error(r);
+            assert_eq!(key, "recency.half_life_days", "value {v}");
+            assert!(message.contains("positive"), "{message}");
+        }
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let (_d, r) = corpus_with(&format!("{MINIMAL}\n[recency]\nhalf_life_days = \"a year\"\n"));
+        let (key, message) = config_error(r);
+        assert_eq!(key, "recency.half_life_days");
+        assert!(message.contains("invalid type"), "{message}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_file() {
+        let (_d, r) = corpus_with("name = \"x\nscope = ");
+        let (key, _message) = config_error(r);
+        assert_eq!(key, "-");
+    }
+
+    #[test]
+    fn chunk_size_beyond_model_length_is_rejected() {
+        let (_d, r) = corpus_with(&format!("{MINIMAL}\n[chunking]\nmax_tokens = 512\n"));
+        let (key, _) = config_error(r);
+        assert_eq!(key, "chunking.max_tokens");
+    }
+
+    #[test]
+    fn bad_name_is_rejected() {
+        let (_d, r) = corpus_with(&MINIMAL.replace("\"notes\"", "\"My Notes\""));
+        let (key, _) = config_error(r);
+        assert_eq!(key, "name");
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(Corpus::load(dir.path()), Err(Error::Io { .. })));
+    }
+}

@@ -1,0 +1,156 @@
+//! Text embedding with fastembed on the int8 all-MiniLM-L6-v2 model.
+//!
+//! Loads ONNX Runtime dynamically from the fetched assets (no network, no system
+//! install) and turns texts into unit-length 384-dim vectors with mean pooling. This
+//! module knows nothing about chunks or indexes: it maps strings to vectors.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use fastembed::{InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{Assets, MODEL_MAX_TOKENS};
+use crate::Error;
+
+/// The model's output dimension.
+pub const DIM: usize = 384;
+
+/// Texts per ONNX Runtime call while indexing. Texts are sorted by length first,
+/// so a batch pads to similar lengths and larger batches waste little.
+pub const BATCH_TEXTS: usize = 32;
+
+/// ONNX Runtime allows one environment per process; every embedder shares it.
+static ORT_ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// A loaded embedding model. Cheap to share behind an `Arc`; calls are serialised
+/// because one ONNX session already uses every core.
+pub struct Embedder {
+    model: Mutex<TextEmbedding>,
+    model_id: String,
+    tokenizer: PathBuf,
+}
+
+impl Embedder {
+    /// Loads ONNX Runtime and the model from `assets`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a file cannot be read, [`Error::Embed`] when ONNX Runtime
+    /// or the model fails to load.
+    pub fn load(assets: &Assets) -> crate::Result<Embedder> {
+        let env = ORT_ENV
+            .get_or_init(|| {
+                ort::init_from(&assets.onnxruntime)
+                    .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", assets.onnxruntime.display()))?
+                    .with_name("candor")
+                    .build()
+                    .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
+            })
+            .clone()
+            .map_err(Error::Embed)?;
+        let read = |p: &Path| std::fs::read(p).map_err(Error::io(p));
+        let tokenizer_files = TokenizerFiles {
+            tokenizer_file: read(&assets.tokenizer)?,
+            config_file: read(&assets.model_config)?,
+            special_tokens_map_file: read(&assets.special_tokens_map)?,
+            tokenizer_config_file: read(&assets.tokenizer_config)?,
+        };
+        let onnx = read(&assets.model)?;
+        let model_id = hex::encode(Sha256::digest(&onnx));
+        let mut model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files);
+        model.pooling = Some(Pooling::Mean);
+        let options = InitOptionsUserDefined::new().with_environment(env).with_max_length(MODEL_MAX_TOKENS);
+        let model = TextEmbedding::try_new_from_user_defined(model, options)
+            .map_err(|e| Error::Embed(format!("cannot load {}: {e}", assets.model.display())))?;
+        Ok(Embedder { model: Mutex::new(model), model_id, tokenizer: assets.tokenizer.clone() })
+    }
+
+    /// sha256 of the model file: vectors from different models never mix.
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// The model's `tokenizer.json`, for counting tokens the way the model does.
+    pub fn tokenizer_path(&self) -> &Path {
+        &self.tokenizer
+    }
+
+    /// Embeds `texts`, returning vectors in input order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Embed`] when the model fails.
+    pub fn embed<S: AsRef<str> + Send + Sync>(&self, texts: &[S]) -> crate::Result<Vec<Vec<f32>>> {
+        // Sorting by length keeps each batch's padding short; the int8 model's cost
+        // grows with the padded length, so this is most of the indexing speed.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(texts[i].as_ref().len()));
+        let mut out = vec![Vec::new(); texts.len()];
+        let mut model = self.model.lock().map_err(|_| Error::Embed("model lock poisoned by an earlier panic".into()))?;
+        for batch in order.chunks(BATCH_TEXTS) {
+            let inputs: Vec<&str> = batch.iter().map(|&i| texts[i].as_ref()).collect();
+            let vectors = model.embed(&inputs, Some(BATCH_TEXTS)).map_err(|e| Error::Embed(e.to_string()))?;
+            for (&i, v) in batch.iter().zip(vectors) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Embeds `texts` exactly as fastembed does on its own (its default batching,
+    /// input order): the baseline that indexing throughput is compared against.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Embed`] when the model fails.
+    pub fn embed_raw<S: AsRef<str> + Send + Sync>(&self, texts: &[S]) -> crate::Result<Vec<Vec<f32>>> {
+        let mut model = self.model.lock().map_err(|_| Error::Embed("model lock poisoned by an earlier panic".into()))?;
+        model.embed(texts, None).map_err(|e| Error::Embed(e.to_string()))
+    }
+
+    /// Embeds one text.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Embed`] when the model fails.
+    pub fn embed_one(&self, text: &str) -> crate::Result<Vec<f32>> {
+        self.embed(&[text])?.pop().ok_or_else(|| Error::Embed("model returned no vector".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_utils::embedder;
+
+    fn cos(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn vectors_are_unit_length_384_dims_and_order_preserving() {
+        let e = embedder();
+        let texts = ["The cat sat on the mat.", "A kitten rested on a rug.", "Quarterly tax filing deadlines for small businesses."];
+        let v = e.embed(&texts).unwrap();
+        assert_eq!(v.len(), 3);
+        for x in &v {
+            assert_eq!(x.len(), super::DIM);
+            let norm: f32 = x.iter().map(|a| a * a).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
+        }
+        assert!(cos(&v[0], &v[1]) > cos(&v[0], &v[2]) + 0.2, "semantic neighbours should be closer");
+        // Batch order does not change a text's vector.
+        let alone = e.embed_one(texts[2]).unwrap();
+        assert!(cos(&alone, &v[2]) > 0.999);
+    }
+
+    #[test]
+    fn long_inputs_are_not_cut_at_128_tokens() {
+        let e = embedder();
+        let base = "alpha beta gamma delta ".repeat(40); // about 160 word-pieces
+        let a = e.embed_one(&(base.clone() + "volcanic eruptions and lava flows")).unwrap();
+        let b = e.embed_one(&(base + "monetary policy and interest rates")).unwrap();
+        assert!(cos(&a, &b) < 0.999, "text after token 128 must change the vector");
+    }
+}

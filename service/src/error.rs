@@ -1,0 +1,93 @@
+//! The library's one error type.
+//!
+//! Variants carry what went wrong and where (a path, a key, an id) as data, so the
+//! caller decides how to present it. The caller's mistakes (bad config, bad input
+//! files, unknown corpus) are separate variants from Candor's own failures (I/O,
+//! index corruption, model runtime), so the HTTP layer can map them to 4xx or 5xx.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong inside the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration file is syntactically wrong or has a bad value.
+    #[error("{}: {key}: {message}", file.display())]
+    Config {
+        /// The offending file.
+        file: PathBuf,
+        /// Dotted key path inside the file (`recency.half_life_days`), or `-` for the whole file.
+        key: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// A runtime asset (model, tokenizer, ONNX Runtime) is missing.
+    #[error("missing asset {}: {what}; run `make assets` to fetch it (or set CANDOR_ASSETS_DIR)", path.display())]
+    MissingAsset {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// Which asset this is.
+        what: &'static str,
+    },
+    /// One input document could not be read or parsed; ingestion skips it.
+    #[error("{}: {reason}", path.display())]
+    BadDocument {
+        /// The file (or, for imported data, the record) that failed.
+        path: PathBuf,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A request named a corpus that is not loaded.
+    #[error("unknown corpus `{0}`")]
+    UnknownCorpus(String),
+    /// A corpus has no index generation yet.
+    #[error("corpus `{0}` has not been indexed yet; run `candor index --corpus <dir>`")]
+    NotIndexed(String),
+    /// A request was malformed (empty query, bad parameter).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The embedding model failed at run time.
+    #[error("embedding failed: {0}")]
+    Embed(String),
+    /// The lexical index failed.
+    #[error("lexical index: {0}")]
+    Lexical(#[from] tantivy::TantivyError),
+    /// The vector store failed.
+    #[error("vector store: {0}")]
+    Vector(String),
+    /// Stored index data is inconsistent with what we expect.
+    #[error("index data at {} is corrupt: {reason}", path.display())]
+    Corrupt {
+        /// The file or folder that is inconsistent.
+        path: PathBuf,
+        /// What is inconsistent.
+        reason: String,
+    },
+    /// An I/O operation failed on a path.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path being read or written.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+
+    /// True when the error is the caller's fault (bad input), not Candor's.
+    pub fn is_caller_error(&self) -> bool {
+        matches!(
+            self,
+            Error::Config { .. }
+                | Error::BadDocument { .. }
+                | Error::UnknownCorpus(_)
+                | Error::InvalidRequest(_)
+        )
+    }
+}

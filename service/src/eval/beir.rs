@@ -1,0 +1,390 @@
+//! The BEIR runner: import a BEIR folder, index it (cached by content), run the
+//! judged queries of one split, and report quality, speed and indexing throughput.
+//!
+//! A BEIR folder holds `corpus.jsonl` (`_id`, `title`, `text`), `queries.jsonl`
+//! (`_id`, `text`) and `qrels/<split>.tsv` (`query-id corpus-id score`, with a
+//! header). The index lives in the data directory under a name derived from the
+//! corpus file's hash, so a second run with the same model and chunking reuses it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::metrics::{mrr_at, ndcg_at, recall_at};
+use crate::config::{Chunking, Retrieval};
+use crate::embed::Embedder;
+use crate::index::{self, sha256_hex, BuildInput, BuildReport, CorpusStore, Progress};
+use crate::ingest::{Chunker, DocId, Document, Section};
+use crate::retrieve::{self, Mode, Request};
+use crate::Error;
+
+/// How one evaluation runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Which qrels split to score (`test`, `train`, `dev`).
+    pub split: String,
+    /// Retrieval signals.
+    pub mode: Mode,
+    /// Where the cached index lives.
+    pub data_dir: PathBuf,
+    /// Fusion and candidate settings.
+    pub retrieval: Retrieval,
+    /// Chunking settings.
+    pub chunking: Chunking,
+    /// Evaluate only the first N judged queries.
+    pub limit_queries: Option<usize>,
+    /// Chunks embedded directly by fastembed to measure raw model throughput; 0 skips it.
+    pub raw_sample: usize,
+}
+
+/// The JSON printed by `candor eval beir`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The BEIR folder's name.
+    pub dataset: String,
+    /// The qrels split scored.
+    pub split: String,
+    /// Retrieval mode.
+    pub mode: Mode,
+    /// Judged queries evaluated.
+    pub queries: usize,
+    /// Mean nDCG@10.
+    pub ndcg_at_10: f64,
+    /// Mean Recall@100.
+    pub recall_at_100: f64,
+    /// Mean MRR@10.
+    pub mrr_at_10: f64,
+    /// Per-query search latency, one query at a time, in milliseconds.
+    pub latency_ms: Percentiles,
+    /// Seconds to run all queries.
+    pub query_seconds: f64,
+    /// How the index was built (or when it was cached, how it was built then).
+    pub index: IndexFigures,
+    /// fastembed on its own, on a sample of the same chunks.
+    pub raw_embedding: Option<RawEmbedding>,
+    /// Settings used.
+    pub settings: Settings,
+}
+
+/// Indexing figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexFigures {
+    /// True when this run reused an index built earlier.
+    pub cached: bool,
+    /// Documents indexed.
+    pub documents: usize,
+    /// Chunks indexed.
+    pub chunks: usize,
+    /// Wall-clock seconds of the build.
+    pub total_seconds: f64,
+    /// Seconds parsing and chunking.
+    pub parse_seconds: f64,
+    /// Seconds inside the embedding model.
+    pub embed_seconds: f64,
+    /// Seconds writing the indexes.
+    pub index_seconds: f64,
+    /// Chunks per wall-clock second, whole pipeline.
+    pub chunks_per_second: f64,
+    /// Share of build time spent outside the embedding model, in percent.
+    pub non_embedding_pct: f64,
+}
+
+/// Raw fastembed throughput on a sample of the corpus's chunks.
+#[derive(Debug, Clone, Serialize)]
+pub struct RawEmbedding {
+    /// Chunks embedded.
+    pub sample_chunks: usize,
+    /// Seconds taken.
+    pub seconds: f64,
+    /// Chunks per second.
+    pub chunks_per_second: f64,
+    /// The pipeline's time per chunk over raw fastembed's, minus one, in percent;
+    /// negative when the pipeline is faster (it sorts texts by length before batching).
+    pub pipeline_overhead_pct: f64,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// The settings a report was produced with.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Retrieval settings.
+    pub retrieval: RetrievalSettings,
+    /// Chunking settings.
+    pub chunking: Chunking,
+}
+
+/// Serializable view of the retrieval settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrievalSettings {
+    /// Fusion method.
+    pub fusion: crate::config::Fusion,
+    /// Dense weight in fusion.
+    pub dense_weight: f64,
+    /// RRF k.
+    pub rrf_k: f64,
+    /// Candidates per retriever.
+    pub candidates: usize,
+    /// BM25 title boost.
+    pub title_boost: f32,
+}
+
+#[derive(Deserialize)]
+struct CorpusLine {
+    #[serde(rename = "_id")]
+    id: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct QueryLine {
+    #[serde(rename = "_id")]
+    id: String,
+    text: String,
+}
+
+/// Judged queries of one split: `(query id, text, relevant doc ids)`, in file order.
+pub type Judged = Vec<(String, String, HashSet<String>)>;
+
+/// Reads `queries.jsonl` and `qrels/<split>.tsv`.
+///
+/// # Errors
+///
+/// [`Error::Io`] for unreadable files, [`Error::BadDocument`] naming the file and line
+/// for malformed records.
+pub fn load_queries(dir: &Path, split: &str) -> crate::Result<Judged> {
+    let qrels_path = dir.join("qrels").join(format!("{split}.tsv"));
+    let qrels_text = std::fs::read_to_string(&qrels_path).map_err(Error::io(&qrels_path))?;
+    let mut qrels: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    for (n, line) in qrels_text.lines().enumerate().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let bad = || Error::BadDocument { path: qrels_path.clone(), reason: format!("line {}: expected `query-id<TAB>corpus-id<TAB>score`", n + 1) };
+        let [q, d, s] = cols[..] else { return Err(bad()) };
+        let score: i64 = s.trim().parse().map_err(|_| bad())?;
+        if score > 0 {
+            qrels.entry(q.to_owned()).or_default().insert(d.to_owned());
+        }
+    }
+    let queries_path = dir.join("queries.jsonl");
+    let text = std::fs::read_to_string(&queries_path).map_err(Error::io(&queries_path))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let q: QueryLine = serde_json::from_str(line).map_err(|e| Error::BadDocument {
+            path: queries_path.clone(),
+            reason: format!("line {}: {e}", n + 1),
+        })?;
+        if let Some(rel) = qrels.remove(&q.id) {
+            out.push((q.id, q.text, rel));
+        }
+    }
+    Ok(out)
+}
+
+/// Turns `corpus.jsonl` into build inputs, one per record, keyed by `_id`.
+fn corpus_inputs(path: &Path, text: &str) -> crate::Result<Vec<BuildInput>> {
+    let mut inputs = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let rec: CorpusLine = serde_json::from_str(line).map_err(|e| Error::BadDocument {
+            path: path.to_path_buf(),
+            reason: format!("line {}: {e}", n + 1),
+        })?;
+        let key = rec.id.clone();
+        inputs.push(BuildInput::new(
+            key,
+            line.as_bytes(),
+            Box::new(move || {
+                Ok(Document {
+                    id: DocId(rec.id.clone()),
+                    source: PathBuf::from(rec.id),
+                    title: rec.title,
+                    date: None,
+                    series: None,
+                    sections: vec![Section { heading_path: Vec::new(), page: None, text: rec.text }],
+                })
+            }),
+        ));
+    }
+    Ok(inputs)
+}
+
+const BUILD_FIGURES: &str = "beir_build.json";
+
+/// Indexes the BEIR corpus unless an index of the same content, model and chunking
+/// exists; returns the store and the build's figures.
+///
+/// # Errors
+///
+/// As [`index::build`], plus parse errors in `corpus.jsonl`.
+pub fn ensure_index(
+    dir: &Path,
+    data_dir: &Path,
+    chunking: Chunking,
+    embedder: &Embedder,
+    progress: &dyn Progress,
+) -> crate::Result<(CorpusStore, IndexFigures)> {
+    let corpus_path = dir.join("corpus.jsonl");
+    let text = std::fs::read_to_string(&corpus_path).map_err(Error::io(&corpus_path))?;
+    let name = format!("beir-{}", &sha256_hex(text.as_bytes())[..16]);
+    let store = CorpusStore::new(data_dir, &name);
+    let figures_path = data_dir.join(&name).join(BUILD_FIGURES);
+    if let Ok(gen) = store.open_current() {
+        let m = &gen.manifest;
+        if m.model_id == embedder.model_id() && m.chunking == chunking {
+            if let Some(mut figures) = std::fs::read(&figures_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<IndexFigures>(&b).ok())
+            {
+                figures.cached = true;
+                return Ok((store, figures));
+            }
+        }
+    }
+    let chunker = Chunker::from_file(embedder.tokenizer_path(), chunking)?;
+    let report = index::build(&store, corpus_inputs(&corpus_path, &text)?, index::Mode::Full, embedder, &chunker, progress)?;
+    let figures = figures_of(&report);
+    let json = serde_json::to_vec_pretty(&figures).map_err(|e| Error::Io { path: figures_path.clone(), source: e.into() })?;
+    std::fs::write(&figures_path, json).map_err(Error::io(&figures_path))?;
+    Ok((store, figures))
+}
+
+fn figures_of(r: &BuildReport) -> IndexFigures {
+    IndexFigures {
+        cached: false,
+        documents: r.documents,
+        chunks: r.chunks,
+        total_seconds: r.total_seconds,
+        parse_seconds: r.parse_seconds,
+        embed_seconds: r.embed_seconds,
+        index_seconds: r.index_seconds,
+        chunks_per_second: r.chunks as f64 / r.total_seconds.max(1e-9),
+        non_embedding_pct: 100.0 * (r.total_seconds - r.embed_seconds) / r.total_seconds.max(1e-9),
+    }
+}
+
+/// Runs the evaluation.
+///
+/// # Errors
+///
+/// Unreadable or malformed BEIR files, or index and model failures.
+pub fn run(dir: &Path, opts: &Options, embedder: &Embedder, progress: &dyn Progress) -> crate::Result<Report> {
+    let mut judged = load_queries(dir, &opts.split)?;
+    if let Some(n) = opts.limit_queries {
+        judged.truncate(n);
+    }
+    let (store, figures) = ensure_index(dir, &opts.data_dir, opts.chunking, embedder, progress)?;
+    let gen = store.open_current()?;
+
+    let raw_embedding = (opts.raw_sample > 0 && !gen.chunks.is_empty()).then(|| -> crate::Result<RawEmbedding> {
+        let step = (gen.chunks.len() / opts.raw_sample).max(1);
+        let sample: Vec<String> = gen.chunks.iter().step_by(step).take(opts.raw_sample).map(|c| c.embedding_text()).collect();
+        let t = Instant::now();
+        embedder.embed_raw(&sample)?;
+        let seconds = t.elapsed().as_secs_f64();
+        let raw_rate = sample.len() as f64 / seconds.max(1e-9);
+        Ok(RawEmbedding {
+            sample_chunks: sample.len(),
+            seconds,
+            chunks_per_second: raw_rate,
+            pipeline_overhead_pct: 100.0 * (raw_rate / figures.chunks_per_second.max(1e-9) - 1.0),
+        })
+    });
+    let raw_embedding = raw_embedding.transpose()?;
+
+    let mut latencies = Vec::with_capacity(judged.len());
+    let (mut ndcg, mut recall, mut mrr) = (0.0, 0.0, 0.0);
+    let started = Instant::now();
+    for (_, text, relevant) in &judged {
+        let t = Instant::now();
+        let ranked = retrieve::rank_documents(
+            &gen,
+            embedder,
+            &opts.retrieval,
+            &Request { query: text, mode: opts.mode, limit: 100, filter: Default::default() },
+        )?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        let ids: Vec<&str> = ranked.iter().map(|d| d.scored.id.0.as_str()).collect();
+        ndcg += ndcg_at(&ids, relevant, 10);
+        recall += recall_at(&ids, relevant, 100);
+        mrr += mrr_at(&ids, relevant, 10);
+    }
+    let query_seconds = started.elapsed().as_secs_f64();
+    let n = judged.len().max(1) as f64;
+    let r = &opts.retrieval;
+    Ok(Report {
+        dataset: dir.file_name().map_or_else(|| dir.display().to_string(), |s| s.to_string_lossy().into_owned()),
+        split: opts.split.clone(),
+        mode: opts.mode,
+        queries: judged.len(),
+        ndcg_at_10: ndcg / n,
+        recall_at_100: recall / n,
+        mrr_at_10: mrr / n,
+        latency_ms: percentiles(&mut latencies),
+        query_seconds,
+        index: figures,
+        raw_embedding,
+        settings: Settings {
+            retrieval: RetrievalSettings {
+                fusion: r.fusion,
+                dense_weight: r.dense_weight,
+                rrf_k: r.rrf_k,
+                candidates: r.candidates,
+                title_boost: r.title_boost,
+            },
+            chunking: opts.chunking,
+        },
+    })
+}
+
+/// Percentiles by nearest rank.
+pub fn percentiles(values: &mut [f64]) -> Percentiles {
+    if values.is_empty() {
+        return Percentiles { p50: 0.0, p95: 0.0, p99: 0.0, mean: 0.0 };
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    Percentiles { p50: at(0.50), p95: at(0.95), p99: at(0.99), mean: values.iter().sum::<f64>() / values.len() as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        let p = percentiles(&mut v);
+        assert_eq!((p.p50, p.p95, p.p99), (50.0, 95.0, 99.0));
+        assert_eq!(p.mean, 50.5);
+    }
+
+    #[test]
+    fn qrels_and_queries_join_and_bad_lines_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("qrels")).unwrap();
+        std::fs::write(dir.path().join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\n1\td1\t1\n1\td2\t0\n2\td3\t2\n").unwrap();
+        std::fs::write(dir.path().join("queries.jsonl"), "{\"_id\":\"1\",\"text\":\"one\"}\n{\"_id\":\"3\",\"text\":\"three\"}\n{\"_id\":\"2\",\"text\":\"two\"}\n").unwrap();
+        let j = load_queries(dir.path(), "test").unwrap();
+        assert_eq!(j.len(), 2);
+        assert_eq!(j[0].0, "1");
+        assert_eq!(j[0].2, HashSet::from(["d1".to_string()]), "score 0 is not relevant");
+        std::fs::write(dir.path().join("qrels/test.tsv"), "h\n1 d1\n").unwrap();
+        let err = load_queries(dir.path(), "test").unwrap_err().to_string();
+        assert!(err.contains("test.tsv") && err.contains("line 2"), "{err}");
+    }
+}

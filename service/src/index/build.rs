@@ -1,0 +1,479 @@
+//! Builds a new generation from inputs: parse what changed, chunk, embed, write
+//! both indexes, then swap.
+//!
+//! Incremental runs reuse the chunks and vectors of inputs whose content hash is
+//! unchanged since the current generation, so only new or edited files are parsed
+//! and embedded, and deleted files simply do not carry over. The build never
+//! modifies the generation that is serving.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{
+    read_chunks, read_embeddings, read_manifest, write_chunks, write_embeddings, ChunkId, CorpusStore, EdgeStore,
+    FileEntry, GenerationId, LexicalIndex, Manifest, VectorPoint, VectorStore, CHUNKS, EMBEDDINGS, FORMAT_VERSION,
+    LEXICAL, MANIFEST, VECTORS,
+};
+use crate::config::Corpus;
+use crate::embed::Embedder;
+use crate::ingest::{self, Chunk, Chunker, Document, FileError};
+use crate::Error;
+
+/// Texts per embedding call during a build; progress is reported after each.
+const EMBED_STEP_TEXTS: usize = 256;
+
+/// Full rebuild, or reuse of unchanged inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Parse and embed every input.
+    Full,
+    /// Parse and embed only inputs whose content hash changed.
+    Incremental,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "full" => Ok(Mode::Full),
+            "incremental" => Ok(Mode::Incremental),
+            other => Err(format!("`{other}` is not a reindex mode; use `full` or `incremental`")),
+        }
+    }
+}
+
+/// One input to index: a file or an imported record, with its content hash and a
+/// way to parse it that runs only if the hash changed.
+pub struct BuildInput {
+    /// Unique key: path relative to the corpus folder, or a record id.
+    pub key: String,
+    /// sha256 of the content, hex.
+    pub hash: String,
+    /// Parses the content.
+    pub parse: Box<dyn FnOnce() -> crate::Result<Document> + Send>,
+}
+
+impl BuildInput {
+    /// An input whose content is `bytes`, parsed by `parse` when needed.
+    pub fn new(key: String, bytes: &[u8], parse: Box<dyn FnOnce() -> crate::Result<Document> + Send>) -> BuildInput {
+        BuildInput { key, hash: sha256_hex(bytes), parse }
+    }
+}
+
+/// sha256 of `bytes` as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// What a build reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// `done` of `total` inputs parsed or reused.
+    Parsed {
+        /// Inputs handled so far.
+        done: u64,
+        /// All inputs.
+        total: u64,
+    },
+    /// `done` of `total` new chunks embedded.
+    Embedded {
+        /// Chunks embedded so far.
+        done: u64,
+        /// Chunks to embed.
+        total: u64,
+    },
+    /// Writing the lexical index and the vector store.
+    Indexing,
+}
+
+/// Receives progress; the CLI draws a bar or logs lines.
+pub trait Progress {
+    /// Called at each step.
+    fn report(&self, event: ProgressEvent);
+}
+
+impl Progress for () {
+    fn report(&self, _: ProgressEvent) {}
+}
+
+/// The outcome of a build.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    /// The generation now serving.
+    pub generation: GenerationId,
+    /// Inputs seen.
+    pub files_seen: usize,
+    /// Inputs parsed and embedded because they were new or changed.
+    pub files_changed: usize,
+    /// Inputs reused unchanged from the previous generation.
+    pub files_skipped: usize,
+    /// Inputs that failed and were left out.
+    pub files_failed: usize,
+    /// Inputs of the previous generation that no longer exist.
+    pub files_deleted: usize,
+    /// Documents in the new generation.
+    pub documents: usize,
+    /// Chunks in the new generation.
+    pub chunks: usize,
+    /// Chunks embedded by this run.
+    pub chunks_embedded: usize,
+    /// Per-input errors.
+    pub errors: Vec<FileError>,
+    /// Incomplete generation folders removed before the build.
+    pub removed_partial: Vec<String>,
+    /// Seconds spent parsing and chunking.
+    pub parse_seconds: f64,
+    /// Seconds spent inside the embedding model.
+    pub embed_seconds: f64,
+    /// Seconds spent writing indexes and files.
+    pub index_seconds: f64,
+    /// Wall-clock seconds for the whole build.
+    pub total_seconds: f64,
+}
+
+/// What an incremental run may reuse from the current generation.
+struct Previous {
+    chunks_by_key: HashMap<String, (String, Vec<Chunk>, Vec<Vec<f32>>)>,
+}
+
+impl Previous {
+    fn load(store: &CorpusStore, embedder: &Embedder, chunker: &Chunker) -> crate::Result<Option<Previous>> {
+        let Some(id) = store.current()? else { return Ok(None) };
+        let dir = store.generation_dir(id);
+        let manifest = read_manifest(&dir)?;
+        if manifest.format != FORMAT_VERSION
+            || manifest.model_id != embedder.model_id()
+            || manifest.chunking != chunker.settings()
+        {
+            return Ok(None);
+        }
+        let chunks = read_chunks(&dir.join(CHUNKS))?;
+        let vectors = read_embeddings(&dir.join(EMBEDDINGS), chunks.len())?;
+        let mut chunks_by_key = HashMap::new();
+        for f in manifest.files {
+            let (a, b) = (f.chunks.0 as usize, f.chunks.1 as usize);
+            if a > b || b > chunks.len() {
+                return Err(Error::Corrupt { path: dir.join(MANIFEST), reason: format!("bad chunk range for {}", f.key) });
+            }
+            chunks_by_key.insert(f.key, (f.hash, chunks[a..b].to_vec(), vectors[a..b].to_vec()));
+        }
+        Ok(Some(Previous { chunks_by_key }))
+    }
+}
+
+/// Builds a new generation of `store` from `inputs` and makes it current.
+///
+/// # Errors
+///
+/// Fails (leaving the current generation serving) when the model, an index or the
+/// disk fails. A bad input does not fail the build: it is listed in the report.
+pub fn build(
+    store: &CorpusStore,
+    mut inputs: Vec<BuildInput>,
+    mode: Mode,
+    embedder: &Embedder,
+    chunker: &Chunker,
+    progress: &dyn Progress,
+) -> crate::Result<BuildReport> {
+    let started = Instant::now();
+    let removed_partial = store.remove_partial()?.iter().map(|p| p.display().to_string()).collect();
+    inputs.sort_by(|a, b| a.key.cmp(&b.key));
+    if let Some(dup) = inputs.windows(2).find(|w| w[0].key == w[1].key) {
+        return Err(Error::InvalidRequest(format!("input `{}` appears twice", dup[0].key)));
+    }
+    let mut previous = match mode {
+        Mode::Incremental => Previous::load(store, embedder, chunker)?,
+        Mode::Full => None,
+    };
+    let previous_keys = previous.as_ref().map_or(0, |p| p.chunks_by_key.len());
+
+    // Parse and chunk what changed; take the rest from the previous generation.
+    struct Slot {
+        key: String,
+        hash: String,
+        chunks: Vec<Chunk>,
+        vectors: Option<Vec<Vec<f32>>>,
+    }
+    let total = inputs.len() as u64;
+    let mut slots = Vec::with_capacity(inputs.len());
+    let mut errors = Vec::new();
+    let (mut changed, mut skipped, mut carried) = (0, 0, 0);
+    let parse_started = Instant::now();
+    for (i, input) in inputs.into_iter().enumerate() {
+        let reuse = previous.as_mut().and_then(|p| p.chunks_by_key.remove(&input.key));
+        if reuse.is_some() {
+            carried += 1;
+        }
+        match reuse {
+            Some((hash, chunks, vectors)) if hash == input.hash => {
+                skipped += 1;
+                slots.push(Slot { key: input.key, hash: input.hash, chunks, vectors: Some(vectors) });
+            }
+            _ => match (input.parse)().and_then(|doc| chunker.chunk(&doc)) {
+                Ok(chunks) => {
+                    changed += 1;
+                    slots.push(Slot { key: input.key, hash: input.hash, chunks, vectors: None });
+                }
+                Err(e) => errors.push(FileError { path: input.key.into(), reason: error_reason(&e) }),
+            },
+        }
+        progress.report(ProgressEvent::Parsed { done: i as u64 + 1, total });
+    }
+    let parse_seconds = parse_started.elapsed().as_secs_f64();
+
+    // Embed all new chunks at once, longest first, so batches pad little.
+    let mut pending: Vec<(usize, usize)> = Vec::new();
+    for (s, slot) in slots.iter().enumerate() {
+        if slot.vectors.is_none() {
+            pending.extend((0..slot.chunks.len()).map(|c| (s, c)));
+        }
+    }
+    let texts: Vec<String> = pending.iter().map(|&(s, c)| slots[s].chunks[c].embedding_text()).collect();
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(texts[i].len()), i));
+    let mut new_vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+    let embed_started = Instant::now();
+    let mut done = 0;
+    for step in order.chunks(EMBED_STEP_TEXTS) {
+        let batch: Vec<&str> = step.iter().map(|&i| texts[i].as_str()).collect();
+        for (&i, v) in step.iter().zip(embedder.embed(&batch)?) {
+            new_vectors[i] = v;
+        }
+        done += step.len();
+        progress.report(ProgressEvent::Embedded { done: done as u64, total: texts.len() as u64 });
+    }
+    let embed_seconds = embed_started.elapsed().as_secs_f64();
+    let mut fresh = new_vectors.into_iter();
+    for slot in slots.iter_mut().filter(|s| s.vectors.is_none()) {
+        slot.vectors = Some(fresh.by_ref().take(slot.chunks.len()).collect());
+    }
+
+    // Assemble the chunk table in input order and write the generation.
+    progress.report(ProgressEvent::Indexing);
+    let index_started = Instant::now();
+    let mut chunks = Vec::new();
+    let mut vectors = Vec::new();
+    let mut files = Vec::new();
+    for slot in slots {
+        let first = chunks.len() as u64;
+        chunks.extend(slot.chunks);
+        vectors.extend(slot.vectors.unwrap_or_default());
+        files.push(FileEntry { key: slot.key, hash: slot.hash, chunks: (first, chunks.len() as u64) });
+    }
+    let id = GenerationId(store.generation_ids()?.last().map_or(1, |g| g.0 + 1));
+    let dir = store.generation_dir(id);
+    std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+    write_generation(&dir, &chunks, &vectors)?;
+    let documents = files.iter().filter(|f| f.chunks.1 > f.chunks.0).count();
+    let manifest = Manifest {
+        format: FORMAT_VERSION,
+        generation: id,
+        corpus: store.name().to_owned(),
+        indexed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        model_id: embedder.model_id().to_owned(),
+        chunking: chunker.settings(),
+        files,
+        errors: errors.clone(),
+        documents,
+        chunks: chunks.len(),
+    };
+    let manifest_path = dir.join(MANIFEST);
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Io { path: manifest_path.clone(), source: e.into() })?;
+    std::fs::write(&manifest_path, json).map_err(Error::io(&manifest_path))?;
+    store.swap(id)?;
+    let index_seconds = index_started.elapsed().as_secs_f64();
+
+    Ok(BuildReport {
+        generation: id,
+        files_seen: total as usize,
+        files_changed: changed,
+        files_skipped: skipped,
+        files_failed: errors.len(),
+        files_deleted: previous_keys - carried,
+        documents,
+        chunks: chunks.len(),
+        chunks_embedded: texts.len(),
+        errors,
+        removed_partial,
+        parse_seconds,
+        embed_seconds,
+        index_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn write_generation(dir: &Path, chunks: &[Chunk], vectors: &[Vec<f32>]) -> crate::Result<()> {
+    write_chunks(&dir.join(CHUNKS), chunks)?;
+    write_embeddings(&dir.join(EMBEDDINGS), vectors)?;
+    LexicalIndex::create(&dir.join(LEXICAL), chunks)?;
+    let store = EdgeStore::create(&dir.join(VECTORS))?;
+    let points: Vec<VectorPoint> = chunks
+        .iter()
+        .zip(vectors)
+        .enumerate()
+        .map(|(i, (c, v))| VectorPoint {
+            id: ChunkId(i as u64),
+            vector: v,
+            doc_id: &c.doc_id.0,
+            date: c.date,
+            series: c.series.as_deref(),
+        })
+        .collect();
+    store.upsert(&points)?;
+    store.finish()
+}
+
+/// A bad input's reason without repeating its path.
+fn error_reason(e: &Error) -> String {
+    match e {
+        Error::BadDocument { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Indexes a corpus folder: discovers its files, builds a generation, swaps it in.
+///
+/// # Errors
+///
+/// As [`build`], plus [`Error::Io`] when discovery fails.
+pub fn index_corpus(
+    corpus: &Corpus,
+    data_dir: &Path,
+    mode: Mode,
+    embedder: &Embedder,
+    progress: &dyn Progress,
+) -> crate::Result<BuildReport> {
+    let chunker = Chunker::from_file(embedder.tokenizer_path(), corpus.config.chunking)?;
+    let store = CorpusStore::new(data_dir, &corpus.config.name);
+    let mut inputs = Vec::new();
+    for file in ingest::discover(corpus)? {
+        let key = file.rel_path.to_string_lossy().into_owned();
+        let rel = file.rel_path.clone();
+        let (bytes, modified) = match std::fs::read(&file.abs_path)
+            .and_then(|b| Ok((b, std::fs::metadata(&file.abs_path)?.modified().ok())))
+        {
+            Ok(x) => x,
+            Err(e) => {
+                // An unreadable file fails like an unparseable one: reported, never reused.
+                let reason = format!("cannot read: {e}");
+                inputs.push(BuildInput {
+                    key,
+                    hash: String::new(),
+                    parse: Box::new(move || Err(Error::BadDocument { path: rel, reason })),
+                });
+                continue;
+            }
+        };
+        let content = bytes.clone();
+        inputs.push(BuildInput::new(
+            key,
+            &bytes,
+            Box::new(move || {
+                let mut doc = ingest::parse::parse(&rel, &content)?;
+                // Dates come from the document; the file's time is the documented fallback.
+                if doc.date.is_none() {
+                    doc.date = modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
+                }
+                Ok(doc)
+            }),
+        ));
+    }
+    build(&store, inputs, mode, embedder, &chunker, progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Chunking, Retrieval};
+    use crate::ingest::{DocId, Section};
+    use crate::retrieve::{self, Request};
+    use crate::test_utils::embedder;
+
+    fn input(key: &str, text: &str) -> BuildInput {
+        let (k, t) = (key.to_owned(), text.to_owned());
+        BuildInput::new(
+            key.to_owned(),
+            text.as_bytes(),
+            Box::new(move || {
+                Ok(Document {
+                    id: DocId(k.clone()),
+                    source: k.clone().into(),
+                    title: k,
+                    date: None,
+                    series: None,
+                    sections: vec![Section { heading_path: vec![], page: None, text: t }],
+                })
+            }),
+        )
+    }
+
+    fn failing(key: &str) -> BuildInput {
+        let k = key.to_owned();
+        BuildInput::new(
+            key.to_owned(),
+            b"x",
+            Box::new(move || Err(Error::BadDocument { path: k.into(), reason: "corrupt on purpose".into() })),
+        )
+    }
+
+    const DOCS: [(&str, &str); 3] = [
+        ("bees", "Honey bees pollinate orchards and produce wax in their hives."),
+        ("tides", "The moon's gravity raises ocean tides twice a day along the coast."),
+        ("rust", "Iron oxidises into rust when exposed to water and oxygen."),
+    ];
+
+    #[test]
+    fn full_then_incremental_builds_reuse_unchanged_inputs() -> crate::Result<()> {
+        let e = embedder();
+        let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
+        let dir = tempfile::tempdir().unwrap();
+        let store = CorpusStore::new(dir.path(), "t");
+        let mut inputs: Vec<BuildInput> = DOCS.iter().map(|(k, t)| input(k, t)).collect();
+        inputs.push(failing("broken"));
+        let r = build(&store, inputs, Mode::Full, &e, &chunker, &())?;
+        assert_eq!((r.generation, r.files_changed, r.files_failed, r.chunks_embedded), (GenerationId(1), 3, 1, 3));
+        assert_eq!(r.errors[0].reason, "corrupt on purpose");
+
+        let gen = store.open_current()?;
+        assert_eq!(gen.vectors.count()?, 3);
+        let settings = Retrieval::default();
+        // A paraphrase with no shared content word: only the dense signal can find it.
+        let req = Request { query: "insects that make honey", mode: retrieve::Mode::Dense, limit: 3, filter: Default::default() };
+        let ranked = retrieve::rank_documents(&gen, &e, &settings, &req)?;
+        assert_eq!(ranked[0].scored.id, DocId("bees".into()));
+        let req = Request { query: "lunar gravity", mode: retrieve::Mode::Bm25, limit: 3, filter: Default::default() };
+        let ranked = retrieve::rank_documents(&gen, &e, &settings, &req)?;
+        assert_eq!(ranked.len(), 1);
+        assert_eq!(ranked[0].scored.id, DocId("tides".into()));
+        drop(gen);
+
+        // Change one input, drop another: only the changed one is embedded.
+        let inputs = vec![input("bees", DOCS[0].1), input("tides", "Spring tides follow the full moon.")];
+        let r = build(&store, inputs, Mode::Incremental, &e, &chunker, &())?;
+        assert_eq!((r.files_changed, r.files_skipped, r.files_deleted, r.chunks_embedded), (1, 1, 1, 1));
+        let gen = store.open_current()?;
+        assert_eq!(gen.manifest.generation, GenerationId(2));
+        assert_eq!(gen.chunks.len(), 2);
+        let req = Request { query: "spring tides", mode: retrieve::Mode::Hybrid, limit: 1, filter: Default::default() };
+        assert_eq!(retrieve::rank_documents(&gen, &e, &settings, &req)?[0].scored.id, DocId("tides".into()));
+        Ok(())
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_before_any_work() -> crate::Result<()> {
+        let e = embedder();
+        let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
+        let dir = tempfile::tempdir().unwrap();
+        let store = CorpusStore::new(dir.path(), "t");
+        let r = build(&store, vec![input("a", "x"), input("a", "y")], Mode::Full, &e, &chunker, &());
+        assert!(matches!(r, Err(Error::InvalidRequest(m)) if m.contains("`a` appears twice")));
+        assert_eq!(store.current()?, None);
+        Ok(())
+    }
+}

@@ -1,0 +1,257 @@
+//! The lexical index: BM25 over chunks with tantivy.
+//!
+//! Fields are the title (boosted at query time), the heading path and the body,
+//! all analysed with English stop words and stemming. Queries are built term by
+//! term from the analysed text, never through a query language, so user input
+//! cannot change the query's structure. Knows nothing about vectors or fusion.
+
+use std::path::{Path, PathBuf};
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
+use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+
+use crate::index::ChunkId;
+use crate::ingest::Chunk;
+use crate::Error;
+
+/// The analyzer name registered on every index.
+const ANALYZER: &str = "candor_en";
+
+/// Tokens longer than this many bytes are dropped (base64 blobs, hashes).
+const MAX_TOKEN_BYTES: usize = 40;
+
+/// Indexing memory budget. Default: 100 MB; larger budgets write fewer segments.
+const WRITER_HEAP_BYTES: usize = 100_000_000;
+
+/// A BM25 hit: a chunk and its score.
+pub type LexicalHit = (ChunkId, f32);
+
+/// An open lexical index.
+pub struct LexicalIndex {
+    dir: PathBuf,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    chunk: Field,
+    title: Field,
+    heading: Field,
+    body: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let fields = Fields {
+        chunk: b.add_u64_field("chunk", NumericOptions::default().set_fast().set_stored()),
+        title: b.add_text_field("title", text.clone()),
+        heading: b.add_text_field("heading", text.clone()),
+        body: b.add_text_field("body", text),
+    };
+    (b.build(), fields)
+}
+
+fn analyzer() -> TextAnalyzer {
+    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+        .filter(LowerCaser);
+    match StopWordFilter::new(Language::English) {
+        Some(stop) => builder.filter(stop).filter(Stemmer::new(Language::English)).build(),
+        None => builder.filter(Stemmer::new(Language::English)).build(),
+    }
+}
+
+impl LexicalIndex {
+    /// Writes a new index of `chunks` into the empty folder `dir`; chunk `i` gets id `i`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] or [`Error::Lexical`] when the index cannot be written.
+    pub fn create(dir: &Path, chunks: &[Chunk]) -> crate::Result<LexicalIndex> {
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let (schema, f) = schema();
+        let index = Index::create_in_dir(dir, schema)?;
+        index.tokenizers().register(ANALYZER, analyzer());
+        // One thread keeps document order, and so tie order, reproducible.
+        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_HEAP_BYTES)?;
+        for (i, c) in chunks.iter().enumerate() {
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(f.chunk, i as u64);
+            doc.add_text(f.title, &c.title);
+            doc.add_text(f.heading, c.heading_path.join(" "));
+            doc.add_text(f.body, &c.text);
+            writer.add_document(doc)?;
+        }
+        writer.commit()?;
+        writer.wait_merging_threads()?;
+        Self::with_index(dir, index, f)
+    }
+
+    /// Opens the index in `dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lexical`] when the folder holds no readable index.
+    pub fn open(dir: &Path) -> crate::Result<LexicalIndex> {
+        let index = Index::open_in_dir(dir)?;
+        index.tokenizers().register(ANALYZER, analyzer());
+        let (_, f) = schema();
+        Self::with_index(dir, index, f)
+    }
+
+    fn with_index(dir: &Path, index: Index, fields: Fields) -> crate::Result<LexicalIndex> {
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(LexicalIndex { dir: dir.to_path_buf(), reader, fields })
+    }
+
+    /// The query's analysed terms, deduplicated, in first-seen order.
+    pub fn analyze(&self, text: &str) -> Vec<String> {
+        let mut analyzer = analyzer();
+        let mut stream = analyzer.token_stream(text);
+        let mut terms: Vec<String> = Vec::new();
+        while let Some(tok) = stream.next() {
+            if !terms.contains(&tok.text) {
+                terms.push(tok.text.clone());
+            }
+        }
+        terms
+    }
+
+    /// The `limit` best chunks for `query` by BM25, best first; ties go to the lower chunk id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lexical`] when the index cannot be read.
+    pub fn search(&self, query: &str, limit: usize, title_boost: f32) -> crate::Result<Vec<LexicalHit>> {
+        let terms = self.analyze(query);
+        if terms.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for field in [f.title, f.heading, f.body] {
+            for t in &terms {
+                let q: Box<dyn Query> =
+                    Box::new(TermQuery::new(Term::from_field_text(field, t), IndexRecordOption::WithFreqs));
+                let q = if field == f.title && title_boost != 1.0 { Box::new(BoostQuery::new(q, title_boost)) } else { q };
+                clauses.push((Occur::Should, q));
+            }
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        // Over-fetch a little so ties cut at the limit can be ordered by chunk id.
+        let top = searcher.search(&query, &TopDocs::with_limit(limit + limit / 4 + 1))?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let column = searcher.segment_reader(addr.segment_ord).fast_fields().u64("chunk")?;
+            let id = column.first(addr.doc_id).ok_or_else(|| Error::Corrupt {
+                path: self.dir.clone(),
+                reason: format!("document {addr:?} has no chunk id"),
+            })?;
+            hits.push((ChunkId(id), score));
+        }
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// The number of chunks indexed.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// True when no chunk is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads the stored chunk id of every document (for consistency checks).
+    #[cfg(test)]
+    fn stored_ids(&self) -> Vec<u64> {
+        use tantivy::schema::Value;
+        let searcher = self.reader.searcher();
+        let mut ids = Vec::new();
+        for (ord, seg) in searcher.segment_readers().iter().enumerate() {
+            for doc in 0..seg.max_doc() {
+                let d: TantivyDocument =
+                    searcher.doc(tantivy::DocAddress::new(ord as u32, doc)).unwrap();
+                ids.push(d.get_first(self.fields.chunk).and_then(|v| v.as_u64()).unwrap());
+            }
+        }
+        ids.sort();
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::DocId;
+
+    fn chunk(title: &str, text: &str) -> Chunk {
+        Chunk {
+            doc_id: DocId(title.into()),
+            source: title.into(),
+            title: title.into(),
+            heading_path: vec!["Section".into()],
+            page: None,
+            date: None,
+            series: None,
+            span: (0, text.len()),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn bm25_ranks_by_stemmed_terms_and_survives_reopen() -> crate::Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = vec![
+            chunk("Backups", "Nightly backups are written to the object store."),
+            chunk("Upgrades", "Upgrading the cluster requires draining each node."),
+            chunk("Networking", "The ingress controller terminates TLS."),
+        ];
+        let idx = LexicalIndex::create(&dir.path().join("lex"), &chunks)?;
+        assert_eq!(idx.len(), 3);
+        assert_eq!(idx.stored_ids(), vec![0, 1, 2]);
+        // "upgrade" matches "Upgrading"/"Upgrades" through stemming.
+        let hits = idx.search("how do I upgrade?", 10, 1.0)?;
+        assert_eq!(hits[0].0, ChunkId(1));
+        drop(idx);
+        let idx = LexicalIndex::open(&dir.path().join("lex"))?;
+        let hits = idx.search("backup", 10, 1.0)?;
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![ChunkId(0)]);
+        Ok(())
+    }
+
+    #[test]
+    fn query_syntax_is_not_interpreted_and_stop_words_do_not_match() -> crate::Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = LexicalIndex::create(dir.path(), &[chunk("A", "the and of"), chunk("B", "title: value")])?;
+        assert!(idx.search("the AND of", 10, 1.0)?.is_empty());
+        assert_eq!(idx.search("title:value (\"", 10, 1.0)?.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn equal_scores_tie_break_on_chunk_id() -> crate::Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let same: Vec<Chunk> = (0..20).map(|_| chunk("Same", "identical words here")).collect();
+        let idx = LexicalIndex::create(dir.path(), &same)?;
+        let hits = idx.search("identical", 5, 1.0)?;
+        assert_eq!(hits.iter().map(|h| h.0 .0).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        Ok(())
+    }
+}

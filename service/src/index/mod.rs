@@ -1,0 +1,301 @@
+//! The indexes of a corpus and their generations on disk.
+//!
+//! Every index run writes a complete new generation (`generations/<id>/` holding
+//! the lexical index, the vector store, the chunk table, the embeddings and a
+//! manifest) and only then switches the corpus's `current` pointer, with an atomic
+//! rename. Readers open whatever `current` names, so a run that fails or is killed
+//! leaves the previous generation serving. This module knows nothing about fusion,
+//! answers or HTTP.
+
+mod build;
+pub mod lexical;
+pub mod vector;
+
+use std::fs;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use build::{build, index_corpus, sha256_hex, BuildInput, BuildReport, Mode, Progress, ProgressEvent};
+pub use lexical::LexicalIndex;
+pub use vector::{EdgeStore, VectorFilter, VectorPoint, VectorStore};
+
+use crate::config::Chunking;
+use crate::embed::DIM;
+use crate::ingest::{Chunk, FileError};
+use crate::Error;
+
+/// A chunk's id within one generation: its position in the chunk table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ChunkId(pub u64);
+
+/// A generation's number; generations of a corpus are numbered 1, 2, 3, …
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GenerationId(pub u64);
+
+impl std::fmt::Display for GenerationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:06}", self.0)
+    }
+}
+
+/// Version of the on-disk generation layout; a generation of another version is
+/// never reused for an incremental run.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Generations kept on disk after a swap: the current one and its predecessor.
+pub const KEEP_GENERATIONS: usize = 2;
+
+const MANIFEST: &str = "manifest.json";
+const CHUNKS: &str = "chunks.jsonl";
+const EMBEDDINGS: &str = "embeddings.f32";
+const LEXICAL: &str = "lexical";
+const VECTORS: &str = "vectors";
+const CURRENT: &str = "current";
+
+/// What a generation holds; written last, so its presence marks a complete generation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version, [`FORMAT_VERSION`] when written by this build.
+    pub format: u32,
+    /// This generation's id.
+    pub generation: GenerationId,
+    /// The corpus name.
+    pub corpus: String,
+    /// When the build finished, RFC 3339.
+    pub indexed_at: String,
+    /// sha256 of the embedding model the vectors came from.
+    pub model_id: String,
+    /// Chunking settings the chunks were cut with.
+    pub chunking: Chunking,
+    /// Every input that produced chunks, in chunk order.
+    pub files: Vec<FileEntry>,
+    /// Inputs that were skipped, with the reason.
+    pub errors: Vec<FileError>,
+    /// Number of documents indexed.
+    pub documents: usize,
+    /// Number of chunks indexed.
+    pub chunks: usize,
+}
+
+/// One input's record in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// The input's key: path relative to the corpus, or record id.
+    pub key: String,
+    /// sha256 of its content.
+    pub hash: String,
+    /// Its chunks: ids `[first, end)`.
+    pub chunks: (u64, u64),
+}
+
+/// The on-disk home of one corpus's generations: `<data-dir>/<corpus>/`.
+#[derive(Debug, Clone)]
+pub struct CorpusStore {
+    dir: PathBuf,
+    name: String,
+}
+
+/// A loaded, searchable generation.
+pub struct Generation {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The chunk table; `chunks[i]` has id `ChunkId(i)`.
+    pub chunks: Vec<Chunk>,
+    /// BM25 over the chunks.
+    pub lexical: LexicalIndex,
+    /// Dense vectors of the chunks.
+    pub vectors: Box<dyn VectorStore>,
+}
+
+impl Generation {
+    /// The chunk with id `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] when an index returned an id outside the chunk table.
+    pub fn chunk(&self, id: ChunkId) -> crate::Result<&Chunk> {
+        self.chunks.get(id.0 as usize).ok_or_else(|| Error::Corrupt {
+            path: PathBuf::from(&self.manifest.corpus),
+            reason: format!("chunk id {} is outside the chunk table of {} chunks", id.0, self.chunks.len()),
+        })
+    }
+}
+
+impl CorpusStore {
+    /// The store of corpus `name` under `data_dir`; nothing is created until a build.
+    pub fn new(data_dir: &Path, name: &str) -> CorpusStore {
+        CorpusStore { dir: data_dir.join(name), name: name.to_owned() }
+    }
+
+    /// The corpus name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn generations_dir(&self) -> PathBuf {
+        self.dir.join("generations")
+    }
+
+    fn generation_dir(&self, id: GenerationId) -> PathBuf {
+        self.generations_dir().join(id.to_string())
+    }
+
+    /// The generation `current` points to, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] when the pointer does not hold a generation number.
+    pub fn current(&self) -> crate::Result<Option<GenerationId>> {
+        let path = self.dir.join(CURRENT);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Io { path, source: e }),
+        };
+        text.trim()
+            .parse()
+            .map(|n| Some(GenerationId(n)))
+            .map_err(|_| Error::Corrupt { path, reason: format!("`{}` is not a generation number", text.trim()) })
+    }
+
+    /// Loads the current generation for searching.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotIndexed`] when there is none; [`Error::Corrupt`] or
+    /// [`Error::Io`] when its files are unreadable.
+    pub fn open_current(&self) -> crate::Result<Generation> {
+        let id = self.current()?.ok_or_else(|| Error::NotIndexed(self.name.clone()))?;
+        let dir = self.generation_dir(id);
+        let manifest = read_manifest(&dir)?;
+        let chunks = read_chunks(&dir.join(CHUNKS))?;
+        if chunks.len() != manifest.chunks {
+            return Err(Error::Corrupt {
+                path: dir.join(CHUNKS),
+                reason: format!("{} chunks, manifest says {}", chunks.len(), manifest.chunks),
+            });
+        }
+        Ok(Generation {
+            manifest,
+            chunks,
+            lexical: LexicalIndex::open(&dir.join(LEXICAL))?,
+            vectors: Box::new(EdgeStore::open(&dir.join(VECTORS))?),
+        })
+    }
+
+    /// Ids of the generation folders on disk, ascending.
+    fn generation_ids(&self) -> crate::Result<Vec<GenerationId>> {
+        let dir = self.generations_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::Io { path: dir, source: e }),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(Error::io(&dir))?;
+            if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
+                ids.push(GenerationId(n));
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Removes generation folders that never completed (no manifest: a build that
+    /// failed or was killed) and returns what it removed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a folder cannot be removed.
+    pub fn remove_partial(&self) -> crate::Result<Vec<PathBuf>> {
+        let current = self.current()?;
+        let mut removed = Vec::new();
+        for id in self.generation_ids()? {
+            let dir = self.generation_dir(id);
+            if Some(id) != current && !dir.join(MANIFEST).is_file() {
+                fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
+                removed.push(dir);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Points `current` at `id` atomically, then removes all but the newest
+    /// [`KEEP_GENERATIONS`] complete generations.
+    fn swap(&self, id: GenerationId) -> crate::Result<()> {
+        let tmp = self.dir.join(format!("{CURRENT}.tmp"));
+        let target = self.dir.join(CURRENT);
+        {
+            let mut f = fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+            writeln!(f, "{id}").map_err(Error::io(&tmp))?;
+            f.sync_all().map_err(Error::io(&tmp))?;
+        }
+        fs::rename(&tmp, &target).map_err(Error::io(&target))?;
+        let ids = self.generation_ids()?;
+        let keep_from = ids.len().saturating_sub(KEEP_GENERATIONS);
+        for old in &ids[..keep_from] {
+            if *old != id {
+                let dir = self.generation_dir(*old);
+                fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_manifest(dir: &Path) -> crate::Result<Manifest> {
+    let path = dir.join(MANIFEST);
+    let bytes = fs::read(&path).map_err(Error::io(&path))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt { path, reason: e.to_string() })
+}
+
+fn read_chunks(path: &Path) -> crate::Result<Vec<Chunk>> {
+    let f = fs::File::open(path).map_err(Error::io(path))?;
+    let mut chunks = Vec::new();
+    for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(Error::io(path))?;
+        chunks.push(serde_json::from_str(&line).map_err(|e| Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("line {}: {e}", n + 1),
+        })?);
+    }
+    Ok(chunks)
+}
+
+fn write_chunks(path: &Path, chunks: &[Chunk]) -> crate::Result<()> {
+    let f = fs::File::create(path).map_err(Error::io(path))?;
+    let mut w = BufWriter::new(f);
+    for c in chunks {
+        serde_json::to_writer(&mut w, c).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.into() })?;
+        w.write_all(b"\n").map_err(Error::io(path))?;
+    }
+    w.flush().map_err(Error::io(path))
+}
+
+fn write_embeddings(path: &Path, vectors: &[Vec<f32>]) -> crate::Result<()> {
+    let mut bytes = Vec::with_capacity(vectors.len() * DIM * 4);
+    for v in vectors {
+        for x in v {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    fs::write(path, bytes).map_err(Error::io(path))
+}
+
+fn read_embeddings(path: &Path, count: usize) -> crate::Result<Vec<Vec<f32>>> {
+    let bytes = fs::read(path).map_err(Error::io(path))?;
+    if bytes.len() != count * DIM * 4 {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("{} bytes, expected {} for {count} vectors", bytes.len(), count * DIM * 4),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(DIM * 4)
+        .map(|v| v.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        .collect())
+}

@@ -1,0 +1,286 @@
+//! The vector store: a trait for dense nearest-neighbour search over chunks, and
+//! its embedded implementation on `qdrant-edge`.
+//!
+//! Each point is one chunk (point id = chunk id) with a payload carrying what
+//! retrieval filters on: the document id, its date and its series. The store knows
+//! nothing about text, fusion or HTTP.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use qdrant_edge::external::ordered_float::OrderedFloat;
+use qdrant_edge::external::serde_json::json;
+use qdrant_edge::{
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeVectorParams,
+    FieldCondition, FieldIndexOperations, Filter, HnswIndexConfig, JsonPath, NamedQuery,
+    PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
+    PointStruct, PointStructPersisted, QueryEnum, QueryRequest, Range, ScoringQuery, SearchParams,
+    UpdateOperation, WalOptions, WithPayloadInterface, WithVector, DEFAULT_VECTOR_NAME,
+};
+
+use crate::embed::DIM;
+use crate::index::ChunkId;
+use crate::Error;
+
+/// Points per update call; each call is one WAL record.
+const UPSERT_BATCH_POINTS: usize = 512;
+
+/// Size of one WAL segment file, which qdrant-edge preallocates. Default there is
+/// 32 MiB; generations are written once, so a small WAL wastes less disk.
+const WAL_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// HNSW beam width at query time; high enough that approximate search returns the
+/// exact top 100 on corpora of this size in practice.
+const HNSW_EF: usize = 256;
+
+/// One point to store.
+#[derive(Debug, Clone)]
+pub struct VectorPoint<'a> {
+    /// The chunk this vector embeds.
+    pub id: ChunkId,
+    /// Unit-length embedding.
+    pub vector: &'a [f32],
+    /// The chunk's document.
+    pub doc_id: &'a str,
+    /// The document's date.
+    pub date: Option<NaiveDate>,
+    /// The document's series.
+    pub series: Option<&'a str>,
+}
+
+/// Restricts a search to some points.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VectorFilter {
+    /// Only documents dated on or before this day (undated documents are excluded).
+    pub not_after: Option<NaiveDate>,
+}
+
+/// Dense nearest-neighbour search over chunk vectors.
+///
+/// Implementations are shared between request threads: every method takes `&self`.
+pub trait VectorStore: Send + Sync {
+    /// Inserts or replaces points.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vector`] when the store rejects the write (wrong dimension, I/O).
+    fn upsert(&self, points: &[VectorPoint<'_>]) -> crate::Result<()>;
+
+    /// Makes everything written so far durable and optimised for search.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vector`] when optimisation fails.
+    fn finish(&self) -> crate::Result<()>;
+
+    /// The `limit` nearest chunks to `vector` by cosine similarity, best first; ties go
+    /// to the lower chunk id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vector`] when the search fails.
+    fn search(&self, vector: &[f32], limit: usize, filter: &VectorFilter) -> crate::Result<Vec<(ChunkId, f32)>>;
+
+    /// The number of points stored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vector`] when counting fails.
+    fn count(&self) -> crate::Result<usize>;
+}
+
+/// The embedded store: a `qdrant-edge` shard in a folder of the generation.
+pub struct EdgeStore {
+    dir: PathBuf,
+    shard: EdgeShard,
+}
+
+fn vector_err(dir: &Path) -> impl Fn(qdrant_edge::OperationError) -> Error + '_ {
+    move |e| Error::Vector(format!("{}: {e}", dir.display()))
+}
+
+fn key(name: &str) -> JsonPath {
+    // The field names are constants below; parsing them cannot fail.
+    name.parse().unwrap_or_else(|()| unreachable!("`{name}` is a valid JSON path"))
+}
+
+/// Days since 1970-01-01: the payload's date representation, so ranges compare as numbers.
+fn epoch_days(d: NaiveDate) -> i64 {
+    d.signed_duration_since(NaiveDate::default()).num_days()
+}
+
+impl EdgeStore {
+    /// Creates an empty store in `dir` (created if missing).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the folder cannot be made, [`Error::Vector`] when the shard
+    /// cannot be created (for example because `dir` already holds one).
+    pub fn create(dir: &Path) -> crate::Result<EdgeStore> {
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let config = EdgeConfig::builder()
+            .vector(DEFAULT_VECTOR_NAME, EdgeVectorParams::builder(DIM, Distance::Cosine).build())
+            // Index building shares the machine with embedding; one thread keeps it polite.
+            .hnsw_config(HnswIndexConfig { max_indexing_threads: 1, ..Default::default() })
+            .wal_options(WalOptions { segment_capacity: WAL_SEGMENT_BYTES, ..Default::default() })
+            .build();
+        let shard = EdgeShard::new(dir, config).map_err(vector_err(dir))?;
+        let store = EdgeStore { dir: dir.to_path_buf(), shard };
+        for (field, ty) in [
+            ("doc_id", PayloadSchemaType::Keyword),
+            ("series", PayloadSchemaType::Keyword),
+            ("date", PayloadSchemaType::Integer),
+        ] {
+            store
+                .shard
+                .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
+                    field_name: key(field),
+                    field_schema: Some(PayloadFieldSchema::FieldType(ty)),
+                })))
+                .map_err(vector_err(dir))?;
+        }
+        Ok(store)
+    }
+
+    /// Opens the store in `dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vector`] when `dir` holds no readable shard.
+    pub fn open(dir: &Path) -> crate::Result<EdgeStore> {
+        if !dir.join("edge_config.json").is_file() {
+            return Err(Error::Corrupt { path: dir.to_path_buf(), reason: "no vector store here".into() });
+        }
+        let shard = EdgeShard::load(dir, None).map_err(vector_err(dir))?;
+        Ok(EdgeStore { dir: dir.to_path_buf(), shard })
+    }
+}
+
+impl VectorStore for EdgeStore {
+    fn upsert(&self, points: &[VectorPoint<'_>]) -> crate::Result<()> {
+        for batch in points.chunks(UPSERT_BATCH_POINTS) {
+            let list: Vec<PointStructPersisted> = batch
+                .iter()
+                .map(|p| {
+                    let payload = json!({
+                        "doc_id": p.doc_id,
+                        "date": p.date.map(epoch_days),
+                        "series": p.series,
+                    });
+                    PointStructPersisted::from(PointStruct::new(p.id.0, p.vector.to_vec(), payload))
+                })
+                .collect();
+            self.shard
+                .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                    PointInsertOperations::PointsList(list),
+                )))
+                .map_err(vector_err(&self.dir))?;
+        }
+        Ok(())
+    }
+
+    fn finish(&self) -> crate::Result<()> {
+        self.shard.optimize().map_err(vector_err(&self.dir))?;
+        // flush() panics instead of returning I/O errors; nothing else holds the shard
+        // here (the build owns it), so the lock it needs is free.
+        self.shard.flush();
+        Ok(())
+    }
+
+    fn search(&self, vector: &[f32], limit: usize, filter: &VectorFilter) -> crate::Result<Vec<(ChunkId, f32)>> {
+        if vector.len() != DIM {
+            return Err(Error::Vector(format!("query vector has {} dimensions, expected {DIM}", vector.len())));
+        }
+        let filter = filter.not_after.map(|d| {
+            Filter::new_must(Condition::Field(FieldCondition::new_range(
+                key("date"),
+                Range { lte: Some(OrderedFloat(epoch_days(d) as f64)), ..Default::default() },
+            )))
+        });
+        // Over-fetch a little so that ties cut at the limit can be ordered by id.
+        let hits = self
+            .shard
+            .query(QueryRequest {
+                prefetches: vec![],
+                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::default_dense(vector.to_vec())))),
+                filter,
+                score_threshold: None,
+                limit: limit + limit / 4 + 1,
+                offset: 0,
+                params: Some(SearchParams { hnsw_ef: Some(HNSW_EF), ..Default::default() }),
+                with_vector: WithVector::Bool(false),
+                with_payload: WithPayloadInterface::Bool(false),
+            })
+            .map_err(vector_err(&self.dir))?;
+        let mut out = Vec::with_capacity(hits.len());
+        for h in hits {
+            match h.id {
+                PointId::NumId(n) => out.push((ChunkId(n), h.score)),
+                PointId::Uuid(u) => {
+                    return Err(Error::Corrupt { path: self.dir.clone(), reason: format!("unexpected point id {u}") })
+                }
+            }
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    fn count(&self) -> crate::Result<usize> {
+        self.shard.count(CountRequest { filter: None, exact: true }).map_err(vector_err(&self.dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..DIM).map(|i| (((i * 31 + seed * 17) % 97) as f32) - 48.0).collect();
+        let n: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    }
+
+    #[test]
+    fn nearest_neighbours_with_date_filter_survive_reopen() -> crate::Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let vectors: Vec<Vec<f32>> = (0..50).map(unit).collect();
+        let dates: Vec<NaiveDate> =
+            (0..50).map(|i| NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(i * 10)).collect();
+        let doc_ids: Vec<String> = (0..50).map(|i| format!("doc{i}")).collect();
+        {
+            let store = EdgeStore::create(&dir.path().join("v"))?;
+            let points: Vec<VectorPoint> = (0..50)
+                .map(|i| VectorPoint {
+                    id: ChunkId(i as u64),
+                    vector: &vectors[i],
+                    doc_id: &doc_ids[i],
+                    date: Some(dates[i]),
+                    series: None,
+                })
+                .collect();
+            store.upsert(&points)?;
+            store.finish()?;
+            assert_eq!(store.count()?, 50);
+        }
+        let store = EdgeStore::open(&dir.path().join("v"))?;
+        assert_eq!(store.count()?, 50);
+        let hits = store.search(&vectors[7], 5, &VectorFilter::default())?;
+        assert_eq!(hits[0].0, ChunkId(7));
+        assert!((hits[0].1 - 1.0).abs() < 1e-4);
+        let cutoff = VectorFilter { not_after: Some(dates[3]) };
+        let hits = store.search(&vectors[7], 10, &cutoff)?;
+        assert_eq!(hits.len(), 4, "only points 0..=3 are dated on or before the cutoff");
+        assert!(hits.iter().all(|h| h.0 .0 <= 3));
+        Ok(())
+    }
+
+    #[test]
+    fn wrong_dimension_is_an_error_not_a_panic() -> crate::Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EdgeStore::create(dir.path())?;
+        assert!(matches!(store.search(&[0.5; 3], 5, &VectorFilter::default()), Err(Error::Vector(_))));
+        Ok(())
+    }
+}

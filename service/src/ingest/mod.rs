@@ -1,0 +1,125 @@
+//! Ingestion: discover a corpus's files, parse them into documents, cut documents
+//! into chunks.
+//!
+//! The output is plain data ([`Document`], [`Chunk`]) that knows nothing about
+//! embeddings or indexes. One bad file never stops a run: it becomes a
+//! [`FileError`] with its path and reason, and the rest goes on.
+
+pub mod chunk;
+pub mod discover;
+pub mod parse;
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+pub use chunk::Chunker;
+pub use discover::{discover, SourceFile};
+
+/// A document's stable id: its path relative to the corpus folder (or, for imported
+/// datasets, the record's own id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DocId(pub String);
+
+impl std::fmt::Display for DocId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A parsed document: metadata plus its text as a sequence of sections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// Stable id.
+    pub id: DocId,
+    /// Where it came from, relative to the corpus folder.
+    pub source: PathBuf,
+    /// Title from metadata, the first heading, or the file name.
+    pub title: String,
+    /// Publication or revision date, when known.
+    pub date: Option<NaiveDate>,
+    /// Versions of one document share a series (`install-guide`); the newest
+    /// supersedes the others.
+    pub series: Option<String>,
+    /// The body, in reading order.
+    pub sections: Vec<Section>,
+}
+
+/// A run of text under one heading path, on one page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// Enclosing headings, outermost first; empty before the first heading.
+    pub heading_path: Vec<String>,
+    /// 1-based page number for paginated formats (PDF).
+    pub page: Option<u32>,
+    /// Plain text, markup removed.
+    pub text: String,
+}
+
+impl Document {
+    /// The separator between sections in [`Document::text`].
+    pub const SECTION_SEPARATOR: &'static str = "\n\n";
+
+    /// The document's full text: sections joined by [`Document::SECTION_SEPARATOR`].
+    /// Chunk spans are character offsets into this string.
+    pub fn text(&self) -> String {
+        let texts: Vec<&str> = self.sections.iter().map(|s| s.text.as_str()).collect();
+        texts.join(Self::SECTION_SEPARATOR)
+    }
+}
+
+/// A chunk: the unit that is indexed, retrieved and cited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// The document it belongs to.
+    pub doc_id: DocId,
+    /// The document's source path.
+    pub source: PathBuf,
+    /// The document's title.
+    pub title: String,
+    /// Enclosing headings, outermost first.
+    pub heading_path: Vec<String>,
+    /// 1-based page, for paginated formats.
+    pub page: Option<u32>,
+    /// The document's date.
+    pub date: Option<NaiveDate>,
+    /// The document's series.
+    pub series: Option<String>,
+    /// Character offsets `[start, end)` into [`Document::text`].
+    pub span: (usize, usize),
+    /// The chunk's text.
+    pub text: String,
+}
+
+impl Chunk {
+    /// The text given to the embedding model: title and headings give a passage the
+    /// context its words alone may lack.
+    pub fn embedding_text(&self) -> String {
+        embedding_prefix(&self.title, &self.heading_path) + &self.text
+    }
+}
+
+/// `title\nheading > heading\n`, omitting empty parts.
+pub(crate) fn embedding_prefix(title: &str, heading_path: &[String]) -> String {
+    let mut s = String::new();
+    if !title.is_empty() {
+        s.push_str(title);
+        s.push('\n');
+    }
+    if !heading_path.is_empty() {
+        s.push_str(&heading_path.join(" > "));
+        s.push('\n');
+    }
+    s
+}
+
+/// A file that could not be ingested; the run skips it and goes on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileError {
+    /// The file, relative to the corpus folder.
+    pub path: PathBuf,
+    /// Why it was skipped.
+    pub reason: String,
+}

@@ -1,0 +1,198 @@
+//! The set of served corpora, each with its settings and current generation: the
+//! engine's entry point for searching by corpus name.
+//!
+//! Loading checks everything before serving (every corpus config valid, every
+//! corpus indexed), so a server never starts half-working. Knows nothing of HTTP.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{search_chunks, Mode, Request, Scored};
+use crate::config::{Corpus, CorpusConfig, CORPUS_FILE};
+use crate::embed::Embedder;
+use crate::index::{ChunkId, CorpusStore, Generation, GenerationId, VectorFilter};
+use crate::ingest::Chunk;
+use crate::Error;
+
+/// One served corpus.
+pub struct Served {
+    /// Its validated configuration.
+    pub config: CorpusConfig,
+    /// The generation queries run against.
+    pub generation: Arc<Generation>,
+}
+
+/// All served corpora, by name, and the shared embedder.
+pub struct Corpora {
+    corpora: BTreeMap<String, Served>,
+    embedder: Arc<Embedder>,
+}
+
+/// A search result: the corpus and generation it came from and the ranked evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    /// The corpus searched.
+    pub corpus: String,
+    /// Its generation.
+    pub generation: GenerationId,
+    /// The mode used.
+    pub mode: Mode,
+    /// Ranked chunks, best first.
+    pub evidence: Vec<Evidence>,
+}
+
+/// One ranked chunk with its citation data and scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    /// 1-based rank.
+    pub rank: usize,
+    /// The chunk and its citation metadata.
+    #[serde(flatten)]
+    pub chunk: Chunk,
+    /// Per-signal and fused scores.
+    pub scores: Scores,
+}
+
+/// The scores that placed an evidence item.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    /// BM25, if lexical search found the chunk.
+    pub bm25: Option<f32>,
+    /// Cosine similarity, if dense search found the chunk.
+    pub dense: Option<f32>,
+    /// The fused score.
+    pub fused: f32,
+}
+
+/// Summary of a served corpus.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorpusInfo {
+    /// Name.
+    pub name: String,
+    /// Scope statement.
+    pub scope: String,
+    /// Documents indexed.
+    pub documents: usize,
+    /// Chunks indexed.
+    pub chunks: usize,
+    /// Current generation.
+    pub generation: GenerationId,
+    /// When it was indexed (RFC 3339).
+    pub indexed_at: String,
+}
+
+impl Corpora {
+    /// Loads every corpus folder (a subfolder holding `corpus.toml`) under `dir` and
+    /// its current generation from `data_dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a bad corpus config or a duplicate name,
+    /// [`Error::NotIndexed`] for a corpus without a generation, and I/O or index
+    /// errors.
+    pub fn load(dir: &Path, data_dir: &Path, embedder: Arc<Embedder>) -> crate::Result<Corpora> {
+        Corpora::open(discover_corpora(dir)?, data_dir, embedder)
+    }
+
+    /// Serves the given corpora with their current generations from `data_dir`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Corpora::load`].
+    pub fn open(list: Vec<Corpus>, data_dir: &Path, embedder: Arc<Embedder>) -> crate::Result<Corpora> {
+        let mut corpora = BTreeMap::new();
+        for corpus in list {
+            let name = corpus.config.name.clone();
+            let generation = Arc::new(CorpusStore::new(data_dir, &name).open_current()?);
+            let served = Served { config: corpus.config, generation };
+            if corpora.insert(name.clone(), served).is_some() {
+                return Err(Error::Config {
+                    file: corpus.root.join(CORPUS_FILE),
+                    key: "name".into(),
+                    message: format!("another corpus is also named `{name}`"),
+                });
+            }
+        }
+        Ok(Corpora { corpora, embedder })
+    }
+
+    /// The served corpora, by name.
+    pub fn list(&self) -> Vec<CorpusInfo> {
+        self.corpora
+            .iter()
+            .map(|(name, s)| CorpusInfo {
+                name: name.clone(),
+                scope: s.config.scope.clone(),
+                documents: s.generation.manifest.documents,
+                chunks: s.generation.manifest.chunks,
+                generation: s.generation.manifest.generation,
+                indexed_at: s.generation.manifest.indexed_at.clone(),
+            })
+            .collect()
+    }
+
+    fn pick(&self, corpus: Option<&str>) -> crate::Result<(&String, &Served)> {
+        match corpus {
+            Some(name) => self.corpora.get_key_value(name).ok_or_else(|| Error::UnknownCorpus(name.to_owned())),
+            None if self.corpora.len() == 1 => self.corpora.iter().next().ok_or_else(|| Error::UnknownCorpus(String::new())),
+            None => Err(Error::InvalidRequest(format!(
+                "several corpora are served ({}); name one in `corpus`",
+                self.corpora.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    /// Ranked evidence for `query` from one corpus (the only one when `corpus` is None).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCorpus`], [`Error::InvalidRequest`] for bad parameters, or
+    /// index and model failures.
+    pub fn search(&self, corpus: Option<&str>, query: &str, mode: Mode, limit: usize) -> crate::Result<SearchResult> {
+        let (name, served) = self.pick(corpus)?;
+        let gen = &served.generation;
+        let hits = search_chunks(
+            gen,
+            &self.embedder,
+            &served.config.retrieval,
+            &Request { query, mode, limit, filter: VectorFilter::default() },
+        )?;
+        let evidence = hits
+            .into_iter()
+            .enumerate()
+            .map(|(i, s): (usize, Scored<ChunkId>)| {
+                Ok(Evidence {
+                    rank: i + 1,
+                    chunk: gen.chunk(s.id)?.clone(),
+                    scores: Scores { bm25: s.bm25, dense: s.dense, fused: s.score },
+                })
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
+        Ok(SearchResult { corpus: name.clone(), generation: gen.manifest.generation, mode, evidence })
+    }
+}
+
+/// Every corpus folder directly under `dir`, sorted by folder name.
+///
+/// # Errors
+///
+/// [`Error::Io`] when `dir` cannot be read, or the first corpus config error.
+pub fn discover_corpora(dir: &Path) -> crate::Result<Vec<Corpus>> {
+    let mut dirs: Vec<_> = std::fs::read_dir(dir)
+        .map_err(Error::io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(CORPUS_FILE).is_file())
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(Error::Config {
+            file: dir.to_path_buf(),
+            key: "-".into(),
+            message: format!("no corpus folders (subfolders with {CORPUS_FILE}) here"),
+        });
+    }
+    dirs.iter().map(|d| Corpus::load(d)).collect()
+}

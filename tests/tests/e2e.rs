@@ -1,0 +1,378 @@
+//! End-to-end tests: the real `candor` binary, a corpus written by the test, the
+//! real model, and real HTTP. Run through `make test`, which builds the binary and
+//! fetches the assets first.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// The debug `candor` binary next to this test's own target folder.
+fn candor_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/debug/deps/e2e-<hash> -> target/debug/candor
+    let bin = exe.parent().and_then(Path::parent).expect("target folder").join("candor");
+    assert!(bin.is_file(), "{} is missing: run `make test` (it builds the binary first)", bin.display());
+    bin
+}
+
+/// The workspace root, where `.assets/` lives.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn candor(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(candor_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("CANDOR_ASSETS_DIR", workspace().join(".assets"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("candor runs");
+    if std::env::var_os("CANDOR_TEST_VERBOSE").is_some() {
+        eprintln!("candor {args:?}\nstdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    out
+}
+
+/// Runs candor and expects success, printing everything on failure.
+fn candor_ok(dir: &Path, args: &[&str]) -> String {
+    let out = candor(dir, args);
+    assert!(
+        out.status.success(),
+        "candor {args:?} failed in {}\nstdout:\n{}\nstderr:\n{}\nfiles: {:?}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        list(dir)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = walk(dir).iter().map(|p| p.strip_prefix(dir).unwrap_or(p).display().to_string()).collect();
+    v.sort();
+    v
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn write(path: &Path, content: impl AsRef<[u8]>) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+/// A small corpus about a fictional product, plus two broken files.
+fn make_corpus(root: &Path) -> PathBuf {
+    let c = root.join("corpora/orchard");
+    write(
+        &c.join("corpus.toml"),
+        "name = \"orchard\"\nscope = \"Orchard, a fictional greenhouse controller: watering, sensors, alarms.\"\n[[sources]]\npath = \"docs\"\nglob = \"**/*\"\n",
+    );
+    write(
+        &c.join("docs/watering.md"),
+        "---\ntitle: Watering schedules\ndate: 2025-04-01\nseries: watering\n---\n# Watering\n\n## Drip lines\n\nDrip lines open for twelve minutes at dawn. The valve controller retries a stuck valve three times before raising an alarm.\n",
+    );
+    write(
+        &c.join("docs/sensors.html"),
+        "<html><head><title>Sensor calibration</title><meta name=\"date\" content=\"2025-02-11\"></head><body><nav>menu menu</nav><h1>Calibrating humidity sensors</h1><p>Place the probe in the salt chamber for forty minutes, then press calibrate.</p><script>var tracking = 'zebra';</script></body></html>",
+    );
+    write(&c.join("docs/alarms.txt"), "Alarm relay\n\nThe alarm relay closes when frost is forecast below minus two degrees.\n");
+    write(&c.join("docs/broken.pdf"), b"%PDF-1.4 this is not really a pdf");
+    write(&c.join("docs/latin1.txt"), b"caf\xe9 cr\xe8me \xff\xfe");
+    c
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path, corpora: &Path, data: &Path) -> Server {
+    let mut child = Command::new(candor_bin())
+        .args(["serve", "--corpora"])
+        .arg(corpora)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--addr", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env_clear()
+        .env("CANDOR_ASSETS_DIR", workspace().join(".assets"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("server printed a line").expect("readable");
+    let base = first.strip_prefix("ready on ").unwrap_or_else(|| panic!("unexpected first line: {first}")).to_owned();
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+fn post(base: &str, path: &str, body: &str) -> (u16, Value) {
+    let mut resp = agent()
+        .post(&format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .send(body)
+        .expect("request sent");
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().expect("json body"))
+}
+
+fn get(base: &str, path: &str) -> (u16, String) {
+    let mut resp = agent().get(&format!("{base}{path}")).call().expect("request sent");
+    (resp.status().as_u16(), resp.body_mut().read_to_string().expect("body"))
+}
+
+#[test]
+fn index_report_skips_bad_files_and_server_searches_with_citations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = make_corpus(tmp.path());
+    let data = tmp.path().join("data");
+    let out = candor_ok(tmp.path(), &["index", "--corpus", corpus.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["files_seen"], 5, "{report}");
+    assert_eq!(report["files_failed"], 2, "{report}");
+    let errors = report["errors"].as_array().unwrap();
+    let paths: Vec<&str> = errors.iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, vec!["docs/broken.pdf", "docs/latin1.txt"]);
+    assert!(errors[1]["reason"].as_str().unwrap().contains("UTF-8"), "{report}");
+
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    assert_eq!(get(&server.base, "/healthz"), (200, "ok".to_owned()));
+
+    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "how long do drip lines run?"}).to_string());
+    assert_eq!(status, 200, "{body}");
+    let top = &body["evidence"][0];
+    assert_eq!(top["doc_id"], "docs/watering.md", "{body}");
+    assert_eq!(top["title"], "Watering schedules");
+    assert_eq!(top["heading_path"], json!(["Watering", "Drip lines"]));
+    assert_eq!(top["date"], "2025-04-01");
+    assert_eq!(top["series"], "watering");
+    assert!(top["scores"]["fused"].is_number() && top["span"].is_array(), "{body}");
+    assert_eq!(body["corpus"], "orchard");
+
+    // The HTML parser dropped script and nav text.
+    let (_, body) = post(&server.base, "/v1/search", &json!({"question": "zebra tracking menu", "mode": "bm25"}).to_string());
+    assert_eq!(body["evidence"], json!([]), "script/nav text must not be indexed: {body}");
+
+    let (_, corpora) = get(&server.base, "/v1/corpora");
+    let corpora: Value = serde_json::from_str(&corpora).unwrap();
+    assert_eq!(corpora[0]["name"], "orchard");
+    assert_eq!(corpora[0]["documents"], 3);
+
+    // Bad requests get the JSON error shape and the right status.
+    let (status, body) = post(&server.base, "/v1/search", "{not json");
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "invalid_json");
+    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "x", "corpus": "nope"}).to_string());
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_corpus")));
+    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "   "}).to_string());
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
+    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "x", "top_k": 0}).to_string());
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "x", "colour": "red"}).to_string());
+    assert_eq!(status, 400, "unknown fields are rejected: {body}");
+    let (status, _) = post(&server.base, "/v1/search", &"x".repeat(100_000));
+    assert_eq!(status, 413);
+    let (status, _) = get(&server.base, "/v1/nothing");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn incremental_reindex_embeds_only_changes_and_keeps_old_generation_until_swap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = make_corpus(tmp.path());
+    std::fs::remove_file(corpus.join("docs/broken.pdf")).unwrap();
+    std::fs::remove_file(corpus.join("docs/latin1.txt")).unwrap();
+    let data = tmp.path().join("data");
+    let index = |mode: &str| -> Value {
+        let out = candor_ok(tmp.path(), &["index", "--corpus", corpus.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--mode", mode, "--json"]);
+        serde_json::from_str(out.trim()).unwrap()
+    };
+    let first = index("incremental");
+    assert_eq!((first["generation"].as_u64(), first["files_changed"].as_u64()), (Some(1), Some(3)));
+
+    // Nothing changed: nothing is parsed or embedded.
+    let second = index("incremental");
+    assert_eq!(second["files_skipped"], 3, "{second}");
+    assert_eq!(second["chunks_embedded"], 0, "{second}");
+
+    // One edit, one deletion, one new file.
+    write(&corpus.join("docs/alarms.txt"), "Alarm relay\n\nThe alarm relay closes when hail is detected by the roof microphone.\n");
+    std::fs::remove_file(corpus.join("docs/sensors.html")).unwrap();
+    write(&corpus.join("docs/vents.md"), "# Vents\n\nRoof vents open when the temperature passes twenty-eight degrees.\n");
+    let third = index("incremental");
+    assert_eq!(
+        (third["files_changed"].as_u64(), third["files_skipped"].as_u64(), third["files_deleted"].as_u64()),
+        (Some(2), Some(1), Some(1)),
+        "{third}"
+    );
+    assert_eq!(third["generation"], 3);
+
+    let search = |q: &str| -> Value {
+        let out = candor_ok(tmp.path(), &["search", "--corpus", corpus.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--mode", "bm25", "--json", q]);
+        serde_json::from_str(out.trim()).unwrap()
+    };
+    assert_eq!(search("hail microphone")["evidence"][0]["doc_id"], "docs/alarms.txt");
+    assert_eq!(search("frost forecast")["evidence"], json!([]), "old text is gone");
+    assert_eq!(search("salt chamber calibrate")["evidence"], json!([]), "deleted file is gone");
+    assert_eq!(search("roof vents temperature")["evidence"][0]["doc_id"], "docs/vents.md");
+
+    // Only the newest two generations are kept, and a full rebuild embeds everything.
+    let gens: Vec<String> = std::fs::read_dir(data.join("orchard/generations")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(gens.len(), 2, "{gens:?}");
+    let full = index("full");
+    assert_eq!(full["files_changed"], 3, "{full}");
+}
+
+#[test]
+fn a_leftover_partial_generation_is_removed_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = make_corpus(tmp.path());
+    let data = tmp.path().join("data");
+    // As if a build had been killed before writing its manifest.
+    write(&data.join("orchard/generations/000007/chunks.jsonl"), "partial");
+    let out = candor_ok(tmp.path(), &["index", "--corpus", corpus.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(report["removed_partial"][0].as_str().unwrap().ends_with("000007"), "{report}");
+    assert!(!data.join("orchard/generations/000007").exists());
+}
+
+#[test]
+fn bad_config_is_one_clear_error_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = make_corpus(tmp.path());
+    let toml = std::fs::read_to_string(corpus.join("corpus.toml")).unwrap();
+    std::fs::write(corpus.join("corpus.toml"), format!("{toml}\n[recency]\nhalf_life_days = -5\n")).unwrap();
+    let data = tmp.path().join("data");
+    let out = candor(tmp.path(), &["index", "--corpus", corpus.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("corpus.toml") && err.contains("recency.half_life_days") && err.contains("positive"), "{err}");
+    assert!(!data.exists(), "nothing may be written: {:?}", list(tmp.path()));
+}
+
+#[test]
+fn missing_assets_name_the_file_and_the_fetch_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = make_corpus(tmp.path());
+    let out = Command::new(candor_bin())
+        .args(["index", "--corpus", corpus.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .env_clear()
+        .env("CANDOR_ASSETS_DIR", tmp.path().join("no-assets"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("libonnxruntime.so") && err.contains("make assets"), "{err}");
+}
+
+/// SciFact, shrunk: the first judged test queries, their relevant abstracts, and
+/// other abstracts as distractors, in BEIR layout.
+fn scifact_slice(dir: &Path, queries: usize, distractors: usize) -> Option<PathBuf> {
+    let src = workspace().join("../shared/data/beir/scifact");
+    if !src.join("corpus.jsonl").is_file() {
+        eprintln!("skipping: reference data not found at {}", src.display());
+        return None;
+    }
+    let qrels = std::fs::read_to_string(src.join("qrels/test.tsv")).unwrap();
+    let mut picked: Vec<String> = Vec::new();
+    let mut relevant = std::collections::HashSet::new();
+    let mut kept_qrels = String::from("query-id\tcorpus-id\tscore\n");
+    for line in qrels.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if !picked.contains(&cols[0].to_owned()) {
+            if picked.len() == queries {
+                continue;
+            }
+            picked.push(cols[0].to_owned());
+        }
+        relevant.insert(cols[1].to_owned());
+        kept_qrels.push_str(line);
+        kept_qrels.push('\n');
+    }
+    let corpus = std::fs::read_to_string(src.join("corpus.jsonl")).unwrap();
+    let mut out = String::new();
+    let mut others = 0;
+    for line in corpus.lines() {
+        let id = serde_json::from_str::<Value>(line).unwrap()["_id"].as_str().unwrap().to_owned();
+        if relevant.contains(&id) || (others < distractors && {
+            others += 1;
+            true
+        }) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let slice = dir.join("scifact-slice");
+    write(&slice.join("corpus.jsonl"), out);
+    write(&slice.join("qrels/test.tsv"), kept_qrels);
+    std::fs::copy(src.join("queries.jsonl"), slice.join("queries.jsonl")).unwrap();
+    Some(slice)
+}
+
+#[test]
+fn beir_eval_on_a_scifact_slice_reports_metrics_and_caches_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(slice) = scifact_slice(tmp.path(), 25, 150) else { return };
+    let data = tmp.path().join("data");
+    let run = |mode: &str| -> Value {
+        let out = candor_ok(
+            tmp.path(),
+            &["eval", "beir", "--data", slice.to_str().unwrap(), "--split", "test", "--mode", mode, "--json", "--raw-sample", "24", "--data-dir", data.to_str().unwrap()],
+        );
+        serde_json::from_str(out.trim()).unwrap()
+    };
+    let hybrid = run("hybrid");
+    assert_eq!(hybrid["queries"], 25, "{hybrid}");
+    assert_eq!(hybrid["index"]["cached"], false);
+    assert!(hybrid["index"]["chunks"].as_u64().unwrap() >= hybrid["index"]["documents"].as_u64().unwrap());
+    assert!(hybrid["raw_embedding"]["chunks_per_second"].as_f64().unwrap() > 0.0);
+    for key in ["ndcg_at_10", "recall_at_100", "mrr_at_10"] {
+        let v = hybrid[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+    // With ~175 documents the relevant abstract is almost always found.
+    assert!(hybrid["ndcg_at_10"].as_f64().unwrap() > 0.6, "{hybrid}");
+    for mode in ["bm25", "dense"] {
+        let r = run(mode);
+        assert_eq!(r["index"]["cached"], true, "second run reuses the index: {r}");
+        assert!(r["ndcg_at_10"].as_f64().unwrap() > 0.5, "{mode}: {r}");
+    }
+}
