@@ -135,8 +135,10 @@ enum EvalCommand {
 
 /// Logs to stderr; `RUST_LOG` overrides the level.
 pub fn init_logging() {
+    // qdrant-edge warns that start-up checks only its own server runs were skipped;
+    // they do not apply to an embedded store.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,qdrant_edge=error"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
@@ -291,7 +293,15 @@ fn eval_cmd(data: &Path, opts: &beir::Options, json: bool) -> anyhow::Result<()>
 /// A progress bar on a terminal; a log line every few seconds otherwise.
 struct CliProgress {
     bar: Option<ProgressBar>,
-    state: Mutex<(Option<&'static str>, Instant, Instant)>,
+    state: Mutex<PhaseClock>,
+}
+
+/// Timing of the current phase, for rates and log throttling.
+struct PhaseClock {
+    phase: Option<&'static str>,
+    began: Instant,
+    last_log: Instant,
+    last_event: Instant,
 }
 
 /// Seconds between progress log lines when stderr is not a terminal.
@@ -309,7 +319,7 @@ impl CliProgress {
             b
         });
         let now = Instant::now();
-        CliProgress { bar, state: Mutex::new((None, now, now)) }
+        CliProgress { bar, state: Mutex::new(PhaseClock { phase: None, began: now, last_log: now, last_event: now }) }
     }
 
     fn finish(&self) {
@@ -326,10 +336,12 @@ impl Progress for CliProgress {
             ProgressEvent::Embedded { done, total } => ("embedded", done, total),
             ProgressEvent::Indexing => ("indexing", 0, 0),
         };
-        let Ok(mut state) = self.state.lock() else { return };
-        let new_phase = state.0 != Some(phase);
+        let Ok(mut clock) = self.state.lock() else { return };
+        let new_phase = clock.phase != Some(phase);
         if new_phase {
-            *state = (Some(phase), Instant::now(), Instant::now());
+            // The phase began when the previous event ended, not at its own first report.
+            clock.phase = Some(phase);
+            clock.began = clock.last_event;
         }
         match &self.bar {
             Some(b) => {
@@ -340,18 +352,18 @@ impl Progress for CliProgress {
                 }
                 b.set_position(done);
             }
-            None => {
-                if new_phase || state.2.elapsed() >= LOG_EVERY || (total > 0 && done == total) {
-                    state.2 = Instant::now();
-                    let rate = done as f64 / state.1.elapsed().as_secs_f64().max(1e-9);
-                    if total > 0 {
-                        let eta = (total - done) as f64 / rate.max(1e-9);
-                        eprintln!("{phase} {done}/{total} ({rate:.1}/s, ETA {eta:.0}s)");
-                    } else {
-                        eprintln!("{phase}");
-                    }
+            None if new_phase || clock.last_log.elapsed() >= LOG_EVERY || (total > 0 && done == total) => {
+                clock.last_log = Instant::now();
+                let rate = done as f64 / clock.began.elapsed().as_secs_f64().max(1e-9);
+                if total > 0 {
+                    let eta = total.saturating_sub(done) as f64 / rate.max(1e-9);
+                    eprintln!("{phase} {done}/{total} ({rate:.1}/s, ETA {eta:.0}s)");
+                } else {
+                    eprintln!("{phase}");
                 }
             }
+            None => {}
         }
+        clock.last_event = Instant::now();
     }
 }
