@@ -184,11 +184,8 @@ pub fn load_queries(dir: &Path, split: &str) -> crate::Result<Judged> {
     let queries_path = dir.join("queries.jsonl");
     let text = std::fs::read_to_string(&queries_path).map_err(Error::io(&queries_path))?;
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let q: QueryLine = serde_json::from_str(line).map_err(|e| Error::BadDocument {
-            path: queries_path.clone(),
-            reason: format!("line {}: {e}", n + 1),
-        })?;
+    for record in jsonl::<QueryLine>(&queries_path, &text) {
+        let (q, _) = record?;
         if let Some(rel) = qrels.remove(&q.id) {
             out.push((q.id, q.text, rel));
         }
@@ -196,14 +193,24 @@ pub fn load_queries(dir: &Path, split: &str) -> crate::Result<Judged> {
     Ok(out)
 }
 
+/// The records of a JSON-lines text with their raw lines; blank lines are skipped
+/// and a malformed line is an error naming the file and line number.
+fn jsonl<'a, T: serde::de::DeserializeOwned>(
+    path: &'a Path,
+    text: &'a str,
+) -> impl Iterator<Item = crate::Result<(T, &'a str)>> + 'a {
+    text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(move |(n, line)| {
+        serde_json::from_str(line)
+            .map(|rec| (rec, line))
+            .map_err(|e| Error::BadDocument { path: path.to_path_buf(), reason: format!("line {}: {e}", n + 1) })
+    })
+}
+
 /// Turns `corpus.jsonl` into build inputs, one per record, keyed by `_id`.
 fn corpus_inputs(path: &Path, text: &str) -> crate::Result<Vec<BuildInput>> {
     let mut inputs = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let rec: CorpusLine = serde_json::from_str(line).map_err(|e| Error::BadDocument {
-            path: path.to_path_buf(),
-            reason: format!("line {}: {e}", n + 1),
-        })?;
+    for record in jsonl::<CorpusLine>(path, text) {
+        let (rec, line) = record?;
         let key = rec.id.clone();
         inputs.push(BuildInput::new(
             key,

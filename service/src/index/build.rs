@@ -370,19 +370,18 @@ pub fn index_corpus(
                 continue;
             }
         };
-        let content = bytes.clone();
-        inputs.push(BuildInput::new(
+        inputs.push(BuildInput {
             key,
-            &bytes,
-            Box::new(move || {
-                let mut doc = ingest::parse::parse(&rel, &content)?;
+            hash: sha256_hex(&bytes),
+            parse: Box::new(move || {
+                let mut doc = ingest::parse::parse(&rel, &bytes)?;
                 // Dates come from the document; the file's time is the documented fallback.
                 if doc.date.is_none() {
                     doc.date = modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
                 }
                 Ok(doc)
             }),
-        ));
+        });
     }
     build(&store, inputs, mode, embedder, &chunker, progress)
 }

@@ -36,8 +36,7 @@ impl Chunker {
     ///
     /// # Errors
     ///
-    /// [`Error::MissingAsset`]-style failures surface as [`Error::Corrupt`] when the
-    /// file does not parse as a tokenizer.
+    /// [`Error::Corrupt`] when the file does not parse as a tokenizer.
     pub fn from_file(tokenizer_json: &Path, settings: Chunking) -> crate::Result<Chunker> {
         let mut tokenizer = Tokenizer::from_file(tokenizer_json).map_err(|e| Error::Corrupt {
             path: tokenizer_json.to_path_buf(),
