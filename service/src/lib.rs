@@ -3,7 +3,37 @@
 //! The modules follow the data's path: [`config`] → [`ingest`] → [`embed`] →
 //! [`index`] → [`retrieve`] → [`api`], with [`eval`] measuring retrieval quality.
 //! No module imports one later in that chain; only [`api`] knows about HTTP.
+//!
+//! Index a corpus folder and search it:
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! use candor::config::{Assets, Corpus};
+//! use candor::embed::Embedder;
+//! use candor::{index, retrieve};
+//!
+//! # fn main() -> candor::Result<()> {
+//! let corpus = Corpus::load(Path::new("corpora/starter"))?;
+//! let embedder = Embedder::load(&Assets::locate()?)?;
+//! let data = Path::new("data");
+//! index::index_corpus(&corpus, data, index::Mode::Incremental, &embedder, &())?;
+//!
+//! let generation = index::CorpusStore::new(data, &corpus.config.name).open_current()?;
+//! let request = retrieve::Request {
+//!     query: "How do I restore a file?",
+//!     mode: retrieve::Mode::Hybrid,
+//!     limit: 5,
+//!     filter: Default::default(),
+//! };
+//! for hit in retrieve::search_chunks(&generation, &embedder, &corpus.config.retrieval, &request)? {
+//!     println!("{:.3} {}", hit.score, generation.chunk(hit.id)?.title);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
 pub mod api;
 pub mod config;
@@ -18,6 +48,55 @@ pub use error::Error;
 
 #[cfg(test)]
 mod test_utils;
+
+#[cfg(test)]
+mod layering_tests {
+    //! The module map is the pipeline: a module may use earlier stages, never later
+    //! ones, and only `api` may name the HTTP stack.
+
+    use std::path::{Path, PathBuf};
+
+    /// Stages in pipeline order; `eval` and `api` are both consumers at the end.
+    const STAGES: [(&str, usize); 7] =
+        [("config", 0), ("ingest", 1), ("embed", 2), ("index", 3), ("retrieve", 4), ("eval", 5), ("api", 5)];
+
+    fn rust_files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(rust_files(&p));
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn no_stage_reaches_up_the_pipeline_and_only_api_speaks_http() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut violations = Vec::new();
+        for (stage, level) in STAGES {
+            let dir = src.join(stage);
+            for file in rust_files(&dir) {
+                let text = std::fs::read_to_string(&file).unwrap();
+                for (n, line) in text.lines().enumerate() {
+                    for (other, other_level) in STAGES {
+                        let later = other_level > level || (other_level == level && other != stage);
+                        if later && line.contains(&format!("crate::{other}")) {
+                            violations.push(format!("{}:{}: {stage} uses {other}", file.display(), n + 1));
+                        }
+                    }
+                    if stage != "api" && ["axum", "hyper", "tower"].iter().any(|h| line.contains(&format!("{h}::"))) {
+                        violations.push(format!("{}:{}: {stage} names the HTTP stack", file.display(), n + 1));
+                    }
+                }
+            }
+        }
+        assert!(violations.is_empty(), "layering violations:\n{}", violations.join("\n"));
+    }
+}
 
 /// The library's result type; write it in full as `crate::Result<T>`.
 pub type Result<T> = std::result::Result<T, Error>;

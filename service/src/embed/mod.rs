@@ -99,15 +99,17 @@ impl Embedder {
         Ok(out)
     }
 
-    /// Embeds `texts` exactly as fastembed does on its own (its default batching,
-    /// input order): the baseline that indexing throughput is compared against.
+    /// Embeds `texts` as a plain fastembed call does: input order, batches of
+    /// [`BATCH_TEXTS`]. This is the baseline that indexing throughput is compared
+    /// against; fastembed's own default batch of 256 long texts would make ONNX
+    /// Runtime hold gigabytes of attention buffers.
     ///
     /// # Errors
     ///
     /// [`Error::Embed`] when the model fails.
     pub fn embed_raw<S: AsRef<str> + Send + Sync>(&self, texts: &[S]) -> crate::Result<Vec<Vec<f32>>> {
         let mut model = self.model.lock().map_err(|_| Error::Embed("model lock poisoned by an earlier panic".into()))?;
-        model.embed(texts, None).map_err(|e| Error::Embed(e.to_string()))
+        model.embed(texts, Some(BATCH_TEXTS)).map_err(|e| Error::Embed(e.to_string()))
     }
 
     /// Embeds one text.
