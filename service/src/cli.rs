@@ -135,10 +135,11 @@ enum EvalCommand {
 
 /// Logs to stderr; `RUST_LOG` overrides the level.
 pub fn init_logging() {
-    // qdrant-edge warns that start-up checks only its own server runs were skipped;
-    // they do not apply to an embedded store.
+    // Libraries log their internals at info (tantivy's commits, qdrant-edge's WAL and
+    // its warnings about start-up checks that only its own server runs); by default
+    // only Candor's own info lines and the libraries' warnings show.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,qdrant_edge=error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,candor=info,qdrant_edge=error"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
