@@ -43,6 +43,9 @@ pub enum Error {
     /// A corpus has no index generation yet.
     #[error("corpus `{0}` has not been indexed yet; run `candor index --corpus <dir>`")]
     NotIndexed(String),
+    /// Another index run of this corpus holds its build lock.
+    #[error("another index run of corpus `{0}` is in progress")]
+    IndexBusy(String),
     /// A request was malformed (empty query, bad parameter).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

@@ -29,7 +29,7 @@ fn candor(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env_clear()
         .env("CANDOR_ASSETS_DIR", workspace().join(".assets"))
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,qdrant_edge=error")
         .output()
         .expect("candor runs");
     if std::env::var_os("CANDOR_TEST_VERBOSE").is_some() {
@@ -121,7 +121,7 @@ fn serve(dir: &Path, corpora: &Path, data: &Path) -> Server {
         .current_dir(dir)
         .env_clear()
         .env("CANDOR_ASSETS_DIR", workspace().join(".assets"))
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,qdrant_edge=error")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -45,6 +45,7 @@ impl From<Error> for ApiError {
             Error::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Error::UnknownCorpus(_) => (StatusCode::NOT_FOUND, "unknown_corpus"),
             Error::NotIndexed(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_indexed"),
+            Error::IndexBusy(_) => (StatusCode::CONFLICT, "index_busy"),
             Error::Config { .. } | Error::BadDocument { .. } => (StatusCode::BAD_REQUEST, "invalid_input"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };

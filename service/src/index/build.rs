@@ -182,11 +182,13 @@ pub fn build(
     progress: &dyn Progress,
 ) -> crate::Result<BuildReport> {
     let started = Instant::now();
-    let removed_partial = store.remove_partial()?.iter().map(|p| p.display().to_string()).collect();
     inputs.sort_by(|a, b| a.key.cmp(&b.key));
     if let Some(dup) = inputs.windows(2).find(|w| w[0].key == w[1].key) {
         return Err(Error::InvalidRequest(format!("input `{}` appears twice", dup[0].key)));
     }
+    // Held to the end: partial folders are only removed when no build can own them.
+    let _lock = store.lock_builds()?;
+    let removed_partial = store.remove_partial()?.iter().map(|p| p.display().to_string()).collect();
     let mut previous = match mode {
         Mode::Incremental => Previous::load(store, embedder, chunker)?,
         Mode::Full => None,
@@ -464,6 +466,20 @@ mod tests {
         assert_eq!(gen.chunks.len(), 2);
         assert_eq!(lexical_docs(&gen, "spring tides full moon")?, vec!["tides"]);
         assert_eq!(dense_top(&gen, &e, "honey bees")?, "bees");
+        Ok(())
+    }
+
+    #[test]
+    fn a_second_concurrent_build_of_one_corpus_is_refused() -> crate::Result<()> {
+        let e = embedder();
+        let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
+        let dir = tempfile::tempdir().unwrap();
+        let store = CorpusStore::new(dir.path(), "t");
+        let held = store.lock_builds()?;
+        let r = build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &());
+        assert!(matches!(r, Err(Error::IndexBusy(ref name)) if name == "t"), "{r:?}");
+        drop(held);
+        assert_eq!(build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &())?.generation, GenerationId(1));
         Ok(())
     }
 

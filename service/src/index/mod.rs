@@ -54,6 +54,7 @@ const EMBEDDINGS: &str = "embeddings.f32";
 const LEXICAL: &str = "lexical";
 const VECTORS: &str = "vectors";
 const CURRENT: &str = "current";
+const BUILD_LOCK: &str = "build.lock";
 
 /// What a generation holds; written last, so its presence marks a complete generation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +185,19 @@ impl CorpusStore {
             lexical: LexicalIndex::open(&dir.join(LEXICAL))?,
             vectors: Box::new(EdgeStore::open(&dir.join(VECTORS))?),
         })
+    }
+
+    /// Takes the corpus's build lock, held until the returned file is dropped (or the
+    /// process dies: the OS releases it), so two builds never interleave.
+    fn lock_builds(&self) -> crate::Result<fs::File> {
+        fs::create_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
+        let path = self.dir.join(BUILD_LOCK);
+        let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(Error::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(fs::TryLockError::WouldBlock) => Err(Error::IndexBusy(self.name.clone())),
+            Err(fs::TryLockError::Error(e)) => Err(Error::Io { path, source: e }),
+        }
     }
 
     /// Ids of the generation folders on disk, ascending.
