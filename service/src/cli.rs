@@ -161,6 +161,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let mut chunking = candor::config::Chunking::default();
             chunking.max_tokens = max_tokens.unwrap_or(chunking.max_tokens);
             chunking.overlap_tokens = overlap_tokens.unwrap_or(chunking.overlap_tokens);
+            let flag = |(key, message): (&str, String)| anyhow::anyhow!("--{}: {message}", key.replace('_', "-"));
+            chunking.check().map_err(flag)?;
+            retrieval.check().map_err(flag)?;
             let opts = beir::Options { split, mode, data_dir, retrieval, chunking, limit_queries, raw_sample };
             eval_cmd(&data, &opts, json)
         }
@@ -192,6 +195,9 @@ fn print_build(name: &str, r: &BuildReport) {
     }
     for e in &r.errors {
         eprintln!("skipped {}: {}", e.path.display(), e.reason);
+    }
+    if let Some(reason) = &r.reuse_refused {
+        eprintln!("re-embedding everything: {reason}");
     }
     println!(
         "indexed corpus `{name}` as generation {}: {} files ({} changed, {} unchanged, {} failed, {} deleted), {} chunks ({} embedded) in {:.1}s",

@@ -58,6 +58,9 @@ pub enum Error {
     /// The vector store failed.
     #[error("vector store: {0}")]
     Vector(String),
+    /// A worker thread panicked; a bug in Candor or a library, never the caller's fault.
+    #[error("internal failure: {0}")]
+    Internal(String),
     /// Stored index data is inconsistent with what we expect.
     #[error("index data at {} is corrupt: {reason}", path.display())]
     Corrupt {

@@ -288,6 +288,18 @@ fn bad_config_is_one_clear_error_and_writes_nothing() {
 }
 
 #[test]
+fn out_of_range_eval_overrides_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (flag, value) in [("--max-tokens", "0"), ("--dense-weight", "3"), ("--rrf-k", "-60")] {
+        let arg = format!("{flag}={value}");
+        let out = candor(tmp.path(), &["eval", "beir", "--data", tmp.path().to_str().unwrap(), &arg]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+    }
+}
+
+#[test]
 fn missing_assets_name_the_file_and_the_fetch_command() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = make_corpus(tmp.path());

@@ -125,6 +125,23 @@ fn default_overlap_tokens() -> usize {
     48
 }
 
+impl Chunking {
+    /// Checks the ranges documented on each field.
+    ///
+    /// # Errors
+    ///
+    /// The offending field's name and what is allowed.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(32..=MODEL_MAX_TOKENS).contains(&self.max_tokens) {
+            return Err(("max_tokens", format!("must be in 32..={MODEL_MAX_TOKENS} (the model's training length), got {}", self.max_tokens)));
+        }
+        if self.overlap_tokens * 2 >= self.max_tokens {
+            return Err(("overlap_tokens", format!("must be less than half of max_tokens ({}), got {}", self.max_tokens, self.overlap_tokens)));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Chunking {
     fn default() -> Self {
         Chunking { max_tokens: default_max_tokens(), overlap_tokens: default_overlap_tokens() }
@@ -191,6 +208,29 @@ fn default_candidates() -> usize {
 }
 fn default_title_boost() -> f32 {
     0.4
+}
+
+impl Retrieval {
+    /// Checks the ranges documented on each field.
+    ///
+    /// # Errors
+    ///
+    /// The offending field's name and what is allowed.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(self.rrf_k.is_finite() && self.rrf_k > 0.0) {
+            return Err(("rrf_k", format!("must be > 0, got {}", self.rrf_k)));
+        }
+        if !(0.0..=1.0).contains(&self.dense_weight) {
+            return Err(("dense_weight", format!("must be in [0, 1], got {}", self.dense_weight)));
+        }
+        if !(1..=1000).contains(&self.candidates) {
+            return Err(("candidates", format!("must be in 1..=1000, got {}", self.candidates)));
+        }
+        if !(self.title_boost.is_finite() && self.title_boost > 0.0) {
+            return Err(("title_boost", format!("must be > 0, got {}", self.title_boost)));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Retrieval {
@@ -276,26 +316,8 @@ impl Corpus {
         if !(r.freshness_days.is_finite() && r.freshness_days > 0.0) {
             return Err(bad("recency.freshness_days", format!("must be a positive number of days, got {}", r.freshness_days)));
         }
-        let ch = &c.chunking;
-        if !(32..=MODEL_MAX_TOKENS).contains(&ch.max_tokens) {
-            return Err(bad("chunking.max_tokens", format!("must be in 32..={MODEL_MAX_TOKENS} (the model's training length), got {}", ch.max_tokens)));
-        }
-        if ch.overlap_tokens * 2 >= ch.max_tokens {
-            return Err(bad("chunking.overlap_tokens", format!("must be less than half of max_tokens ({}), got {}", ch.max_tokens, ch.overlap_tokens)));
-        }
-        let rt = &c.retrieval;
-        if !(rt.rrf_k.is_finite() && rt.rrf_k > 0.0) {
-            return Err(bad("retrieval.rrf_k", format!("must be > 0, got {}", rt.rrf_k)));
-        }
-        if !(0.0..=1.0).contains(&rt.dense_weight) {
-            return Err(bad("retrieval.dense_weight", format!("must be in [0, 1], got {}", rt.dense_weight)));
-        }
-        if !(1..=1000).contains(&rt.candidates) {
-            return Err(bad("retrieval.candidates", format!("must be in 1..=1000, got {}", rt.candidates)));
-        }
-        if !(rt.title_boost.is_finite() && rt.title_boost > 0.0) {
-            return Err(bad("retrieval.title_boost", format!("must be > 0, got {}", rt.title_boost)));
-        }
+        c.chunking.check().map_err(|(k, m)| bad(&format!("chunking.{k}"), m))?;
+        c.retrieval.check().map_err(|(k, m)| bad(&format!("retrieval.{k}"), m))?;
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{
-    read_chunks, read_embeddings, read_manifest, write_chunks, write_embeddings, ChunkId, CorpusStore, EdgeStore,
+    read_chunks, read_embeddings, read_manifest, sync_dir, write_chunks, write_durable, write_embeddings, ChunkId, CorpusStore, EdgeStore,
     FileEntry, GenerationId, LexicalIndex, Manifest, VectorPoint, VectorStore, CHUNKS, EMBEDDINGS, FORMAT_VERSION,
     LEXICAL, MANIFEST, VECTORS,
 };
@@ -117,6 +117,9 @@ pub struct BuildReport {
     pub files_failed: usize,
     /// Inputs of the previous generation that no longer exist.
     pub files_deleted: usize,
+    /// Why an incremental run could not reuse the previous generation and embedded
+    /// everything again; `None` when it reused it (or there was none, or the run was full).
+    pub reuse_refused: Option<String>,
     /// Documents in the new generation.
     pub documents: usize,
     /// Chunks in the new generation.
@@ -143,15 +146,24 @@ struct Previous {
 }
 
 impl Previous {
-    fn load(store: &CorpusStore, embedder: &Embedder, chunker: &Chunker) -> crate::Result<Option<Previous>> {
+    /// What the current generation offers for reuse: `None` when there is none, the
+    /// reason when it cannot be reused.
+    fn load(
+        store: &CorpusStore,
+        embedder: &Embedder,
+        chunker: &Chunker,
+    ) -> crate::Result<Option<Result<Previous, &'static str>>> {
         let Some(id) = store.current()? else { return Ok(None) };
         let dir = store.generation_dir(id);
         let manifest = read_manifest(&dir)?;
-        if manifest.format != FORMAT_VERSION
-            || manifest.model_id != embedder.model_id()
-            || manifest.chunking != chunker.settings()
-        {
-            return Ok(None);
+        if manifest.format != FORMAT_VERSION {
+            return Ok(Some(Err("the generation was written in another format")));
+        }
+        if manifest.model_id != embedder.model_id() {
+            return Ok(Some(Err("the embedding model changed")));
+        }
+        if manifest.chunking != chunker.settings() {
+            return Ok(Some(Err("the chunking settings changed")));
         }
         let chunks = read_chunks(&dir.join(CHUNKS))?;
         let vectors = read_embeddings(&dir.join(EMBEDDINGS), chunks.len())?;
@@ -163,8 +175,16 @@ impl Previous {
             }
             chunks_by_key.insert(f.key, (f.hash, chunks[a..b].to_vec(), vectors[a..b].to_vec()));
         }
-        Ok(Some(Previous { chunks_by_key }))
+        Ok(Some(Ok(Previous { chunks_by_key })))
     }
+}
+
+/// Keys of the inputs the current generation was built from.
+fn current_keys(store: &CorpusStore) -> crate::Result<std::collections::HashSet<String>> {
+    Ok(match store.current()? {
+        Some(id) => read_manifest(&store.generation_dir(id))?.files.into_iter().map(|f| f.key).collect(),
+        None => Default::default(),
+    })
 }
 
 /// Builds a new generation of `store` from `inputs` and makes it current.
@@ -189,11 +209,18 @@ pub fn build(
     // Held to the end: partial folders are only removed when no build can own them.
     let _lock = store.lock_builds()?;
     let removed_partial = store.remove_partial()?.iter().map(|p| p.display().to_string()).collect();
-    let mut previous = match mode {
-        Mode::Incremental => Previous::load(store, embedder, chunker)?,
-        Mode::Full => None,
+    let (mut previous, reuse_refused) = match mode {
+        Mode::Incremental => match Previous::load(store, embedder, chunker)? {
+            Some(Ok(p)) => (Some(p), None),
+            Some(Err(reason)) => (None, Some(reason.to_owned())),
+            None => (None, None),
+        },
+        Mode::Full => (None, None),
     };
-    let previous_keys = previous.as_ref().map_or(0, |p| p.chunks_by_key.len());
+    let mut gone = current_keys(store)?;
+    for input in &inputs {
+        gone.remove(&input.key);
+    }
 
     // Parse and chunk what changed; take the rest from the previous generation.
     struct Slot {
@@ -205,14 +232,10 @@ pub fn build(
     let total = inputs.len() as u64;
     let mut slots = Vec::with_capacity(inputs.len());
     let mut errors = Vec::new();
-    let (mut changed, mut skipped, mut carried) = (0, 0, 0);
+    let (mut changed, mut skipped) = (0, 0);
     let parse_started = Instant::now();
     for (i, input) in inputs.into_iter().enumerate() {
-        let reuse = previous.as_mut().and_then(|p| p.chunks_by_key.remove(&input.key));
-        if reuse.is_some() {
-            carried += 1;
-        }
-        match reuse {
+        match previous.as_mut().and_then(|p| p.chunks_by_key.remove(&input.key)) {
             Some((hash, chunks, vectors)) if hash == input.hash => {
                 skipped += 1;
                 slots.push(Slot { key: input.key, hash: input.hash, chunks, vectors: Some(vectors) });
@@ -244,7 +267,11 @@ pub fn build(
     let mut done = 0;
     for step in order.chunks(EMBED_STEP_TEXTS) {
         let batch: Vec<&str> = step.iter().map(|&i| texts[i].as_str()).collect();
-        for (&i, v) in step.iter().zip(embedder.embed(&batch)?) {
+        let vectors = embedder.embed(&batch)?;
+        if vectors.len() != batch.len() || vectors.iter().any(|v| v.len() != crate::embed::DIM) {
+            return Err(Error::Embed(format!("the model returned {} vectors for {} texts, or a vector of the wrong size", vectors.len(), batch.len())));
+        }
+        for (&i, v) in step.iter().zip(vectors) {
             new_vectors[i] = v;
         }
         done += step.len();
@@ -287,7 +314,10 @@ pub fn build(
     };
     let manifest_path = dir.join(MANIFEST);
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Io { path: manifest_path.clone(), source: e.into() })?;
-    std::fs::write(&manifest_path, json).map_err(Error::io(&manifest_path))?;
+    // Everything the manifest vouches for is on disk before the manifest, and the
+    // manifest before `current` names the generation.
+    write_durable(&manifest_path, &json)?;
+    sync_dir(&dir)?;
     store.swap(id)?;
     let index_seconds = index_started.elapsed().as_secs_f64();
 
@@ -297,7 +327,8 @@ pub fn build(
         files_changed: changed,
         files_skipped: skipped,
         files_failed: errors.len(),
-        files_deleted: previous_keys - carried,
+        files_deleted: gone.len(),
+        reuse_refused,
         documents,
         chunks: chunks.len(),
         chunks_embedded: texts.len(),
@@ -466,6 +497,23 @@ mod tests {
         assert_eq!(gen.chunks.len(), 2);
         assert_eq!(lexical_docs(&gen, "spring tides full moon")?, vec!["tides"]);
         assert_eq!(dense_top(&gen, &e, "honey bees")?, "bees");
+        Ok(())
+    }
+
+    #[test]
+    fn changed_chunking_re_embeds_everything_and_says_why() -> crate::Result<()> {
+        let e = embedder();
+        let dir = tempfile::tempdir().unwrap();
+        let store = CorpusStore::new(dir.path(), "t");
+        let first = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
+        build(&store, DOCS.iter().map(|(k, t)| input(k, t)).collect(), Mode::Full, &e, &first, &())?;
+        let other = Chunker::from_file(e.tokenizer_path(), Chunking { max_tokens: 128, overlap_tokens: 16 })?;
+        let r = build(&store, DOCS.iter().map(|(k, t)| input(k, t)).collect(), Mode::Incremental, &e, &other, &())?;
+        assert_eq!(r.reuse_refused.as_deref(), Some("the chunking settings changed"));
+        assert_eq!((r.files_changed, r.chunks_embedded, r.files_deleted), (3, 3, 0));
+        // A full run still counts inputs that disappeared.
+        let r = build(&store, vec![input("bees", DOCS[0].1)], Mode::Full, &e, &other, &())?;
+        assert_eq!((r.files_deleted, r.reuse_refused), (2, None));
         Ok(())
     }
 

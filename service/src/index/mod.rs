@@ -249,6 +249,7 @@ impl CorpusStore {
             f.sync_all().map_err(Error::io(&tmp))?;
         }
         fs::rename(&tmp, &target).map_err(Error::io(&target))?;
+        sync_dir(&self.dir)?;
         let ids = self.generation_ids()?;
         let keep_from = ids.len().saturating_sub(KEEP_GENERATIONS);
         for old in &ids[..keep_from] {
@@ -287,7 +288,20 @@ fn write_chunks(path: &Path, chunks: &[Chunk]) -> crate::Result<()> {
         serde_json::to_writer(&mut w, c).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.into() })?;
         w.write_all(b"\n").map_err(Error::io(path))?;
     }
-    w.flush().map_err(Error::io(path))
+    let f = w.into_inner().map_err(|e| Error::Io { path: path.to_path_buf(), source: e.into_error() })?;
+    f.sync_all().map_err(Error::io(path))
+}
+
+/// Writes `bytes` to `path` and waits until they are on disk.
+fn write_durable(path: &Path, bytes: &[u8]) -> crate::Result<()> {
+    let mut f = fs::File::create(path).map_err(Error::io(path))?;
+    f.write_all(bytes).map_err(Error::io(path))?;
+    f.sync_all().map_err(Error::io(path))
+}
+
+/// Makes a folder's entries (new files, renames) durable.
+fn sync_dir(dir: &Path) -> crate::Result<()> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))
 }
 
 fn write_embeddings(path: &Path, vectors: &[Vec<f32>]) -> crate::Result<()> {
@@ -297,7 +311,7 @@ fn write_embeddings(path: &Path, vectors: &[Vec<f32>]) -> crate::Result<()> {
             bytes.extend_from_slice(&x.to_le_bytes());
         }
     }
-    fs::write(path, bytes).map_err(Error::io(path))
+    write_durable(path, &bytes)
 }
 
 fn read_embeddings(path: &Path, count: usize) -> crate::Result<Vec<Vec<f32>>> {

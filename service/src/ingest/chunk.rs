@@ -71,8 +71,10 @@ impl Chunker {
             let prefix = embedding_prefix(&doc.title, &section.heading_path);
             let budget = self.body_budget(&prefix).map_err(|reason| bad(doc, reason))?;
             for (b_start, b_end) in self.windows(&section.text, budget).map_err(|reason| bad(doc, reason))? {
-                let text = &section.text[b_start..b_end];
-                let c_start = section_char_start + section.text[..b_start].chars().count();
+                let (Some(text), Some(before)) = (section.text.get(b_start..b_end), section.text.get(..b_start)) else {
+                    return Err(bad(doc, format!("token offsets {b_start}..{b_end} are not on character boundaries")));
+                };
+                let c_start = section_char_start + before.chars().count();
                 chunks.push(Chunk {
                     doc_id: doc.id.clone(),
                     source: doc.source.clone(),
@@ -107,6 +109,7 @@ impl Chunker {
 
     /// Byte ranges of `text` covering it in windows of at most `budget` tokens.
     fn windows(&self, text: &str, budget: usize) -> Result<Vec<(usize, usize)>, String> {
+        let budget = budget.max(1);
         let enc = self.tokenizer.encode(text, false).map_err(|e| e.to_string())?;
         let offsets = enc.get_offsets();
         let n = offsets.len();

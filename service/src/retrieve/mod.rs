@@ -123,7 +123,7 @@ fn retrieve(gen: &Generation, embedder: &Embedder, settings: &Retrieval, req: &R
         Mode::Hybrid => std::thread::scope(|s| {
             let lex = s.spawn(lexical);
             let dense = dense();
-            let lex = lex.join().unwrap_or_else(|_| Err(Error::InvalidRequest("lexical search panicked".into())));
+            let lex = lex.join().unwrap_or_else(|_| Err(Error::Internal("the lexical search thread panicked".into())));
             (lex, dense)
         }),
         _ => (lexical(), dense()),
