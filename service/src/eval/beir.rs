@@ -190,6 +190,13 @@ pub fn load_queries(dir: &Path, split: &str) -> crate::Result<Judged> {
             out.push((q.id, q.text, rel));
         }
     }
+    // A judged query without text would silently shrink the averages.
+    if let Some(missing) = qrels.keys().next() {
+        return Err(Error::BadDocument {
+            path: qrels_path,
+            reason: format!("judges query `{missing}`, which {} does not contain", queries_path.display()),
+        });
+    }
     Ok(out)
 }
 

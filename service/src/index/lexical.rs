@@ -118,7 +118,7 @@ impl LexicalIndex {
     }
 
     /// The query's analysed terms, deduplicated, in first-seen order.
-    pub fn analyze(&self, text: &str) -> Vec<String> {
+    fn analyze(&self, text: &str) -> Vec<String> {
         let mut analyzer = analyzer();
         let mut stream = analyzer.token_stream(text);
         let mut terms: Vec<String> = Vec::new();
