@@ -12,7 +12,7 @@ use candor::config::{Assets, Corpus, Fusion};
 use candor::embed::Embedder;
 use candor::eval::beir;
 use candor::index::{self, BuildReport, Progress, ProgressEvent};
-use candor::retrieve::corpora::{discover_corpora, Corpora, SearchResult};
+use candor::retrieve::corpora::{discover_corpora, Corpora, Query, SearchResult};
 use candor::retrieve::Mode;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -222,7 +222,7 @@ fn search_cmd(corpus: &str, query: &str, mode: Mode, top_k: usize, corpora: &Pat
     let corpus = find_corpus(corpus, corpora)?;
     let embedder = Arc::new(embedder()?);
     let served = Corpora::open(vec![corpus], data_dir, embedder)?;
-    let result = served.search(None, query, mode, top_k)?;
+    let result = served.search(&Query { text: query, corpus: None, mode, limit: top_k, as_of: None })?;
     if json {
         println!("{}", serde_json::to_string(&result)?);
     } else {

@@ -25,6 +25,7 @@
 //!     mode: retrieve::Mode::Hybrid,
 //!     limit: 5,
 //!     filter: Default::default(),
+//!     recency: None,
 //! };
 //! for hit in retrieve::search_chunks(&generation, &embedder, &corpus.config.retrieval, &request)? {
 //!     println!("{:.3} {}", hit.score, generation.chunk(hit.id)?.title);

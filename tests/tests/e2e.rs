@@ -214,6 +214,46 @@ fn index_report_skips_bad_files_and_server_searches_with_citations() {
 }
 
 #[test]
+fn newer_version_in_a_series_outranks_the_old_one_and_as_of_hides_newer_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = tmp.path().join("corpora/guides");
+    write(&c.join("corpus.toml"), "name = \"guides\"\nscope = \"Installing Orchard.\"\n[[sources]]\npath = \"docs\"\n");
+    write(
+        &c.join("docs/install-v1.md"),
+        "---\ntitle: Installing Orchard\ndate: 2024-01-10\nseries: install\n---\nInstall Orchard by running the installer script setup.sh, which opens port 7000 for the controller.\n",
+    );
+    write(
+        &c.join("docs/install-v2.md"),
+        "---\ntitle: Installing Orchard\ndate: 2025-06-01\nseries: install\n---\nInstall Orchard with the system package manager; the controller listens on port 7420.\n",
+    );
+    let data = tmp.path().join("data");
+    candor_ok(tmp.path(), &["index", "--corpus", c.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+
+    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "How do I install Orchard with the installer script?"}).to_string());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["evidence"][0]["doc_id"], "docs/install-v2.md", "the newer version wins: {body}");
+    assert_eq!(body["evidence"][1]["scores"]["superseded"], true, "{body}");
+
+    let (_, body) = post(&server.base, "/v1/search", &json!({"question": "How do I install Orchard?", "as_of": "2024-12-31"}).to_string());
+    let ids: Vec<&str> = body["evidence"].as_array().unwrap().iter().map(|e| e["doc_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["docs/install-v1.md"], "as_of hides newer documents: {body}");
+    assert_eq!(body["evidence"][0]["scores"]["superseded"], false, "{body}");
+
+    // Asking about history keeps older versions in play.
+    let (_, body) = post(&server.base, "/v1/search", &json!({"question": "How did installing Orchard work previously, with the installer script?"}).to_string());
+    assert_eq!(body["evidence"][0]["doc_id"], "docs/install-v1.md", "{body}");
+    assert_eq!(body["evidence"][0]["scores"]["superseded"], false, "{body}");
+
+    // The question itself can set the bound.
+    let (_, body) = post(&server.base, "/v1/search", &json!({"question": "How did one install Orchard as of 2024?"}).to_string());
+    assert_eq!(body["evidence"][0]["doc_id"], "docs/install-v1.md", "{body}");
+
+    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "install", "as_of": "last year"}).to_string());
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_json")), "{body}");
+}
+
+#[test]
 fn incremental_reindex_embeds_only_changes_and_keeps_old_generation_until_swap() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = make_corpus(tmp.path());

@@ -18,7 +18,7 @@ use serde::Deserialize;
 pub use error::ApiError;
 use error::InternalDetail;
 
-use crate::retrieve::corpora::{Corpora, CorpusInfo, SearchResult};
+use crate::retrieve::corpora::{Corpora, CorpusInfo, Query, SearchResult};
 use crate::retrieve::Mode;
 
 /// Largest accepted request body. Default: 64 KiB; larger bodies get 413.
@@ -101,6 +101,7 @@ struct SearchBody {
     corpus: Option<String>,
     top_k: Option<usize>,
     mode: Option<String>,
+    as_of: Option<chrono::NaiveDate>,
 }
 
 async fn search(State(state): State<AppState>, Json(body): Json<SearchBody>) -> Result<Json<SearchResult>, ApiError> {
@@ -113,7 +114,8 @@ async fn search(State(state): State<AppState>, Json(body): Json<SearchBody>) -> 
     }
     let mode: Mode = body.mode.as_deref().unwrap_or("hybrid").parse().map_err(ApiError::bad_request)?;
     let result = tokio::task::spawn_blocking(move || {
-        state.corpora.search(body.corpus.as_deref(), &body.question, mode, top_k)
+        let query = Query { text: &body.question, corpus: body.corpus.as_deref(), mode, limit: top_k, as_of: body.as_of };
+        state.corpora.search(&query)
     })
     .await
     .map_err(|e| ApiError::internal(format!("search task failed: {e}")))??;

@@ -329,7 +329,7 @@ pub fn run(dir: &Path, opts: &Options, embedder: &Embedder, progress: &dyn Progr
             &gen,
             embedder,
             &opts.retrieval,
-            &Request { query: text, mode: opts.mode, limit: 100, filter: Default::default() },
+            &Request { query: text, mode: opts.mode, limit: 100, filter: Default::default(), recency: None },
         )?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         let ids: Vec<&str> = ranked.iter().map(|d| d.scored.id.0.as_str()).collect();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{search_chunks, Mode, Request, Scored};
+use super::{search_chunks, Clock, Mode, Request, Scored};
 use crate::config::{Corpus, CorpusConfig, CORPUS_FILE};
 use crate::embed::Embedder;
 use crate::index::{ChunkId, CorpusStore, Generation, GenerationId, VectorFilter};
@@ -63,8 +63,27 @@ pub struct Scores {
     pub bm25: Option<f32>,
     /// Cosine similarity, if dense search found the chunk.
     pub dense: Option<f32>,
-    /// The fused score.
+    /// The document's recency factor in [0, 1].
+    pub recency: Option<f32>,
+    /// True when a newer version in the same series outranks this document.
+    pub superseded: bool,
+    /// The final score: fused relevance blended with recency.
     pub fused: f32,
+}
+
+/// A search over the served corpora.
+#[derive(Debug, Clone)]
+pub struct Query<'a> {
+    /// The question.
+    pub text: &'a str,
+    /// The corpus; may be left out when one corpus is served.
+    pub corpus: Option<&'a str>,
+    /// Signals to use.
+    pub mode: Mode,
+    /// Results wanted.
+    pub limit: usize,
+    /// Documents dated after this day are left out.
+    pub as_of: Option<chrono::NaiveDate>,
 }
 
 /// Summary of a served corpus.
@@ -151,15 +170,18 @@ impl Corpora {
     ///
     /// [`Error::UnknownCorpus`], [`Error::InvalidRequest`] for bad parameters, or
     /// index and model failures.
-    pub fn search(&self, corpus: Option<&str>, query: &str, mode: Mode, limit: usize) -> crate::Result<SearchResult> {
-        let (name, served) = self.pick(corpus)?;
+    pub fn search(&self, query: &Query<'_>) -> crate::Result<SearchResult> {
+        let (name, served) = self.pick(query.corpus)?;
         let gen = &served.generation;
-        let hits = search_chunks(
-            gen,
-            &self.embedder,
-            &served.config.retrieval,
-            &Request { query, mode, limit, filter: VectorFilter::default() },
-        )?;
+        let clock = Clock { settings: served.config.recency.clone(), today: chrono::Utc::now().date_naive() };
+        let request = Request {
+            query: query.text,
+            mode: query.mode,
+            limit: query.limit,
+            filter: VectorFilter { not_after: query.as_of },
+            recency: Some(clock),
+        };
+        let hits = search_chunks(gen, &self.embedder, &served.config.retrieval, &request)?;
         let evidence = hits
             .into_iter()
             .enumerate()
@@ -167,11 +189,11 @@ impl Corpora {
                 Ok(Evidence {
                     rank: i + 1,
                     chunk: gen.chunk(s.id)?.clone(),
-                    scores: Scores { bm25: s.bm25, dense: s.dense, fused: s.score },
+                    scores: Scores { bm25: s.bm25, dense: s.dense, recency: s.recency, superseded: s.superseded, fused: s.score },
                 })
             })
             .collect::<crate::Result<Vec<_>>>()?;
-        Ok(SearchResult { corpus: name.clone(), generation: gen.manifest.generation, mode, evidence })
+        Ok(SearchResult { corpus: name.clone(), generation: gen.manifest.generation, mode: query.mode, evidence })
     }
 }
 

@@ -7,13 +7,16 @@
 //! This module must not compose answers or know about HTTP.
 
 pub mod corpora;
+pub mod recency;
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
 use serde::Serialize;
 
-use crate::config::{Fusion, Retrieval};
+use chrono::NaiveDate;
+
+use crate::config::{Fusion, Recency, Retrieval};
 use crate::embed::Embedder;
 use crate::index::{ChunkId, Generation, VectorFilter};
 use crate::ingest::DocId;
@@ -53,8 +56,13 @@ pub struct Scored<K> {
     pub bm25: Option<f32>,
     /// Cosine similarity, if the dense search found it.
     pub dense: Option<f32>,
-    /// The fused score the ranking is sorted by.
+    /// The score the ranking is sorted by: fused relevance, blended with recency
+    /// when recency applies.
     pub score: f32,
+    /// The document's recency factor in [0, 1], when recency applies.
+    pub recency: Option<f32>,
+    /// True when a newer document of the same series outranks this one.
+    pub superseded: bool,
 }
 
 /// A ranked document and its best chunk.
@@ -78,6 +86,18 @@ pub struct Request<'a> {
     pub limit: usize,
     /// Restrictions on dates.
     pub filter: VectorFilter,
+    /// Rank by recency too (with temporal intent and supersession); `None` ranks by
+    /// relevance alone.
+    pub recency: Option<Clock>,
+}
+
+/// Recency settings and the day that document ages are measured from.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    /// The corpus's recency settings.
+    pub settings: Recency,
+    /// Today's date.
+    pub today: NaiveDate,
 }
 
 /// Upper bound on results per request; more is a caller error.
@@ -143,10 +163,25 @@ pub fn search_chunks(
     settings: &Retrieval,
     req: &Request<'_>,
 ) -> crate::Result<Vec<Scored<ChunkId>>> {
-    let hits = retrieve(gen, embedder, settings, req)?;
-    let mut fused = fuse(&hits.lexical, &hits.dense, req.mode, settings);
-    fused.truncate(req.limit);
-    Ok(fused)
+    let Some(clock) = &req.recency else {
+        let hits = retrieve(gen, embedder, settings, req)?;
+        let mut fused = fuse(&hits.lexical, &hits.dense, req.mode, settings);
+        fused.truncate(req.limit);
+        return Ok(fused);
+    };
+    let intent = recency::intent(req.query);
+    let not_after = match (req.filter.not_after, intent.not_after) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let req = Request { filter: VectorFilter { not_after }, ..req.clone() };
+    let hits = retrieve(gen, embedder, settings, &req)?;
+    let fused = fuse(&hits.lexical, &hits.dense, req.mode, settings);
+    // Ages are measured from the as-of day when the question looks back in time.
+    let today = not_after.map_or(clock.today, |d| d.min(clock.today));
+    let mut ranked = recency::rerank(gen, fused, &clock.settings, intent, today);
+    ranked.truncate(req.limit);
+    Ok(ranked)
 }
 
 /// The best documents for a query: each signal is aggregated per document (its best
@@ -235,7 +270,7 @@ pub fn fuse<K: Clone + Eq + Hash + Ord>(
 }
 
 fn empty<K: Clone>(k: &K) -> Scored<K> {
-    Scored { id: k.clone(), bm25: None, dense: None, score: 0.0 }
+    Scored { id: k.clone(), bm25: None, dense: None, score: 0.0, recency: None, superseded: false }
 }
 
 /// Standardises one signal's scores over its candidate list. An item the signal
