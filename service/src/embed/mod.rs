@@ -21,6 +21,36 @@ pub const DIM: usize = 384;
 /// so a batch pads to similar lengths and larger batches waste little.
 pub const BATCH_TEXTS: usize = 32;
 
+/// Single-text embeddings kept for reuse. Default: 4,096 (about 6 MiB); the
+/// oldest entry is dropped when full.
+pub const QUERY_CACHE_ENTRIES: usize = 4096;
+
+/// A bounded first-in-first-out cache of text embeddings.
+#[derive(Default)]
+struct QueryCache {
+    vectors: std::collections::HashMap<String, Vec<f32>>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl QueryCache {
+    fn get(&self, text: &str) -> Option<Vec<f32>> {
+        self.vectors.get(text).cloned()
+    }
+
+    fn put(&mut self, text: &str, vector: &[f32]) {
+        if self.vectors.contains_key(text) {
+            return;
+        }
+        if self.order.len() >= QUERY_CACHE_ENTRIES {
+            if let Some(old) = self.order.pop_front() {
+                self.vectors.remove(&old);
+            }
+        }
+        self.order.push_back(text.to_owned());
+        self.vectors.insert(text.to_owned(), vector.to_vec());
+    }
+}
+
 /// ONNX Runtime allows one environment per process; every embedder shares it.
 static ORT_ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
@@ -28,6 +58,8 @@ static ORT_ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLo
 /// because one ONNX session already uses every core.
 pub struct Embedder {
     model: Mutex<TextEmbedding>,
+    /// Recent single-text embeddings: the same question costs the model once.
+    cache: Mutex<QueryCache>,
     model_id: String,
     tokenizer: PathBuf,
 }
@@ -64,7 +96,7 @@ impl Embedder {
         let options = InitOptionsUserDefined::new().with_environment(env).with_max_length(MODEL_MAX_TOKENS);
         let model = TextEmbedding::try_new_from_user_defined(model, options)
             .map_err(|e| Error::Embed(format!("cannot load {}: {e}", assets.model.display())))?;
-        Ok(Embedder { model: Mutex::new(model), model_id, tokenizer: assets.tokenizer.clone() })
+        Ok(Embedder { model: Mutex::new(model), cache: Mutex::default(), model_id, tokenizer: assets.tokenizer.clone() })
     }
 
     /// sha256 of the model file: vectors from different models never mix.
@@ -112,13 +144,19 @@ impl Embedder {
         model.embed(texts, Some(BATCH_TEXTS)).map_err(|e| Error::Embed(e.to_string()))
     }
 
-    /// Embeds one text.
+    /// Embeds one text, from the cache when it was embedded recently.
     ///
     /// # Errors
     ///
     /// [`Error::Embed`] when the model fails.
     pub fn embed_one(&self, text: &str) -> crate::Result<Vec<f32>> {
-        self.embed(&[text])?.pop().ok_or_else(|| Error::Embed("model returned no vector".into()))
+        let cache = || self.cache.lock().map_err(|_| Error::Embed("embedding cache poisoned by an earlier panic".into()));
+        if let Some(v) = cache()?.get(text) {
+            return Ok(v);
+        }
+        let v = self.embed(&[text])?.pop().ok_or_else(|| Error::Embed("model returned no vector".into()))?;
+        cache()?.put(text, &v);
+        Ok(v)
     }
 }
 
@@ -145,6 +183,21 @@ mod tests {
         // Batch order does not change a text's vector.
         let alone = e.embed_one(texts[2]).unwrap();
         assert!(cos(&alone, &v[2]) > 0.999);
+    }
+
+    #[test]
+    fn the_query_cache_is_bounded_and_first_in_first_out() {
+        let mut c = super::QueryCache::default();
+        for i in 0..super::QUERY_CACHE_ENTRIES + 1 {
+            c.put(&i.to_string(), &[i as f32]);
+        }
+        assert_eq!(c.vectors.len(), super::QUERY_CACHE_ENTRIES);
+        assert_eq!(c.get("0"), None, "the oldest entry was dropped");
+        assert_eq!(c.get("1"), Some(vec![1.0]));
+        // A cached text gives the same vector as a fresh one.
+        let e = embedder();
+        let first = e.embed_one("cached question").unwrap();
+        assert_eq!(e.embed_one("cached question").unwrap(), first);
     }
 
     #[test]
