@@ -82,6 +82,30 @@ enum Command {
         #[command(subcommand)]
         what: EvalCommand,
     },
+    /// Turn a dataset into a corpus folder.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Write a BEIR dataset as a corpus folder (docs/ and eval/ judged queries).
+    Beir {
+        /// The BEIR folder (corpus.jsonl, queries.jsonl, qrels/).
+        #[arg(long)]
+        data: PathBuf,
+        /// The corpus name.
+        #[arg(long)]
+        name: String,
+        /// The corpus folder to create; must not exist or be empty.
+        #[arg(long)]
+        out: PathBuf,
+        /// The scope statement. Default: names the dataset and says nothing else is covered.
+        #[arg(long)]
+        scope: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +175,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             search_cmd(&corpus, &query, mode, top_k, &corpora, &data_dir, json)
         }
         Command::Serve { corpora, data_dir, addr } => serve_cmd(&corpora, &data_dir, addr),
+        Command::Import { what: ImportCommand::Beir { data, name, out, scope } } => {
+            let scope = scope.unwrap_or_else(|| format!("The documents of the `{name}` collection, imported from BEIR; nothing else."));
+            let report = beir::import(&data, &name, &scope, &out)?;
+            // Validate what was written the way `index` will read it.
+            Corpus::load(&out)?;
+            println!("wrote corpus `{name}` to {}: {} documents, {} judged query files", out.display(), report.documents, report.eval_files.len());
+            Ok(())
+        }
         Command::Eval { what: EvalCommand::Beir { data, split, mode, data_dir, limit_queries, raw_sample, fusion, dense_weight, rrf_k, title_boost, candidates, max_tokens, overlap_tokens, json } } => {
             let mut retrieval = candor::config::Retrieval::default();
             retrieval.fusion = fusion.unwrap_or(retrieval.fusion);

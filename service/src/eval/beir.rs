@@ -365,6 +365,111 @@ pub fn run(dir: &Path, opts: &Options, embedder: &Embedder, progress: &dyn Progr
     })
 }
 
+/// What `candor import beir` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    /// The corpus folder written.
+    pub corpus: PathBuf,
+    /// Documents written under `docs/`.
+    pub documents: usize,
+    /// Judged query files written under `eval/`, one per qrels split.
+    pub eval_files: Vec<PathBuf>,
+}
+
+/// One judged query in an imported corpus's `eval/queries-<split>.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalQuery {
+    /// The BEIR query id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The question.
+    pub text: String,
+    /// Ids of the relevant documents in the imported corpus (`docs/<id>.md`).
+    pub relevant: Vec<String>,
+}
+
+/// Writes a BEIR dataset as a corpus folder that `candor index` accepts:
+/// `corpus.toml`, one Markdown file per record under `docs/` (title in the front
+/// matter), and the judged queries of every qrels split under `eval/`.
+///
+/// # Errors
+///
+/// [`Error::InvalidRequest`] when `out` exists and is not empty (nothing is
+/// written), or when two record ids map to one file name; parse and I/O errors
+/// otherwise.
+pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<ImportReport> {
+    if out.exists() && std::fs::read_dir(out).map_err(Error::io(out))?.next().is_some() {
+        return Err(Error::InvalidRequest(format!("{} exists and is not empty; choose a new folder", out.display())));
+    }
+    let corpus_path = dir.join("corpus.jsonl");
+    let text = std::fs::read_to_string(&corpus_path).map_err(Error::io(&corpus_path))?;
+    let records = jsonl::<CorpusLine>(&corpus_path, &text).map(|r| r.map(|(rec, _)| rec)).collect::<crate::Result<Vec<_>>>()?;
+    let mut files: BTreeMap<String, &CorpusLine> = BTreeMap::new();
+    for rec in &records {
+        if let Some(other) = files.insert(doc_file(&rec.id), rec) {
+            return Err(Error::InvalidRequest(format!("records `{}` and `{}` map to one file name", other.id, rec.id)));
+        }
+    }
+    let mut splits = Vec::new();
+    let qrels_dir = dir.join("qrels");
+    if let Ok(entries) = std::fs::read_dir(&qrels_dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if let (Some(stem), Some("tsv")) = (p.file_stem().and_then(|s| s.to_str()), p.extension().and_then(|s| s.to_str())) {
+                splits.push(stem.to_owned());
+            }
+        }
+    }
+    splits.sort();
+    let judged: Vec<(String, Judged)> =
+        splits.into_iter().map(|split| Ok((split.clone(), load_queries(dir, &split)?))).collect::<crate::Result<_>>()?;
+
+    // Everything was read and checked; only now is anything written.
+    let docs = out.join("docs");
+    std::fs::create_dir_all(&docs).map_err(Error::io(&docs))?;
+    let config = format!(
+        "name = {}\nscope = {}\n\n[[sources]]\npath = \"docs\"\nglob = \"**/*.md\"\n",
+        toml_string(name),
+        toml_string(scope)
+    );
+    let config_path = out.join(crate::config::CORPUS_FILE);
+    std::fs::write(&config_path, config).map_err(Error::io(&config_path))?;
+    for (file, rec) in &files {
+        let path = docs.join(file);
+        let body = format!("+++\ntitle = {}\n+++\n\n{}\n", toml_string(&rec.title), rec.text);
+        std::fs::write(&path, body).map_err(Error::io(&path))?;
+    }
+    let eval_dir = out.join("eval");
+    let mut eval_files = Vec::new();
+    for (split, queries) in judged {
+        std::fs::create_dir_all(&eval_dir).map_err(Error::io(&eval_dir))?;
+        let path = eval_dir.join(format!("queries-{split}.jsonl"));
+        let mut lines = String::new();
+        for (id, text, relevant) in queries {
+            let mut relevant: Vec<String> = relevant.iter().map(|d| format!("docs/{}", doc_file(d))).collect();
+            relevant.sort();
+            let line = serde_json::to_string(&EvalQuery { id, text, relevant })
+                .map_err(|e| Error::Io { path: path.clone(), source: e.into() })?;
+            lines.push_str(&line);
+            lines.push('\n');
+        }
+        std::fs::write(&path, lines).map_err(Error::io(&path))?;
+        eval_files.push(path);
+    }
+    Ok(ImportReport { corpus: out.to_path_buf(), documents: files.len(), eval_files })
+}
+
+/// The file name of a record: its id with anything but `[A-Za-z0-9._-]` replaced.
+fn doc_file(id: &str) -> String {
+    let safe: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    format!("{safe}.md")
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
 /// Percentiles by nearest rank.
 pub fn percentiles(values: &mut [f64]) -> Percentiles {
     if values.is_empty() {
@@ -378,6 +483,32 @@ pub fn percentiles(values: &mut [f64]) -> Percentiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_writes_an_indexable_corpus_and_refuses_a_non_empty_target() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("qrels")).unwrap();
+        std::fs::write(
+            dir.path().join("corpus.jsonl"),
+            "{\"_id\":\"7\",\"title\":\"A \\\"quoted\\\" title: yes\",\"text\":\"Body text.\"}\n{\"_id\":\"a/b\",\"title\":\"\",\"text\":\"Other.\"}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("queries.jsonl"), "{\"_id\":\"q\",\"text\":\"which?\"}\n").unwrap();
+        std::fs::write(dir.path().join("qrels/test.tsv"), "q\tc\ts\nq\t7\t1\n").unwrap();
+        let out = dir.path().join("out");
+        let r = import(dir.path(), "mini", "Two abstracts; nothing else.", &out).unwrap();
+        assert_eq!(r.documents, 2);
+        let corpus = crate::config::Corpus::load(&out).unwrap();
+        assert_eq!(corpus.config.name, "mini");
+        let doc = crate::ingest::parse::parse(Path::new("docs/7.md"), &std::fs::read(out.join("docs/7.md")).unwrap()).unwrap();
+        assert_eq!(doc.title, "A \"quoted\" title: yes");
+        assert!(out.join("docs/a_b.md").is_file());
+        let eval = std::fs::read_to_string(out.join("eval/queries-test.jsonl")).unwrap();
+        let q: EvalQuery = serde_json::from_str(eval.trim()).unwrap();
+        assert_eq!(q.relevant, vec!["docs/7.md"]);
+        let again = import(dir.path(), "mini", "x", &out).unwrap_err().to_string();
+        assert!(again.contains("not empty"), "{again}");
+    }
 
     #[test]
     fn percentiles_by_nearest_rank() {
