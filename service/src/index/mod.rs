@@ -11,10 +11,12 @@ mod build;
 pub mod lexical;
 pub mod vector;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 pub use build::{build, index_corpus, sha256_hex, BuildInput, BuildReport, Mode, Progress, ProgressEvent};
@@ -109,9 +111,19 @@ pub struct Generation {
     pub lexical: LexicalIndex,
     /// Dense vectors of the chunks.
     pub vectors: Box<dyn VectorStore>,
+    /// Each series' document dates, ascending and distinct, so supersession needs
+    /// no scan of the chunk table per query.
+    series_dates: HashMap<String, Vec<NaiveDate>>,
 }
 
 impl Generation {
+    /// The newest date of `series` on or before `day`, if any.
+    pub fn newest_in_series(&self, series: &str, day: NaiveDate) -> Option<NaiveDate> {
+        let dates = self.series_dates.get(series)?;
+        let n = dates.partition_point(|d| *d <= day);
+        n.checked_sub(1).map(|i| dates[i])
+    }
+
     /// The chunk with id `id`.
     ///
     /// # Errors
@@ -179,8 +191,19 @@ impl CorpusStore {
                 reason: format!("{} chunks, manifest says {}", chunks.len(), manifest.chunks),
             });
         }
+        let mut series_dates: HashMap<String, Vec<NaiveDate>> = HashMap::new();
+        for c in &chunks {
+            if let (Some(series), Some(date)) = (&c.series, c.date) {
+                series_dates.entry(series.clone()).or_default().push(date);
+            }
+        }
+        for dates in series_dates.values_mut() {
+            dates.sort();
+            dates.dedup();
+        }
         Ok(Generation {
             manifest,
+            series_dates,
             chunks,
             lexical: LexicalIndex::open(&dir.join(LEXICAL))?,
             vectors: Box::new(EdgeStore::open(&dir.join(VECTORS))?),

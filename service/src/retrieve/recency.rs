@@ -86,14 +86,14 @@ pub fn rerank(
     let weight = if intent.latest { settings.weight.max(LATEST_WEIGHT) } else { settings.weight } as f32;
     let (lo, hi) = ranked.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| (lo.min(s.score), hi.max(s.score)));
     let span = (hi - lo).max(f32::EPSILON);
-    let newest = newest_per_series(gen, today);
     for s in &mut ranked {
         let Some(chunk) = gen.chunks.get(s.id.0 as usize) else { continue };
         let r = factor(chunk.date, today, settings.half_life_days);
         let mut relevance = (s.score - lo) / span;
         if !intent.history {
             if let (Some(series), Some(date)) = (&chunk.series, chunk.date) {
-                s.superseded = newest.get(series.as_str()).is_some_and(|&n| n > date);
+                // A version dated after `today` (an as-of question) supersedes nothing.
+                s.superseded = gen.newest_in_series(series, today).is_some_and(|n| n > date);
             }
         }
         if s.superseded {
@@ -119,19 +119,6 @@ pub fn rerank(
     }
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
     ranked
-}
-
-/// The newest date of each series among documents dated on or before `today`
-/// (an as-of question must not be superseded by a version it cannot see).
-fn newest_per_series(gen: &Generation, today: NaiveDate) -> HashMap<&str, NaiveDate> {
-    let mut newest: HashMap<&str, NaiveDate> = HashMap::new();
-    for c in &gen.chunks {
-        if let (Some(series), Some(date)) = (&c.series, c.date.filter(|d| *d <= today)) {
-            let e = newest.entry(series.as_str()).or_insert(date);
-            *e = (*e).max(date);
-        }
-    }
-    newest
 }
 
 #[cfg(test)]
