@@ -162,28 +162,82 @@ pub fn init_logging() {
     // Libraries log their internals at info (tantivy's commits, qdrant-edge's WAL and
     // its warnings about start-up checks that only its own server runs); by default
     // only Candor's own info lines and the libraries' warnings show.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,candor=info,qdrant_edge=error"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,candor=info,qdrant_edge=error")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Runs one command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::Index { corpus, data_dir, mode, json } => index_cmd(&corpus, &data_dir, mode, json),
-        Command::Search { corpus, query, mode, top_k, corpora, data_dir, json } => {
-            search_cmd(&corpus, &query, mode, top_k, &corpora, &data_dir, json)
-        }
-        Command::Serve { corpora, data_dir, addr } => serve_cmd(&corpora, &data_dir, addr),
-        Command::Import { what: ImportCommand::Beir { data, name, out, scope } } => {
-            let scope = scope.unwrap_or_else(|| format!("The documents of the `{name}` collection, imported from BEIR; nothing else."));
+        Command::Index {
+            corpus,
+            data_dir,
+            mode,
+            json,
+        } => index_cmd(&corpus, &data_dir, mode, json),
+        Command::Search {
+            corpus,
+            query,
+            mode,
+            top_k,
+            corpora,
+            data_dir,
+            json,
+        } => search_cmd(&corpus, &query, mode, top_k, &corpora, &data_dir, json),
+        Command::Serve {
+            corpora,
+            data_dir,
+            addr,
+        } => serve_cmd(&corpora, &data_dir, addr),
+        Command::Import {
+            what:
+                ImportCommand::Beir {
+                    data,
+                    name,
+                    out,
+                    scope,
+                },
+        } => {
+            let scope = scope.unwrap_or_else(|| {
+                format!(
+                    "The documents of the `{name}` collection, imported from BEIR; nothing else."
+                )
+            });
             let report = beir::import(&data, &name, &scope, &out)?;
             // Validate what was written the way `index` will read it.
             Corpus::load(&out)?;
-            println!("wrote corpus `{name}` to {}: {} documents, {} judged query files", out.display(), report.documents, report.eval_files.len());
+            println!(
+                "wrote corpus `{name}` to {}: {} documents, {} judged query files",
+                out.display(),
+                report.documents,
+                report.eval_files.len()
+            );
             Ok(())
         }
-        Command::Eval { what: EvalCommand::Beir { data, split, mode, data_dir, limit_queries, raw_sample, fusion, dense_weight, rrf_k, title_boost, candidates, max_tokens, overlap_tokens, json } } => {
+        Command::Eval {
+            what:
+                EvalCommand::Beir {
+                    data,
+                    split,
+                    mode,
+                    data_dir,
+                    limit_queries,
+                    raw_sample,
+                    fusion,
+                    dense_weight,
+                    rrf_k,
+                    title_boost,
+                    candidates,
+                    max_tokens,
+                    overlap_tokens,
+                    json,
+                },
+        } => {
             let mut retrieval = candor::config::Retrieval::default();
             retrieval.fusion = fusion.unwrap_or(retrieval.fusion);
             retrieval.dense_weight = dense_weight.unwrap_or(retrieval.dense_weight);
@@ -193,10 +247,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let mut chunking = candor::config::Chunking::default();
             chunking.max_tokens = max_tokens.unwrap_or(chunking.max_tokens);
             chunking.overlap_tokens = overlap_tokens.unwrap_or(chunking.overlap_tokens);
-            let flag = |(key, message): (&str, String)| anyhow::anyhow!("--{}: {message}", key.replace('_', "-"));
+            let flag = |(key, message): (&str, String)| {
+                anyhow::anyhow!("--{}: {message}", key.replace('_', "-"))
+            };
             chunking.check().map_err(flag)?;
             retrieval.check().map_err(flag)?;
-            let opts = beir::Options { split, mode, data_dir, retrieval, chunking, limit_queries, raw_sample };
+            let opts = beir::Options {
+                split,
+                mode,
+                data_dir,
+                retrieval,
+                chunking,
+                limit_queries,
+                raw_sample,
+            };
             eval_cmd(&data, &opts, json)
         }
     }
@@ -207,7 +271,12 @@ fn embedder() -> anyhow::Result<Embedder> {
     Ok(Embedder::load(&assets)?)
 }
 
-fn index_cmd(corpus_dir: &Path, data_dir: &Path, mode: index::Mode, json: bool) -> anyhow::Result<()> {
+fn index_cmd(
+    corpus_dir: &Path,
+    data_dir: &Path,
+    mode: index::Mode,
+    json: bool,
+) -> anyhow::Result<()> {
     let corpus = Corpus::load(corpus_dir)?;
     let embedder = embedder()?;
     let progress = CliProgress::new();
@@ -247,14 +316,34 @@ fn find_corpus(name_or_dir: &str, corpora: &Path) -> anyhow::Result<Corpus> {
     let names: Vec<String> = all.iter().map(|c| c.config.name.clone()).collect();
     all.into_iter()
         .find(|c| c.config.name == name_or_dir)
-        .with_context(|| format!("no corpus named `{name_or_dir}` under {} (found: {})", corpora.display(), names.join(", ")))
+        .with_context(|| {
+            format!(
+                "no corpus named `{name_or_dir}` under {} (found: {})",
+                corpora.display(),
+                names.join(", ")
+            )
+        })
 }
 
-fn search_cmd(corpus: &str, query: &str, mode: Mode, top_k: usize, corpora: &Path, data_dir: &Path, json: bool) -> anyhow::Result<()> {
+fn search_cmd(
+    corpus: &str,
+    query: &str,
+    mode: Mode,
+    top_k: usize,
+    corpora: &Path,
+    data_dir: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
     let corpus = find_corpus(corpus, corpora)?;
     let embedder = Arc::new(embedder()?);
     let served = Corpora::open(vec![corpus], data_dir, embedder)?;
-    let result = served.search(&Query { text: query, corpus: None, mode, limit: top_k, as_of: None })?;
+    let result = served.search(&Query {
+        text: query,
+        corpus: None,
+        mode,
+        limit: top_k,
+        as_of: None,
+    })?;
     if json {
         println!("{}", serde_json::to_string(&result)?);
     } else {
@@ -276,16 +365,32 @@ fn print_search(r: &SearchResult) {
         if !c.heading_path.is_empty() {
             place.push_str(&format!(" § {}", c.heading_path.join(" > ")));
         }
-        let snippet: String = c.text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(160).collect();
-        println!("{:>2}. {:.4}  {}  [{}]\n    {}", e.rank, e.scores.fused, c.title, place, snippet);
+        let snippet: String = c
+            .text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(160)
+            .collect();
+        println!(
+            "{:>2}. {:.4}  {}  [{}]\n    {}",
+            e.rank, e.scores.fused, c.title, place, snippet
+        );
     }
 }
 
 fn serve_cmd(corpora_dir: &Path, data_dir: &Path, addr: SocketAddr) -> anyhow::Result<()> {
     let embedder = Arc::new(embedder()?);
     let corpora = Corpora::load(corpora_dir, data_dir, embedder)?;
-    let example = corpora.list().first().map(|c| c.name.clone()).unwrap_or_default();
-    let state = candor::api::AppState { corpora: Arc::new(corpora) };
+    let example = corpora
+        .list()
+        .first()
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let state = candor::api::AppState {
+        corpora: Arc::new(corpora),
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -358,7 +463,15 @@ impl CliProgress {
             b
         });
         let now = Instant::now();
-        CliProgress { bar, state: Mutex::new(PhaseClock { phase: None, began: now, last_log: now, last_event: now }) }
+        CliProgress {
+            bar,
+            state: Mutex::new(PhaseClock {
+                phase: None,
+                began: now,
+                last_log: now,
+                last_event: now,
+            }),
+        }
     }
 
     fn finish(&self) {
@@ -375,7 +488,9 @@ impl Progress for CliProgress {
             ProgressEvent::Embedded { done, total } => ("embedded", done, total),
             ProgressEvent::Indexing => ("indexing", 0, 0),
         };
-        let Ok(mut clock) = self.state.lock() else { return };
+        let Ok(mut clock) = self.state.lock() else {
+            return;
+        };
         let new_phase = clock.phase != Some(phase);
         if new_phase {
             // The phase began when the previous event ended, not at its own first report.
@@ -391,7 +506,10 @@ impl Progress for CliProgress {
                 }
                 b.set_position(done);
             }
-            None if new_phase || clock.last_log.elapsed() >= LOG_EVERY || (total > 0 && done == total) => {
+            None if new_phase
+                || clock.last_log.elapsed() >= LOG_EVERY
+                || (total > 0 && done == total) =>
+            {
                 clock.last_log = Instant::now();
                 let rate = done as f64 / clock.began.elapsed().as_secs_f64().max(1e-9);
                 if total > 0 {

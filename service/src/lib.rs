@@ -58,8 +58,15 @@ mod layering_tests {
     use std::path::{Path, PathBuf};
 
     /// Stages in pipeline order; `eval` and `api` are both consumers at the end.
-    const STAGES: [(&str, usize); 7] =
-        [("config", 0), ("ingest", 1), ("embed", 2), ("index", 3), ("retrieve", 4), ("eval", 5), ("api", 5)];
+    const STAGES: [(&str, usize); 7] = [
+        ("config", 0),
+        ("ingest", 1),
+        ("embed", 2),
+        ("index", 3),
+        ("retrieve", 4),
+        ("eval", 5),
+        ("api", 5),
+    ];
 
     fn rust_files(dir: &Path) -> Vec<PathBuf> {
         let mut out = Vec::new();
@@ -86,16 +93,32 @@ mod layering_tests {
                     for (other, other_level) in STAGES {
                         let later = other_level > level || (other_level == level && other != stage);
                         if later && line.contains(&format!("crate::{other}")) {
-                            violations.push(format!("{}:{}: {stage} uses {other}", file.display(), n + 1));
+                            violations.push(format!(
+                                "{}:{}: {stage} uses {other}",
+                                file.display(),
+                                n + 1
+                            ));
                         }
                     }
-                    if stage != "api" && ["axum", "hyper", "tower"].iter().any(|h| line.contains(&format!("{h}::"))) {
-                        violations.push(format!("{}:{}: {stage} names the HTTP stack", file.display(), n + 1));
+                    if stage != "api"
+                        && ["axum", "hyper", "tower"]
+                            .iter()
+                            .any(|h| line.contains(&format!("{h}::")))
+                    {
+                        violations.push(format!(
+                            "{}:{}: {stage} names the HTTP stack",
+                            file.display(),
+                            n + 1
+                        ));
                     }
                 }
             }
         }
-        assert!(violations.is_empty(), "layering violations:\n{}", violations.join("\n"));
+        assert!(
+            violations.is_empty(),
+            "layering violations:\n{}",
+            violations.join("\n")
+        );
     }
 }
 

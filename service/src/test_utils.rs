@@ -13,5 +13,6 @@ pub fn assets() -> Assets {
 /// One shared embedder: loading the model costs about a second.
 pub fn embedder() -> Arc<Embedder> {
     static E: OnceLock<Arc<Embedder>> = OnceLock::new();
-    E.get_or_init(|| Arc::new(Embedder::load(&assets()).expect("embedder loads"))).clone()
+    E.get_or_init(|| Arc::new(Embedder::load(&assets()).expect("embedder loads")))
+        .clone()
 }

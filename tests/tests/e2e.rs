@@ -13,14 +13,25 @@ use serde_json::{json, Value};
 fn candor_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/debug/deps/e2e-<hash> -> target/debug/candor
-    let bin = exe.parent().and_then(Path::parent).expect("target folder").join("candor");
-    assert!(bin.is_file(), "{} is missing: run `make test` (it builds the binary first)", bin.display());
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target folder")
+        .join("candor");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `make test` (it builds the binary first)",
+        bin.display()
+    );
     bin
 }
 
 /// The workspace root, where `.assets/` lives.
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn candor(dir: &Path, args: &[&str]) -> Output {
@@ -33,7 +44,11 @@ fn candor(dir: &Path, args: &[&str]) -> Output {
         .output()
         .expect("candor runs");
     if std::env::var_os("CANDOR_TEST_VERBOSE").is_some() {
-        eprintln!("candor {args:?}\nstdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "candor {args:?}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     out
 }
@@ -53,7 +68,10 @@ fn candor_ok(dir: &Path, args: &[&str]) -> String {
 }
 
 fn list(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = walk(dir).iter().map(|p| p.strip_prefix(dir).unwrap_or(p).display().to_string()).collect();
+    let mut v: Vec<String> = walk(dir)
+        .iter()
+        .map(|p| p.strip_prefix(dir).unwrap_or(p).display().to_string())
+        .collect();
     v.sort();
     v
 }
@@ -93,8 +111,14 @@ fn make_corpus(root: &Path) -> PathBuf {
         &c.join("docs/sensors.html"),
         "<html><head><title>Sensor calibration</title><meta name=\"date\" content=\"2025-02-11\"></head><body><nav>menu menu</nav><h1>Calibrating humidity sensors</h1><p>Place the probe in the salt chamber for forty minutes, then press calibrate.</p><script>var tracking = 'zebra';</script></body></html>",
     );
-    write(&c.join("docs/alarms.txt"), "Alarm relay\n\nThe alarm relay closes when frost is forecast below minus two degrees.\n");
-    write(&c.join("docs/broken.pdf"), b"%PDF-1.4 this is not really a pdf");
+    write(
+        &c.join("docs/alarms.txt"),
+        "Alarm relay\n\nThe alarm relay closes when frost is forecast below minus two degrees.\n",
+    );
+    write(
+        &c.join("docs/broken.pdf"),
+        b"%PDF-1.4 this is not really a pdf",
+    );
     write(&c.join("docs/latin1.txt"), b"caf\xe9 cr\xe8me \xff\xfe");
     c
 }
@@ -128,8 +152,14 @@ fn serve(dir: &Path, corpora: &Path, data: &Path) -> Server {
         .expect("server starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("server printed a line").expect("readable");
-    let base = first.strip_prefix("ready on ").unwrap_or_else(|| panic!("unexpected first line: {first}")).to_owned();
+    let first = lines
+        .next()
+        .expect("server printed a line")
+        .expect("readable");
+    let base = first
+        .strip_prefix("ready on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned();
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     Server { child, base }
@@ -154,8 +184,14 @@ fn post(base: &str, path: &str, body: &str) -> (u16, Value) {
 }
 
 fn get(base: &str, path: &str) -> (u16, String) {
-    let mut resp = agent().get(&format!("{base}{path}")).call().expect("request sent");
-    (resp.status().as_u16(), resp.body_mut().read_to_string().expect("body"))
+    let mut resp = agent()
+        .get(&format!("{base}{path}"))
+        .call()
+        .expect("request sent");
+    (
+        resp.status().as_u16(),
+        resp.body_mut().read_to_string().expect("body"),
+    )
 }
 
 #[test]
@@ -163,19 +199,36 @@ fn index_report_skips_bad_files_and_server_searches_with_citations() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = make_corpus(tmp.path());
     let data = tmp.path().join("data");
-    let out = candor_ok(tmp.path(), &["index", "--corpus", corpus.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--json"]);
+    let out = candor_ok(
+        tmp.path(),
+        &[
+            "index",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--json",
+        ],
+    );
     let report: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(report["files_seen"], 5, "{report}");
     assert_eq!(report["files_failed"], 2, "{report}");
     let errors = report["errors"].as_array().unwrap();
     let paths: Vec<&str> = errors.iter().map(|e| e["path"].as_str().unwrap()).collect();
     assert_eq!(paths, vec!["docs/broken.pdf", "docs/latin1.txt"]);
-    assert!(errors[1]["reason"].as_str().unwrap().contains("UTF-8"), "{report}");
+    assert!(
+        errors[1]["reason"].as_str().unwrap().contains("UTF-8"),
+        "{report}"
+    );
 
     let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
     assert_eq!(get(&server.base, "/healthz"), (200, "ok".to_owned()));
 
-    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "how long do drip lines run?"}).to_string());
+    let (status, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "how long do drip lines run?"}).to_string(),
+    );
     assert_eq!(status, 200, "{body}");
     let top = &body["evidence"][0];
     assert_eq!(top["doc_id"], "docs/watering.md", "{body}");
@@ -183,12 +236,23 @@ fn index_report_skips_bad_files_and_server_searches_with_citations() {
     assert_eq!(top["heading_path"], json!(["Watering", "Drip lines"]));
     assert_eq!(top["date"], "2025-04-01");
     assert_eq!(top["series"], "watering");
-    assert!(top["scores"]["fused"].is_number() && top["span"].is_array(), "{body}");
+    assert!(
+        top["scores"]["fused"].is_number() && top["span"].is_array(),
+        "{body}"
+    );
     assert_eq!(body["corpus"], "orchard");
 
     // The HTML parser dropped script and nav text.
-    let (_, body) = post(&server.base, "/v1/search", &json!({"question": "zebra tracking menu", "mode": "bm25"}).to_string());
-    assert_eq!(body["evidence"], json!([]), "script/nav text must not be indexed: {body}");
+    let (_, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "zebra tracking menu", "mode": "bm25"}).to_string(),
+    );
+    assert_eq!(
+        body["evidence"],
+        json!([]),
+        "script/nav text must not be indexed: {body}"
+    );
 
     let (_, corpora) = get(&server.base, "/v1/corpora");
     let corpora: Value = serde_json::from_str(&corpora).unwrap();
@@ -199,13 +263,36 @@ fn index_report_skips_bad_files_and_server_searches_with_citations() {
     let (status, body) = post(&server.base, "/v1/search", "{not json");
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "invalid_json");
-    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "x", "corpus": "nope"}).to_string());
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_corpus")));
-    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "   "}).to_string());
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
-    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "x", "top_k": 0}).to_string());
+    let (status, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "x", "corpus": "nope"}).to_string(),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_corpus"))
+    );
+    let (status, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "   "}).to_string(),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    let (status, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "x", "top_k": 0}).to_string(),
+    );
     assert_eq!(status, 400, "{body}");
-    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "x", "colour": "red"}).to_string());
+    let (status, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "x", "colour": "red"}).to_string(),
+    );
     assert_eq!(status, 400, "unknown fields are rejected: {body}");
     let (status, _) = post(&server.base, "/v1/search", &"x".repeat(100_000));
     assert_eq!(status, 413);
@@ -217,7 +304,10 @@ fn index_report_skips_bad_files_and_server_searches_with_citations() {
 fn newer_version_in_a_series_outranks_the_old_one_and_as_of_hides_newer_documents() {
     let tmp = tempfile::tempdir().unwrap();
     let c = tmp.path().join("corpora/guides");
-    write(&c.join("corpus.toml"), "name = \"guides\"\nscope = \"Installing Orchard.\"\n[[sources]]\npath = \"docs\"\n");
+    write(
+        &c.join("corpus.toml"),
+        "name = \"guides\"\nscope = \"Installing Orchard.\"\n[[sources]]\npath = \"docs\"\n",
+    );
     write(
         &c.join("docs/install-v1.md"),
         "---\ntitle: Installing Orchard\ndate: 2024-01-10\nseries: install\n---\nInstall Orchard by running the installer script setup.sh, which opens port 7000 for the controller.\n",
@@ -227,30 +317,77 @@ fn newer_version_in_a_series_outranks_the_old_one_and_as_of_hides_newer_document
         "---\ntitle: Installing Orchard\ndate: 2025-06-01\nseries: install\n---\nInstall Orchard with the system package manager; the controller listens on port 7420.\n",
     );
     let data = tmp.path().join("data");
-    candor_ok(tmp.path(), &["index", "--corpus", c.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    candor_ok(
+        tmp.path(),
+        &[
+            "index",
+            "--corpus",
+            c.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
     let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
 
-    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "How do I install Orchard with the installer script?"}).to_string());
+    let (status, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "How do I install Orchard with the installer script?"}).to_string(),
+    );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["evidence"][0]["doc_id"], "docs/install-v2.md", "the newer version wins: {body}");
+    assert_eq!(
+        body["evidence"][0]["doc_id"], "docs/install-v2.md",
+        "the newer version wins: {body}"
+    );
     assert_eq!(body["evidence"][1]["scores"]["superseded"], true, "{body}");
 
-    let (_, body) = post(&server.base, "/v1/search", &json!({"question": "How do I install Orchard?", "as_of": "2024-12-31"}).to_string());
-    let ids: Vec<&str> = body["evidence"].as_array().unwrap().iter().map(|e| e["doc_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["docs/install-v1.md"], "as_of hides newer documents: {body}");
+    let (_, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "How do I install Orchard?", "as_of": "2024-12-31"}).to_string(),
+    );
+    let ids: Vec<&str> = body["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["doc_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["docs/install-v1.md"],
+        "as_of hides newer documents: {body}"
+    );
     assert_eq!(body["evidence"][0]["scores"]["superseded"], false, "{body}");
 
     // Asking about history keeps older versions in play.
     let (_, body) = post(&server.base, "/v1/search", &json!({"question": "How did installing Orchard work previously, with the installer script?"}).to_string());
-    assert_eq!(body["evidence"][0]["doc_id"], "docs/install-v1.md", "{body}");
+    assert_eq!(
+        body["evidence"][0]["doc_id"], "docs/install-v1.md",
+        "{body}"
+    );
     assert_eq!(body["evidence"][0]["scores"]["superseded"], false, "{body}");
 
     // The question itself can set the bound.
-    let (_, body) = post(&server.base, "/v1/search", &json!({"question": "How did one install Orchard as of 2024?"}).to_string());
-    assert_eq!(body["evidence"][0]["doc_id"], "docs/install-v1.md", "{body}");
+    let (_, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "How did one install Orchard as of 2024?"}).to_string(),
+    );
+    assert_eq!(
+        body["evidence"][0]["doc_id"], "docs/install-v1.md",
+        "{body}"
+    );
 
-    let (status, body) = post(&server.base, "/v1/search", &json!({"question": "install", "as_of": "last year"}).to_string());
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_json")), "{body}");
+    let (status, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "install", "as_of": "last year"}).to_string(),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{body}"
+    );
 }
 
 #[test]
@@ -261,11 +398,29 @@ fn incremental_reindex_embeds_only_changes_and_keeps_old_generation_until_swap()
     std::fs::remove_file(corpus.join("docs/latin1.txt")).unwrap();
     let data = tmp.path().join("data");
     let index = |mode: &str| -> Value {
-        let out = candor_ok(tmp.path(), &["index", "--corpus", corpus.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--mode", mode, "--json"]);
+        let out = candor_ok(
+            tmp.path(),
+            &[
+                "index",
+                "--corpus",
+                corpus.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--mode",
+                mode,
+                "--json",
+            ],
+        );
         serde_json::from_str(out.trim()).unwrap()
     };
     let first = index("incremental");
-    assert_eq!((first["generation"].as_u64(), first["files_changed"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(
+        (
+            first["generation"].as_u64(),
+            first["files_changed"].as_u64()
+        ),
+        (Some(1), Some(3))
+    );
 
     // Nothing changed: nothing is parsed or embedded.
     let second = index("incremental");
@@ -273,28 +428,68 @@ fn incremental_reindex_embeds_only_changes_and_keeps_old_generation_until_swap()
     assert_eq!(second["chunks_embedded"], 0, "{second}");
 
     // One edit, one deletion, one new file.
-    write(&corpus.join("docs/alarms.txt"), "Alarm relay\n\nThe alarm relay closes when hail is detected by the roof microphone.\n");
+    write(
+        &corpus.join("docs/alarms.txt"),
+        "Alarm relay\n\nThe alarm relay closes when hail is detected by the roof microphone.\n",
+    );
     std::fs::remove_file(corpus.join("docs/sensors.html")).unwrap();
-    write(&corpus.join("docs/vents.md"), "# Vents\n\nRoof vents open when the temperature passes twenty-eight degrees.\n");
+    write(
+        &corpus.join("docs/vents.md"),
+        "# Vents\n\nRoof vents open when the temperature passes twenty-eight degrees.\n",
+    );
     let third = index("incremental");
     assert_eq!(
-        (third["files_changed"].as_u64(), third["files_skipped"].as_u64(), third["files_deleted"].as_u64()),
+        (
+            third["files_changed"].as_u64(),
+            third["files_skipped"].as_u64(),
+            third["files_deleted"].as_u64()
+        ),
         (Some(2), Some(1), Some(1)),
         "{third}"
     );
     assert_eq!(third["generation"], 3);
 
     let search = |q: &str| -> Value {
-        let out = candor_ok(tmp.path(), &["search", "--corpus", corpus.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--mode", "bm25", "--json", q]);
+        let out = candor_ok(
+            tmp.path(),
+            &[
+                "search",
+                "--corpus",
+                corpus.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--mode",
+                "bm25",
+                "--json",
+                q,
+            ],
+        );
         serde_json::from_str(out.trim()).unwrap()
     };
-    assert_eq!(search("hail microphone")["evidence"][0]["doc_id"], "docs/alarms.txt");
-    assert_eq!(search("frost forecast")["evidence"], json!([]), "old text is gone");
-    assert_eq!(search("salt chamber calibrate")["evidence"], json!([]), "deleted file is gone");
-    assert_eq!(search("roof vents temperature")["evidence"][0]["doc_id"], "docs/vents.md");
+    assert_eq!(
+        search("hail microphone")["evidence"][0]["doc_id"],
+        "docs/alarms.txt"
+    );
+    assert_eq!(
+        search("frost forecast")["evidence"],
+        json!([]),
+        "old text is gone"
+    );
+    assert_eq!(
+        search("salt chamber calibrate")["evidence"],
+        json!([]),
+        "deleted file is gone"
+    );
+    assert_eq!(
+        search("roof vents temperature")["evidence"][0]["doc_id"],
+        "docs/vents.md"
+    );
 
     // Only the newest two generations are kept, and a full rebuild embeds everything.
-    let gens: Vec<String> = std::fs::read_dir(data.join("orchard/generations")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let gens: Vec<String> = std::fs::read_dir(data.join("orchard/generations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(gens.len(), 2, "{gens:?}");
     let full = index("full");
     assert_eq!(full["files_changed"], 3, "{full}");
@@ -306,10 +501,29 @@ fn a_leftover_partial_generation_is_removed_and_reported() {
     let corpus = make_corpus(tmp.path());
     let data = tmp.path().join("data");
     // As if a build had been killed before writing its manifest.
-    write(&data.join("orchard/generations/000007/chunks.jsonl"), "partial");
-    let out = candor_ok(tmp.path(), &["index", "--corpus", corpus.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--json"]);
+    write(
+        &data.join("orchard/generations/000007/chunks.jsonl"),
+        "partial",
+    );
+    let out = candor_ok(
+        tmp.path(),
+        &[
+            "index",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--json",
+        ],
+    );
     let report: Value = serde_json::from_str(out.trim()).unwrap();
-    assert!(report["removed_partial"][0].as_str().unwrap().ends_with("000007"), "{report}");
+    assert!(
+        report["removed_partial"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("000007"),
+        "{report}"
+    );
     assert!(!data.join("orchard/generations/000007").exists());
 }
 
@@ -318,21 +532,50 @@ fn bad_config_is_one_clear_error_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = make_corpus(tmp.path());
     let toml = std::fs::read_to_string(corpus.join("corpus.toml")).unwrap();
-    std::fs::write(corpus.join("corpus.toml"), format!("{toml}\n[recency]\nhalf_life_days = -5\n")).unwrap();
+    std::fs::write(
+        corpus.join("corpus.toml"),
+        format!("{toml}\n[recency]\nhalf_life_days = -5\n"),
+    )
+    .unwrap();
     let data = tmp.path().join("data");
-    let out = candor(tmp.path(), &["index", "--corpus", corpus.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    let out = candor(
+        tmp.path(),
+        &[
+            "index",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("corpus.toml") && err.contains("recency.half_life_days") && err.contains("positive"), "{err}");
-    assert!(!data.exists(), "nothing may be written: {:?}", list(tmp.path()));
+    assert!(
+        err.contains("corpus.toml")
+            && err.contains("recency.half_life_days")
+            && err.contains("positive"),
+        "{err}"
+    );
+    assert!(
+        !data.exists(),
+        "nothing may be written: {:?}",
+        list(tmp.path())
+    );
 }
 
 #[test]
 fn out_of_range_eval_overrides_are_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
-    for (flag, value) in [("--max-tokens", "0"), ("--dense-weight", "3"), ("--rrf-k", "-60")] {
+    for (flag, value) in [
+        ("--max-tokens", "0"),
+        ("--dense-weight", "3"),
+        ("--rrf-k", "-60"),
+    ] {
         let arg = format!("{flag}={value}");
-        let out = candor(tmp.path(), &["eval", "beir", "--data", tmp.path().to_str().unwrap(), &arg]);
+        let out = candor(
+            tmp.path(),
+            &["eval", "beir", "--data", tmp.path().to_str().unwrap(), &arg],
+        );
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(flag), "{flag} {value}: {err}");
@@ -352,7 +595,10 @@ fn missing_assets_name_the_file_and_the_fetch_command() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("libonnxruntime.so") && err.contains("make assets"), "{err}");
+    assert!(
+        err.contains("libonnxruntime.so") && err.contains("make assets"),
+        "{err}"
+    );
 }
 
 /// SciFact, shrunk: the first judged test queries, their relevant abstracts, and
@@ -361,7 +607,11 @@ fn scifact_slice(dir: &Path, queries: usize, distractors: usize) -> Option<PathB
     let src = workspace().join("../shared/data/beir/scifact");
     if !src.join("corpus.jsonl").is_file() {
         // A user's machine may lack the reference data; CI never does.
-        assert!(std::env::var_os("CI").is_none(), "reference data missing at {} in CI", src.display());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "reference data missing at {} in CI",
+            src.display()
+        );
         eprintln!("skipping: reference data not found at {}", src.display());
         return None;
     }
@@ -385,11 +635,16 @@ fn scifact_slice(dir: &Path, queries: usize, distractors: usize) -> Option<PathB
     let mut out = String::new();
     let mut others = 0;
     for line in corpus.lines() {
-        let id = serde_json::from_str::<Value>(line).unwrap()["_id"].as_str().unwrap().to_owned();
-        if relevant.contains(&id) || (others < distractors && {
-            others += 1;
-            true
-        }) {
+        let id = serde_json::from_str::<Value>(line).unwrap()["_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if relevant.contains(&id)
+            || (others < distractors && {
+                others += 1;
+                true
+            })
+        {
             out.push_str(line);
             out.push('\n');
         }
@@ -404,20 +659,44 @@ fn scifact_slice(dir: &Path, queries: usize, distractors: usize) -> Option<PathB
 #[test]
 fn beir_eval_on_a_scifact_slice_reports_metrics_and_caches_the_index() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(slice) = scifact_slice(tmp.path(), 25, 150) else { return };
+    let Some(slice) = scifact_slice(tmp.path(), 25, 150) else {
+        return;
+    };
     let data = tmp.path().join("data");
     let run = |mode: &str| -> Value {
         let out = candor_ok(
             tmp.path(),
-            &["eval", "beir", "--data", slice.to_str().unwrap(), "--split", "test", "--mode", mode, "--json", "--raw-sample", "24", "--data-dir", data.to_str().unwrap()],
+            &[
+                "eval",
+                "beir",
+                "--data",
+                slice.to_str().unwrap(),
+                "--split",
+                "test",
+                "--mode",
+                mode,
+                "--json",
+                "--raw-sample",
+                "24",
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
         );
         serde_json::from_str(out.trim()).unwrap()
     };
     let hybrid = run("hybrid");
     assert_eq!(hybrid["queries"], 25, "{hybrid}");
     assert_eq!(hybrid["index"]["cached"], false);
-    assert!(hybrid["index"]["chunks"].as_u64().unwrap() >= hybrid["index"]["documents"].as_u64().unwrap());
-    assert!(hybrid["raw_embedding"]["chunks_per_second"].as_f64().unwrap() > 0.0);
+    assert!(
+        hybrid["index"]["chunks"].as_u64().unwrap()
+            >= hybrid["index"]["documents"].as_u64().unwrap()
+    );
+    assert!(
+        hybrid["raw_embedding"]["chunks_per_second"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     for key in ["ndcg_at_10", "recall_at_100", "mrr_at_10"] {
         let v = hybrid[key].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&v), "{key} = {v}");
@@ -426,7 +705,10 @@ fn beir_eval_on_a_scifact_slice_reports_metrics_and_caches_the_index() {
     assert!(hybrid["ndcg_at_10"].as_f64().unwrap() > 0.6, "{hybrid}");
     for mode in ["bm25", "dense"] {
         let r = run(mode);
-        assert_eq!(r["index"]["cached"], true, "second run reuses the index: {r}");
+        assert_eq!(
+            r["index"]["cached"], true,
+            "second run reuses the index: {r}"
+        );
         assert!(r["ndcg_at_10"].as_f64().unwrap() > 0.5, "{mode}: {r}");
     }
 }

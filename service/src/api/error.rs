@@ -21,17 +21,29 @@ pub struct ApiError {
 impl ApiError {
     /// A 400 for a request the server could not understand.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_request", message: message.into() }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+            message: message.into(),
+        }
     }
 
     /// A 500 whose detail is logged, not shown.
     pub fn internal(detail: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: detail.into() }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: detail.into(),
+        }
     }
 
     /// A 404 for a route that does not exist.
     pub fn not_found() -> ApiError {
-        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such route".into() }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: "no such route".into(),
+        }
     }
 }
 
@@ -46,10 +58,16 @@ impl From<Error> for ApiError {
             Error::UnknownCorpus(_) => (StatusCode::NOT_FOUND, "unknown_corpus"),
             Error::NotIndexed(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_indexed"),
             Error::IndexBusy(_) => (StatusCode::CONFLICT, "index_busy"),
-            Error::Config { .. } | Error::BadDocument { .. } => (StatusCode::BAD_REQUEST, "invalid_input"),
+            Error::Config { .. } | Error::BadDocument { .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_input")
+            }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        ApiError { status, code, message: e.to_string() }
+        ApiError {
+            status,
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -60,13 +78,21 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
-        ApiError { status, code: "invalid_json", message: r.body_text() }
+        ApiError {
+            status,
+            code: "invalid_json",
+            message: r.body_text(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let message = if self.status.is_server_error() { "internal error".to_owned() } else { self.message.clone() };
+        let message = if self.status.is_server_error() {
+            "internal error".to_owned()
+        } else {
+            self.message.clone()
+        };
         let body = json!({"error": {"code": self.code, "message": message}});
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status.is_server_error() {

@@ -74,7 +74,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn log_errors(req: Request, next: Next) -> Response {
@@ -104,17 +106,35 @@ struct SearchBody {
     as_of: Option<chrono::NaiveDate>,
 }
 
-async fn search(State(state): State<AppState>, Json(body): Json<SearchBody>) -> Result<Json<SearchResult>, ApiError> {
+async fn search(
+    State(state): State<AppState>,
+    Json(body): Json<SearchBody>,
+) -> Result<Json<SearchResult>, ApiError> {
     if body.question.chars().count() > MAX_QUESTION_CHARS {
-        return Err(ApiError::bad_request(format!("question is longer than {MAX_QUESTION_CHARS} characters")));
+        return Err(ApiError::bad_request(format!(
+            "question is longer than {MAX_QUESTION_CHARS} characters"
+        )));
     }
     let top_k = body.top_k.unwrap_or(DEFAULT_TOP_K);
     if !(1..=MAX_TOP_K).contains(&top_k) {
-        return Err(ApiError::bad_request(format!("top_k must be in 1..={MAX_TOP_K}, got {top_k}")));
+        return Err(ApiError::bad_request(format!(
+            "top_k must be in 1..={MAX_TOP_K}, got {top_k}"
+        )));
     }
-    let mode: Mode = body.mode.as_deref().unwrap_or("hybrid").parse().map_err(ApiError::bad_request)?;
+    let mode: Mode = body
+        .mode
+        .as_deref()
+        .unwrap_or("hybrid")
+        .parse()
+        .map_err(ApiError::bad_request)?;
     let result = tokio::task::spawn_blocking(move || {
-        let query = Query { text: &body.question, corpus: body.corpus.as_deref(), mode, limit: top_k, as_of: body.as_of };
+        let query = Query {
+            text: &body.question,
+            corpus: body.corpus.as_deref(),
+            mode,
+            limit: top_k,
+            as_of: body.as_of,
+        };
         state.corpora.search(&query)
     })
     .await

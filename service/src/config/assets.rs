@@ -59,7 +59,10 @@ impl Assets {
             }
         };
         Ok(Assets {
-            onnxruntime: file("onnxruntime/libonnxruntime.so", "ONNX Runtime shared library")?,
+            onnxruntime: file(
+                "onnxruntime/libonnxruntime.so",
+                "ONNX Runtime shared library",
+            )?,
             model: file("model/model.onnx", "embedding model")?,
             tokenizer: file("model/tokenizer.json", "tokenizer")?,
             tokenizer_config: file("model/tokenizer_config.json", "tokenizer config")?,
@@ -76,7 +79,12 @@ fn default_dir() -> PathBuf {
     }
     std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.ancestors().skip(1).map(|a| a.join(".assets")).find(|p| p.is_dir()))
+        .and_then(|exe| {
+            exe.ancestors()
+                .skip(1)
+                .map(|a| a.join(".assets"))
+                .find(|p| p.is_dir())
+        })
         .unwrap_or(local)
 }
 

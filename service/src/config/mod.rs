@@ -133,10 +133,22 @@ impl Chunking {
     /// The offending field's name and what is allowed.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if !(32..=MODEL_MAX_TOKENS).contains(&self.max_tokens) {
-            return Err(("max_tokens", format!("must be in 32..={MODEL_MAX_TOKENS} (the model's training length), got {}", self.max_tokens)));
+            return Err((
+                "max_tokens",
+                format!(
+                    "must be in 32..={MODEL_MAX_TOKENS} (the model's training length), got {}",
+                    self.max_tokens
+                ),
+            ));
         }
         if self.overlap_tokens * 2 >= self.max_tokens {
-            return Err(("overlap_tokens", format!("must be less than half of max_tokens ({}), got {}", self.max_tokens, self.overlap_tokens)));
+            return Err((
+                "overlap_tokens",
+                format!(
+                    "must be less than half of max_tokens ({}), got {}",
+                    self.max_tokens, self.overlap_tokens
+                ),
+            ));
         }
         Ok(())
     }
@@ -144,7 +156,10 @@ impl Chunking {
 
 impl Default for Chunking {
     fn default() -> Self {
-        Chunking { max_tokens: default_max_tokens(), overlap_tokens: default_overlap_tokens() }
+        Chunking {
+            max_tokens: default_max_tokens(),
+            overlap_tokens: default_overlap_tokens(),
+        }
     }
 }
 
@@ -165,7 +180,9 @@ impl std::str::FromStr for Fusion {
         match s {
             "rrf" => Ok(Fusion::Rrf),
             "blend" => Ok(Fusion::Blend),
-            other => Err(format!("`{other}` is not a fusion method; use rrf or blend")),
+            other => Err(format!(
+                "`{other}` is not a fusion method; use rrf or blend"
+            )),
         }
     }
 }
@@ -221,13 +238,22 @@ impl Retrieval {
             return Err(("rrf_k", format!("must be > 0, got {}", self.rrf_k)));
         }
         if !(0.0..=1.0).contains(&self.dense_weight) {
-            return Err(("dense_weight", format!("must be in [0, 1], got {}", self.dense_weight)));
+            return Err((
+                "dense_weight",
+                format!("must be in [0, 1], got {}", self.dense_weight),
+            ));
         }
         if !(1..=1000).contains(&self.candidates) {
-            return Err(("candidates", format!("must be in 1..=1000, got {}", self.candidates)));
+            return Err((
+                "candidates",
+                format!("must be in 1..=1000, got {}", self.candidates),
+            ));
         }
         if !(self.title_boost.is_finite() && self.title_boost > 0.0) {
-            return Err(("title_boost", format!("must be > 0, got {}", self.title_boost)));
+            return Err((
+                "title_boost",
+                format!("must be > 0, got {}", self.title_boost),
+            ));
         }
         Ok(())
     }
@@ -257,7 +283,10 @@ impl Corpus {
         let file = dir.join(CORPUS_FILE);
         let text = std::fs::read_to_string(&file).map_err(Error::io(&file))?;
         let config = parse(&file, &text)?;
-        let corpus = Corpus { root: dir.to_path_buf(), config };
+        let corpus = Corpus {
+            root: dir.to_path_buf(),
+            config,
+        };
         corpus.validate(&file)?;
         Ok(corpus)
     }
@@ -280,15 +309,27 @@ impl Corpus {
             message,
         };
         if c.name.is_empty()
-            || !c.name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_')
+            || !c
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_')
         {
-            return Err(bad("name", format!("`{}` must be non-empty and use only a-z, 0-9, - and _", c.name)));
+            return Err(bad(
+                "name",
+                format!(
+                    "`{}` must be non-empty and use only a-z, 0-9, - and _",
+                    c.name
+                ),
+            ));
         }
         if c.scope.trim().is_empty() {
             return Err(bad("scope", "must state what the corpus covers".into()));
         }
         if c.sources.is_empty() {
-            return Err(bad("sources", "at least one [[sources]] entry is required".into()));
+            return Err(bad(
+                "sources",
+                "at least one [[sources]] entry is required".into(),
+            ));
         }
         for (i, s) in c.sources.iter().enumerate() {
             let dir = self.root.join(&s.path);
@@ -308,16 +349,35 @@ impl Corpus {
         }
         let r = &c.recency;
         if !(r.half_life_days.is_finite() && r.half_life_days > 0.0) {
-            return Err(bad("recency.half_life_days", format!("must be a positive number of days, got {}", r.half_life_days)));
+            return Err(bad(
+                "recency.half_life_days",
+                format!(
+                    "must be a positive number of days, got {}",
+                    r.half_life_days
+                ),
+            ));
         }
         if !(0.0..=1.0).contains(&r.weight) {
-            return Err(bad("recency.weight", format!("must be in [0, 1], got {}", r.weight)));
+            return Err(bad(
+                "recency.weight",
+                format!("must be in [0, 1], got {}", r.weight),
+            ));
         }
         if !(r.freshness_days.is_finite() && r.freshness_days > 0.0) {
-            return Err(bad("recency.freshness_days", format!("must be a positive number of days, got {}", r.freshness_days)));
+            return Err(bad(
+                "recency.freshness_days",
+                format!(
+                    "must be a positive number of days, got {}",
+                    r.freshness_days
+                ),
+            ));
         }
-        c.chunking.check().map_err(|(k, m)| bad(&format!("chunking.{k}"), m))?;
-        c.retrieval.check().map_err(|(k, m)| bad(&format!("retrieval.{k}"), m))?;
+        c.chunking
+            .check()
+            .map_err(|(k, m)| bad(&format!("chunking.{k}"), m))?;
+        c.retrieval
+            .check()
+            .map_err(|(k, m)| bad(&format!("retrieval.{k}"), m))?;
         Ok(())
     }
 }
@@ -333,7 +393,11 @@ fn parse(file: &Path, text: &str) -> crate::Result<CorpusConfig> {
             p if p == "." => "-".to_owned(),
             p => p,
         };
-        Error::Config { file: file.to_path_buf(), key, message: e.into_inner().message().to_owned() }
+        Error::Config {
+            file: file.to_path_buf(),
+            key,
+            message: e.into_inner().message().to_owned(),
+        }
     })
 }
 
@@ -344,7 +408,10 @@ fn compile_glob(file: &Path, i: usize, glob: &str) -> crate::Result<GlobSet> {
         message,
     };
     let g = Glob::new(glob).map_err(|e| bad(format!("`{glob}` is not a valid glob: {e}")))?;
-    GlobSetBuilder::new().add(g).build().map_err(|e| bad(format!("`{glob}`: {e}")))
+    GlobSetBuilder::new()
+        .add(g)
+        .build()
+        .map_err(|e| bad(format!("`{glob}`: {e}")))
 }
 
 #[cfg(test)]
@@ -370,7 +437,11 @@ glob = "**/*.md"
     fn config_error(r: crate::Result<Corpus>) -> (String, String) {
         match r {
             Err(Error::Config { key, message, file }) => {
-                assert!(file.ends_with(CORPUS_FILE), "error names the file: {}", file.display());
+                assert!(
+                    file.ends_with(CORPUS_FILE),
+                    "error names the file: {}",
+                    file.display()
+                );
                 (key, message)
             }
             other => panic!("expected a config error, got {other:?}"),
@@ -408,7 +479,10 @@ glob = "**/*.md"
         let (_d, r) = corpus_with(&MINIMAL.replace("path = \"docs\"", "path = \"nowhere\""));
         let (key, message) = config_error(r);
         assert_eq!(key, "sources[0].path");
-        assert!(message.contains("nowhere") && message.contains("does not exist"), "{message}");
+        assert!(
+            message.contains("nowhere") && message.contains("does not exist"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -431,7 +505,9 @@ glob = "**/*.md"
 
     #[test]
     fn wrong_type_names_the_key() {
-        let (_d, r) = corpus_with(&format!("{MINIMAL}\n[recency]\nhalf_life_days = \"a year\"\n"));
+        let (_d, r) = corpus_with(&format!(
+            "{MINIMAL}\n[recency]\nhalf_life_days = \"a year\"\n"
+        ));
         let (key, message) = config_error(r);
         assert_eq!(key, "recency.half_life_days");
         assert!(message.contains("invalid type"), "{message}");

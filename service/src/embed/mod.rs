@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use fastembed::{InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel};
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
 
 use sha2::{Digest, Sha256};
 
@@ -75,7 +77,12 @@ impl Embedder {
         let env = ORT_ENV
             .get_or_init(|| {
                 ort::init_from(&assets.onnxruntime)
-                    .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", assets.onnxruntime.display()))?
+                    .map_err(|e| {
+                        format!(
+                            "cannot load ONNX Runtime from {}: {e}",
+                            assets.onnxruntime.display()
+                        )
+                    })?
                     .with_name("candor")
                     .build()
                     .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
@@ -93,10 +100,17 @@ impl Embedder {
         let model_id = hex::encode(Sha256::digest(&onnx));
         let mut model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files);
         model.pooling = Some(Pooling::Mean);
-        let options = InitOptionsUserDefined::new().with_environment(env).with_max_length(MODEL_MAX_TOKENS);
+        let options = InitOptionsUserDefined::new()
+            .with_environment(env)
+            .with_max_length(MODEL_MAX_TOKENS);
         let model = TextEmbedding::try_new_from_user_defined(model, options)
             .map_err(|e| Error::Embed(format!("cannot load {}: {e}", assets.model.display())))?;
-        Ok(Embedder { model: Mutex::new(model), cache: Mutex::default(), model_id, tokenizer: assets.tokenizer.clone() })
+        Ok(Embedder {
+            model: Mutex::new(model),
+            cache: Mutex::default(),
+            model_id,
+            tokenizer: assets.tokenizer.clone(),
+        })
     }
 
     /// sha256 of the model file: vectors from different models never mix.
@@ -120,10 +134,15 @@ impl Embedder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(texts[i].as_ref().len()));
         let mut out = vec![Vec::new(); texts.len()];
-        let mut model = self.model.lock().map_err(|_| Error::Embed("model lock poisoned by an earlier panic".into()))?;
+        let mut model = self
+            .model
+            .lock()
+            .map_err(|_| Error::Embed("model lock poisoned by an earlier panic".into()))?;
         for batch in order.chunks(BATCH_TEXTS) {
             let inputs: Vec<&str> = batch.iter().map(|&i| texts[i].as_ref()).collect();
-            let vectors = model.embed(&inputs, Some(BATCH_TEXTS)).map_err(|e| Error::Embed(e.to_string()))?;
+            let vectors = model
+                .embed(&inputs, Some(BATCH_TEXTS))
+                .map_err(|e| Error::Embed(e.to_string()))?;
             for (&i, v) in batch.iter().zip(vectors) {
                 out[i] = v;
             }
@@ -139,9 +158,17 @@ impl Embedder {
     /// # Errors
     ///
     /// [`Error::Embed`] when the model fails.
-    pub fn embed_raw<S: AsRef<str> + Send + Sync>(&self, texts: &[S]) -> crate::Result<Vec<Vec<f32>>> {
-        let mut model = self.model.lock().map_err(|_| Error::Embed("model lock poisoned by an earlier panic".into()))?;
-        model.embed(texts, Some(BATCH_TEXTS)).map_err(|e| Error::Embed(e.to_string()))
+    pub fn embed_raw<S: AsRef<str> + Send + Sync>(
+        &self,
+        texts: &[S],
+    ) -> crate::Result<Vec<Vec<f32>>> {
+        let mut model = self
+            .model
+            .lock()
+            .map_err(|_| Error::Embed("model lock poisoned by an earlier panic".into()))?;
+        model
+            .embed(texts, Some(BATCH_TEXTS))
+            .map_err(|e| Error::Embed(e.to_string()))
     }
 
     /// Embeds one text, from the cache when it was embedded recently.
@@ -150,11 +177,18 @@ impl Embedder {
     ///
     /// [`Error::Embed`] when the model fails.
     pub fn embed_one(&self, text: &str) -> crate::Result<Vec<f32>> {
-        let cache = || self.cache.lock().map_err(|_| Error::Embed("embedding cache poisoned by an earlier panic".into()));
+        let cache = || {
+            self.cache
+                .lock()
+                .map_err(|_| Error::Embed("embedding cache poisoned by an earlier panic".into()))
+        };
         if let Some(v) = cache()?.get(text) {
             return Ok(v);
         }
-        let v = self.embed(&[text])?.pop().ok_or_else(|| Error::Embed("model returned no vector".into()))?;
+        let v = self
+            .embed(&[text])?
+            .pop()
+            .ok_or_else(|| Error::Embed("model returned no vector".into()))?;
         cache()?.put(text, &v);
         Ok(v)
     }
@@ -171,7 +205,11 @@ mod tests {
     #[test]
     fn vectors_are_unit_length_384_dims_and_order_preserving() {
         let e = embedder();
-        let texts = ["The cat sat on the mat.", "A kitten rested on a rug.", "Quarterly tax filing deadlines for small businesses."];
+        let texts = [
+            "The cat sat on the mat.",
+            "A kitten rested on a rug.",
+            "Quarterly tax filing deadlines for small businesses.",
+        ];
         let v = e.embed(&texts).unwrap();
         assert_eq!(v.len(), 3);
         for x in &v {
@@ -179,7 +217,10 @@ mod tests {
             let norm: f32 = x.iter().map(|a| a * a).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-3, "norm {norm}");
         }
-        assert!(cos(&v[0], &v[1]) > cos(&v[0], &v[2]) + 0.2, "semantic neighbours should be closer");
+        assert!(
+            cos(&v[0], &v[1]) > cos(&v[0], &v[2]) + 0.2,
+            "semantic neighbours should be closer"
+        );
         // Batch order does not change a text's vector.
         let alone = e.embed_one(texts[2]).unwrap();
         assert!(cos(&alone, &v[2]) > 0.999);
@@ -204,8 +245,15 @@ mod tests {
     fn long_inputs_are_not_cut_at_128_tokens() {
         let e = embedder();
         let base = "alpha beta gamma delta ".repeat(40); // about 160 word-pieces
-        let a = e.embed_one(&(base.clone() + "volcanic eruptions and lava flows")).unwrap();
-        let b = e.embed_one(&(base + "monetary policy and interest rates")).unwrap();
-        assert!(cos(&a, &b) < 0.999, "text after token 128 must change the vector");
+        let a = e
+            .embed_one(&(base.clone() + "volcanic eruptions and lava flows"))
+            .unwrap();
+        let b = e
+            .embed_one(&(base + "monetary policy and interest rates"))
+            .unwrap();
+        assert!(
+            cos(&a, &b) < 0.999,
+            "text after token 128 must change the vector"
+        );
     }
 }

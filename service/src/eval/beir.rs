@@ -174,8 +174,16 @@ pub fn load_queries(dir: &Path, split: &str) -> crate::Result<Judged> {
     let mut qrels: BTreeMap<String, HashSet<String>> = BTreeMap::new();
     for (n, line) in qrels_text.lines().enumerate().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
-        let bad = || Error::BadDocument { path: qrels_path.clone(), reason: format!("line {}: expected `query-id<TAB>corpus-id<TAB>score`", n + 1) };
-        let [q, d, s] = cols[..] else { return Err(bad()) };
+        let bad = || Error::BadDocument {
+            path: qrels_path.clone(),
+            reason: format!(
+                "line {}: expected `query-id<TAB>corpus-id<TAB>score`",
+                n + 1
+            ),
+        };
+        let [q, d, s] = cols[..] else {
+            return Err(bad());
+        };
         let score: i64 = s.trim().parse().map_err(|_| bad())?;
         if score > 0 {
             qrels.entry(q.to_owned()).or_default().insert(d.to_owned());
@@ -194,7 +202,10 @@ pub fn load_queries(dir: &Path, split: &str) -> crate::Result<Judged> {
     if let Some(missing) = qrels.keys().next() {
         return Err(Error::BadDocument {
             path: qrels_path,
-            reason: format!("judges query `{missing}`, which {} does not contain", queries_path.display()),
+            reason: format!(
+                "judges query `{missing}`, which {} does not contain",
+                queries_path.display()
+            ),
         });
     }
     Ok(out)
@@ -206,11 +217,17 @@ fn jsonl<'a, T: serde::de::DeserializeOwned>(
     path: &'a Path,
     text: &'a str,
 ) -> impl Iterator<Item = crate::Result<(T, &'a str)>> + 'a {
-    text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(move |(n, line)| {
-        serde_json::from_str(line)
-            .map(|rec| (rec, line))
-            .map_err(|e| Error::BadDocument { path: path.to_path_buf(), reason: format!("line {}: {e}", n + 1) })
-    })
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(move |(n, line)| {
+            serde_json::from_str(line)
+                .map(|rec| (rec, line))
+                .map_err(|e| Error::BadDocument {
+                    path: path.to_path_buf(),
+                    reason: format!("line {}: {e}", n + 1),
+                })
+        })
 }
 
 /// Turns `corpus.jsonl` into build inputs, one per record, keyed by `_id`.
@@ -229,7 +246,11 @@ fn corpus_inputs(path: &Path, text: &str) -> crate::Result<Vec<BuildInput>> {
                     title: rec.title,
                     date: None,
                     series: None,
-                    sections: vec![Section { heading_path: Vec::new(), page: None, text: rec.text }],
+                    sections: vec![Section {
+                        heading_path: Vec::new(),
+                        page: None,
+                        text: rec.text,
+                    }],
                 })
             }),
         ));
@@ -270,9 +291,19 @@ pub fn ensure_index(
         }
     }
     let chunker = Chunker::from_file(embedder.tokenizer_path(), chunking)?;
-    let report = index::build(&store, corpus_inputs(&corpus_path, &text)?, index::Mode::Full, embedder, &chunker, progress)?;
+    let report = index::build(
+        &store,
+        corpus_inputs(&corpus_path, &text)?,
+        index::Mode::Full,
+        embedder,
+        &chunker,
+        progress,
+    )?;
     let figures = figures_of(&report);
-    let json = serde_json::to_vec_pretty(&figures).map_err(|e| Error::Io { path: figures_path.clone(), source: e.into() })?;
+    let json = serde_json::to_vec_pretty(&figures).map_err(|e| Error::Io {
+        path: figures_path.clone(),
+        source: e.into(),
+    })?;
     std::fs::write(&figures_path, json).map_err(Error::io(&figures_path))?;
     Ok((store, figures))
 }
@@ -296,7 +327,12 @@ fn figures_of(r: &BuildReport) -> IndexFigures {
 /// # Errors
 ///
 /// Unreadable or malformed BEIR files, or index and model failures.
-pub fn run(dir: &Path, opts: &Options, embedder: &Embedder, progress: &dyn Progress) -> crate::Result<Report> {
+pub fn run(
+    dir: &Path,
+    opts: &Options,
+    embedder: &Embedder,
+    progress: &dyn Progress,
+) -> crate::Result<Report> {
     let mut judged = load_queries(dir, &opts.split)?;
     if let Some(n) = opts.limit_queries {
         judged.truncate(n);
@@ -304,20 +340,28 @@ pub fn run(dir: &Path, opts: &Options, embedder: &Embedder, progress: &dyn Progr
     let (store, figures) = ensure_index(dir, &opts.data_dir, opts.chunking, embedder, progress)?;
     let gen = store.open_current()?;
 
-    let raw_embedding = (opts.raw_sample > 0 && !gen.chunks.is_empty()).then(|| -> crate::Result<RawEmbedding> {
-        let step = (gen.chunks.len() / opts.raw_sample).max(1);
-        let sample: Vec<String> = gen.chunks.iter().step_by(step).take(opts.raw_sample).map(|c| c.embedding_text()).collect();
-        let t = Instant::now();
-        embedder.embed_raw(&sample)?;
-        let seconds = t.elapsed().as_secs_f64();
-        let raw_rate = sample.len() as f64 / seconds.max(1e-9);
-        Ok(RawEmbedding {
-            sample_chunks: sample.len(),
-            seconds,
-            chunks_per_second: raw_rate,
-            pipeline_overhead_pct: 100.0 * (raw_rate / figures.chunks_per_second.max(1e-9) - 1.0),
-        })
-    });
+    let raw_embedding =
+        (opts.raw_sample > 0 && !gen.chunks.is_empty()).then(|| -> crate::Result<RawEmbedding> {
+            let step = (gen.chunks.len() / opts.raw_sample).max(1);
+            let sample: Vec<String> = gen
+                .chunks
+                .iter()
+                .step_by(step)
+                .take(opts.raw_sample)
+                .map(|c| c.embedding_text())
+                .collect();
+            let t = Instant::now();
+            embedder.embed_raw(&sample)?;
+            let seconds = t.elapsed().as_secs_f64();
+            let raw_rate = sample.len() as f64 / seconds.max(1e-9);
+            Ok(RawEmbedding {
+                sample_chunks: sample.len(),
+                seconds,
+                chunks_per_second: raw_rate,
+                pipeline_overhead_pct: 100.0
+                    * (raw_rate / figures.chunks_per_second.max(1e-9) - 1.0),
+            })
+        });
     let raw_embedding = raw_embedding.transpose()?;
 
     let mut latencies = Vec::with_capacity(judged.len());
@@ -329,7 +373,13 @@ pub fn run(dir: &Path, opts: &Options, embedder: &Embedder, progress: &dyn Progr
             &gen,
             embedder,
             &opts.retrieval,
-            &Request { query: text, mode: opts.mode, limit: 100, filter: Default::default(), recency: None },
+            &Request {
+                query: text,
+                mode: opts.mode,
+                limit: 100,
+                filter: Default::default(),
+                recency: None,
+            },
         )?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         let ids: Vec<&str> = ranked.iter().map(|d| d.scored.id.0.as_str()).collect();
@@ -341,7 +391,10 @@ pub fn run(dir: &Path, opts: &Options, embedder: &Embedder, progress: &dyn Progr
     let n = judged.len().max(1) as f64;
     let r = &opts.retrieval;
     Ok(Report {
-        dataset: dir.file_name().map_or_else(|| dir.display().to_string(), |s| s.to_string_lossy().into_owned()),
+        dataset: dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        ),
         split: opts.split.clone(),
         mode: opts.mode,
         queries: judged.len(),
@@ -398,16 +451,29 @@ pub struct EvalQuery {
 /// written), or when two record ids map to one file name; parse and I/O errors
 /// otherwise.
 pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<ImportReport> {
-    if out.exists() && std::fs::read_dir(out).map_err(Error::io(out))?.next().is_some() {
-        return Err(Error::InvalidRequest(format!("{} exists and is not empty; choose a new folder", out.display())));
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(Error::io(out))?
+            .next()
+            .is_some()
+    {
+        return Err(Error::InvalidRequest(format!(
+            "{} exists and is not empty; choose a new folder",
+            out.display()
+        )));
     }
     let corpus_path = dir.join("corpus.jsonl");
     let text = std::fs::read_to_string(&corpus_path).map_err(Error::io(&corpus_path))?;
-    let records = jsonl::<CorpusLine>(&corpus_path, &text).map(|r| r.map(|(rec, _)| rec)).collect::<crate::Result<Vec<_>>>()?;
+    let records = jsonl::<CorpusLine>(&corpus_path, &text)
+        .map(|r| r.map(|(rec, _)| rec))
+        .collect::<crate::Result<Vec<_>>>()?;
     let mut files: BTreeMap<String, &CorpusLine> = BTreeMap::new();
     for rec in &records {
         if let Some(other) = files.insert(doc_file(&rec.id), rec) {
-            return Err(Error::InvalidRequest(format!("records `{}` and `{}` map to one file name", other.id, rec.id)));
+            return Err(Error::InvalidRequest(format!(
+                "records `{}` and `{}` map to one file name",
+                other.id, rec.id
+            )));
         }
     }
     let mut splits = Vec::new();
@@ -415,14 +481,19 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
     if let Ok(entries) = std::fs::read_dir(&qrels_dir) {
         for e in entries.flatten() {
             let p = e.path();
-            if let (Some(stem), Some("tsv")) = (p.file_stem().and_then(|s| s.to_str()), p.extension().and_then(|s| s.to_str())) {
+            if let (Some(stem), Some("tsv")) = (
+                p.file_stem().and_then(|s| s.to_str()),
+                p.extension().and_then(|s| s.to_str()),
+            ) {
                 splits.push(stem.to_owned());
             }
         }
     }
     splits.sort();
-    let judged: Vec<(String, Judged)> =
-        splits.into_iter().map(|split| Ok((split.clone(), load_queries(dir, &split)?))).collect::<crate::Result<_>>()?;
+    let judged: Vec<(String, Judged)> = splits
+        .into_iter()
+        .map(|split| Ok((split.clone(), load_queries(dir, &split)?)))
+        .collect::<crate::Result<_>>()?;
 
     // Everything was read and checked; only now is anything written.
     let docs = out.join("docs");
@@ -436,7 +507,11 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
     std::fs::write(&config_path, config).map_err(Error::io(&config_path))?;
     for (file, rec) in &files {
         let path = docs.join(file);
-        let body = format!("+++\ntitle = {}\n+++\n\n{}\n", toml_string(&rec.title), rec.text);
+        let body = format!(
+            "+++\ntitle = {}\n+++\n\n{}\n",
+            toml_string(&rec.title),
+            rec.text
+        );
         std::fs::write(&path, body).map_err(Error::io(&path))?;
     }
     let eval_dir = out.join("eval");
@@ -446,22 +521,42 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
         let path = eval_dir.join(format!("queries-{split}.jsonl"));
         let mut lines = String::new();
         for (id, text, relevant) in queries {
-            let mut relevant: Vec<String> = relevant.iter().map(|d| format!("docs/{}", doc_file(d))).collect();
+            let mut relevant: Vec<String> = relevant
+                .iter()
+                .map(|d| format!("docs/{}", doc_file(d)))
+                .collect();
             relevant.sort();
-            let line = serde_json::to_string(&EvalQuery { id, text, relevant })
-                .map_err(|e| Error::Io { path: path.clone(), source: e.into() })?;
+            let line = serde_json::to_string(&EvalQuery { id, text, relevant }).map_err(|e| {
+                Error::Io {
+                    path: path.clone(),
+                    source: e.into(),
+                }
+            })?;
             lines.push_str(&line);
             lines.push('\n');
         }
         std::fs::write(&path, lines).map_err(Error::io(&path))?;
         eval_files.push(path);
     }
-    Ok(ImportReport { corpus: out.to_path_buf(), documents: files.len(), eval_files })
+    Ok(ImportReport {
+        corpus: out.to_path_buf(),
+        documents: files.len(),
+        eval_files,
+    })
 }
 
 /// The file name of a record: its id with anything but `[A-Za-z0-9._-]` replaced.
 fn doc_file(id: &str) -> String {
-    let safe: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     format!("{safe}.md")
 }
 
@@ -473,11 +568,22 @@ fn toml_string(s: &str) -> String {
 /// Percentiles by nearest rank.
 pub fn percentiles(values: &mut [f64]) -> Percentiles {
     if values.is_empty() {
-        return Percentiles { p50: 0.0, p95: 0.0, p99: 0.0, mean: 0.0 };
+        return Percentiles {
+            p50: 0.0,
+            p95: 0.0,
+            p99: 0.0,
+            mean: 0.0,
+        };
     }
     values.sort_by(f64::total_cmp);
-    let at = |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
-    Percentiles { p50: at(0.50), p95: at(0.95), p99: at(0.99), mean: values.iter().sum::<f64>() / values.len() as f64 }
+    let at =
+        |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    Percentiles {
+        p50: at(0.50),
+        p95: at(0.95),
+        p99: at(0.99),
+        mean: values.iter().sum::<f64>() / values.len() as f64,
+    }
 }
 
 #[cfg(test)]
@@ -493,20 +599,30 @@ mod tests {
             "{\"_id\":\"7\",\"title\":\"A \\\"quoted\\\" title: yes\",\"text\":\"Body text.\"}\n{\"_id\":\"a/b\",\"title\":\"\",\"text\":\"Other.\"}\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("queries.jsonl"), "{\"_id\":\"q\",\"text\":\"which?\"}\n").unwrap();
+        std::fs::write(
+            dir.path().join("queries.jsonl"),
+            "{\"_id\":\"q\",\"text\":\"which?\"}\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("qrels/test.tsv"), "q\tc\ts\nq\t7\t1\n").unwrap();
         let out = dir.path().join("out");
         let r = import(dir.path(), "mini", "Two abstracts; nothing else.", &out).unwrap();
         assert_eq!(r.documents, 2);
         let corpus = crate::config::Corpus::load(&out).unwrap();
         assert_eq!(corpus.config.name, "mini");
-        let doc = crate::ingest::parse::parse(Path::new("docs/7.md"), &std::fs::read(out.join("docs/7.md")).unwrap()).unwrap();
+        let doc = crate::ingest::parse::parse(
+            Path::new("docs/7.md"),
+            &std::fs::read(out.join("docs/7.md")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(doc.title, "A \"quoted\" title: yes");
         assert!(out.join("docs/a_b.md").is_file());
         let eval = std::fs::read_to_string(out.join("eval/queries-test.jsonl")).unwrap();
         let q: EvalQuery = serde_json::from_str(eval.trim()).unwrap();
         assert_eq!(q.relevant, vec!["docs/7.md"]);
-        let again = import(dir.path(), "mini", "x", &out).unwrap_err().to_string();
+        let again = import(dir.path(), "mini", "x", &out)
+            .unwrap_err()
+            .to_string();
         assert!(again.contains("not empty"), "{again}");
     }
 
@@ -522,12 +638,20 @@ mod tests {
     fn qrels_and_queries_join_and_bad_lines_are_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("qrels")).unwrap();
-        std::fs::write(dir.path().join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\n1\td1\t1\n1\td2\t0\n2\td3\t2\n").unwrap();
+        std::fs::write(
+            dir.path().join("qrels/test.tsv"),
+            "query-id\tcorpus-id\tscore\n1\td1\t1\n1\td2\t0\n2\td3\t2\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("queries.jsonl"), "{\"_id\":\"1\",\"text\":\"one\"}\n{\"_id\":\"3\",\"text\":\"three\"}\n{\"_id\":\"2\",\"text\":\"two\"}\n").unwrap();
         let j = load_queries(dir.path(), "test").unwrap();
         assert_eq!(j.len(), 2);
         assert_eq!(j[0].0, "1");
-        assert_eq!(j[0].2, HashSet::from(["d1".to_string()]), "score 0 is not relevant");
+        assert_eq!(
+            j[0].2,
+            HashSet::from(["d1".to_string()]),
+            "score 0 is not relevant"
+        );
         std::fs::write(dir.path().join("qrels/test.tsv"), "h\n1 d1\n").unwrap();
         let err = load_queries(dir.path(), "test").unwrap_err().to_string();
         assert!(err.contains("test.tsv") && err.contains("line 2"), "{err}");

@@ -16,7 +16,9 @@ pub fn ndcg_at<S: AsRef<str>>(ranked: &[S], relevant: &HashSet<String>, k: usize
         .filter(|(_, d)| relevant.contains(d.as_ref()))
         .map(|(i, _)| 1.0 / ((i + 2) as f64).log2())
         .sum();
-    let ideal: f64 = (0..relevant.len().min(k)).map(|i| 1.0 / ((i + 2) as f64).log2()).sum();
+    let ideal: f64 = (0..relevant.len().min(k))
+        .map(|i| 1.0 / ((i + 2) as f64).log2())
+        .sum();
     if ideal == 0.0 {
         0.0
     } else {
@@ -29,7 +31,11 @@ pub fn recall_at<S: AsRef<str>>(ranked: &[S], relevant: &HashSet<String>, k: usi
     if relevant.is_empty() {
         return 0.0;
     }
-    let found = ranked.iter().take(k).filter(|d| relevant.contains(d.as_ref())).count();
+    let found = ranked
+        .iter()
+        .take(k)
+        .filter(|d| relevant.contains(d.as_ref()))
+        .count();
     found as f64 / relevant.len() as f64
 }
 
@@ -67,7 +73,10 @@ mod tests {
 
     #[test]
     fn recall_hand_computed() {
-        assert_eq!(recall_at(&["a", "x", "b"], &rel(&["a", "b", "c", "d"]), 100), 0.5);
+        assert_eq!(
+            recall_at(&["a", "x", "b"], &rel(&["a", "b", "c", "d"]), 100),
+            0.5
+        );
         assert_eq!(recall_at(&["a", "x", "b"], &rel(&["a", "b"]), 2), 0.5);
         assert_eq!(recall_at(&["a"], &rel(&[]), 2), 0.0);
     }

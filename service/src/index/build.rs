@@ -14,9 +14,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{
-    read_chunks, read_embeddings, read_manifest, sync_dir, write_chunks, write_durable, write_embeddings, ChunkId, CorpusStore, EdgeStore,
-    FileEntry, GenerationId, LexicalIndex, Manifest, VectorPoint, VectorStore, CHUNKS, EMBEDDINGS, FORMAT_VERSION,
-    LEXICAL, MANIFEST, VECTORS,
+    read_chunks, read_embeddings, read_manifest, sync_dir, write_chunks, write_durable,
+    write_embeddings, ChunkId, CorpusStore, EdgeStore, FileEntry, GenerationId, LexicalIndex,
+    Manifest, VectorPoint, VectorStore, CHUNKS, EMBEDDINGS, FORMAT_VERSION, LEXICAL, MANIFEST,
+    VECTORS,
 };
 use crate::config::Corpus;
 use crate::embed::Embedder;
@@ -43,7 +44,9 @@ impl std::str::FromStr for Mode {
         match s {
             "full" => Ok(Mode::Full),
             "incremental" => Ok(Mode::Incremental),
-            other => Err(format!("`{other}` is not a reindex mode; use `full` or `incremental`")),
+            other => Err(format!(
+                "`{other}` is not a reindex mode; use `full` or `incremental`"
+            )),
         }
     }
 }
@@ -61,8 +64,16 @@ pub struct BuildInput {
 
 impl BuildInput {
     /// An input whose content is `bytes`, parsed by `parse` when needed.
-    pub fn new(key: String, bytes: &[u8], parse: Box<dyn FnOnce() -> crate::Result<Document> + Send>) -> BuildInput {
-        BuildInput { key, hash: sha256_hex(bytes), parse }
+    pub fn new(
+        key: String,
+        bytes: &[u8],
+        parse: Box<dyn FnOnce() -> crate::Result<Document> + Send>,
+    ) -> BuildInput {
+        BuildInput {
+            key,
+            hash: sha256_hex(bytes),
+            parse,
+        }
     }
 }
 
@@ -153,7 +164,9 @@ impl Previous {
         embedder: &Embedder,
         chunker: &Chunker,
     ) -> crate::Result<Option<Result<Previous, &'static str>>> {
-        let Some(id) = store.current()? else { return Ok(None) };
+        let Some(id) = store.current()? else {
+            return Ok(None);
+        };
         let dir = store.generation_dir(id);
         let manifest = read_manifest(&dir)?;
         if manifest.format != FORMAT_VERSION {
@@ -171,9 +184,15 @@ impl Previous {
         for f in manifest.files {
             let (a, b) = (f.chunks.0 as usize, f.chunks.1 as usize);
             if a > b || b > chunks.len() {
-                return Err(Error::Corrupt { path: dir.join(MANIFEST), reason: format!("bad chunk range for {}", f.key) });
+                return Err(Error::Corrupt {
+                    path: dir.join(MANIFEST),
+                    reason: format!("bad chunk range for {}", f.key),
+                });
             }
-            chunks_by_key.insert(f.key, (f.hash, chunks[a..b].to_vec(), vectors[a..b].to_vec()));
+            chunks_by_key.insert(
+                f.key,
+                (f.hash, chunks[a..b].to_vec(), vectors[a..b].to_vec()),
+            );
         }
         Ok(Some(Ok(Previous { chunks_by_key })))
     }
@@ -182,7 +201,11 @@ impl Previous {
 /// Keys of the inputs the current generation was built from.
 fn current_keys(store: &CorpusStore) -> crate::Result<std::collections::HashSet<String>> {
     Ok(match store.current()? {
-        Some(id) => read_manifest(&store.generation_dir(id))?.files.into_iter().map(|f| f.key).collect(),
+        Some(id) => read_manifest(&store.generation_dir(id))?
+            .files
+            .into_iter()
+            .map(|f| f.key)
+            .collect(),
         None => Default::default(),
     })
 }
@@ -204,11 +227,18 @@ pub fn build(
     let started = Instant::now();
     inputs.sort_by(|a, b| a.key.cmp(&b.key));
     if let Some(dup) = inputs.windows(2).find(|w| w[0].key == w[1].key) {
-        return Err(Error::InvalidRequest(format!("input `{}` appears twice", dup[0].key)));
+        return Err(Error::InvalidRequest(format!(
+            "input `{}` appears twice",
+            dup[0].key
+        )));
     }
     // Held to the end: partial folders are only removed when no build can own them.
     let _lock = store.lock_builds()?;
-    let removed_partial = store.remove_partial()?.iter().map(|p| p.display().to_string()).collect();
+    let removed_partial = store
+        .remove_partial()?
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let (mut previous, reuse_refused) = match mode {
         Mode::Incremental => match Previous::load(store, embedder, chunker)? {
             Some(Ok(p)) => (Some(p), None),
@@ -235,20 +265,39 @@ pub fn build(
     let (mut changed, mut skipped) = (0, 0);
     let parse_started = Instant::now();
     for (i, input) in inputs.into_iter().enumerate() {
-        match previous.as_mut().and_then(|p| p.chunks_by_key.remove(&input.key)) {
+        match previous
+            .as_mut()
+            .and_then(|p| p.chunks_by_key.remove(&input.key))
+        {
             Some((hash, chunks, vectors)) if hash == input.hash => {
                 skipped += 1;
-                slots.push(Slot { key: input.key, hash: input.hash, chunks, vectors: Some(vectors) });
+                slots.push(Slot {
+                    key: input.key,
+                    hash: input.hash,
+                    chunks,
+                    vectors: Some(vectors),
+                });
             }
             _ => match (input.parse)().and_then(|doc| chunker.chunk(&doc)) {
                 Ok(chunks) => {
                     changed += 1;
-                    slots.push(Slot { key: input.key, hash: input.hash, chunks, vectors: None });
+                    slots.push(Slot {
+                        key: input.key,
+                        hash: input.hash,
+                        chunks,
+                        vectors: None,
+                    });
                 }
-                Err(e) => errors.push(FileError { path: input.key.into(), reason: error_reason(&e) }),
+                Err(e) => errors.push(FileError {
+                    path: input.key.into(),
+                    reason: error_reason(&e),
+                }),
             },
         }
-        progress.report(ProgressEvent::Parsed { done: i as u64 + 1, total });
+        progress.report(ProgressEvent::Parsed {
+            done: i as u64 + 1,
+            total,
+        });
     }
     let parse_seconds = parse_started.elapsed().as_secs_f64();
 
@@ -259,7 +308,10 @@ pub fn build(
             pending.extend((0..slot.chunks.len()).map(|c| (s, c)));
         }
     }
-    let texts: Vec<String> = pending.iter().map(|&(s, c)| slots[s].chunks[c].embedding_text()).collect();
+    let texts: Vec<String> = pending
+        .iter()
+        .map(|&(s, c)| slots[s].chunks[c].embedding_text())
+        .collect();
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(texts[i].len()), i));
     let mut new_vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
@@ -269,13 +321,20 @@ pub fn build(
         let batch: Vec<&str> = step.iter().map(|&i| texts[i].as_str()).collect();
         let vectors = embedder.embed(&batch)?;
         if vectors.len() != batch.len() || vectors.iter().any(|v| v.len() != crate::embed::DIM) {
-            return Err(Error::Embed(format!("the model returned {} vectors for {} texts, or a vector of the wrong size", vectors.len(), batch.len())));
+            return Err(Error::Embed(format!(
+                "the model returned {} vectors for {} texts, or a vector of the wrong size",
+                vectors.len(),
+                batch.len()
+            )));
         }
         for (&i, v) in step.iter().zip(vectors) {
             new_vectors[i] = v;
         }
         done += step.len();
-        progress.report(ProgressEvent::Embedded { done: done as u64, total: texts.len() as u64 });
+        progress.report(ProgressEvent::Embedded {
+            done: done as u64,
+            total: texts.len() as u64,
+        });
     }
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let mut fresh = new_vectors.into_iter();
@@ -293,7 +352,11 @@ pub fn build(
         let first = chunks.len() as u64;
         chunks.extend(slot.chunks);
         vectors.extend(slot.vectors.unwrap_or_default());
-        files.push(FileEntry { key: slot.key, hash: slot.hash, chunks: (first, chunks.len() as u64) });
+        files.push(FileEntry {
+            key: slot.key,
+            hash: slot.hash,
+            chunks: (first, chunks.len() as u64),
+        });
     }
     let id = GenerationId(store.generation_ids()?.last().map_or(1, |g| g.0 + 1));
     let dir = store.generation_dir(id);
@@ -313,7 +376,10 @@ pub fn build(
         chunks: chunks.len(),
     };
     let manifest_path = dir.join(MANIFEST);
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Io { path: manifest_path.clone(), source: e.into() })?;
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Io {
+        path: manifest_path.clone(),
+        source: e.into(),
+    })?;
     // Everything the manifest vouches for is on disk before the manifest, and the
     // manifest before `current` names the generation.
     write_durable(&manifest_path, &json)?;
@@ -410,7 +476,8 @@ pub fn index_corpus(
                 let mut doc = ingest::parse::parse(&rel, &bytes)?;
                 // Dates come from the document; the file's time is the documented fallback.
                 if doc.date.is_none() {
-                    doc.date = modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
+                    doc.date =
+                        modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
                 }
                 Ok(doc)
             }),
@@ -428,12 +495,18 @@ mod tests {
     use crate::test_utils::embedder;
 
     fn dense_top(gen: &Generation, e: &Embedder, query: &str) -> crate::Result<String> {
-        let hits = gen.vectors.search(&e.embed_one(query)?, 1, &VectorFilter::default())?;
+        let hits = gen
+            .vectors
+            .search(&e.embed_one(query)?, 1, &VectorFilter::default())?;
         Ok(gen.chunk(hits[0].0)?.doc_id.0.clone())
     }
 
     fn lexical_docs(gen: &Generation, query: &str) -> crate::Result<Vec<String>> {
-        gen.lexical.search(query, 5, 1.0)?.iter().map(|h| Ok(gen.chunk(h.0)?.doc_id.0.clone())).collect()
+        gen.lexical
+            .search(query, 5, 1.0)?
+            .iter()
+            .map(|h| Ok(gen.chunk(h.0)?.doc_id.0.clone()))
+            .collect()
     }
 
     fn input(key: &str, text: &str) -> BuildInput {
@@ -448,7 +521,11 @@ mod tests {
                     title: k,
                     date: None,
                     series: None,
-                    sections: vec![Section { heading_path: vec![], page: None, text: t }],
+                    sections: vec![Section {
+                        heading_path: vec![],
+                        page: None,
+                        text: t,
+                    }],
                 })
             }),
         )
@@ -459,14 +536,28 @@ mod tests {
         BuildInput::new(
             key.to_owned(),
             b"x",
-            Box::new(move || Err(Error::BadDocument { path: k.into(), reason: "corrupt on purpose".into() })),
+            Box::new(move || {
+                Err(Error::BadDocument {
+                    path: k.into(),
+                    reason: "corrupt on purpose".into(),
+                })
+            }),
         )
     }
 
     const DOCS: [(&str, &str); 3] = [
-        ("bees", "Honey bees pollinate orchards and produce wax in their hives."),
-        ("tides", "The moon's gravity raises ocean tides twice a day along the coast."),
-        ("rust", "Iron oxidises into rust when exposed to water and oxygen."),
+        (
+            "bees",
+            "Honey bees pollinate orchards and produce wax in their hives.",
+        ),
+        (
+            "tides",
+            "The moon's gravity raises ocean tides twice a day along the coast.",
+        ),
+        (
+            "rust",
+            "Iron oxidises into rust when exposed to water and oxygen.",
+        ),
     ];
 
     #[test]
@@ -478,7 +569,15 @@ mod tests {
         let mut inputs: Vec<BuildInput> = DOCS.iter().map(|(k, t)| input(k, t)).collect();
         inputs.push(failing("broken"));
         let r = build(&store, inputs, Mode::Full, &e, &chunker, &())?;
-        assert_eq!((r.generation, r.files_changed, r.files_failed, r.chunks_embedded), (GenerationId(1), 3, 1, 3));
+        assert_eq!(
+            (
+                r.generation,
+                r.files_changed,
+                r.files_failed,
+                r.chunks_embedded
+            ),
+            (GenerationId(1), 3, 1, 3)
+        );
         assert_eq!(r.errors[0].reason, "corrupt on purpose");
 
         let gen = store.open_current()?;
@@ -489,9 +588,20 @@ mod tests {
         drop(gen);
 
         // Change one input, drop another: only the changed one is embedded.
-        let inputs = vec![input("bees", DOCS[0].1), input("tides", "Spring tides follow the full moon.")];
+        let inputs = vec![
+            input("bees", DOCS[0].1),
+            input("tides", "Spring tides follow the full moon."),
+        ];
         let r = build(&store, inputs, Mode::Incremental, &e, &chunker, &())?;
-        assert_eq!((r.files_changed, r.files_skipped, r.files_deleted, r.chunks_embedded), (1, 1, 1, 1));
+        assert_eq!(
+            (
+                r.files_changed,
+                r.files_skipped,
+                r.files_deleted,
+                r.chunks_embedded
+            ),
+            (1, 1, 1, 1)
+        );
         let gen = store.open_current()?;
         assert_eq!(gen.manifest.generation, GenerationId(2));
         assert_eq!(gen.chunks.len(), 2);
@@ -506,13 +616,46 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = CorpusStore::new(dir.path(), "t");
         let first = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
-        build(&store, DOCS.iter().map(|(k, t)| input(k, t)).collect(), Mode::Full, &e, &first, &())?;
-        let other = Chunker::from_file(e.tokenizer_path(), Chunking { max_tokens: 128, overlap_tokens: 16 })?;
-        let r = build(&store, DOCS.iter().map(|(k, t)| input(k, t)).collect(), Mode::Incremental, &e, &other, &())?;
-        assert_eq!(r.reuse_refused.as_deref(), Some("the chunking settings changed"));
-        assert_eq!((r.files_changed, r.chunks_embedded, r.files_deleted), (3, 3, 0));
+        build(
+            &store,
+            DOCS.iter().map(|(k, t)| input(k, t)).collect(),
+            Mode::Full,
+            &e,
+            &first,
+            &(),
+        )?;
+        let other = Chunker::from_file(
+            e.tokenizer_path(),
+            Chunking {
+                max_tokens: 128,
+                overlap_tokens: 16,
+            },
+        )?;
+        let r = build(
+            &store,
+            DOCS.iter().map(|(k, t)| input(k, t)).collect(),
+            Mode::Incremental,
+            &e,
+            &other,
+            &(),
+        )?;
+        assert_eq!(
+            r.reuse_refused.as_deref(),
+            Some("the chunking settings changed")
+        );
+        assert_eq!(
+            (r.files_changed, r.chunks_embedded, r.files_deleted),
+            (3, 3, 0)
+        );
         // A full run still counts inputs that disappeared.
-        let r = build(&store, vec![input("bees", DOCS[0].1)], Mode::Full, &e, &other, &())?;
+        let r = build(
+            &store,
+            vec![input("bees", DOCS[0].1)],
+            Mode::Full,
+            &e,
+            &other,
+            &(),
+        )?;
         assert_eq!((r.files_deleted, r.reuse_refused), (2, None));
         Ok(())
     }
@@ -525,9 +668,15 @@ mod tests {
         let store = CorpusStore::new(dir.path(), "t");
         let held = store.lock_builds()?;
         let r = build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &());
-        assert!(matches!(r, Err(Error::IndexBusy(ref name)) if name == "t"), "{r:?}");
+        assert!(
+            matches!(r, Err(Error::IndexBusy(ref name)) if name == "t"),
+            "{r:?}"
+        );
         drop(held);
-        assert_eq!(build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &())?.generation, GenerationId(1));
+        assert_eq!(
+            build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &())?.generation,
+            GenerationId(1)
+        );
         Ok(())
     }
 
@@ -537,7 +686,14 @@ mod tests {
         let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
         let dir = tempfile::tempdir().unwrap();
         let store = CorpusStore::new(dir.path(), "t");
-        let r = build(&store, vec![input("a", "x"), input("a", "y")], Mode::Full, &e, &chunker, &());
+        let r = build(
+            &store,
+            vec![input("a", "x"), input("a", "y")],
+            Mode::Full,
+            &e,
+            &chunker,
+            &(),
+        );
         assert!(matches!(r, Err(Error::InvalidRequest(m)) if m.contains("`a` appears twice")));
         assert_eq!(store.current()?, None);
         Ok(())

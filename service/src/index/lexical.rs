@@ -69,7 +69,10 @@ fn analyzer() -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(LowerCaser);
     match StopWordFilter::new(Language::English) {
-        Some(stop) => builder.filter(stop).filter(Stemmer::new(Language::English)).build(),
+        Some(stop) => builder
+            .filter(stop)
+            .filter(Stemmer::new(Language::English))
+            .build(),
         None => builder.filter(Stemmer::new(Language::English)).build(),
     }
 }
@@ -113,8 +116,15 @@ impl LexicalIndex {
     }
 
     fn with_index(dir: &Path, index: Index, fields: Fields) -> crate::Result<LexicalIndex> {
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(LexicalIndex { dir: dir.to_path_buf(), reader, fields })
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(LexicalIndex {
+            dir: dir.to_path_buf(),
+            reader,
+            fields,
+        })
     }
 
     /// The query's analysed terms, deduplicated, in first-seen order.
@@ -135,7 +145,12 @@ impl LexicalIndex {
     /// # Errors
     ///
     /// [`Error::Lexical`] when the index cannot be read.
-    pub fn search(&self, query: &str, limit: usize, title_boost: f32) -> crate::Result<Vec<LexicalHit>> {
+    pub fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        title_boost: f32,
+    ) -> crate::Result<Vec<LexicalHit>> {
         let terms = self.analyze(query);
         if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
@@ -144,9 +159,15 @@ impl LexicalIndex {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for field in [f.title, f.heading, f.body] {
             for t in &terms {
-                let q: Box<dyn Query> =
-                    Box::new(TermQuery::new(Term::from_field_text(field, t), IndexRecordOption::WithFreqs));
-                let q = if field == f.title && title_boost != 1.0 { Box::new(BoostQuery::new(q, title_boost)) } else { q };
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(field, t),
+                    IndexRecordOption::WithFreqs,
+                ));
+                let q = if field == f.title && title_boost != 1.0 {
+                    Box::new(BoostQuery::new(q, title_boost))
+                } else {
+                    q
+                };
                 clauses.push((Occur::Should, q));
             }
         }
@@ -156,7 +177,10 @@ impl LexicalIndex {
         let top = searcher.search(&query, &TopDocs::with_limit(limit + limit / 4 + 1))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
-            let column = searcher.segment_reader(addr.segment_ord).fast_fields().u64("chunk")?;
+            let column = searcher
+                .segment_reader(addr.segment_ord)
+                .fast_fields()
+                .u64("chunk")?;
             let id = column.first(addr.doc_id).ok_or_else(|| Error::Corrupt {
                 path: self.dir.clone(),
                 reason: format!("document {addr:?} has no chunk id"),
@@ -186,9 +210,14 @@ impl LexicalIndex {
         let mut ids = Vec::new();
         for (ord, seg) in searcher.segment_readers().iter().enumerate() {
             for doc in 0..seg.max_doc() {
-                let d: TantivyDocument =
-                    searcher.doc(tantivy::DocAddress::new(ord as u32, doc)).unwrap();
-                ids.push(d.get_first(self.fields.chunk).and_then(|v| v.as_u64()).unwrap());
+                let d: TantivyDocument = searcher
+                    .doc(tantivy::DocAddress::new(ord as u32, doc))
+                    .unwrap();
+                ids.push(
+                    d.get_first(self.fields.chunk)
+                        .and_then(|v| v.as_u64())
+                        .unwrap(),
+                );
             }
         }
         ids.sort();
@@ -219,8 +248,14 @@ mod tests {
     fn bm25_ranks_by_stemmed_terms_and_survives_reopen() -> crate::Result<()> {
         let dir = tempfile::tempdir().unwrap();
         let chunks = vec![
-            chunk("Backups", "Nightly backups are written to the object store."),
-            chunk("Upgrades", "Upgrading the cluster requires draining each node."),
+            chunk(
+                "Backups",
+                "Nightly backups are written to the object store.",
+            ),
+            chunk(
+                "Upgrades",
+                "Upgrading the cluster requires draining each node.",
+            ),
             chunk("Networking", "The ingress controller terminates TLS."),
         ];
         let idx = LexicalIndex::create(&dir.path().join("lex"), &chunks)?;
@@ -232,14 +267,20 @@ mod tests {
         drop(idx);
         let idx = LexicalIndex::open(&dir.path().join("lex"))?;
         let hits = idx.search("backup", 10, 1.0)?;
-        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![ChunkId(0)]);
+        assert_eq!(
+            hits.iter().map(|h| h.0).collect::<Vec<_>>(),
+            vec![ChunkId(0)]
+        );
         Ok(())
     }
 
     #[test]
     fn query_syntax_is_not_interpreted_and_stop_words_do_not_match() -> crate::Result<()> {
         let dir = tempfile::tempdir().unwrap();
-        let idx = LexicalIndex::create(dir.path(), &[chunk("A", "the and of"), chunk("B", "title: value")])?;
+        let idx = LexicalIndex::create(
+            dir.path(),
+            &[chunk("A", "the and of"), chunk("B", "title: value")],
+        )?;
         assert!(idx.search("the AND of", 10, 1.0)?.is_empty());
         assert_eq!(idx.search("title:value (\"", 10, 1.0)?.len(), 1);
         Ok(())
@@ -248,10 +289,15 @@ mod tests {
     #[test]
     fn equal_scores_tie_break_on_chunk_id() -> crate::Result<()> {
         let dir = tempfile::tempdir().unwrap();
-        let same: Vec<Chunk> = (0..20).map(|_| chunk("Same", "identical words here")).collect();
+        let same: Vec<Chunk> = (0..20)
+            .map(|_| chunk("Same", "identical words here"))
+            .collect();
         let idx = LexicalIndex::create(dir.path(), &same)?;
         let hits = idx.search("identical", 5, 1.0)?;
-        assert_eq!(hits.iter().map(|h| h.0 .0).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            hits.iter().map(|h| h.0 .0).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
         Ok(())
     }
 }

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-pub use build::{build, index_corpus, sha256_hex, BuildInput, BuildReport, Mode, Progress, ProgressEvent};
+pub use build::{
+    build, index_corpus, sha256_hex, BuildInput, BuildReport, Mode, Progress, ProgressEvent,
+};
 pub use lexical::LexicalIndex;
 pub use vector::{EdgeStore, VectorFilter, VectorPoint, VectorStore};
 
@@ -130,17 +132,26 @@ impl Generation {
     ///
     /// [`Error::Corrupt`] when an index returned an id outside the chunk table.
     pub fn chunk(&self, id: ChunkId) -> crate::Result<&Chunk> {
-        self.chunks.get(id.0 as usize).ok_or_else(|| Error::Corrupt {
-            path: PathBuf::from(&self.manifest.corpus),
-            reason: format!("chunk id {} is outside the chunk table of {} chunks", id.0, self.chunks.len()),
-        })
+        self.chunks
+            .get(id.0 as usize)
+            .ok_or_else(|| Error::Corrupt {
+                path: PathBuf::from(&self.manifest.corpus),
+                reason: format!(
+                    "chunk id {} is outside the chunk table of {} chunks",
+                    id.0,
+                    self.chunks.len()
+                ),
+            })
     }
 }
 
 impl CorpusStore {
     /// The store of corpus `name` under `data_dir`; nothing is created until a build.
     pub fn new(data_dir: &Path, name: &str) -> CorpusStore {
-        CorpusStore { dir: data_dir.join(name), name: name.to_owned() }
+        CorpusStore {
+            dir: data_dir.join(name),
+            name: name.to_owned(),
+        }
     }
 
     /// The corpus name.
@@ -171,7 +182,10 @@ impl CorpusStore {
         text.trim()
             .parse()
             .map(|n| Some(GenerationId(n)))
-            .map_err(|_| Error::Corrupt { path, reason: format!("`{}` is not a generation number", text.trim()) })
+            .map_err(|_| Error::Corrupt {
+                path,
+                reason: format!("`{}` is not a generation number", text.trim()),
+            })
     }
 
     /// Loads the current generation for searching.
@@ -181,7 +195,9 @@ impl CorpusStore {
     /// [`Error::NotIndexed`] when there is none; [`Error::Corrupt`] or
     /// [`Error::Io`] when its files are unreadable.
     pub fn open_current(&self) -> crate::Result<Generation> {
-        let id = self.current()?.ok_or_else(|| Error::NotIndexed(self.name.clone()))?;
+        let id = self
+            .current()?
+            .ok_or_else(|| Error::NotIndexed(self.name.clone()))?;
         let dir = self.generation_dir(id);
         let manifest = read_manifest(&dir)?;
         let chunks = read_chunks(&dir.join(CHUNKS))?;
@@ -215,7 +231,12 @@ impl CorpusStore {
     fn lock_builds(&self) -> crate::Result<fs::File> {
         fs::create_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
         let path = self.dir.join(BUILD_LOCK);
-        let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(Error::io(&path))?;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io(&path))?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(fs::TryLockError::WouldBlock) => Err(Error::IndexBusy(self.name.clone())),
@@ -229,7 +250,12 @@ impl CorpusStore {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::Io { path: dir, source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: dir,
+                    source: e,
+                })
+            }
         };
         let mut ids = Vec::new();
         for entry in entries {
@@ -288,7 +314,10 @@ impl CorpusStore {
 fn read_manifest(dir: &Path) -> crate::Result<Manifest> {
     let path = dir.join(MANIFEST);
     let bytes = fs::read(&path).map_err(Error::io(&path))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt { path, reason: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+        path,
+        reason: e.to_string(),
+    })
 }
 
 fn read_chunks(path: &Path) -> crate::Result<Vec<Chunk>> {
@@ -308,10 +337,16 @@ fn write_chunks(path: &Path, chunks: &[Chunk]) -> crate::Result<()> {
     let f = fs::File::create(path).map_err(Error::io(path))?;
     let mut w = BufWriter::new(f);
     for c in chunks {
-        serde_json::to_writer(&mut w, c).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.into() })?;
+        serde_json::to_writer(&mut w, c).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
         w.write_all(b"\n").map_err(Error::io(path))?;
     }
-    let f = w.into_inner().map_err(|e| Error::Io { path: path.to_path_buf(), source: e.into_error() })?;
+    let f = w.into_inner().map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e.into_error(),
+    })?;
     f.sync_all().map_err(Error::io(path))
 }
 
@@ -324,7 +359,9 @@ fn write_durable(path: &Path, bytes: &[u8]) -> crate::Result<()> {
 
 /// Makes a folder's entries (new files, renames) durable.
 fn sync_dir(dir: &Path) -> crate::Result<()> {
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(dir))
 }
 
 fn write_embeddings(path: &Path, vectors: &[Vec<f32>]) -> crate::Result<()> {
@@ -342,11 +379,19 @@ fn read_embeddings(path: &Path, count: usize) -> crate::Result<Vec<Vec<f32>>> {
     if bytes.len() != count * DIM * 4 {
         return Err(Error::Corrupt {
             path: path.to_path_buf(),
-            reason: format!("{} bytes, expected {} for {count} vectors", bytes.len(), count * DIM * 4),
+            reason: format!(
+                "{} bytes, expected {} for {count} vectors",
+                bytes.len(),
+                count * DIM * 4
+            ),
         });
     }
     Ok(bytes
         .chunks_exact(DIM * 4)
-        .map(|v| v.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        .map(|v| {
+            v.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
         .collect())
 }

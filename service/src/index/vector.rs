@@ -79,7 +79,12 @@ pub trait VectorStore: Send + Sync {
     /// # Errors
     ///
     /// [`Error::Vector`] when the search fails.
-    fn search(&self, vector: &[f32], limit: usize, filter: &VectorFilter) -> crate::Result<Vec<(ChunkId, f32)>>;
+    fn search(
+        &self,
+        vector: &[f32],
+        limit: usize,
+        filter: &VectorFilter,
+    ) -> crate::Result<Vec<(ChunkId, f32)>>;
 
     /// The number of points stored.
     ///
@@ -101,7 +106,8 @@ fn vector_err(dir: &Path) -> impl Fn(qdrant_edge::OperationError) -> Error + '_ 
 
 fn key(name: &str) -> JsonPath {
     // The field names are constants below; parsing them cannot fail.
-    name.parse().unwrap_or_else(|()| unreachable!("`{name}` is a valid JSON path"))
+    name.parse()
+        .unwrap_or_else(|()| unreachable!("`{name}` is a valid JSON path"))
 }
 
 /// Days since 1970-01-01: the payload's date representation, so ranges compare as numbers.
@@ -119,13 +125,25 @@ impl EdgeStore {
     pub fn create(dir: &Path) -> crate::Result<EdgeStore> {
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let config = EdgeConfig::builder()
-            .vector(DEFAULT_VECTOR_NAME, EdgeVectorParams::builder(DIM, Distance::Cosine).build())
+            .vector(
+                DEFAULT_VECTOR_NAME,
+                EdgeVectorParams::builder(DIM, Distance::Cosine).build(),
+            )
             // Index building shares the machine with embedding; one thread keeps it polite.
-            .hnsw_config(HnswIndexConfig { max_indexing_threads: 1, ..Default::default() })
-            .wal_options(WalOptions { segment_capacity: WAL_SEGMENT_BYTES, ..Default::default() })
+            .hnsw_config(HnswIndexConfig {
+                max_indexing_threads: 1,
+                ..Default::default()
+            })
+            .wal_options(WalOptions {
+                segment_capacity: WAL_SEGMENT_BYTES,
+                ..Default::default()
+            })
             .build();
         let shard = EdgeShard::new(dir, config).map_err(vector_err(dir))?;
-        let store = EdgeStore { dir: dir.to_path_buf(), shard };
+        let store = EdgeStore {
+            dir: dir.to_path_buf(),
+            shard,
+        };
         for (field, ty) in [
             ("doc_id", PayloadSchemaType::Keyword),
             ("series", PayloadSchemaType::Keyword),
@@ -133,10 +151,12 @@ impl EdgeStore {
         ] {
             store
                 .shard
-                .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
-                    field_name: key(field),
-                    field_schema: Some(PayloadFieldSchema::FieldType(ty)),
-                })))
+                .update(UpdateOperation::FieldIndexOperation(
+                    FieldIndexOperations::CreateIndex(CreateIndex {
+                        field_name: key(field),
+                        field_schema: Some(PayloadFieldSchema::FieldType(ty)),
+                    }),
+                ))
                 .map_err(vector_err(dir))?;
         }
         Ok(store)
@@ -149,10 +169,16 @@ impl EdgeStore {
     /// [`Error::Vector`] when `dir` holds no readable shard.
     pub fn open(dir: &Path) -> crate::Result<EdgeStore> {
         if !dir.join("edge_config.json").is_file() {
-            return Err(Error::Corrupt { path: dir.to_path_buf(), reason: "no vector store here".into() });
+            return Err(Error::Corrupt {
+                path: dir.to_path_buf(),
+                reason: "no vector store here".into(),
+            });
         }
         let shard = EdgeShard::load(dir, None).map_err(vector_err(dir))?;
-        Ok(EdgeStore { dir: dir.to_path_buf(), shard })
+        Ok(EdgeStore {
+            dir: dir.to_path_buf(),
+            shard,
+        })
     }
 }
 
@@ -171,9 +197,9 @@ impl VectorStore for EdgeStore {
                 })
                 .collect();
             self.shard
-                .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
-                    PointInsertOperations::PointsList(list),
-                )))
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(list)),
+                ))
                 .map_err(vector_err(&self.dir))?;
         }
         Ok(())
@@ -187,14 +213,25 @@ impl VectorStore for EdgeStore {
         Ok(())
     }
 
-    fn search(&self, vector: &[f32], limit: usize, filter: &VectorFilter) -> crate::Result<Vec<(ChunkId, f32)>> {
+    fn search(
+        &self,
+        vector: &[f32],
+        limit: usize,
+        filter: &VectorFilter,
+    ) -> crate::Result<Vec<(ChunkId, f32)>> {
         if vector.len() != DIM {
-            return Err(Error::Vector(format!("query vector has {} dimensions, expected {DIM}", vector.len())));
+            return Err(Error::Vector(format!(
+                "query vector has {} dimensions, expected {DIM}",
+                vector.len()
+            )));
         }
         let filter = filter.not_after.map(|d| {
             Filter::new_must(Condition::Field(FieldCondition::new_range(
                 key("date"),
-                Range { lte: Some(OrderedFloat(epoch_days(d) as f64)), ..Default::default() },
+                Range {
+                    lte: Some(OrderedFloat(epoch_days(d) as f64)),
+                    ..Default::default()
+                },
             )))
         });
         // Over-fetch a little so that ties cut at the limit can be ordered by id.
@@ -202,12 +239,17 @@ impl VectorStore for EdgeStore {
             .shard
             .query(QueryRequest {
                 prefetches: vec![],
-                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::default_dense(vector.to_vec())))),
+                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(
+                    NamedQuery::default_dense(vector.to_vec()),
+                ))),
                 filter,
                 score_threshold: None,
                 limit: limit + limit / 4 + 1,
                 offset: 0,
-                params: Some(SearchParams { hnsw_ef: Some(HNSW_EF), ..Default::default() }),
+                params: Some(SearchParams {
+                    hnsw_ef: Some(HNSW_EF),
+                    ..Default::default()
+                }),
                 with_vector: WithVector::Bool(false),
                 with_payload: WithPayloadInterface::Bool(false),
             })
@@ -217,7 +259,10 @@ impl VectorStore for EdgeStore {
             match h.id {
                 PointId::NumId(n) => out.push((ChunkId(n), h.score)),
                 PointId::Uuid(u) => {
-                    return Err(Error::Corrupt { path: self.dir.clone(), reason: format!("unexpected point id {u}") })
+                    return Err(Error::Corrupt {
+                        path: self.dir.clone(),
+                        reason: format!("unexpected point id {u}"),
+                    })
                 }
             }
         }
@@ -227,7 +272,12 @@ impl VectorStore for EdgeStore {
     }
 
     fn count(&self) -> crate::Result<usize> {
-        self.shard.count(CountRequest { filter: None, exact: true }).map_err(vector_err(&self.dir))
+        self.shard
+            .count(CountRequest {
+                filter: None,
+                exact: true,
+            })
+            .map_err(vector_err(&self.dir))
     }
 }
 
@@ -236,7 +286,9 @@ mod tests {
     use super::*;
 
     fn unit(seed: usize) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..DIM).map(|i| (((i * 31 + seed * 17) % 97) as f32) - 48.0).collect();
+        let mut v: Vec<f32> = (0..DIM)
+            .map(|i| (((i * 31 + seed * 17) % 97) as f32) - 48.0)
+            .collect();
         let n: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.iter_mut().for_each(|x| *x /= n);
         v
@@ -246,8 +298,9 @@ mod tests {
     fn nearest_neighbours_with_date_filter_survive_reopen() -> crate::Result<()> {
         let dir = tempfile::tempdir().unwrap();
         let vectors: Vec<Vec<f32>> = (0..50).map(unit).collect();
-        let dates: Vec<NaiveDate> =
-            (0..50).map(|i| NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(i * 10)).collect();
+        let dates: Vec<NaiveDate> = (0..50)
+            .map(|i| NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(i * 10))
+            .collect();
         let doc_ids: Vec<String> = (0..50).map(|i| format!("doc{i}")).collect();
         {
             let store = EdgeStore::create(&dir.path().join("v"))?;
@@ -269,9 +322,15 @@ mod tests {
         let hits = store.search(&vectors[7], 5, &VectorFilter::default())?;
         assert_eq!(hits[0].0, ChunkId(7));
         assert!((hits[0].1 - 1.0).abs() < 1e-4);
-        let cutoff = VectorFilter { not_after: Some(dates[3]) };
+        let cutoff = VectorFilter {
+            not_after: Some(dates[3]),
+        };
         let hits = store.search(&vectors[7], 10, &cutoff)?;
-        assert_eq!(hits.len(), 4, "only points 0..=3 are dated on or before the cutoff");
+        assert_eq!(
+            hits.len(),
+            4,
+            "only points 0..=3 are dated on or before the cutoff"
+        );
         assert!(hits.iter().all(|h| h.0 .0 <= 3));
         Ok(())
     }
@@ -280,7 +339,10 @@ mod tests {
     fn wrong_dimension_is_an_error_not_a_panic() -> crate::Result<()> {
         let dir = tempfile::tempdir().unwrap();
         let store = EdgeStore::create(dir.path())?;
-        assert!(matches!(store.search(&[0.5; 3], 5, &VectorFilter::default()), Err(Error::Vector(_))));
+        assert!(matches!(
+            store.search(&[0.5; 3], 5, &VectorFilter::default()),
+            Err(Error::Vector(_))
+        ));
         Ok(())
     }
 }

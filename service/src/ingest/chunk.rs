@@ -44,11 +44,16 @@ impl Chunker {
         })?;
         // The shipped tokenizer.json pads and truncates at 128; counting must see every token.
         tokenizer.with_padding(None);
-        tokenizer.with_truncation(None).map_err(|e| Error::Corrupt {
-            path: tokenizer_json.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        Ok(Chunker { tokenizer, settings })
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| Error::Corrupt {
+                path: tokenizer_json.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        Ok(Chunker {
+            tokenizer,
+            settings,
+        })
     }
 
     /// The settings this chunker applies.
@@ -69,10 +74,21 @@ impl Chunker {
                 section_char_start += Document::SECTION_SEPARATOR.chars().count();
             }
             let prefix = embedding_prefix(&doc.title, &section.heading_path);
-            let budget = self.body_budget(&prefix).map_err(|reason| bad(doc, reason))?;
-            for (b_start, b_end) in self.windows(&section.text, budget).map_err(|reason| bad(doc, reason))? {
-                let (Some(text), Some(before)) = (section.text.get(b_start..b_end), section.text.get(..b_start)) else {
-                    return Err(bad(doc, format!("token offsets {b_start}..{b_end} are not on character boundaries")));
+            let budget = self
+                .body_budget(&prefix)
+                .map_err(|reason| bad(doc, reason))?;
+            for (b_start, b_end) in self
+                .windows(&section.text, budget)
+                .map_err(|reason| bad(doc, reason))?
+            {
+                let (Some(text), Some(before)) = (
+                    section.text.get(b_start..b_end),
+                    section.text.get(..b_start),
+                ) else {
+                    return Err(bad(
+                        doc,
+                        format!("token offsets {b_start}..{b_end} are not on character boundaries"),
+                    ));
                 };
                 let c_start = section_char_start + before.chars().count();
                 chunks.push(Chunk {
@@ -97,20 +113,29 @@ impl Chunker {
         let prefix_tokens = self.count(prefix)?;
         let max = self.settings.max_tokens;
         let floor = (max as f64 * MIN_BODY_SHARE) as usize;
-        Ok(max.saturating_sub(prefix_tokens + SPECIAL_TOKENS).max(floor))
+        Ok(max
+            .saturating_sub(prefix_tokens + SPECIAL_TOKENS)
+            .max(floor))
     }
 
     fn count(&self, text: &str) -> Result<usize, String> {
         if text.is_empty() {
             return Ok(0);
         }
-        Ok(self.tokenizer.encode(text, false).map_err(|e| e.to_string())?.len())
+        Ok(self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| e.to_string())?
+            .len())
     }
 
     /// Byte ranges of `text` covering it in windows of at most `budget` tokens.
     fn windows(&self, text: &str, budget: usize) -> Result<Vec<(usize, usize)>, String> {
         let budget = budget.max(1);
-        let enc = self.tokenizer.encode(text, false).map_err(|e| e.to_string())?;
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| e.to_string())?;
         let offsets = enc.get_offsets();
         let n = offsets.len();
         if n == 0 {
@@ -128,7 +153,10 @@ impl Chunker {
             let mut end = (start + budget).min(n);
             if end < n {
                 // Prefer ending just after a sentence terminator in the window's tail.
-                if let Some(k) = (start + snap_floor..end).rev().find(|&k| is_sentence_end(&tokens[k])) {
+                if let Some(k) = (start + snap_floor..end)
+                    .rev()
+                    .find(|&k| is_sentence_end(&tokens[k]))
+                {
                     end = k + 1;
                 }
             }
@@ -148,7 +176,10 @@ fn is_sentence_end(token: &str) -> bool {
 }
 
 fn bad(doc: &Document, reason: String) -> Error {
-    Error::BadDocument { path: doc.source.clone(), reason: format!("tokenizer: {reason}") }
+    Error::BadDocument {
+        path: doc.source.clone(),
+        reason: format!("tokenizer: {reason}"),
+    }
 }
 
 #[cfg(test)]
@@ -158,7 +189,14 @@ mod tests {
     use crate::test_utils::assets;
 
     fn chunker(max_tokens: usize, overlap_tokens: usize) -> Chunker {
-        Chunker::from_file(&assets().tokenizer, Chunking { max_tokens, overlap_tokens }).unwrap()
+        Chunker::from_file(
+            &assets().tokenizer,
+            Chunking {
+                max_tokens,
+                overlap_tokens,
+            },
+        )
+        .unwrap()
     }
 
     fn doc(sections: Vec<Section>) -> Document {
@@ -173,26 +211,39 @@ mod tests {
     }
 
     fn section(heading: &[&str], page: Option<u32>, text: &str) -> Section {
-        Section { heading_path: heading.iter().map(|s| s.to_string()).collect(), page, text: text.into() }
+        Section {
+            heading_path: heading.iter().map(|s| s.to_string()).collect(),
+            page,
+            text: text.into(),
+        }
     }
 
     #[test]
     fn short_sections_become_one_chunk_each_with_heading_page_and_span() {
-        let d = doc(vec![section(&["Intro"], Some(1), "Hello world."), section(&["Intro", "Setup"], Some(2), "Install it.")]);
+        let d = doc(vec![
+            section(&["Intro"], Some(1), "Hello world."),
+            section(&["Intro", "Setup"], Some(2), "Install it."),
+        ]);
         let chunks = chunker(64, 8).chunk(&d).unwrap();
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[1].heading_path, vec!["Intro", "Setup"]);
         assert_eq!(chunks[1].page, Some(2));
         let text = d.text();
         for c in &chunks {
-            let spanned: String = text.chars().skip(c.span.0).take(c.span.1 - c.span.0).collect();
+            let spanned: String = text
+                .chars()
+                .skip(c.span.0)
+                .take(c.span.1 - c.span.0)
+                .collect();
             assert_eq!(spanned, c.text);
         }
     }
 
     #[test]
     fn long_text_is_windowed_within_budget_with_overlap_and_nothing_lost() {
-        let sentences: Vec<String> = (0..120).map(|i| format!("Sentence number {i} talks about widgets.")).collect();
+        let sentences: Vec<String> = (0..120)
+            .map(|i| format!("Sentence number {i} talks about widgets."))
+            .collect();
         let body = sentences.join(" ");
         let d = doc(vec![section(&[], None, &body)]);
         let c = chunker(64, 16);
@@ -200,17 +251,31 @@ mod tests {
         assert!(chunks.len() > 5, "got {} chunks", chunks.len());
         for ch in &chunks {
             let n = c.count(&ch.embedding_text()).unwrap() + SPECIAL_TOKENS;
-            assert!(n <= 64, "chunk of {n} tokens exceeds the budget: {:?}", ch.text);
+            assert!(
+                n <= 64,
+                "chunk of {n} tokens exceeds the budget: {:?}",
+                ch.text
+            );
         }
         // Every sentence survives in some chunk, and consecutive chunks overlap.
         for s in &sentences {
-            assert!(chunks.iter().any(|ch| ch.text.contains(s.as_str())), "lost: {s}");
+            assert!(
+                chunks.iter().any(|ch| ch.text.contains(s.as_str())),
+                "lost: {s}"
+            );
         }
         for w in chunks.windows(2) {
-            assert!(w[1].span.0 < w[0].span.1, "windows {:?} and {:?} do not overlap", w[0].span, w[1].span);
+            assert!(
+                w[1].span.0 < w[0].span.1,
+                "windows {:?} and {:?} do not overlap",
+                w[0].span,
+                w[1].span
+            );
         }
         // Windows prefer to end at sentence ends.
-        assert!(chunks[..chunks.len() - 1].iter().all(|ch| ch.text.ends_with('.')));
+        assert!(chunks[..chunks.len() - 1]
+            .iter()
+            .all(|ch| ch.text.ends_with('.')));
     }
 
     #[test]
@@ -224,10 +289,17 @@ mod tests {
 
     #[test]
     fn spans_count_characters_not_bytes() {
-        let d = doc(vec![section(&[], None, "Ünïcödé first."), section(&[], None, "Zweiter Abschnitt ist hier.")]);
+        let d = doc(vec![
+            section(&[], None, "Ünïcödé first."),
+            section(&[], None, "Zweiter Abschnitt ist hier."),
+        ]);
         let chunks = chunker(64, 8).chunk(&d).unwrap();
         let text = d.text();
-        let spanned: String = text.chars().skip(chunks[1].span.0).take(chunks[1].span.1 - chunks[1].span.0).collect();
+        let spanned: String = text
+            .chars()
+            .skip(chunks[1].span.0)
+            .take(chunks[1].span.1 - chunks[1].span.0)
+            .collect();
         assert_eq!(spanned, "Zweiter Abschnitt ist hier.");
     }
 }

@@ -48,7 +48,9 @@ pub fn discover(corpus: &Corpus) -> crate::Result<Vec<SourceFile>> {
             .filter_entry(|e| e.depth() == 0 || !is_hidden(e));
         for entry in walk {
             let entry = entry.map_err(|e| {
-                let path = e.path().map_or_else(|| source_root.clone(), Path::to_path_buf);
+                let path = e
+                    .path()
+                    .map_or_else(|| source_root.clone(), Path::to_path_buf);
                 Error::io(path)(std::io::Error::from(e))
             })?;
             if !entry.file_type().is_file() || entry.path() == config_file {
@@ -107,7 +109,10 @@ mod tests {
     }
 
     fn rel_paths(files: &[SourceFile]) -> Vec<String> {
-        files.iter().map(|f| f.rel_path.to_string_lossy().into_owned()).collect()
+        files
+            .iter()
+            .map(|f| f.rel_path.to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]
@@ -127,7 +132,10 @@ mod tests {
         }
         let c = corpus(root, "[[sources]]\npath = \"docs\"\nglob = \"**/*.md\"\n");
         let files = discover(&c).unwrap();
-        assert_eq!(rel_paths(&files), ["docs/a.md", "docs/b.md", "docs/sub/c.md"]);
+        assert_eq!(
+            rel_paths(&files),
+            ["docs/a.md", "docs/b.md", "docs/sub/c.md"]
+        );
         assert_eq!(files[0].abs_path, root.join("docs").join("a.md"));
         assert!(files.iter().all(|f| f.source_index == 0));
     }
@@ -137,7 +145,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "docs/top.md");
         write(dir.path(), "docs/sub/deep.md");
-        let c = corpus(dir.path(), "[[sources]]\npath = \"docs\"\nglob = \"sub/*.md\"\n");
+        let c = corpus(
+            dir.path(),
+            "[[sources]]\npath = \"docs\"\nglob = \"sub/*.md\"\n",
+        );
         assert_eq!(rel_paths(&discover(&c).unwrap()), ["docs/sub/deep.md"]);
     }
 

@@ -121,12 +121,19 @@ impl Corpora {
     /// # Errors
     ///
     /// As [`Corpora::load`].
-    pub fn open(list: Vec<Corpus>, data_dir: &Path, embedder: Arc<Embedder>) -> crate::Result<Corpora> {
+    pub fn open(
+        list: Vec<Corpus>,
+        data_dir: &Path,
+        embedder: Arc<Embedder>,
+    ) -> crate::Result<Corpora> {
         let mut corpora = BTreeMap::new();
         for corpus in list {
             let name = corpus.config.name.clone();
             let generation = Arc::new(CorpusStore::new(data_dir, &name).open_current()?);
-            let served = Served { config: corpus.config, generation };
+            let served = Served {
+                config: corpus.config,
+                generation,
+            };
             if corpora.insert(name.clone(), served).is_some() {
                 return Err(Error::Config {
                     file: corpus.root.join(CORPUS_FILE),
@@ -155,8 +162,15 @@ impl Corpora {
 
     fn pick(&self, corpus: Option<&str>) -> crate::Result<(&String, &Served)> {
         match corpus {
-            Some(name) => self.corpora.get_key_value(name).ok_or_else(|| Error::UnknownCorpus(name.to_owned())),
-            None if self.corpora.len() == 1 => self.corpora.iter().next().ok_or_else(|| Error::UnknownCorpus(String::new())),
+            Some(name) => self
+                .corpora
+                .get_key_value(name)
+                .ok_or_else(|| Error::UnknownCorpus(name.to_owned())),
+            None if self.corpora.len() == 1 => self
+                .corpora
+                .iter()
+                .next()
+                .ok_or_else(|| Error::UnknownCorpus(String::new())),
             None => Err(Error::InvalidRequest(format!(
                 "several corpora are served ({}); name one in `corpus`",
                 self.corpora.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -173,12 +187,17 @@ impl Corpora {
     pub fn search(&self, query: &Query<'_>) -> crate::Result<SearchResult> {
         let (name, served) = self.pick(query.corpus)?;
         let gen = &served.generation;
-        let clock = Clock { settings: served.config.recency.clone(), today: chrono::Utc::now().date_naive() };
+        let clock = Clock {
+            settings: served.config.recency.clone(),
+            today: chrono::Utc::now().date_naive(),
+        };
         let request = Request {
             query: query.text,
             mode: query.mode,
             limit: query.limit,
-            filter: VectorFilter { not_after: query.as_of },
+            filter: VectorFilter {
+                not_after: query.as_of,
+            },
             recency: Some(clock),
         };
         let hits = search_chunks(gen, &self.embedder, &served.config.retrieval, &request)?;
@@ -189,11 +208,22 @@ impl Corpora {
                 Ok(Evidence {
                     rank: i + 1,
                     chunk: gen.chunk(s.id)?.clone(),
-                    scores: Scores { bm25: s.bm25, dense: s.dense, recency: s.recency, superseded: s.superseded, fused: s.score },
+                    scores: Scores {
+                        bm25: s.bm25,
+                        dense: s.dense,
+                        recency: s.recency,
+                        superseded: s.superseded,
+                        fused: s.score,
+                    },
                 })
             })
             .collect::<crate::Result<Vec<_>>>()?;
-        Ok(SearchResult { corpus: name.clone(), generation: gen.manifest.generation, mode: query.mode, evidence })
+        Ok(SearchResult {
+            corpus: name.clone(),
+            generation: gen.manifest.generation,
+            mode: query.mode,
+            evidence,
+        })
     }
 }
 

@@ -42,7 +42,9 @@ impl std::str::FromStr for Mode {
             "bm25" => Ok(Mode::Bm25),
             "dense" => Ok(Mode::Dense),
             "hybrid" => Ok(Mode::Hybrid),
-            other => Err(format!("`{other}` is not a search mode; use bm25, dense or hybrid")),
+            other => Err(format!(
+                "`{other}` is not a search mode; use bm25, dense or hybrid"
+            )),
         }
     }
 }
@@ -109,12 +111,20 @@ struct Hits {
     dense: Vec<(ChunkId, f32)>,
 }
 
-fn retrieve(gen: &Generation, embedder: &Embedder, settings: &Retrieval, req: &Request<'_>) -> crate::Result<Hits> {
+fn retrieve(
+    gen: &Generation,
+    embedder: &Embedder,
+    settings: &Retrieval,
+    req: &Request<'_>,
+) -> crate::Result<Hits> {
     if req.query.trim().is_empty() {
         return Err(Error::InvalidRequest("the query is empty".into()));
     }
     if req.limit == 0 || req.limit > MAX_LIMIT {
-        return Err(Error::InvalidRequest(format!("limit must be in 1..={MAX_LIMIT}, got {}", req.limit)));
+        return Err(Error::InvalidRequest(format!(
+            "limit must be in 1..={MAX_LIMIT}, got {}",
+            req.limit
+        )));
     }
     // Several chunks can belong to one document, so fetch generously.
     let n = settings.candidates.max(req.limit * 2);
@@ -127,7 +137,12 @@ fn retrieve(gen: &Generation, embedder: &Embedder, settings: &Retrieval, req: &R
             // Tantivy holds no dates; apply the same date rule as the vector store.
             Some(cutoff) => hits
                 .into_iter()
-                .filter(|(id, _)| gen.chunks.get(id.0 as usize).and_then(|c| c.date).is_some_and(|d| d <= cutoff))
+                .filter(|(id, _)| {
+                    gen.chunks
+                        .get(id.0 as usize)
+                        .and_then(|c| c.date)
+                        .is_some_and(|d| d <= cutoff)
+                })
                 .collect(),
             None => hits,
         })
@@ -143,12 +158,17 @@ fn retrieve(gen: &Generation, embedder: &Embedder, settings: &Retrieval, req: &R
         Mode::Hybrid => std::thread::scope(|s| {
             let lex = s.spawn(lexical);
             let dense = dense();
-            let lex = lex.join().unwrap_or_else(|_| Err(Error::Internal("the lexical search thread panicked".into())));
+            let lex = lex.join().unwrap_or_else(|_| {
+                Err(Error::Internal("the lexical search thread panicked".into()))
+            });
             (lex, dense)
         }),
         _ => (lexical(), dense()),
     };
-    Ok(Hits { lexical: lexical?, dense: dense? })
+    Ok(Hits {
+        lexical: lexical?,
+        dense: dense?,
+    })
 }
 
 /// The best chunks for a query, fused as the corpus's settings say.
@@ -174,7 +194,10 @@ pub fn search_chunks(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let req = Request { filter: VectorFilter { not_after }, ..req.clone() };
+    let req = Request {
+        filter: VectorFilter { not_after },
+        ..req.clone()
+    };
     let hits = retrieve(gen, embedder, settings, &req)?;
     let fused = fuse(&hits.lexical, &hits.dense, req.mode, settings);
     // Ages are measured from the as-of day when the question looks back in time.
@@ -207,7 +230,12 @@ pub fn rank_documents(
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(v)
     };
-    let mut fused = fuse(&per_doc(&hits.lexical)?, &per_doc(&hits.dense)?, req.mode, settings);
+    let mut fused = fuse(
+        &per_doc(&hits.lexical)?,
+        &per_doc(&hits.dense)?,
+        req.mode,
+        settings,
+    );
     fused.truncate(req.limit);
     // A document's best chunk is its first in the chunk-level fused ranking.
     let mut best_chunk: HashMap<&DocId, ChunkId> = HashMap::new();
@@ -217,11 +245,17 @@ pub fn rank_documents(
     fused
         .into_iter()
         .map(|s| {
-            let best = best_chunk.get(&s.id).copied().ok_or_else(|| Error::Corrupt {
-                path: gen.manifest.corpus.clone().into(),
-                reason: format!("document {} ranked without a chunk", s.id),
-            })?;
-            Ok(RankedDoc { scored: s, best_chunk: best })
+            let best = best_chunk
+                .get(&s.id)
+                .copied()
+                .ok_or_else(|| Error::Corrupt {
+                    path: gen.manifest.corpus.clone().into(),
+                    reason: format!("document {} ranked without a chunk", s.id),
+                })?;
+            Ok(RankedDoc {
+                scored: s,
+                best_chunk: best,
+            })
         })
         .collect()
 }
@@ -242,17 +276,30 @@ pub fn fuse<K: Clone + Eq + Hash + Ord>(
     }
     let w = settings.dense_weight as f32;
     match mode {
-        Mode::Bm25 => items.values_mut().for_each(|i| i.score = i.bm25.unwrap_or(0.0)),
-        Mode::Dense => items.values_mut().for_each(|i| i.score = i.dense.unwrap_or(0.0)),
+        Mode::Bm25 => items
+            .values_mut()
+            .for_each(|i| i.score = i.bm25.unwrap_or(0.0)),
+        Mode::Dense => items
+            .values_mut()
+            .for_each(|i| i.score = i.dense.unwrap_or(0.0)),
         Mode::Hybrid => match settings.fusion {
             Fusion::Rrf => {
                 let k = settings.rrf_k as f32;
-                let lex_rank: HashMap<&K, usize> = lexical.iter().enumerate().map(|(r, (id, _))| (id, r + 1)).collect();
-                let dense_rank: HashMap<&K, usize> = dense.iter().enumerate().map(|(r, (id, _))| (id, r + 1)).collect();
+                let lex_rank: HashMap<&K, usize> = lexical
+                    .iter()
+                    .enumerate()
+                    .map(|(r, (id, _))| (id, r + 1))
+                    .collect();
+                let dense_rank: HashMap<&K, usize> = dense
+                    .iter()
+                    .enumerate()
+                    .map(|(r, (id, _))| (id, r + 1))
+                    .collect();
                 for (id, item) in items.iter_mut() {
                     let part = |rank: Option<&usize>| rank.map_or(0.0, |&r| 1.0 / (k + r as f32));
                     // Weights are scaled so that 0.5 gives classic, equal-weight RRF.
-                    item.score = 2.0 * ((1.0 - w) * part(lex_rank.get(id)) + w * part(dense_rank.get(id)));
+                    item.score =
+                        2.0 * ((1.0 - w) * part(lex_rank.get(id)) + w * part(dense_rank.get(id)));
                 }
             }
             Fusion::Blend => {
@@ -270,7 +317,14 @@ pub fn fuse<K: Clone + Eq + Hash + Ord>(
 }
 
 fn empty<K: Clone>(k: &K) -> Scored<K> {
-    Scored { id: k.clone(), bm25: None, dense: None, score: 0.0, recency: None, superseded: false }
+    Scored {
+        id: k.clone(),
+        bm25: None,
+        dense: None,
+        score: 0.0,
+        recency: None,
+        superseded: false,
+    }
 }
 
 /// Standardises one signal's scores over its candidate list. An item the signal
@@ -284,13 +338,21 @@ struct ZScore {
 impl ZScore {
     fn of<K>(hits: &[(K, f32)]) -> ZScore {
         if hits.is_empty() {
-            return ZScore { mean: 0.0, std: 1.0, floor: 0.0 };
+            return ZScore {
+                mean: 0.0,
+                std: 1.0,
+                floor: 0.0,
+            };
         }
         let n = hits.len() as f32;
         let mean = hits.iter().map(|h| h.1).sum::<f32>() / n;
         let var = hits.iter().map(|h| (h.1 - mean).powi(2)).sum::<f32>() / n;
         let floor = hits.iter().map(|h| h.1).fold(f32::INFINITY, f32::min);
-        ZScore { mean, std: var.sqrt().max(1e-6), floor }
+        ZScore {
+            mean,
+            std: var.sqrt().max(1e-6),
+            floor,
+        }
     }
 
     fn apply(&self, score: Option<f32>) -> f32 {
@@ -303,7 +365,11 @@ mod tests {
     use super::*;
 
     fn settings(fusion: Fusion, dense_weight: f64) -> Retrieval {
-        Retrieval { fusion, dense_weight, ..Retrieval::default() }
+        Retrieval {
+            fusion,
+            dense_weight,
+            ..Retrieval::default()
+        }
     }
 
     #[test]
@@ -350,6 +416,9 @@ mod tests {
     #[test]
     fn modes_parse_and_reject_unknown() {
         assert_eq!("hybrid".parse::<Mode>(), Ok(Mode::Hybrid));
-        assert!("fuzzy".parse::<Mode>().unwrap_err().contains("bm25, dense or hybrid"));
+        assert!("fuzzy"
+            .parse::<Mode>()
+            .unwrap_err()
+            .contains("bm25, dense or hybrid"));
     }
 }

@@ -33,18 +33,35 @@ pub struct Intent {
 }
 
 const LATEST_WORDS: [&str; 6] = ["latest", "current", "currently", "newest", "now", "recent"];
-const HISTORY_WORDS: [&str; 7] = ["history", "historical", "previous", "previously", "older", "earlier", "changed"];
+const HISTORY_WORDS: [&str; 7] = [
+    "history",
+    "historical",
+    "previous",
+    "previously",
+    "older",
+    "earlier",
+    "changed",
+];
 
 /// Reads temporal intent from a question.
 pub fn intent(question: &str) -> Intent {
     let lower = question.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
     let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
     let mut not_after = None;
-    for pair in words.windows(3).map(|w| (w[0], w[1], w[2])).chain(words.windows(2).map(|w| ("", w[0], w[1]))) {
+    for pair in words
+        .windows(3)
+        .map(|w| (w[0], w[1], w[2]))
+        .chain(words.windows(2).map(|w| ("", w[0], w[1])))
+    {
         let year = |s: &str| s.parse::<i32>().ok().filter(|y| (1900..=2999).contains(y));
         let bound = match pair {
-            ("as", "of", y) | ("", "in", y) | ("", "during", y) => year(y).and_then(|y| NaiveDate::from_ymd_opt(y, 12, 31)),
+            ("as", "of", y) | ("", "in", y) | ("", "during", y) => {
+                year(y).and_then(|y| NaiveDate::from_ymd_opt(y, 12, 31))
+            }
             ("", "before", y) => year(y).and_then(|y| NaiveDate::from_ymd_opt(y - 1, 12, 31)),
             _ => None,
         };
@@ -83,17 +100,29 @@ pub fn rerank(
     intent: Intent,
     today: NaiveDate,
 ) -> Vec<Scored<ChunkId>> {
-    let weight = if intent.latest { settings.weight.max(LATEST_WEIGHT) } else { settings.weight } as f32;
-    let (lo, hi) = ranked.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| (lo.min(s.score), hi.max(s.score)));
+    let weight = if intent.latest {
+        settings.weight.max(LATEST_WEIGHT)
+    } else {
+        settings.weight
+    } as f32;
+    let (lo, hi) = ranked
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| {
+            (lo.min(s.score), hi.max(s.score))
+        });
     let span = (hi - lo).max(f32::EPSILON);
     for s in &mut ranked {
-        let Some(chunk) = gen.chunks.get(s.id.0 as usize) else { continue };
+        let Some(chunk) = gen.chunks.get(s.id.0 as usize) else {
+            continue;
+        };
         let r = factor(chunk.date, today, settings.half_life_days);
         let mut relevance = (s.score - lo) / span;
         if !intent.history {
             if let (Some(series), Some(date)) = (&chunk.series, chunk.date) {
                 // A version dated after `today` (an as-of question) supersedes nothing.
-                s.superseded = gen.newest_in_series(series, today).is_some_and(|n| n > date);
+                s.superseded = gen
+                    .newest_in_series(series, today)
+                    .is_some_and(|n| n > date);
             }
         }
         if s.superseded {
@@ -107,13 +136,22 @@ pub fn rerank(
     // ranks just below its best chunk.
     let mut best_current: HashMap<&str, f32> = HashMap::new();
     for s in ranked.iter().filter(|s| !s.superseded) {
-        if let Some(series) = gen.chunks.get(s.id.0 as usize).and_then(|c| c.series.as_deref()) {
+        if let Some(series) = gen
+            .chunks
+            .get(s.id.0 as usize)
+            .and_then(|c| c.series.as_deref())
+        {
             let b = best_current.entry(series).or_insert(s.score);
             *b = b.max(s.score);
         }
     }
     for s in ranked.iter_mut().filter(|s| s.superseded) {
-        if let Some(&best) = gen.chunks.get(s.id.0 as usize).and_then(|c| c.series.as_deref()).and_then(|x| best_current.get(x)) {
+        if let Some(&best) = gen
+            .chunks
+            .get(s.id.0 as usize)
+            .and_then(|c| c.series.as_deref())
+            .and_then(|x| best_current.get(x))
+        {
             s.score = s.score.min(best.next_down());
         }
     }
@@ -135,9 +173,18 @@ mod tests {
         assert!(intent("How do I do it now").latest);
         assert!(!intent("How do I install it?").latest);
         assert!(intent("How did the retention policy change historically? history please").history);
-        assert_eq!(intent("What was the default as of 2023?").not_after, Some(d(2023, 12, 31)));
-        assert_eq!(intent("Which port was used in 2019").not_after, Some(d(2019, 12, 31)));
-        assert_eq!(intent("settings before 2020").not_after, Some(d(2019, 12, 31)));
+        assert_eq!(
+            intent("What was the default as of 2023?").not_after,
+            Some(d(2023, 12, 31))
+        );
+        assert_eq!(
+            intent("Which port was used in 2019").not_after,
+            Some(d(2019, 12, 31))
+        );
+        assert_eq!(
+            intent("settings before 2020").not_after,
+            Some(d(2019, 12, 31))
+        );
         assert_eq!(intent("in 12 steps").not_after, None);
     }
 

@@ -33,12 +33,21 @@ pub(super) fn parse(text: &str) -> Parsed {
     let root = html.root_element();
     let title = first_text(root, "title").or_else(|| first_text(root, "h1"));
     let date = meta_date(root).or_else(|| time_date(root));
-    let body = root.descendent_elements().find(|e| e.value().name() == "body").unwrap_or(root);
-    Parsed { title, date, series: None, sections: body_sections(body) }
+    let body = root
+        .descendent_elements()
+        .find(|e| e.value().name() == "body")
+        .unwrap_or(root);
+    Parsed {
+        title,
+        date,
+        series: None,
+        sections: body_sections(body),
+    }
 }
 
 fn named<'a>(root: ElementRef<'a>, name: &'a str) -> impl Iterator<Item = ElementRef<'a>> {
-    root.descendent_elements().filter(move |e| e.value().name() == name)
+    root.descendent_elements()
+        .filter(move |e| e.value().name() == name)
 }
 
 fn text_of(element: ElementRef<'_>) -> String {
@@ -54,8 +63,10 @@ fn meta_date(root: ElementRef<'_>) -> Option<NaiveDate> {
     DATE_META.iter().find_map(|wanted| {
         metas.iter().find_map(|meta| {
             let names = ["name", "property", "http-equiv"];
-            let is_wanted =
-                names.iter().any(|a| meta.attr(a).is_some_and(|v| v.trim().eq_ignore_ascii_case(wanted)));
+            let is_wanted = names.iter().any(|a| {
+                meta.attr(a)
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case(wanted))
+            });
             if is_wanted {
                 parse_date(meta.attr("content")?)
             } else {
@@ -67,7 +78,10 @@ fn meta_date(root: ElementRef<'_>) -> Option<NaiveDate> {
 
 fn time_date(root: ElementRef<'_>) -> Option<NaiveDate> {
     named(root, "time").find_map(|time| {
-        time.value().attr("datetime").and_then(parse_date).or_else(|| parse_date(&text_of(time)))
+        time.value()
+            .attr("datetime")
+            .and_then(parse_date)
+            .or_else(|| parse_date(&text_of(time)))
     })
 }
 
@@ -108,7 +122,9 @@ fn heading_level(name: &str) -> Option<u8> {
 fn is_skipped(element: &Element) -> bool {
     SKIPPED.contains(&element.name())
         || element.attr("hidden").is_some()
-        || element.attr("role").is_some_and(|r| r.trim().eq_ignore_ascii_case("navigation"))
+        || element
+            .attr("role")
+            .is_some_and(|r| r.trim().eq_ignore_ascii_case("navigation"))
 }
 
 /// One step of the document-order walk.
@@ -265,8 +281,14 @@ mod tests {
 
     #[test]
     fn title_prefers_the_title_element_then_h1_then_stem() {
-        assert_eq!(doc("<title> Release\n notes </title><h1>Other</h1><p>x</p>").title, "Release notes");
-        assert_eq!(doc("<title> </title><body><h1>The <em>H1</em></h1><p>x</p>").title, "The H1");
+        assert_eq!(
+            doc("<title> Release\n notes </title><h1>Other</h1><p>x</p>").title,
+            "Release notes"
+        );
+        assert_eq!(
+            doc("<title> </title><body><h1>The <em>H1</em></h1><p>x</p>").title,
+            "The H1"
+        );
         assert_eq!(doc("<p>x</p>").title, "release notes");
     }
 
@@ -276,8 +298,14 @@ mod tests {
         let meta = r#"<head><meta property="article:modified_time" content="2020-02-02T00:00:00Z">
             <meta name="DC.date" content="2021-03-04"></head><p>x <time datetime="2019-01-01">then</time></p>"#;
         assert_eq!(doc(meta).date, d(2021, 3, 4));
-        assert_eq!(doc(r#"<p>x <time datetime="soon">2018-07-08</time></p>"#).date, d(2018, 7, 8));
-        assert_eq!(doc(r#"<meta name="date" content="unknown"><p>x</p>"#).date, None);
+        assert_eq!(
+            doc(r#"<p>x <time datetime="soon">2018-07-08</time></p>"#).date,
+            d(2018, 7, 8)
+        );
+        assert_eq!(
+            doc(r#"<meta name="date" content="unknown"><p>x</p>"#).date,
+            None
+        );
     }
 
     #[test]
@@ -301,10 +329,14 @@ mod tests {
             <h2>Upgrade</h2><pre>  keep\n    indent</pre></body>";
         let d = doc(html);
         let paths: Vec<Vec<String>> = d.sections.iter().map(|s| s.heading_path.clone()).collect();
-        let expected: Vec<Vec<&str>> = vec![vec![], vec!["Guide", "Install"], vec!["Guide", "Upgrade"]];
+        let expected: Vec<Vec<&str>> =
+            vec![vec![], vec!["Guide", "Install"], vec!["Guide", "Upgrade"]];
         assert_eq!(paths, expected);
         assert_eq!(d.sections[0].text, "Intro & more");
-        assert_eq!(d.sections[1].text, "Install\n\nRun the installer.\n\none\ntwo\n\na b\n\nline\nbreak");
+        assert_eq!(
+            d.sections[1].text,
+            "Install\n\nRun the installer.\n\none\ntwo\n\na b\n\nline\nbreak"
+        );
         assert_eq!(d.sections[2].text, "Upgrade\n\n  keep\n    indent");
     }
 

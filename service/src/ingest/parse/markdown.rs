@@ -77,8 +77,11 @@ fn split_front_matter(text: &str) -> Result<(Option<FrontMatter<'_>>, &str), Str
         let t = line.trim_end();
         if t == delimiter || (delimiter == "---" && t == "...") {
             let src = &text[start..end];
-            let front_matter =
-                if delimiter == "---" { FrontMatter::Yaml(src) } else { FrontMatter::Toml(src) };
+            let front_matter = if delimiter == "---" {
+                FrontMatter::Yaml(src)
+            } else {
+                FrontMatter::Toml(src)
+            };
             return Ok((Some(front_matter), &text[end + line.len()..]));
         }
         end += line.len();
@@ -162,7 +165,9 @@ fn toml_metadata(src: &str) -> Result<Metadata, String> {
         let message = e.message().trim().to_owned();
         match e.span() {
             Some(span) => {
-                let line = src.get(..span.start).map_or(1, |before| before.matches('\n').count() + 1);
+                let line = src
+                    .get(..span.start)
+                    .map_or(1, |before| before.matches('\n').count() + 1);
                 format!("front matter: invalid TOML at line {line}: {message}")
             }
             None => format!("front matter: invalid TOML: {message}"),
@@ -224,7 +229,11 @@ fn atx_heading(line: &str) -> Option<(u8, &str)> {
     }
     let rest = rest.trim();
     let unclosed = rest.trim_end_matches('#');
-    let text = if unclosed.is_empty() || unclosed.ends_with([' ', '\t']) { unclosed.trim_end() } else { rest };
+    let text = if unclosed.is_empty() || unclosed.ends_with([' ', '\t']) {
+        unclosed.trim_end()
+    } else {
+        rest
+    };
     Some((level as u8, text))
 }
 
@@ -287,7 +296,10 @@ fn strip_links(s: &str) -> String {
         return out;
     }
     removed.sort_unstable();
-    out.char_indices().filter(|(at, _)| removed.binary_search(at).is_err()).map(|(_, c)| c).collect()
+    out.char_indices()
+        .filter(|(at, _)| removed.binary_search(at).is_err())
+        .map(|(_, c)| c)
+        .collect()
 }
 
 /// The byte length of a `(target)` at the start of `s`, with nested parentheses
@@ -351,7 +363,9 @@ mod tests {
 
     #[test]
     fn toml_front_matter_accepts_native_dates() {
-        let d = doc("+++\ntitle = \"Upgrade\"\ndate = 2022-01-02T10:00:00Z\n[extra]\nx = 1\n+++\nBody\n");
+        let d = doc(
+            "+++\ntitle = \"Upgrade\"\ndate = 2022-01-02T10:00:00Z\n[extra]\nx = 1\n+++\nBody\n",
+        );
         assert_eq!(d.title, "Upgrade");
         assert_eq!(d.date, NaiveDate::from_ymd_opt(2022, 1, 2));
         let d = doc("+++\ndate = 2021-06-07\n+++\nBody\n");
@@ -366,8 +380,14 @@ mod tests {
         );
         assert!(reason("---\ntitle: [a\n---\nBody\n").starts_with("front matter: invalid YAML"));
         assert!(reason("+++\ntitle = \n+++\nBody\n").starts_with("front matter: invalid TOML"));
-        assert_eq!(reason("---\ntitle:\n  a: b\n---\nBody\n"), "front matter: `title` is not a string");
-        assert_eq!(reason("---\ntitle: x\nBody\n"), "front matter: no closing `---` line");
+        assert_eq!(
+            reason("---\ntitle:\n  a: b\n---\nBody\n"),
+            "front matter: `title` is not a string"
+        );
+        assert_eq!(
+            reason("---\ntitle: x\nBody\n"),
+            "front matter: no closing `---` line"
+        );
     }
 
     #[test]
@@ -379,7 +399,10 @@ mod tests {
 
     #[test]
     fn title_falls_back_to_first_h1_then_stem() {
-        assert_eq!(doc("Intro\n## Sub\ntext\n# Real **title**\nmore\n").title, "Real title");
+        assert_eq!(
+            doc("Intro\n## Sub\ntext\n# Real **title**\nmore\n").title,
+            "Real title"
+        );
         assert_eq!(doc("## Only a subheading\ntext\n").title, "install guide");
     }
 
@@ -387,8 +410,14 @@ mod tests {
     fn headings_nest_and_pop_by_level() {
         let d = doc("Preface.\n# A\nin a\n## B\nin b\n### C ###\nin c\n## D\nin d\n# E\nin e\n");
         let paths: Vec<Vec<String>> = d.sections.iter().map(|s| s.heading_path.clone()).collect();
-        let expected: Vec<Vec<&str>> =
-            vec![vec![], vec!["A"], vec!["A", "B"], vec!["A", "B", "C"], vec!["A", "D"], vec!["E"]];
+        let expected: Vec<Vec<&str>> = vec![
+            vec![],
+            vec!["A"],
+            vec!["A", "B"],
+            vec!["A", "B", "C"],
+            vec!["A", "D"],
+            vec!["E"],
+        ];
         assert_eq!(paths, expected);
         assert_eq!(d.sections[0].text, "Preface.");
         assert_eq!(d.sections[3].text, "C\nin c");
@@ -396,19 +425,36 @@ mod tests {
 
     #[test]
     fn fenced_code_keeps_its_lines_but_not_its_fences() {
-        let d = doc("# Setup\n```bash\n# not a heading\nrun **this** [x](y)\n```\n~~~~\n```\n~~~~\nafter\n");
+        let d = doc(
+            "# Setup\n```bash\n# not a heading\nrun **this** [x](y)\n```\n~~~~\n```\n~~~~\nafter\n",
+        );
         assert_eq!(d.sections.len(), 1);
         assert_eq!(d.sections[0].heading_path, ["Setup"]);
-        assert_eq!(d.sections[0].text, "Setup\n# not a heading\nrun **this** [x](y)\n```\nafter");
+        assert_eq!(
+            d.sections[0].text,
+            "Setup\n# not a heading\nrun **this** [x](y)\n```\nafter"
+        );
     }
 
     #[test]
     fn inline_markup_is_stripped() {
-        assert_eq!(clean_inline("See [the docs](https://x.org/a_(b)) now"), "See the docs now");
-        assert_eq!(clean_inline("![diagram](img/d.png) and **bold** and __strong__"), "diagram and bold and strong");
+        assert_eq!(
+            clean_inline("See [the docs](https://x.org/a_(b)) now"),
+            "See the docs now"
+        );
+        assert_eq!(
+            clean_inline("![diagram](img/d.png) and **bold** and __strong__"),
+            "diagram and bold and strong"
+        );
         assert_eq!(clean_inline("[![Build](badge.svg)](https://ci)"), "Build");
-        assert_eq!(clean_inline("run `a **b** [c](d)` here"), "run a **b** [c](d) here");
-        assert_eq!(clean_inline("- [x] done [not a link] (paren)"), "- [x] done [not a link] (paren)");
+        assert_eq!(
+            clean_inline("run `a **b** [c](d)` here"),
+            "run a **b** [c](d) here"
+        );
+        assert_eq!(
+            clean_inline("- [x] done [not a link] (paren)"),
+            "- [x] done [not a link] (paren)"
+        );
         assert_eq!(clean_inline("unclosed [text](url"), "unclosed [text](url");
     }
 

@@ -57,7 +57,10 @@ impl Format {
 /// when a text format is not valid UTF-8, when the content or its metadata cannot
 /// be parsed, or when the file holds no text at all.
 pub fn parse(rel_path: &Path, bytes: &[u8]) -> crate::Result<Document> {
-    let bad = |reason: String| Error::BadDocument { path: rel_path.to_path_buf(), reason };
+    let bad = |reason: String| Error::BadDocument {
+        path: rel_path.to_path_buf(),
+        reason,
+    };
     let format = Format::from_path(rel_path).ok_or_else(|| bad(unsupported(rel_path)))?;
     let parsed = match format {
         Format::Text => utf8(bytes).map(text::parse),
@@ -83,7 +86,10 @@ pub fn parse(rel_path: &Path, bytes: &[u8]) -> crate::Result<Document> {
         .map(|t| collapse_whitespace(&t))
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| stem_title(rel_path));
-    let series = parsed.series.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let series = parsed
+        .series
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
     Ok(Document {
         id: DocId(slash_string(rel_path)),
         source: rel_path.to_path_buf(),
@@ -106,7 +112,10 @@ struct Parsed {
 
 fn unsupported(rel_path: &Path) -> String {
     match rel_path.extension() {
-        Some(ext) => format!("no built-in parser for extension `.{}`", ext.to_string_lossy()),
+        Some(ext) => format!(
+            "no built-in parser for extension `.{}`",
+            ext.to_string_lossy()
+        ),
         None => "no built-in parser for files without an extension".to_owned(),
     }
 }
@@ -125,7 +134,9 @@ fn utf8(bytes: &[u8]) -> Result<&str, String> {
 
 /// The file stem as a title: `release-notes_v2.md` gives `release notes v2`.
 fn stem_title(rel_path: &Path) -> String {
-    let stem = rel_path.file_stem().map(|s| s.to_string_lossy().replace(['-', '_'], " "));
+    let stem = rel_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().replace(['-', '_'], " "));
     match stem.map(|s| collapse_whitespace(&s)) {
         Some(title) if !title.is_empty() => title,
         _ => slash_string(rel_path),
@@ -191,7 +202,11 @@ impl Outline {
             return;
         }
         self.close_section();
-        while self.open.last().is_some_and(|(open_level, _)| *open_level >= level) {
+        while self
+            .open
+            .last()
+            .is_some_and(|(open_level, _)| *open_level >= level)
+        {
             self.open.pop();
         }
         self.text.push_str(&text);
@@ -211,7 +226,11 @@ impl Outline {
         // A heading with no body of its own lives on in its subsections' paths.
         if std::mem::take(&mut self.has_body) {
             let heading_path = self.open.iter().map(|(_, h)| h.clone()).collect();
-            self.sections.push(Section { heading_path, page: None, text });
+            self.sections.push(Section {
+                heading_path,
+                page: None,
+                text,
+            });
         }
     }
 
@@ -237,8 +256,14 @@ mod tests {
 
     #[test]
     fn format_follows_the_extension_ignoring_case() {
-        assert_eq!(Format::from_path(Path::new("a/b.MD")), Some(Format::Markdown));
-        assert_eq!(Format::from_path(Path::new("b.markdown")), Some(Format::Markdown));
+        assert_eq!(
+            Format::from_path(Path::new("a/b.MD")),
+            Some(Format::Markdown)
+        );
+        assert_eq!(
+            Format::from_path(Path::new("b.markdown")),
+            Some(Format::Markdown)
+        );
         assert_eq!(Format::from_path(Path::new("b.Htm")), Some(Format::Html));
         assert_eq!(Format::from_path(Path::new("b.text")), Some(Format::Text));
         assert_eq!(Format::from_path(Path::new("b.PDF")), Some(Format::Pdf));
@@ -256,12 +281,18 @@ mod tests {
 
     #[test]
     fn invalid_utf8_offset_counts_the_bom() {
-        assert_eq!(bad_reason("a.txt", b"\xEF\xBB\xBFab\xc3"), "invalid UTF-8 at byte 5");
+        assert_eq!(
+            bad_reason("a.txt", b"\xEF\xBB\xBFab\xc3"),
+            "invalid UTF-8 at byte 5"
+        );
     }
 
     #[test]
     fn unknown_extension_is_named() {
-        assert_eq!(bad_reason("a/b.xyz", b"hello"), "no built-in parser for extension `.xyz`");
+        assert_eq!(
+            bad_reason("a/b.xyz", b"hello"),
+            "no built-in parser for extension `.xyz`"
+        );
         assert!(bad_reason("Makefile", b"all:").contains("without an extension"));
     }
 
@@ -269,12 +300,19 @@ mod tests {
     fn empty_or_blank_files_have_no_text() {
         assert_eq!(bad_reason("empty.txt", b""), "no text found");
         assert_eq!(bad_reason("blank.md", b"  \n\n\t\n"), "no text found");
-        assert_eq!(bad_reason("blank.html", b"<html><body> </body></html>"), "no text found");
+        assert_eq!(
+            bad_reason("blank.html", b"<html><body> </body></html>"),
+            "no text found"
+        );
     }
 
     #[test]
     fn document_gets_id_source_and_stem_title() {
-        let doc = parse(Path::new("notes/release-notes_v2.txt"), b"\xEF\xBB\xBFHello\n\n\n\nworld  \n").unwrap();
+        let doc = parse(
+            Path::new("notes/release-notes_v2.txt"),
+            b"\xEF\xBB\xBFHello\n\n\n\nworld  \n",
+        )
+        .unwrap();
         assert_eq!(doc.id, DocId("notes/release-notes_v2.txt".into()));
         assert_eq!(doc.source, Path::new("notes/release-notes_v2.txt"));
         assert_eq!(doc.title, "release notes v2");

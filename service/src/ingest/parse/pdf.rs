@@ -38,7 +38,11 @@ fn extract(bytes: &[u8]) -> Result<Parsed, String> {
         let mut text = String::new();
         let result = pdf_extract::output_doc_page(&doc, &mut PlainTextOutput::new(&mut text), page);
         match result {
-            Ok(()) => sections.push(Section { heading_path: Vec::new(), page: Some(page), text }),
+            Ok(()) => sections.push(Section {
+                heading_path: Vec::new(),
+                page: Some(page),
+                text,
+            }),
             // One broken page should not cost the reader the others.
             Err(e) if first_error.is_none() => first_error = Some(format!("page {page}: {e}")),
             Err(_) => {}
@@ -58,13 +62,23 @@ fn extract(bytes: &[u8]) -> Result<Parsed, String> {
     let date = info_text(&doc, b"ModDate")
         .and_then(|d| pdf_date(&d))
         .or_else(|| info_text(&doc, b"CreationDate").and_then(|d| pdf_date(&d)));
-    Ok(Parsed { title, date, series: None, sections })
+    Ok(Parsed {
+        title,
+        date,
+        series: None,
+        sections,
+    })
 }
 
 /// A text string from the document information dictionary, decoded from UTF-16BE
 /// (with its byte order mark) or PDFDocEncoding.
 fn info_text(doc: &PdfDocument, key: &[u8]) -> Option<String> {
-    let info = doc.dereference(doc.trailer.get(b"Info").ok()?).ok()?.1.as_dict().ok()?;
+    let info = doc
+        .dereference(doc.trailer.get(b"Info").ok()?)
+        .ok()?
+        .1
+        .as_dict()
+        .ok()?;
     let value = doc.dereference(info.get(key).ok()?).ok()?.1;
     pdf_extract::decode_text_string(value).ok()
 }
@@ -130,7 +144,8 @@ mod tests {
             return;
         }
         let bytes = std::fs::read(&pdf_path).unwrap();
-        let reference = std::fs::read_to_string(dir.join("pdflatex-4-pages.pdftotext.txt")).unwrap();
+        let reference =
+            std::fs::read_to_string(dir.join("pdflatex-4-pages.pdftotext.txt")).unwrap();
         // pdftotext ends every page with a form feed.
         let pages = reference.matches('\x0c').count();
         assert_eq!(pages, 4);
@@ -143,8 +158,15 @@ mod tests {
 
         // Whitespace is compared loosely: extractors disagree on line and word breaks.
         let phrase = "the selected font, how the letters are written";
-        assert!(squash(&reference).contains(&squash(phrase)), "phrase is in the reference text");
-        assert!(squash(&doc.text()).contains(&squash(phrase)), "extracted text: {}", doc.text());
+        assert!(
+            squash(&reference).contains(&squash(phrase)),
+            "phrase is in the reference text"
+        );
+        assert!(
+            squash(&doc.text()).contains(&squash(phrase)),
+            "extracted text: {}",
+            doc.text()
+        );
 
         assert_eq!(doc.title, "pdflatex 4 pages");
         assert_eq!(doc.date, NaiveDate::from_ymd_opt(2022, 4, 3));

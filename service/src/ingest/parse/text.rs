@@ -9,7 +9,11 @@ use crate::ingest::Section;
 /// Wraps the text as a single section; the caller supplies the title.
 pub(super) fn parse(text: &str) -> Parsed {
     Parsed {
-        sections: vec![Section { heading_path: Vec::new(), page: None, text: text.to_owned() }],
+        sections: vec![Section {
+            heading_path: Vec::new(),
+            page: None,
+            text: text.to_owned(),
+        }],
         ..Parsed::default()
     }
 }
@@ -29,6 +33,9 @@ mod tests {
         let s = &doc.sections[0];
         assert!(s.heading_path.is_empty());
         assert_eq!(s.page, None);
-        assert_eq!(s.text, "# Not a heading\n\nFirst paragraph.\nSame paragraph.\n\nSecond.");
+        assert_eq!(
+            s.text,
+            "# Not a heading\n\nFirst paragraph.\nSame paragraph.\n\nSecond."
+        );
     }
 }
