@@ -279,7 +279,7 @@ fn index_report_skips_bad_files_and_server_searches_with_citations() {
     );
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (400, Some("invalid_request")),
+        (400, Some("empty_question")),
         "{body}"
     );
     let (status, body) = post(
@@ -287,15 +287,22 @@ fn index_report_skips_bad_files_and_server_searches_with_citations() {
         "/v1/search",
         &json!({"question": "x", "top_k": 0}).to_string(),
     );
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_top_k")),
+        "{body}"
+    );
     let (status, body) = post(
         &server.base,
         "/v1/search",
         &json!({"question": "x", "colour": "red"}).to_string(),
     );
     assert_eq!(status, 400, "unknown fields are rejected: {body}");
-    let (status, _) = post(&server.base, "/v1/search", &"x".repeat(100_000));
-    assert_eq!(status, 413);
+    let (status, body) = post(&server.base, "/v1/search", &"x".repeat(100_000));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
     let (status, _) = get(&server.base, "/v1/nothing");
     assert_eq!(status, 404);
 }
@@ -388,6 +395,317 @@ fn newer_version_in_a_series_outranks_the_old_one_and_as_of_hides_newer_document
         (400, Some("invalid_json")),
         "{body}"
     );
+}
+
+fn jsonl(texts: &[&str]) -> String {
+    texts
+        .iter()
+        .map(|t| json!({"text": t}).to_string() + "\n")
+        .collect()
+}
+
+/// Questions no greenhouse or install guide answers, for calibration.
+const OFF_TOPIC: [&str; 10] = [
+    "What is a good recipe for lasagna?",
+    "Who won the football world cup in 1998?",
+    "How do I lower my income tax?",
+    "What is the capital of Australia?",
+    "Should I buy index funds or bonds for retirement?",
+    "How many moons does Jupiter have?",
+    "Which programming language should I learn first?",
+    "How do I train my puppy to sit?",
+    "What are the symptoms of the flu?",
+    "Where can I rent a cheap car in Lisbon?",
+];
+
+/// A calibrated greenhouse corpus and a calibrated install-guide corpus, served together.
+fn answer_fixture(root: &Path) -> (PathBuf, PathBuf) {
+    let orchard = root.join("corpora/orchard");
+    write(
+        &orchard.join("corpus.toml"),
+        "name = \"orchard\"\nscope = \"Orchard, a fictional greenhouse controller: watering, sensors, vents and alarms.\"\n[[sources]]\npath = \"docs\"\n[answer]\nscope_examples = [\"eval/in_scope.jsonl\"]\n",
+    );
+    write(
+        &orchard.join("docs/watering.md"),
+        "---\ntitle: Watering schedules\ndate: 2025-04-01\n---\n# Watering\n\nDrip lines open for twelve minutes at dawn. The valve controller retries a stuck valve three times before raising an alarm. Watering pauses while the soil moisture sensor reads above sixty percent.\n",
+    );
+    write(
+        &orchard.join("docs/sensors.md"),
+        "---\ntitle: Sensor calibration\ndate: 2025-02-11\n---\n# Calibrating humidity sensors\n\nPlace the humidity probe in the salt chamber for forty minutes, then press calibrate. Recalibrate every sensor once per season.\n",
+    );
+    write(
+        &orchard.join("docs/vents.md"),
+        "---\ntitle: Roof vents\ndate: 2025-03-05\n---\n# Vents\n\nRoof vents open when the greenhouse temperature passes twenty-eight degrees. They close again below twenty-four degrees or when the wind sensor reports gusts above fifty kilometres per hour.\n",
+    );
+    write(
+        &orchard.join("docs/alarms.md"),
+        "---\ntitle: Alarms\ndate: 2025-01-20\n---\n# Alarm relay\n\nThe alarm relay closes when frost is forecast below minus two degrees. Alarms are sent by text message to the greenhouse keeper.\n",
+    );
+    let orchard_in = [
+        "How long do the drip lines run?",
+        "When does the valve controller raise an alarm?",
+        "When does watering pause?",
+        "How do I calibrate the humidity probe?",
+        "How often should sensors be recalibrated?",
+        "At what temperature do the roof vents open?",
+        "When do the vents close?",
+        "What does the wind sensor do to the vents?",
+        "When does the frost alarm trigger?",
+        "Who receives the greenhouse alarms?",
+    ];
+    write(&orchard.join("eval/in_scope.jsonl"), jsonl(&orchard_in));
+
+    let guides = root.join("corpora/guides");
+    write(&guides.join("corpus.toml"), "name = \"guides\"\nscope = \"Installing and upgrading the Orchard controller software.\"\n[[sources]]\npath = \"docs\"\n");
+    write(
+        &guides.join("docs/install-v1.md"),
+        "---\ntitle: Installing Orchard\ndate: 2024-01-10\nseries: install\n---\nInstall the Orchard controller software by running the installer script setup.sh. The installer opens port 7000 for the controller.\n",
+    );
+    write(
+        &guides.join("docs/install-v2.md"),
+        "---\ntitle: Installing Orchard\ndate: 2025-06-01\nseries: install\n---\nInstall the Orchard controller software with the system package manager. The controller listens on port 7420.\n",
+    );
+    write(
+        &guides.join("docs/upgrade.md"),
+        "---\ntitle: Upgrading Orchard\ndate: 2025-06-02\n---\nBefore upgrading the Orchard controller software, stop the controller service. Back up the settings folder, then install the new package.\n",
+    );
+    let guides_in = [
+        "How do I install the Orchard controller software?",
+        "Which port does the controller listen on?",
+        "How do I upgrade Orchard?",
+        "What should I back up before upgrading?",
+        "Which package manager installs Orchard?",
+        "What do I stop before an upgrade?",
+    ];
+    write(&guides.join("eval/in_scope.jsonl"), jsonl(&guides_in));
+    write(&root.join("off_topic.jsonl"), jsonl(&OFF_TOPIC));
+    let data = root.join("data");
+    for c in [&orchard, &guides] {
+        candor_ok(
+            root,
+            &[
+                "index",
+                "--corpus",
+                c.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+        );
+        let out = candor_ok(
+            root,
+            &[
+                "calibrate",
+                "--corpus",
+                c.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--in-scope",
+                c.join("eval/in_scope.jsonl").to_str().unwrap(),
+                "--out-of-scope",
+                root.join("off_topic.jsonl").to_str().unwrap(),
+                "--json",
+            ],
+        );
+        let cal: Value = serde_json::from_str(out.trim()).unwrap();
+        assert!(
+            c.join("calibration.json").is_file(),
+            "calibration is stored with the corpus"
+        );
+        assert!(cal["in_scope_answered"].as_f64().unwrap() >= 0.8, "{cal}");
+        assert!(
+            cal["out_of_scope_declined"].as_f64().unwrap() >= 0.8,
+            "{cal}"
+        );
+    }
+    (root.join("corpora"), data)
+}
+
+#[test]
+fn answers_cite_their_sources_and_unsupported_questions_say_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (corpora, data) = answer_fixture(tmp.path());
+    let server = serve(tmp.path(), &corpora, &data);
+    let ask = |body: Value| post(&server.base, "/v1/answer", &body.to_string());
+
+    // Answered, cited to the right document and place.
+    let (status, a) =
+        ask(json!({"question": "How long are the drip lines open?", "corpus": "orchard"}));
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["status"], "answered", "{a}");
+    let cite = &a["citations"][0];
+    assert_eq!(cite["doc_id"], "docs/watering.md", "{a}");
+    assert_eq!(
+        (cite["title"].as_str(), cite["date"].as_str()),
+        (Some("Watering schedules"), Some("2025-04-01"))
+    );
+    let text = a["answer"].as_str().unwrap();
+    assert!(
+        text.starts_with("Drip lines open for twelve minutes") && text.contains("[1]"),
+        "{a}"
+    );
+    assert!(
+        cite["snippet"].as_str().unwrap().contains("twelve minutes"),
+        "{a}"
+    );
+    let span = cite["span"].as_array().unwrap();
+    assert!(span[0].as_u64().unwrap() < span[1].as_u64().unwrap(), "{a}");
+    assert!(
+        a["confidence"].as_f64().unwrap() >= a["support"]["threshold"].as_f64().unwrap(),
+        "{a}"
+    );
+    assert_eq!(
+        (a["corpus"].as_str(), a["cached"].as_bool()),
+        (Some("orchard"), Some(false))
+    );
+    for key in ["generation", "took_ms", "warnings", "scope", "message"] {
+        assert!(!a[key].is_null(), "{key} missing: {a}");
+    }
+    // Every sentence carries a marker that points at a citation.
+    let markers = a["answer"].as_str().unwrap().matches(" [").count();
+    assert_eq!(markers, a["citations"].as_array().unwrap().len(), "{a}");
+
+    // The same question again comes from the cache, unchanged.
+    let (_, again) =
+        ask(json!({"question": "How long are the drip lines open?", "corpus": "orchard"}));
+    assert_eq!(
+        (again["cached"].as_bool(), &again["answer"]),
+        (Some(true), &a["answer"]),
+        "{again}"
+    );
+
+    // Off topic: declined openly, with the scope.
+    let (status, u) =
+        ask(json!({"question": "What is the best way to cook risotto?", "corpus": "orchard"}));
+    assert_eq!(status, 200, "{u}");
+    assert_eq!(
+        (u["status"].as_str(), u["reason"].as_str()),
+        (Some("unsupported"), Some("out_of_scope")),
+        "{u}"
+    );
+    assert_eq!(
+        (
+            u["answer"].is_null(),
+            u["citations"].as_array().map(Vec::len)
+        ),
+        (true, Some(0)),
+        "{u}"
+    );
+    assert!(
+        u["scope"]
+            .as_str()
+            .unwrap()
+            .contains("greenhouse controller"),
+        "{u}"
+    );
+    assert!(
+        u["message"].as_str().unwrap().contains("something else"),
+        "{u}"
+    );
+
+    // Without a corpus, a question goes to the corpus that covers it...
+    let (_, r) = ask(json!({"question": "Which port does the Orchard controller listen on?"}));
+    assert_eq!(
+        (r["status"].as_str(), r["corpus"].as_str()),
+        (Some("answered"), Some("guides")),
+        "{r}"
+    );
+    // ...where the newer version in a series outranks the old one...
+    assert_eq!(r["citations"][0]["doc_id"], "docs/install-v2.md", "{r}");
+    // ...unless as_of hides it.
+    let (_, old) = ask(
+        json!({"question": "Which port does the Orchard controller listen on?", "corpus": "guides", "as_of": "2024-12-31"}),
+    );
+    assert_eq!(old["citations"][0]["doc_id"], "docs/install-v1.md", "{old}");
+    // An off-topic question names everything that is covered.
+    let (_, none) = ask(json!({"question": "What is a good stock to buy for my pension?"}));
+    assert_eq!(none["reason"], "out_of_scope", "{none}");
+    let scope = none["scope"].as_str().unwrap();
+    assert!(
+        scope.contains("orchard:") && scope.contains("guides:"),
+        "{none}"
+    );
+}
+
+#[test]
+fn bad_answer_requests_get_their_status_and_code_and_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (corpora, data) = answer_fixture(tmp.path());
+    let server = serve(tmp.path(), &corpora, &data);
+    let good =
+        json!({"question": "At what temperature do the roof vents open?", "corpus": "orchard"})
+            .to_string();
+    let (_, before) = post(&server.base, "/v1/answer", &good);
+    assert_eq!(before["status"], "answered", "{before}");
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("{\"question\": ".to_owned(), 400, "invalid_json"),
+        (
+            json!({"corpus": "orchard"}).to_string(),
+            400,
+            "invalid_json",
+        ),
+        (json!({"question": 7}).to_string(), 400, "invalid_json"),
+        (
+            json!({"question": "vents", "colour": "red"}).to_string(),
+            400,
+            "invalid_json",
+        ),
+        (
+            json!({"question": " \n "}).to_string(),
+            400,
+            "empty_question",
+        ),
+        (
+            json!({"question": "v".repeat(2001)}).to_string(),
+            400,
+            "question_too_long",
+        ),
+        (
+            json!({"question": "vents", "corpus": "nope"}).to_string(),
+            404,
+            "unknown_corpus",
+        ),
+        (
+            json!({"question": "vents", "top_k": 0}).to_string(),
+            400,
+            "invalid_top_k",
+        ),
+        (
+            json!({"question": "vents", "top_k": 21}).to_string(),
+            400,
+            "invalid_top_k",
+        ),
+        (
+            json!({"question": "vents", "as_of": "soon"}).to_string(),
+            400,
+            "invalid_json",
+        ),
+        (
+            json!({"question": "x".repeat(70_000)}).to_string(),
+            413,
+            "body_too_large",
+        ),
+    ];
+    for (body, status, code) in &cases {
+        let (got, resp) = post(&server.base, "/v1/answer", body);
+        assert_eq!(
+            (got, resp["error"]["code"].as_str()),
+            (*status, Some(*code)),
+            "body {:.80}: {resp}",
+            body
+        );
+        assert!(
+            !resp["error"]["message"].as_str().unwrap_or("").is_empty(),
+            "{resp}"
+        );
+    }
+    // Nothing changed: the same question gives the same answer, and the server still answers.
+    let (_, after) = post(&server.base, "/v1/answer", &good);
+    assert_eq!(
+        (&after["answer"], &after["citations"]),
+        (&before["answer"], &before["citations"]),
+        "{after}"
+    );
+    assert_eq!(get(&server.base, "/healthz"), (200, "ok".to_owned()));
 }
 
 #[test]

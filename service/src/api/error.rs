@@ -21,9 +21,14 @@ pub struct ApiError {
 impl ApiError {
     /// A 400 for a request the server could not understand.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::invalid("invalid_request", message)
+    }
+
+    /// A 400 with a specific error code.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
-            code: "invalid_request",
+            code,
             message: message.into(),
         }
     }
@@ -73,14 +78,17 @@ impl From<Error> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> ApiError {
-        let status = match r {
-            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
+        let (status, code) = match r {
+            JsonRejection::MissingJsonContentType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            // Reading the body fails only when it exceeds the size limit.
+            JsonRejection::BytesRejection(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            _ => (StatusCode::BAD_REQUEST, "invalid_json"),
         };
         ApiError {
             status,
-            code: "invalid_json",
+            code,
             message: r.body_text(),
         }
     }

@@ -18,14 +18,15 @@ use serde::Deserialize;
 pub use error::ApiError;
 use error::InternalDetail;
 
-use crate::retrieve::corpora::{Corpora, CorpusInfo, Query, SearchResult};
+use crate::answer::{Answer, Answerer, Question};
+use crate::retrieve::corpora::{CorpusInfo, Query, SearchResult};
 use crate::retrieve::Mode;
 
 /// Largest accepted request body. Default: 64 KiB; larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Longest accepted question, in characters; longer ones get 400.
-pub const MAX_QUESTION_CHARS: usize = 2_000;
+/// Longest accepted question, in characters, unless configured; longer ones get 400.
+pub const DEFAULT_MAX_QUESTION_CHARS: usize = 2_000;
 
 /// Results returned when the request does not say.
 pub const DEFAULT_TOP_K: usize = 10;
@@ -36,8 +37,10 @@ pub const MAX_TOP_K: usize = 100;
 /// Shared state: cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The served corpora.
-    pub corpora: Arc<Corpora>,
+    /// The engine over the served corpora.
+    pub answerer: Arc<Answerer>,
+    /// Longest accepted question, in characters.
+    pub max_question_chars: usize,
 }
 
 /// A JSON body whose rejections use the API's error shape.
@@ -57,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/corpora", get(corpora))
         .route("/v1/search", post(search))
+        .route("/v1/answer", post(answer))
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_errors))
@@ -93,7 +97,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn corpora(State(state): State<AppState>) -> Json<Vec<CorpusInfo>> {
-    Json(state.corpora.list())
+    Json(state.answerer.corpora().list())
 }
 
 #[derive(Deserialize)]
@@ -106,28 +110,57 @@ struct SearchBody {
     as_of: Option<chrono::NaiveDate>,
 }
 
+/// The question checks both endpoints share, with their own error codes.
+fn check_question(state: &AppState, question: &str) -> Result<(), ApiError> {
+    if question.trim().is_empty() {
+        return Err(ApiError::invalid("empty_question", "`question` is empty"));
+    }
+    let chars = question.chars().count();
+    if chars > state.max_question_chars {
+        return Err(ApiError::invalid(
+            "question_too_long",
+            format!(
+                "`question` has {chars} characters; the limit is {}",
+                state.max_question_chars
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_top_k(top_k: Option<usize>, max: usize) -> Result<(), ApiError> {
+    match top_k {
+        Some(k) if !(1..=max).contains(&k) => Err(ApiError::invalid(
+            "invalid_top_k",
+            format!("`top_k` must be in 1..={max}, got {k}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Runs CPU-bound engine work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("engine task failed: {e}")))??)
+}
+
 async fn search(
     State(state): State<AppState>,
     Json(body): Json<SearchBody>,
 ) -> Result<Json<SearchResult>, ApiError> {
-    if body.question.chars().count() > MAX_QUESTION_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "question is longer than {MAX_QUESTION_CHARS} characters"
-        )));
-    }
-    let top_k = body.top_k.unwrap_or(DEFAULT_TOP_K);
-    if !(1..=MAX_TOP_K).contains(&top_k) {
-        return Err(ApiError::bad_request(format!(
-            "top_k must be in 1..={MAX_TOP_K}, got {top_k}"
-        )));
-    }
+    check_question(&state, &body.question)?;
+    check_top_k(body.top_k, MAX_TOP_K)?;
     let mode: Mode = body
         .mode
         .as_deref()
         .unwrap_or("hybrid")
         .parse()
-        .map_err(ApiError::bad_request)?;
-    let result = tokio::task::spawn_blocking(move || {
+        .map_err(|m| ApiError::invalid("invalid_mode", m))?;
+    let result = blocking(move || {
+        let top_k = body.top_k.unwrap_or(DEFAULT_TOP_K);
         let query = Query {
             text: &body.question,
             corpus: body.corpus.as_deref(),
@@ -135,9 +168,36 @@ async fn search(
             limit: top_k,
             as_of: body.as_of,
         };
-        state.corpora.search(&query)
+        state.answerer.corpora().search(&query)
     })
-    .await
-    .map_err(|e| ApiError::internal(format!("search task failed: {e}")))??;
+    .await?;
     Ok(Json(result))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    question: String,
+    corpus: Option<String>,
+    as_of: Option<chrono::NaiveDate>,
+    top_k: Option<usize>,
+}
+
+async fn answer(
+    State(state): State<AppState>,
+    Json(body): Json<AnswerBody>,
+) -> Result<Json<Answer>, ApiError> {
+    check_question(&state, &body.question)?;
+    check_top_k(body.top_k, crate::answer::MAX_TOP_K)?;
+    let answer = blocking(move || {
+        let q = Question {
+            text: &body.question,
+            corpus: body.corpus.as_deref(),
+            as_of: body.as_of,
+            top_k: body.top_k,
+        };
+        state.answerer.answer(&q)
+    })
+    .await?;
+    Ok(Json(answer))
 }

@@ -49,6 +49,9 @@ pub struct CorpusConfig {
     /// How lexical and dense results are combined.
     #[serde(default)]
     pub retrieval: Retrieval,
+    /// How answers are composed and when the corpus declines to answer.
+    #[serde(default)]
+    pub answer: AnswerSettings,
 }
 
 /// One `[[sources]]` entry.
@@ -271,6 +274,40 @@ impl Default for Retrieval {
     }
 }
 
+/// `[answer]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerSettings {
+    /// Most sentences an extractive answer holds; 1..=4. Default: 3.
+    #[serde(default = "default_max_sentences")]
+    pub max_sentences: usize,
+    /// Top-ranked chunks the composer reads sentences from; 1..=20. Default: 5.
+    #[serde(default = "default_evidence_chunks")]
+    pub evidence_chunks: usize,
+    /// JSONL files (relative to the corpus folder, one object with a `text` field per
+    /// line) of questions this corpus answers. A question close to them is in
+    /// scope; they sharpen the scope statement. Default: none.
+    #[serde(default)]
+    pub scope_examples: Vec<PathBuf>,
+}
+
+fn default_max_sentences() -> usize {
+    3
+}
+fn default_evidence_chunks() -> usize {
+    5
+}
+
+impl Default for AnswerSettings {
+    fn default() -> Self {
+        AnswerSettings {
+            max_sentences: default_max_sentences(),
+            evidence_chunks: default_evidence_chunks(),
+            scope_examples: Vec::new(),
+        }
+    }
+}
+
 impl Corpus {
     /// Loads and validates `<dir>/corpus.toml`.
     ///
@@ -378,6 +415,27 @@ impl Corpus {
         c.retrieval
             .check()
             .map_err(|(k, m)| bad(&format!("retrieval.{k}"), m))?;
+        let a = &c.answer;
+        if !(1..=4).contains(&a.max_sentences) {
+            return Err(bad(
+                "answer.max_sentences",
+                format!("must be in 1..=4, got {}", a.max_sentences),
+            ));
+        }
+        if !(1..=20).contains(&a.evidence_chunks) {
+            return Err(bad(
+                "answer.evidence_chunks",
+                format!("must be in 1..=20, got {}", a.evidence_chunks),
+            ));
+        }
+        for (i, p) in a.scope_examples.iter().enumerate() {
+            if !self.root.join(p).is_file() {
+                return Err(bad(
+                    &format!("answer.scope_examples[{i}]"),
+                    format!("file {} does not exist", self.root.join(p).display()),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -532,6 +590,18 @@ glob = "**/*.md"
         let (_d, r) = corpus_with(&MINIMAL.replace("\"notes\"", "\"My Notes\""));
         let (key, _) = config_error(r);
         assert_eq!(key, "name");
+    }
+
+    #[test]
+    fn answer_settings_are_range_checked_and_example_files_must_exist() {
+        let (_d, r) = corpus_with(&format!("{MINIMAL}\n[answer]\nmax_sentences = 5\n"));
+        assert_eq!(config_error(r).0, "answer.max_sentences");
+        let (_d, r) = corpus_with(&format!(
+            "{MINIMAL}\n[answer]\nscope_examples = [\"eval/missing.jsonl\"]\n"
+        ));
+        let (key, message) = config_error(r);
+        assert_eq!(key, "answer.scope_examples[0]");
+        assert!(message.contains("missing.jsonl"), "{message}");
     }
 
     #[test]

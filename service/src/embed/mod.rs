@@ -13,6 +13,7 @@ use fastembed::{
 
 use sha2::{Digest, Sha256};
 
+use crate::cache::Fifo;
 use crate::config::{Assets, MODEL_MAX_TOKENS};
 use crate::Error;
 
@@ -27,32 +28,6 @@ pub const BATCH_TEXTS: usize = 32;
 /// oldest entry is dropped when full.
 pub const QUERY_CACHE_ENTRIES: usize = 4096;
 
-/// A bounded first-in-first-out cache of text embeddings.
-#[derive(Default)]
-struct QueryCache {
-    vectors: std::collections::HashMap<String, Vec<f32>>,
-    order: std::collections::VecDeque<String>,
-}
-
-impl QueryCache {
-    fn get(&self, text: &str) -> Option<Vec<f32>> {
-        self.vectors.get(text).cloned()
-    }
-
-    fn put(&mut self, text: &str, vector: &[f32]) {
-        if self.vectors.contains_key(text) {
-            return;
-        }
-        if self.order.len() >= QUERY_CACHE_ENTRIES {
-            if let Some(old) = self.order.pop_front() {
-                self.vectors.remove(&old);
-            }
-        }
-        self.order.push_back(text.to_owned());
-        self.vectors.insert(text.to_owned(), vector.to_vec());
-    }
-}
-
 /// ONNX Runtime allows one environment per process; every embedder shares it.
 static ORT_ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
@@ -61,7 +36,7 @@ static ORT_ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLo
 pub struct Embedder {
     model: Mutex<TextEmbedding>,
     /// Recent single-text embeddings: the same question costs the model once.
-    cache: Mutex<QueryCache>,
+    cache: Mutex<Fifo<String, Vec<f32>>>,
     model_id: String,
     tokenizer: PathBuf,
 }
@@ -107,7 +82,7 @@ impl Embedder {
             .map_err(|e| Error::Embed(format!("cannot load {}: {e}", assets.model.display())))?;
         Ok(Embedder {
             model: Mutex::new(model),
-            cache: Mutex::default(),
+            cache: Mutex::new(Fifo::new(QUERY_CACHE_ENTRIES)),
             model_id,
             tokenizer: assets.tokenizer.clone(),
         })
@@ -189,7 +164,7 @@ impl Embedder {
             .embed(&[text])?
             .pop()
             .ok_or_else(|| Error::Embed("model returned no vector".into()))?;
-        cache()?.put(text, &v);
+        cache()?.put(text.to_owned(), v.clone());
         Ok(v)
     }
 }
@@ -227,17 +202,13 @@ mod tests {
     }
 
     #[test]
-    fn the_query_cache_is_bounded_and_first_in_first_out() {
-        let mut c = super::QueryCache::default();
-        for i in 0..super::QUERY_CACHE_ENTRIES + 1 {
-            c.put(&i.to_string(), &[i as f32]);
-        }
-        assert_eq!(c.vectors.len(), super::QUERY_CACHE_ENTRIES);
-        assert_eq!(c.get("0"), None, "the oldest entry was dropped");
-        assert_eq!(c.get("1"), Some(vec![1.0]));
-        // A cached text gives the same vector as a fresh one.
+    fn a_cached_text_gives_the_same_vector_as_a_fresh_one() {
         let e = embedder();
         let first = e.embed_one("cached question").unwrap();
+        assert_eq!(
+            e.cache.lock().unwrap().get("cached question"),
+            Some(first.clone())
+        );
         assert_eq!(e.embed_one("cached question").unwrap(), first);
     }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{mrr_at, ndcg_at, recall_at};
+use super::metrics::{mrr_at, ndcg_at, percentiles, recall_at, Percentiles};
 use crate::config::{Chunking, Retrieval};
 use crate::embed::Embedder;
 use crate::index::{self, sha256_hex, BuildInput, BuildReport, CorpusStore, Progress};
@@ -105,19 +105,6 @@ pub struct RawEmbedding {
     pub pipeline_overhead_pct: f64,
 }
 
-/// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Serialize)]
-pub struct Percentiles {
-    /// Median.
-    pub p50: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Mean.
-    pub mean: f64,
-}
-
 /// The settings a report was produced with.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
@@ -192,7 +179,7 @@ pub fn load_queries(dir: &Path, split: &str) -> crate::Result<Judged> {
     let queries_path = dir.join("queries.jsonl");
     let text = std::fs::read_to_string(&queries_path).map_err(Error::io(&queries_path))?;
     let mut out = Vec::new();
-    for record in jsonl::<QueryLine>(&queries_path, &text) {
+    for record in crate::jsonl::records::<QueryLine>(&queries_path, &text) {
         let (q, _) = record?;
         if let Some(rel) = qrels.remove(&q.id) {
             out.push((q.id, q.text, rel));
@@ -211,29 +198,10 @@ pub fn load_queries(dir: &Path, split: &str) -> crate::Result<Judged> {
     Ok(out)
 }
 
-/// The records of a JSON-lines text with their raw lines; blank lines are skipped
-/// and a malformed line is an error naming the file and line number.
-fn jsonl<'a, T: serde::de::DeserializeOwned>(
-    path: &'a Path,
-    text: &'a str,
-) -> impl Iterator<Item = crate::Result<(T, &'a str)>> + 'a {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(move |(n, line)| {
-            serde_json::from_str(line)
-                .map(|rec| (rec, line))
-                .map_err(|e| Error::BadDocument {
-                    path: path.to_path_buf(),
-                    reason: format!("line {}: {e}", n + 1),
-                })
-        })
-}
-
 /// Turns `corpus.jsonl` into build inputs, one per record, keyed by `_id`.
 fn corpus_inputs(path: &Path, text: &str) -> crate::Result<Vec<BuildInput>> {
     let mut inputs = Vec::new();
-    for record in jsonl::<CorpusLine>(path, text) {
+    for record in crate::jsonl::records::<CorpusLine>(path, text) {
         let (rec, line) = record?;
         let key = rec.id.clone();
         inputs.push(BuildInput::new(
@@ -464,7 +432,7 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
     }
     let corpus_path = dir.join("corpus.jsonl");
     let text = std::fs::read_to_string(&corpus_path).map_err(Error::io(&corpus_path))?;
-    let records = jsonl::<CorpusLine>(&corpus_path, &text)
+    let records = crate::jsonl::records::<CorpusLine>(&corpus_path, &text)
         .map(|r| r.map(|(rec, _)| rec))
         .collect::<crate::Result<Vec<_>>>()?;
     let mut files: BTreeMap<String, &CorpusLine> = BTreeMap::new();
@@ -498,11 +466,16 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
     // Everything was read and checked; only now is anything written.
     let docs = out.join("docs");
     std::fs::create_dir_all(&docs).map_err(Error::io(&docs))?;
-    let config = format!(
+    let mut config = format!(
         "name = {}\nscope = {}\n\n[[sources]]\npath = \"docs\"\nglob = \"**/*.md\"\n",
         toml_string(name),
         toml_string(scope)
     );
+    // Training questions describe the scope better than one sentence can; test
+    // questions stay out so that they can measure it.
+    if judged.iter().any(|(split, _)| split == "train") {
+        config.push_str("\n[answer]\nscope_examples = [\"eval/queries-train.jsonl\"]\n");
+    }
     let config_path = out.join(crate::config::CORPUS_FILE);
     std::fs::write(&config_path, config).map_err(Error::io(&config_path))?;
     for (file, rec) in &files {
@@ -565,27 +538,6 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
-/// Percentiles by nearest rank.
-pub fn percentiles(values: &mut [f64]) -> Percentiles {
-    if values.is_empty() {
-        return Percentiles {
-            p50: 0.0,
-            p95: 0.0,
-            p99: 0.0,
-            mean: 0.0,
-        };
-    }
-    values.sort_by(f64::total_cmp);
-    let at =
-        |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
-    Percentiles {
-        p50: at(0.50),
-        p95: at(0.95),
-        p99: at(0.99),
-        mean: values.iter().sum::<f64>() / values.len() as f64,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,11 +557,16 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("qrels/test.tsv"), "q\tc\ts\nq\t7\t1\n").unwrap();
+        std::fs::write(dir.path().join("qrels/train.tsv"), "q\tc\ts\nq\ta/b\t1\n").unwrap();
         let out = dir.path().join("out");
         let r = import(dir.path(), "mini", "Two abstracts; nothing else.", &out).unwrap();
         assert_eq!(r.documents, 2);
         let corpus = crate::config::Corpus::load(&out).unwrap();
         assert_eq!(corpus.config.name, "mini");
+        assert_eq!(
+            corpus.config.answer.scope_examples,
+            vec![std::path::PathBuf::from("eval/queries-train.jsonl")]
+        );
         let doc = crate::ingest::parse::parse(
             Path::new("docs/7.md"),
             &std::fs::read(out.join("docs/7.md")).unwrap(),
@@ -624,14 +581,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(again.contains("not empty"), "{again}");
-    }
-
-    #[test]
-    fn percentiles_by_nearest_rank() {
-        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
-        let p = percentiles(&mut v);
-        assert_eq!((p.p50, p.p95, p.p99), (50.0, 95.0, 99.0));
-        assert_eq!(p.mean, 50.5);
     }
 
     #[test]

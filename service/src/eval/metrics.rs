@@ -1,10 +1,13 @@
-//! Ranking metrics with binary relevance: nDCG@k, Recall@k, MRR@k.
+//! Ranking metrics with binary relevance (nDCG@k, Recall@k, MRR@k) and latency
+//! percentiles.
 //!
 //! Definitions follow trec_eval: a judged document with a grade above zero is
 //! relevant; the ideal DCG places every relevant document first. Pure functions,
 //! no I/O.
 
 use std::collections::HashSet;
+
+use serde::Serialize;
 
 /// nDCG@k: discounted gain of relevant documents in the top `k`, divided by the best
 /// achievable. 0 when nothing is relevant.
@@ -48,6 +51,40 @@ pub fn mrr_at<S: AsRef<str>>(ranked: &[S], relevant: &HashSet<String>, k: usize)
         .map_or(0.0, |i| 1.0 / (i + 1) as f64)
 }
 
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// Percentiles by nearest rank.
+pub fn percentiles(values: &mut [f64]) -> Percentiles {
+    if values.is_empty() {
+        return Percentiles {
+            p50: 0.0,
+            p95: 0.0,
+            p99: 0.0,
+            mean: 0.0,
+        };
+    }
+    values.sort_by(f64::total_cmp);
+    let at =
+        |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    Percentiles {
+        p50: at(0.50),
+        p95: at(0.95),
+        p99: at(0.99),
+        mean: values.iter().sum::<f64>() / values.len() as f64,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +123,13 @@ mod tests {
         assert_eq!(mrr_at(&["x", "y", "a"], &rel(&["a", "y"]), 10), 0.5);
         assert_eq!(mrr_at(&["x", "y", "a"], &rel(&["a"]), 2), 0.0);
         assert_eq!(mrr_at(&["a"], &rel(&["a"]), 10), 1.0);
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        let p = percentiles(&mut v);
+        assert_eq!((p.p50, p.p95, p.p99), (50.0, 95.0, 99.0));
+        assert_eq!(p.mean, 50.5);
     }
 }

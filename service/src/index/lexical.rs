@@ -77,6 +77,20 @@ fn analyzer() -> TextAnalyzer {
     }
 }
 
+/// The analysed terms of `text` (lower-cased, stop words dropped, stemmed): the
+/// terms BM25 matches on. Deduplicated, in first-seen order.
+pub fn terms(text: &str) -> Vec<String> {
+    let mut analyzer = analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut terms: Vec<String> = Vec::new();
+    while let Some(tok) = stream.next() {
+        if !terms.contains(&tok.text) {
+            terms.push(tok.text.clone());
+        }
+    }
+    terms
+}
+
 impl LexicalIndex {
     /// Writes a new index of `chunks` into the empty folder `dir`; chunk `i` gets id `i`.
     ///
@@ -127,17 +141,18 @@ impl LexicalIndex {
         })
     }
 
-    /// The query's analysed terms, deduplicated, in first-seen order.
-    fn analyze(&self, text: &str) -> Vec<String> {
-        let mut analyzer = analyzer();
-        let mut stream = analyzer.token_stream(text);
-        let mut terms: Vec<String> = Vec::new();
-        while let Some(tok) = stream.next() {
-            if !terms.contains(&tok.text) {
-                terms.push(tok.text.clone());
-            }
-        }
-        terms
+    /// BM25's inverse document frequency of an analysed term over chunk bodies:
+    /// `ln(1 + (N - df + 0.5) / (df + 0.5))`. A term the corpus never uses gets the
+    /// highest weight.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lexical`] when the index cannot be read.
+    pub fn idf(&self, term: &str) -> crate::Result<f32> {
+        let searcher = self.reader.searcher();
+        let n = searcher.num_docs() as f32;
+        let df = searcher.doc_freq(&Term::from_field_text(self.fields.body, term))? as f32;
+        Ok((1.0 + (n - df + 0.5) / (df + 0.5)).ln())
     }
 
     /// The `limit` best chunks for `query` by BM25, best first; ties go to the lower chunk id.
@@ -151,7 +166,7 @@ impl LexicalIndex {
         limit: usize,
         title_boost: f32,
     ) -> crate::Result<Vec<LexicalHit>> {
-        let terms = self.analyze(query);
+        let terms = terms(query);
         if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }

@@ -5,7 +5,7 @@
 //! corpus indexed), so a server never starts half-working. Knows nothing of HTTP.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -19,6 +19,8 @@ use crate::Error;
 
 /// One served corpus.
 pub struct Served {
+    /// Its folder (where `corpus.toml` is).
+    pub root: PathBuf,
     /// Its validated configuration.
     pub config: CorpusConfig,
     /// The generation queries run against.
@@ -131,6 +133,7 @@ impl Corpora {
             let name = corpus.config.name.clone();
             let generation = Arc::new(CorpusStore::new(data_dir, &name).open_current()?);
             let served = Served {
+                root: corpus.root.clone(),
                 config: corpus.config,
                 generation,
             };
@@ -160,7 +163,23 @@ impl Corpora {
             .collect()
     }
 
-    fn pick(&self, corpus: Option<&str>) -> crate::Result<(&String, &Served)> {
+    /// The shared embedding model.
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// Every served corpus, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Served)> {
+        self.corpora.iter()
+    }
+
+    /// The named corpus, or the only one when `corpus` is None.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCorpus`] for a name not served; [`Error::InvalidRequest`] when
+    /// no name is given and several corpora are served.
+    pub fn pick(&self, corpus: Option<&str>) -> crate::Result<(&String, &Served)> {
         match corpus {
             Some(name) => self
                 .corpora
@@ -178,15 +197,13 @@ impl Corpora {
         }
     }
 
-    /// Ranked evidence for `query` from one corpus (the only one when `corpus` is None).
+    /// Ranked chunks of one served corpus, with recency, intent and supersession
+    /// applied as its settings say. `query.corpus` is not consulted.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownCorpus`], [`Error::InvalidRequest`] for bad parameters, or
-    /// index and model failures.
-    pub fn search(&self, query: &Query<'_>) -> crate::Result<SearchResult> {
-        let (name, served) = self.pick(query.corpus)?;
-        let gen = &served.generation;
+    /// [`Error::InvalidRequest`] for bad parameters, or index and model failures.
+    pub fn rank(&self, served: &Served, query: &Query<'_>) -> crate::Result<Vec<Scored<ChunkId>>> {
         let clock = Clock {
             settings: served.config.recency.clone(),
             today: chrono::Utc::now().date_naive(),
@@ -200,29 +217,55 @@ impl Corpora {
             },
             recency: Some(clock),
         };
-        let hits = search_chunks(gen, &self.embedder, &served.config.retrieval, &request)?;
-        let evidence = hits
+        search_chunks(
+            &served.generation,
+            &self.embedder,
+            &served.config.retrieval,
+            &request,
+        )
+    }
+
+    /// Ranked evidence for `query` from one corpus (the only one when `corpus` is None).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCorpus`], [`Error::InvalidRequest`] for bad parameters, or
+    /// index and model failures.
+    pub fn search(&self, query: &Query<'_>) -> crate::Result<SearchResult> {
+        let (name, served) = self.pick(query.corpus)?;
+        let gen = &served.generation;
+        let evidence = self
+            .rank(served, query)?
             .into_iter()
             .enumerate()
-            .map(|(i, s): (usize, Scored<ChunkId>)| {
-                Ok(Evidence {
-                    rank: i + 1,
-                    chunk: gen.chunk(s.id)?.clone(),
-                    scores: Scores {
-                        bm25: s.bm25,
-                        dense: s.dense,
-                        recency: s.recency,
-                        superseded: s.superseded,
-                        fused: s.score,
-                    },
-                })
-            })
+            .map(|(i, s)| Evidence::new(i + 1, gen, &s))
             .collect::<crate::Result<Vec<_>>>()?;
         Ok(SearchResult {
             corpus: name.clone(),
             generation: gen.manifest.generation,
             mode: query.mode,
             evidence,
+        })
+    }
+}
+
+impl Evidence {
+    /// The evidence item at 1-based `rank` for a scored chunk of `gen`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] when the id is outside the chunk table.
+    pub fn new(rank: usize, gen: &Generation, s: &Scored<ChunkId>) -> crate::Result<Evidence> {
+        Ok(Evidence {
+            rank,
+            chunk: gen.chunk(s.id)?.clone(),
+            scores: Scores {
+                bm25: s.bm25,
+                dense: s.dense,
+                recency: s.recency,
+                superseded: s.superseded,
+                fused: s.score,
+            },
         })
     }
 }

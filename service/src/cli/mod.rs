@@ -1,21 +1,23 @@
 //! Command-line commands: argument definitions and the terminal side of each
 //! command (progress bars, tables, JSON output). The work itself is the library's.
 
-use std::io::IsTerminal;
+mod answer;
+mod progress;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use candor::answer::Answerer;
 use candor::config::{Assets, Corpus, Fusion};
 use candor::embed::Embedder;
 use candor::eval::beir;
-use candor::index::{self, BuildReport, Progress, ProgressEvent};
+use candor::index::{self, BuildReport};
 use candor::retrieve::corpora::{discover_corpora, Corpora, Query, SearchResult};
 use candor::retrieve::Mode;
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use progress::CliProgress;
 
 /// Candor: answers questions only from its corpora, with citations.
 #[derive(Parser)]
@@ -44,9 +46,6 @@ enum Command {
     },
     /// Search a corpus and print ranked evidence.
     Search {
-        /// The corpus name (or its folder).
-        #[arg(long)]
-        corpus: String,
         /// The query.
         query: String,
         /// bm25, dense or hybrid.
@@ -55,15 +54,15 @@ enum Command {
         /// Results to show.
         #[arg(long, default_value_t = 10)]
         top_k: usize,
-        /// Folder holding the corpus folders.
-        #[arg(long, default_value = "corpora")]
-        corpora: PathBuf,
-        /// Where generations are stored.
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Answer a question from a corpus, with citations, or say why not.
+    Answer {
+        /// The question.
+        question: String,
+        #[command(flatten)]
+        target: Target,
     },
     /// Serve every corpus under a folder over HTTP.
     Serve {
@@ -76,6 +75,17 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Longest accepted question, in characters.
+        #[arg(long, default_value_t = candor::api::DEFAULT_MAX_QUESTION_CHARS)]
+        max_question_chars: usize,
+    },
+    /// Learn when a corpus should decline to answer, from questions it should
+    /// answer and questions it should not; writes calibration.json into the corpus.
+    Calibrate(answer::Labelled),
+    /// Measure speed.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
     },
     /// Measure retrieval quality.
     Eval {
@@ -108,8 +118,53 @@ enum ImportCommand {
     },
 }
 
+/// The corpus a one-off question goes to, and how to print the result.
+#[derive(clap::Args)]
+struct Target {
+    /// The corpus name (or its folder).
+    #[arg(long)]
+    corpus: String,
+    /// Folder holding the corpus folders.
+    #[arg(long, default_value = "corpora")]
+    corpora: PathBuf,
+    /// Where generations are stored.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// /v1/answer latency and throughput over HTTP, at concurrency 1 and 8, for
+    /// cache misses and hits.
+    Answer {
+        /// Folder holding the corpus folders.
+        #[arg(long, default_value = "corpora")]
+        corpora: PathBuf,
+        /// Where generations are stored.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// The corpus asked.
+        #[arg(long)]
+        corpus: String,
+        /// JSONL questions (a `text` field per line); needs twice `--requests` distinct ones.
+        #[arg(long)]
+        questions: PathBuf,
+        /// Requests per run.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// Print one JSON object with flat keys.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Subcommand)]
 enum EvalCommand {
+    /// Ask judged questions and measure answer rate, abstention and citations.
+    Answer(answer::Labelled),
     /// Run a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
     Beir {
         /// The BEIR folder.
@@ -181,19 +236,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             json,
         } => index_cmd(&corpus, &data_dir, mode, json),
         Command::Search {
-            corpus,
             query,
             mode,
             top_k,
-            corpora,
-            data_dir,
-            json,
-        } => search_cmd(&corpus, &query, mode, top_k, &corpora, &data_dir, json),
+            target,
+        } => {
+            let corpus = find_corpus(&target.corpus, &target.corpora)?;
+            search_cmd(corpus, &query, mode, top_k, &target.data_dir, target.json)
+        }
+        Command::Answer { question, target } => {
+            let corpus = find_corpus(&target.corpus, &target.corpora)?;
+            answer::answer_cmd(&corpus, &question, &target.data_dir, target.json)
+        }
         Command::Serve {
             corpora,
             data_dir,
             addr,
-        } => serve_cmd(&corpora, &data_dir, addr),
+            max_question_chars,
+        } => serve_cmd(&corpora, &data_dir, addr, max_question_chars),
+        Command::Calibrate(args) => answer::calibrate_cmd(&args),
+        Command::Eval {
+            what: EvalCommand::Answer(args),
+        } => answer::eval_answer_cmd(&args),
+        Command::Bench {
+            what:
+                BenchCommand::Answer {
+                    corpora,
+                    data_dir,
+                    corpus,
+                    questions,
+                    requests,
+                    json,
+                },
+        } => answer::bench_answer_cmd(&corpora, &data_dir, &corpus, &questions, requests, json),
         Command::Import {
             what:
                 ImportCommand::Beir {
@@ -326,15 +401,13 @@ fn find_corpus(name_or_dir: &str, corpora: &Path) -> anyhow::Result<Corpus> {
 }
 
 fn search_cmd(
-    corpus: &str,
+    corpus: Corpus,
     query: &str,
     mode: Mode,
     top_k: usize,
-    corpora: &Path,
     data_dir: &Path,
     json: bool,
 ) -> anyhow::Result<()> {
-    let corpus = find_corpus(corpus, corpora)?;
     let embedder = Arc::new(embedder()?);
     let served = Corpora::open(vec![corpus], data_dir, embedder)?;
     let result = served.search(&Query {
@@ -380,23 +453,39 @@ fn print_search(r: &SearchResult) {
     }
 }
 
-fn serve_cmd(corpora_dir: &Path, data_dir: &Path, addr: SocketAddr) -> anyhow::Result<()> {
+/// The engine over every corpus under `corpora_dir`.
+fn load_answerer(corpora: Vec<Corpus>, data_dir: &Path) -> anyhow::Result<Arc<Answerer>> {
     let embedder = Arc::new(embedder()?);
-    let corpora = Corpora::load(corpora_dir, data_dir, embedder)?;
-    let example = corpora
+    let corpora = Corpora::open(corpora, data_dir, embedder)?;
+    Ok(Arc::new(Answerer::new(Arc::new(corpora))?))
+}
+
+fn serve_cmd(
+    corpora_dir: &Path,
+    data_dir: &Path,
+    addr: SocketAddr,
+    max_question_chars: usize,
+) -> anyhow::Result<()> {
+    if max_question_chars == 0 {
+        bail!("--max-question-chars must be at least 1");
+    }
+    let answerer = load_answerer(discover_corpora(corpora_dir)?, data_dir)?;
+    let example = answerer
+        .corpora()
         .list()
         .first()
         .map(|c| c.name.clone())
         .unwrap_or_default();
     let state = candor::api::AppState {
-        corpora: Arc::new(corpora),
+        answerer,
+        max_question_chars,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
         println!(
-            "ready on http://{addr}\ntry: curl -s http://{addr}/v1/search -H 'content-type: application/json' -d '{{\"question\":\"How do I back up the database?\",\"corpus\":\"{example}\"}}'"
+            "ready on http://{addr}\ntry: curl -s http://{addr}/v1/answer -H 'content-type: application/json' -d '{{\"question\":\"How do I back up the database?\",\"corpus\":\"{example}\"}}'"
         );
         candor::api::serve(state, listener, shutdown_signal()).await.context("server failed")
     })
@@ -432,95 +521,4 @@ fn eval_cmd(data: &Path, opts: &beir::Options, json: bool) -> anyhow::Result<()>
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
-}
-
-/// A progress bar on a terminal; a log line every few seconds otherwise.
-struct CliProgress {
-    bar: Option<ProgressBar>,
-    state: Mutex<PhaseClock>,
-}
-
-/// Timing of the current phase, for rates and log throttling.
-struct PhaseClock {
-    phase: Option<&'static str>,
-    began: Instant,
-    last_log: Instant,
-    last_event: Instant,
-}
-
-/// Seconds between progress log lines when stderr is not a terminal.
-const LOG_EVERY: Duration = Duration::from_secs(5);
-
-impl CliProgress {
-    fn new() -> CliProgress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let b = ProgressBar::new(0);
-            b.set_style(
-                ProgressStyle::with_template("{msg:>9} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            b
-        });
-        let now = Instant::now();
-        CliProgress {
-            bar,
-            state: Mutex::new(PhaseClock {
-                phase: None,
-                began: now,
-                last_log: now,
-                last_event: now,
-            }),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
-impl Progress for CliProgress {
-    fn report(&self, event: ProgressEvent) {
-        let (phase, done, total) = match event {
-            ProgressEvent::Parsed { done, total } => ("parsed", done, total),
-            ProgressEvent::Embedded { done, total } => ("embedded", done, total),
-            ProgressEvent::Indexing => ("indexing", 0, 0),
-        };
-        let Ok(mut clock) = self.state.lock() else {
-            return;
-        };
-        let new_phase = clock.phase != Some(phase);
-        if new_phase {
-            // The phase began when the previous event ended, not at its own first report.
-            clock.phase = Some(phase);
-            clock.began = clock.last_event;
-        }
-        match &self.bar {
-            Some(b) => {
-                if new_phase {
-                    b.reset();
-                    b.set_length(total);
-                    b.set_message(phase);
-                }
-                b.set_position(done);
-            }
-            None if new_phase
-                || clock.last_log.elapsed() >= LOG_EVERY
-                || (total > 0 && done == total) =>
-            {
-                clock.last_log = Instant::now();
-                let rate = done as f64 / clock.began.elapsed().as_secs_f64().max(1e-9);
-                if total > 0 {
-                    let eta = total.saturating_sub(done) as f64 / rate.max(1e-9);
-                    eprintln!("{phase} {done}/{total} ({rate:.1}/s, ETA {eta:.0}s)");
-                } else {
-                    eprintln!("{phase}");
-                }
-            }
-            None => {}
-        }
-        clock.last_event = Instant::now();
-    }
 }

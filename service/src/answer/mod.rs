@@ -1,0 +1,435 @@
+//! Answers: a cited extractive answer, or an open declaration that the question is
+//! not supported, with the reason.
+//!
+//! The path of a question: retrieve (with recency) → measure support signals →
+//! decide with the corpus's calibrated models → compose from the corpus's own
+//! sentences → warn about stale evidence → cache. Unsupported is a normal outcome,
+//! not an error. Knows nothing of HTTP.
+
+pub mod calibrate;
+pub mod compose;
+pub mod support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use serde::ser::SerializeStruct;
+use serde::Serialize;
+
+use crate::cache::Fifo;
+use crate::index::{ChunkId, GenerationId};
+use crate::retrieve::corpora::{Corpora, Query, Served};
+use crate::retrieve::{Mode, Scored};
+use crate::Error;
+pub use compose::{Citation, Composed};
+pub use support::{Calibration, ScopeProfile, Signals, Verdict};
+
+/// Composed answers kept for reuse. Default: 4,096.
+pub const ANSWER_CACHE_ENTRIES: usize = 4096;
+
+/// Largest `top_k` (evidence chunks read by the composer) a question may ask for.
+pub const MAX_TOP_K: usize = 20;
+
+/// The built-in calibration used for a corpus without its own: fitted with
+/// `candor calibrate` on BEIR SciFact train questions against half of the FiQA
+/// probes. Every answer it decides carries a warning.
+const DEFAULT_CALIBRATION: &str = include_str!("default_calibration.json");
+
+/// A question for [`Answerer::answer`].
+#[derive(Debug, Clone)]
+pub struct Question<'a> {
+    /// The question text.
+    pub text: &'a str,
+    /// The corpus; when None, the best-matching served corpus.
+    pub corpus: Option<&'a str>,
+    /// Documents dated after this day are left out.
+    pub as_of: Option<NaiveDate>,
+    /// Evidence chunks the composer reads; None uses the corpus setting.
+    pub top_k: Option<usize>,
+}
+
+/// Why a question was not answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The question is about something the corpus does not cover.
+    OutOfScope,
+    /// In scope, but nothing retrieved supports an answer.
+    InsufficientEvidence,
+    /// A guardrail refused the question or the answer.
+    Blocked,
+}
+
+/// What happened to a question.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A cited answer.
+    Answered(Composed),
+    /// No answer, and why.
+    Unsupported(Reason),
+}
+
+/// How the support decision saw the question (for explaining an outcome).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Support {
+    /// The measured signals.
+    pub signals: Signals,
+    /// The confidence an answer needs.
+    pub threshold: f32,
+    /// False when the corpus has no calibration of its own.
+    pub calibrated: bool,
+}
+
+/// The result of a question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// Answered or unsupported.
+    pub outcome: Outcome,
+    /// A sentence for a person saying what happened.
+    pub message: String,
+    /// The scope statement of the corpus (or of every corpus, when none fits).
+    pub scope: String,
+    /// The support model's confidence in [0, 1].
+    pub confidence: f32,
+    /// Signals and threshold behind the decision; None when no corpus was assessed.
+    pub support: Option<Support>,
+    /// Things the reader should know (stale evidence, no calibration).
+    pub warnings: Vec<String>,
+    /// The corpus that answered or declined.
+    pub corpus: String,
+    /// Its generation.
+    pub generation: GenerationId,
+    /// True when served from the answer cache.
+    pub cached: bool,
+    /// Time spent, in milliseconds.
+    pub took_ms: f64,
+}
+
+impl Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut s = ser.serialize_struct("Answer", 13)?;
+        match &self.outcome {
+            Outcome::Answered(c) => {
+                s.serialize_field("status", "answered")?;
+                s.serialize_field("answer", &c.text)?;
+                s.serialize_field("citations", &c.citations)?;
+                s.skip_field("reason")?;
+            }
+            Outcome::Unsupported(reason) => {
+                s.serialize_field("status", "unsupported")?;
+                s.serialize_field("answer", &None::<String>)?;
+                s.serialize_field("citations", &[] as &[Citation])?;
+                s.serialize_field("reason", reason)?;
+            }
+        }
+        s.serialize_field("message", &self.message)?;
+        s.serialize_field("scope", &self.scope)?;
+        s.serialize_field("confidence", &self.confidence)?;
+        s.serialize_field("support", &self.support)?;
+        s.serialize_field("warnings", &self.warnings)?;
+        s.serialize_field("corpus", &self.corpus)?;
+        s.serialize_field("generation", &self.generation)?;
+        s.serialize_field("cached", &self.cached)?;
+        s.serialize_field("took_ms", &self.took_ms)?;
+        s.end()
+    }
+}
+
+/// The support models and scope of one corpus.
+struct Judge {
+    profile: ScopeProfile,
+    calibration: Option<Calibration>,
+}
+
+/// One corpus's view of a question: its ranking and support decision.
+struct Assessment<'a> {
+    name: &'a str,
+    served: &'a Served,
+    ranked: Vec<Scored<ChunkId>>,
+    confidence: f32,
+    verdict: Verdict,
+    support: Support,
+}
+
+type CacheKey = (
+    Vec<GenerationId>,
+    Option<String>,
+    String,
+    Option<NaiveDate>,
+    Option<usize>,
+);
+
+/// Answers questions over the served corpora.
+pub struct Answerer {
+    corpora: Arc<Corpora>,
+    judges: BTreeMap<String, Judge>,
+    default: Calibration,
+    cache: Mutex<Fifo<CacheKey, Answer>>,
+}
+
+impl Answerer {
+    /// Prepares every served corpus: embeds its scope statement and examples and
+    /// loads its calibration.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a damaged calibration file, I/O and model errors.
+    pub fn new(corpora: Arc<Corpora>) -> crate::Result<Answerer> {
+        let mut judges = BTreeMap::new();
+        for (name, served) in corpora.iter() {
+            let profile = ScopeProfile::build(&served.root, &served.config, corpora.embedder())?;
+            let calibration = Calibration::load(&served.root)?;
+            if calibration.is_none() {
+                tracing::warn!(corpus = %name, "no calibration; run `candor calibrate` (using the built-in model)");
+            }
+            judges.insert(
+                name.clone(),
+                Judge {
+                    profile,
+                    calibration,
+                },
+            );
+        }
+        let default = serde_json::from_str(DEFAULT_CALIBRATION).map_err(|e| {
+            Error::Internal(format!("the built-in calibration does not parse: {e}"))
+        })?;
+        Ok(Answerer {
+            corpora,
+            judges,
+            default,
+            cache: Mutex::new(Fifo::new(ANSWER_CACHE_ENTRIES)),
+        })
+    }
+
+    /// The served corpora.
+    pub fn corpora(&self) -> &Arc<Corpora> {
+        &self.corpora
+    }
+
+    /// Answers `q`, from the cache when the same question was answered on the same
+    /// generations.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] for an empty question or a bad `top_k`,
+    /// [`Error::UnknownCorpus`], index and model errors.
+    pub fn answer(&self, q: &Question<'_>) -> crate::Result<Answer> {
+        let started = Instant::now();
+        if q.text.trim().is_empty() {
+            return Err(Error::InvalidRequest("the question is empty".into()));
+        }
+        if let Some(k) = q.top_k {
+            if !(1..=MAX_TOP_K).contains(&k) {
+                return Err(Error::InvalidRequest(format!(
+                    "top_k must be in 1..={MAX_TOP_K}, got {k}"
+                )));
+            }
+        }
+        if let Some(name) = q.corpus {
+            self.corpora.pick(Some(name))?;
+        }
+        let key: CacheKey = (
+            self.corpora
+                .iter()
+                .map(|(_, s)| s.generation.manifest.generation)
+                .collect(),
+            q.corpus.map(str::to_owned),
+            q.text.trim().to_owned(),
+            q.as_of,
+            q.top_k,
+        );
+        let cache = || {
+            self.cache
+                .lock()
+                .map_err(|_| Error::Internal("answer cache poisoned by an earlier panic".into()))
+        };
+        if let Some(mut hit) = cache()?.get(&key) {
+            hit.cached = true;
+            hit.took_ms = started.elapsed().as_secs_f64() * 1000.0;
+            return Ok(hit);
+        }
+        let mut answer = self.answer_uncached(q)?;
+        answer.took_ms = started.elapsed().as_secs_f64() * 1000.0;
+        cache()?.put(key, answer.clone());
+        Ok(answer)
+    }
+
+    fn answer_uncached(&self, q: &Question<'_>) -> crate::Result<Answer> {
+        let names: Vec<&str> = match q.corpus {
+            Some(name) => vec![name],
+            None => self.corpora.iter().map(|(n, _)| n.as_str()).collect(),
+        };
+        let mut best: Option<Assessment<'_>> = None;
+        for name in names {
+            let a = self.assess(name, q.text, q.as_of, false)?;
+            // Route to the corpus most confident it can answer; ties go to the first name.
+            if best.as_ref().is_none_or(|b| a.confidence > b.confidence) {
+                best = Some(a);
+            }
+        }
+        let a = best.ok_or_else(|| Error::UnknownCorpus(String::new()))?;
+        let routed = q.corpus.is_none() && self.judges.len() > 1;
+        self.conclude(a, q, routed)
+    }
+
+    /// Ranks `text` in corpus `name` and decides whether it is supported.
+    fn assess<'a>(
+        &'a self,
+        name: &'a str,
+        text: &str,
+        as_of: Option<NaiveDate>,
+        exclude_example: bool,
+    ) -> crate::Result<Assessment<'a>> {
+        let (name, served) = self.corpora.pick(Some(name))?;
+        let judge = self
+            .judges
+            .get(name)
+            .ok_or_else(|| Error::UnknownCorpus(name.clone()))?;
+        let query = Query {
+            text,
+            corpus: Some(name),
+            mode: Mode::Hybrid,
+            limit: served.config.retrieval.candidates,
+            as_of,
+        };
+        let ranked = self.corpora.rank(served, &query)?;
+        let vector = self.corpora.embedder().embed_one(text)?;
+        let signals = Signals::measure(
+            &served.generation,
+            &judge.profile,
+            text,
+            &vector,
+            &ranked,
+            exclude_example,
+        )?;
+        let calibration = judge.calibration.as_ref().unwrap_or(&self.default);
+        let (confidence, verdict) = if ranked.is_empty() {
+            (0.0, Verdict::InsufficientEvidence)
+        } else {
+            calibration.decide(&signals)
+        };
+        let support = Support {
+            signals,
+            threshold: calibration.support.threshold,
+            calibrated: judge.calibration.is_some(),
+        };
+        Ok(Assessment {
+            name,
+            served,
+            ranked,
+            confidence,
+            verdict,
+            support,
+        })
+    }
+
+    fn conclude(&self, a: Assessment<'_>, q: &Question<'_>, routed: bool) -> crate::Result<Answer> {
+        let config = &a.served.config;
+        let mut warnings = Vec::new();
+        if !a.support.calibrated {
+            warnings.push(format!(
+                "corpus `{}` is not calibrated, so the built-in support model decided; run `candor calibrate`",
+                a.name
+            ));
+        }
+        let mut composed = None;
+        if a.verdict == Verdict::Supported {
+            let k = q.top_k.unwrap_or(config.answer.evidence_chunks);
+            composed = compose::compose(
+                &a.served.generation,
+                q.text,
+                &a.ranked,
+                k,
+                config.answer.max_sentences,
+            )?;
+        }
+        let (outcome, message, scope) = match (composed, a.verdict) {
+            (Some(c), _) => {
+                let today = q.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+                if let Some(w) = staleness(&c, today, config.recency.freshness_days) {
+                    warnings.push(w);
+                }
+                let message = format!(
+                    "Answered from the `{}` corpus; every sentence cites its source.",
+                    a.name
+                );
+                (Outcome::Answered(c), message, config.scope.clone())
+            }
+            (None, Verdict::OutOfScope) if routed => {
+                let all: Vec<String> = self
+                    .corpora
+                    .iter()
+                    .map(|(n, s)| format!("{n}: {}", s.config.scope))
+                    .collect();
+                let message = format!(
+                    "This service answers questions about the following. {} Your question is about something else.",
+                    all.join(" ")
+                );
+                (
+                    Outcome::Unsupported(Reason::OutOfScope),
+                    message,
+                    all.join("\n"),
+                )
+            }
+            (None, Verdict::OutOfScope) => {
+                let message = format!(
+                    "This service answers questions about {}. Your question is about something else.",
+                    config.scope.trim_end_matches('.')
+                );
+                (
+                    Outcome::Unsupported(Reason::OutOfScope),
+                    message,
+                    config.scope.clone(),
+                )
+            }
+            (None, _) => {
+                let message = format!(
+                    "Your question is within the scope of `{}`, but its documents do not hold enough evidence to answer it.",
+                    a.name
+                );
+                (
+                    Outcome::Unsupported(Reason::InsufficientEvidence),
+                    message,
+                    config.scope.clone(),
+                )
+            }
+        };
+        Ok(Answer {
+            outcome,
+            message,
+            scope,
+            confidence: a.confidence,
+            support: Some(a.support),
+            warnings,
+            corpus: a.name.to_owned(),
+            generation: a.served.generation.manifest.generation,
+            cached: false,
+            took_ms: 0.0,
+        })
+    }
+
+    /// The support signals of `text` in corpus `name`, as calibration sees them: a
+    /// scope example with the same text is left out.
+    ///
+    /// # Errors
+    ///
+    /// As [`Answerer::answer`].
+    pub fn signals(&self, name: &str, text: &str) -> crate::Result<Signals> {
+        Ok(self.assess(name, text, None, true)?.support.signals)
+    }
+}
+
+/// A warning when the first citation is older than the freshness window.
+fn staleness(c: &Composed, today: NaiveDate, freshness_days: f64) -> Option<String> {
+    let first = c.citations.first()?;
+    let date = first.date?;
+    let age = (today - date).num_days() as f64;
+    (age > freshness_days).then(|| {
+        format!(
+            "the best evidence ({}, dated {date}) is older than this corpus's freshness window of {freshness_days} days; it may be out of date",
+            first.doc_id
+        )
+    })
+}

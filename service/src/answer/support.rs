@@ -1,0 +1,656 @@
+//! The support decision: may this corpus answer this question, and if not, why not?
+//!
+//! Retrieval always returns something, so "the best hit" is no evidence by itself.
+//! Six signals describe how well the question fits the corpus and how well the
+//! evidence covers it. Two logistic models, fitted by `candor calibrate` on
+//! questions the corpus should answer and questions it should not, turn them into
+//! numbers with learnt thresholds: a *support* model over every signal (its output
+//! is the answer's confidence) and a *scope* model over the topical signals alone,
+//! which tells "out of scope" from "in scope, but not supported by the evidence".
+//! The fitted models live in the corpus folder, never in code.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::CorpusConfig;
+use crate::embed::Embedder;
+use crate::index::{lexical, ChunkId, Generation};
+use crate::retrieve::Scored;
+use crate::Error;
+
+/// The file, in the corpus folder, that holds the fitted models.
+pub const CALIBRATION_FILE: &str = "calibration.json";
+
+/// Dense hits averaged for [`Signals::dense_mean`].
+const DENSE_MEAN_OF: usize = 5;
+/// Top documents per retriever compared for [`Signals::agreement`].
+const AGREEMENT_OF: usize = 5;
+/// Top chunks searched for the question's terms in [`Signals::coverage`].
+const COVERAGE_OF: usize = 3;
+/// Nearest scope examples averaged for [`Signals::examples`].
+const EXAMPLES_OF: usize = 3;
+
+/// What a question and its retrieved evidence look like to the support decision.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Signals {
+    /// Cosine similarity of the best dense hit.
+    pub dense_best: f32,
+    /// Mean cosine similarity of the top dense hits: how much of the corpus is about
+    /// the question's topic, not just one lucky passage.
+    pub dense_mean: f32,
+    /// Share of the question's content terms (weighted by IDF) found in the top
+    /// chunks.
+    pub coverage: f32,
+    /// Overlap of the top documents of BM25 and of dense search, in [0, 1].
+    pub agreement: f32,
+    /// Cosine similarity to the corpus's scope statement.
+    pub scope: f32,
+    /// Mean cosine similarity to the nearest scope examples; the scope statement's
+    /// similarity when the corpus has none.
+    pub examples: f32,
+}
+
+/// Which signals a model reads, by name, in the order of its weights.
+const SUPPORT_FEATURES: [&str; 6] = [
+    "dense_best",
+    "dense_mean",
+    "coverage",
+    "agreement",
+    "scope",
+    "examples",
+];
+const SCOPE_FEATURES: [&str; 3] = ["dense_mean", "scope", "examples"];
+
+impl Signals {
+    fn get(&self, name: &str) -> Option<f32> {
+        Some(match name {
+            "dense_best" => self.dense_best,
+            "dense_mean" => self.dense_mean,
+            "coverage" => self.coverage,
+            "agreement" => self.agreement,
+            "scope" => self.scope,
+            "examples" => self.examples,
+            _ => return None,
+        })
+    }
+
+    /// Signals of a question, from its vector and its ranked chunks.
+    ///
+    /// `exclude_example` leaves out a scope example with the question's own text,
+    /// so that calibrating on the examples does not see each question match itself.
+    ///
+    /// # Errors
+    ///
+    /// Index errors.
+    pub fn measure(
+        gen: &Generation,
+        profile: &ScopeProfile,
+        question: &str,
+        vector: &[f32],
+        ranked: &[Scored<ChunkId>],
+        exclude_example: bool,
+    ) -> crate::Result<Signals> {
+        let mut dense: Vec<f32> = ranked.iter().filter_map(|s| s.dense).collect();
+        dense.sort_by(|a, b| b.total_cmp(a));
+        let top = &dense[..dense.len().min(DENSE_MEAN_OF)];
+        let dense_mean = if top.is_empty() {
+            0.0
+        } else {
+            top.iter().sum::<f32>() / top.len() as f32
+        };
+        let (scope, examples) = profile.similarity(vector, exclude_example.then_some(question));
+        Ok(Signals {
+            dense_best: dense.first().copied().unwrap_or(0.0),
+            dense_mean,
+            coverage: coverage(gen, question, ranked)?,
+            agreement: agreement(gen, ranked)?,
+            scope,
+            examples,
+        })
+    }
+}
+
+/// Words that shape a question rather than say what it is about. The index's stop
+/// list is short (BM25 discounts frequent words itself); these would otherwise
+/// count as content in small corpora, where IDF cannot tell.
+const QUESTION_WORDS: &[&str] = &[
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did",
+    "done", "can", "could", "should", "would", "may", "might", "must", "shall", "i", "me", "my",
+    "we", "our", "us", "you", "your", "has", "have", "had", "been", "being", "were", "am", "any",
+    "some", "get", "tell",
+];
+
+/// The analysed content terms of a question: its index terms without question words.
+pub fn question_terms(question: &str) -> Vec<String> {
+    let content: Vec<&str> = question
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !QUESTION_WORDS.contains(&w.to_lowercase().as_str()))
+        .collect();
+    lexical::terms(&content.join(" "))
+}
+
+/// IDF-weighted share of the question's content terms present in the top chunks.
+fn coverage(gen: &Generation, question: &str, ranked: &[Scored<ChunkId>]) -> crate::Result<f32> {
+    let terms = question_terms(question);
+    if terms.is_empty() {
+        return Ok(0.0);
+    }
+    let mut present: HashSet<String> = HashSet::new();
+    for s in ranked.iter().take(COVERAGE_OF) {
+        let c = gen.chunk(s.id)?;
+        present.extend(lexical::terms(&format!(
+            "{}\n{}\n{}",
+            c.title,
+            c.heading_path.join(" "),
+            c.text
+        )));
+    }
+    let (mut covered, mut total) = (0.0, 0.0);
+    for t in &terms {
+        let idf = gen.lexical.idf(t)?;
+        total += idf;
+        if present.contains(t) {
+            covered += idf;
+        }
+    }
+    Ok(if total > 0.0 { covered / total } else { 0.0 })
+}
+
+/// How many of the top documents BM25 and dense search share, over the shorter list.
+fn agreement(gen: &Generation, ranked: &[Scored<ChunkId>]) -> crate::Result<f32> {
+    let top_docs =
+        |score: fn(&Scored<ChunkId>) -> Option<f32>| -> crate::Result<Vec<&crate::ingest::DocId>> {
+            let mut hits: Vec<(&Scored<ChunkId>, f32)> = ranked
+                .iter()
+                .filter_map(|s| score(s).map(|v| (s, v)))
+                .collect();
+            hits.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
+            let mut docs = Vec::new();
+            for (s, _) in hits {
+                let d = &gen.chunk(s.id)?.doc_id;
+                if !docs.contains(&d) {
+                    docs.push(d);
+                    if docs.len() == AGREEMENT_OF {
+                        break;
+                    }
+                }
+            }
+            Ok(docs)
+        };
+    let lexical = top_docs(|s| s.bm25)?;
+    let dense = top_docs(|s| s.dense)?;
+    let shorter = lexical.len().min(dense.len());
+    if shorter == 0 {
+        return Ok(0.0);
+    }
+    Ok(lexical.iter().filter(|d| dense.contains(d)).count() as f32 / shorter as f32)
+}
+
+/// The corpus's scope as vectors: its statement and its example questions.
+pub struct ScopeProfile {
+    statement: Vec<f32>,
+    examples: Vec<(String, Vec<f32>)>,
+}
+
+#[derive(Deserialize)]
+struct ExampleLine {
+    text: String,
+}
+
+/// Case- and space-insensitive form of a question, for recognising the same one.
+pub fn normalise(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+impl ScopeProfile {
+    /// Embeds the scope statement and the example questions of a corpus.
+    ///
+    /// # Errors
+    ///
+    /// I/O or [`Error::BadDocument`] for an unreadable examples file, model errors.
+    pub fn build(
+        root: &Path,
+        config: &CorpusConfig,
+        embedder: &Embedder,
+    ) -> crate::Result<ScopeProfile> {
+        let mut texts = Vec::new();
+        for rel in &config.answer.scope_examples {
+            let lines: Vec<ExampleLine> = crate::jsonl::read(&root.join(rel))?;
+            texts.extend(
+                lines
+                    .into_iter()
+                    .map(|l| l.text)
+                    .filter(|t| !t.trim().is_empty()),
+            );
+        }
+        let vectors = embedder.embed(&texts)?;
+        let statement = embedder.embed_one(&config.scope)?;
+        Ok(ScopeProfile {
+            statement,
+            examples: texts.iter().map(|t| normalise(t)).zip(vectors).collect(),
+        })
+    }
+
+    /// Similarity to the statement and to the nearest examples (leaving out an
+    /// example with the text `exclude`).
+    pub fn similarity(&self, vector: &[f32], exclude: Option<&str>) -> (f32, f32) {
+        let scope = dot(&self.statement, vector);
+        let exclude = exclude.map(normalise);
+        let mut sims: Vec<f32> = self
+            .examples
+            .iter()
+            .filter(|(t, _)| exclude.as_ref() != Some(t))
+            .map(|(_, v)| dot(v, vector))
+            .collect();
+        if sims.is_empty() {
+            return (scope, scope);
+        }
+        sims.sort_by(|a, b| b.total_cmp(a));
+        let top = &sims[..sims.len().min(EXAMPLES_OF)];
+        (scope, top.iter().sum::<f32>() / top.len() as f32)
+    }
+
+    /// Example questions held.
+    pub fn examples(&self) -> usize {
+        self.examples.len()
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A logistic model over named signals, with its decision threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Logistic {
+    /// Signal names, in weight order.
+    pub features: Vec<String>,
+    /// Per-signal mean over the calibration questions (for standardising).
+    pub mean: Vec<f32>,
+    /// Per-signal standard deviation over the calibration questions.
+    pub std: Vec<f32>,
+    /// Weights of the standardised signals.
+    pub weights: Vec<f32>,
+    /// Intercept.
+    pub bias: f32,
+    /// Probabilities at or above this are positive.
+    pub threshold: f32,
+}
+
+impl Logistic {
+    /// The model's probability that `s` is positive.
+    pub fn probability(&self, s: &Signals) -> f32 {
+        let z: f32 = self
+            .features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| self.weights[i] * (s.get(f).unwrap_or(0.0) - self.mean[i]) / self.std[i])
+            .sum::<f32>()
+            + self.bias;
+        1.0 / (1.0 + (-z).exp())
+    }
+
+    fn check(&self, expected: &[&str]) -> Result<(), String> {
+        if self.features != expected {
+            return Err(format!(
+                "expects signals {expected:?}, found {:?}",
+                self.features
+            ));
+        }
+        let n = expected.len();
+        if self.mean.len() != n || self.std.len() != n || self.weights.len() != n {
+            return Err(format!("mean, std and weights must each hold {n} numbers"));
+        }
+        if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err("every std must be a positive number".into());
+        }
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return Err(format!(
+                "threshold must be in [0, 1], got {}",
+                self.threshold
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fits a class-balanced, lightly regularised logistic regression by gradient
+    /// descent from zero (deterministic), then picks the threshold that maximises
+    /// the mean of the two classes' accuracies.
+    fn fit(features: &[&str], positive: &[Signals], negative: &[Signals]) -> Logistic {
+        let row = |s: &Signals| {
+            features
+                .iter()
+                .map(|f| s.get(f).unwrap_or(0.0))
+                .collect::<Vec<f32>>()
+        };
+        let rows: Vec<(Vec<f32>, f32)> = positive
+            .iter()
+            .map(|s| (row(s), 1.0))
+            .chain(negative.iter().map(|s| (row(s), 0.0)))
+            .collect();
+        let n = features.len();
+        let count = rows.len().max(1) as f32;
+        let mean: Vec<f32> = (0..n)
+            .map(|i| rows.iter().map(|r| r.0[i]).sum::<f32>() / count)
+            .collect();
+        let std: Vec<f32> = (0..n)
+            .map(|i| {
+                (rows.iter().map(|r| (r.0[i] - mean[i]).powi(2)).sum::<f32>() / count)
+                    .sqrt()
+                    .max(1e-4)
+            })
+            .collect();
+        let x: Vec<Vec<f32>> = rows
+            .iter()
+            .map(|r| (0..n).map(|i| (r.0[i] - mean[i]) / std[i]).collect())
+            .collect();
+        let (w_pos, w_neg) = (
+            count / (2.0 * positive.len().max(1) as f32),
+            count / (2.0 * negative.len().max(1) as f32),
+        );
+        let (mut weights, mut bias) = (vec![0.0f32; n], 0.0f32);
+        const STEPS: usize = 3000;
+        const RATE: f32 = 0.5;
+        const L2: f32 = 1e-3;
+        for _ in 0..STEPS {
+            let mut grad = vec![0.0f32; n];
+            let mut grad_b = 0.0f32;
+            for (xi, (_, y)) in x.iter().zip(&rows) {
+                let z: f32 = xi.iter().zip(&weights).map(|(a, w)| a * w).sum::<f32>() + bias;
+                let p = 1.0 / (1.0 + (-z).exp());
+                let cw = if *y > 0.5 { w_pos } else { w_neg };
+                let err = cw * (p - y);
+                for i in 0..n {
+                    grad[i] += err * xi[i];
+                }
+                grad_b += err;
+            }
+            for i in 0..n {
+                weights[i] -= RATE * (grad[i] / count + L2 * weights[i]);
+            }
+            bias -= RATE * grad_b / count;
+        }
+        let mut model = Logistic {
+            features: features.iter().map(|f| (*f).to_owned()).collect(),
+            mean,
+            std,
+            weights,
+            bias,
+            threshold: 0.5,
+        };
+        let pos: Vec<f32> = positive.iter().map(|s| model.probability(s)).collect();
+        let neg: Vec<f32> = negative.iter().map(|s| model.probability(s)).collect();
+        model.threshold = best_threshold(&pos, &neg);
+        model
+    }
+}
+
+/// The cut that maximises the mean of the share of positives at or above it and the
+/// share of negatives below it. Among equally good cuts the middle one is taken,
+/// which leaves the widest margin on both sides.
+fn best_threshold(pos: &[f32], neg: &[f32]) -> f32 {
+    let mut values: Vec<f32> = pos.iter().chain(neg).copied().collect();
+    values.sort_by(f32::total_cmp);
+    values.dedup();
+    if values.is_empty() {
+        return 0.5;
+    }
+    let mut cuts = vec![0.0f32];
+    cuts.extend(values.windows(2).map(|w| (w[0] + w[1]) / 2.0));
+    cuts.push(1.0);
+    let score = |t: f32| {
+        let tp = pos.iter().filter(|p| **p >= t).count() as f32 / pos.len().max(1) as f32;
+        let tn = neg.iter().filter(|p| **p < t).count() as f32 / neg.len().max(1) as f32;
+        tp + tn
+    };
+    let scores: Vec<f32> = cuts.iter().map(|t| score(*t)).collect();
+    let best = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let winners: Vec<f32> = cuts
+        .iter()
+        .zip(&scores)
+        .filter(|(_, s)| **s >= best - 1e-6)
+        .map(|(t, _)| *t)
+        .collect();
+    winners[winners.len() / 2]
+}
+
+/// Why a question may not be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The evidence supports an answer.
+    Supported,
+    /// The question is about something the corpus does not cover.
+    OutOfScope,
+    /// The question is on topic, but the evidence does not support an answer.
+    InsufficientEvidence,
+}
+
+/// The fitted models of one corpus and what they were fitted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// Decides whether to answer; its probability is the answer's confidence.
+    pub support: Logistic,
+    /// Decides whether an unanswered question is out of scope.
+    pub scope: Logistic,
+    /// In-scope questions fitted on.
+    pub in_scope_questions: usize,
+    /// Out-of-scope questions fitted on.
+    pub out_of_scope_questions: usize,
+    /// Share of the in-scope questions the fitted models answer.
+    pub in_scope_answered: f32,
+    /// Share of the out-of-scope questions the fitted models decline.
+    pub out_of_scope_declined: f32,
+    /// When the fit ran (RFC 3339).
+    pub calibrated_at: String,
+}
+
+impl Calibration {
+    /// Fits both models on the signals of questions the corpus should answer
+    /// (`in_scope`) and questions it should not (`out_of_scope`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] when either set is empty.
+    pub fn fit(in_scope: &[Signals], out_of_scope: &[Signals]) -> crate::Result<Calibration> {
+        if in_scope.is_empty() || out_of_scope.is_empty() {
+            return Err(Error::InvalidRequest(format!(
+                "calibration needs questions of both kinds; got {} in scope and {} out of scope",
+                in_scope.len(),
+                out_of_scope.len()
+            )));
+        }
+        let support = Logistic::fit(&SUPPORT_FEATURES, in_scope, out_of_scope);
+        let scope = Logistic::fit(&SCOPE_FEATURES, in_scope, out_of_scope);
+        let mut c = Calibration {
+            support,
+            scope,
+            in_scope_questions: in_scope.len(),
+            out_of_scope_questions: out_of_scope.len(),
+            in_scope_answered: 0.0,
+            out_of_scope_declined: 0.0,
+            calibrated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        let answered = |set: &[Signals]| {
+            set.iter()
+                .filter(|s| c.decide(s).1 == Verdict::Supported)
+                .count() as f32
+                / set.len() as f32
+        };
+        let (a, d) = (answered(in_scope), 1.0 - answered(out_of_scope));
+        c.in_scope_answered = a;
+        c.out_of_scope_declined = d;
+        Ok(c)
+    }
+
+    /// The confidence in [0, 1] and the verdict for a question's signals.
+    pub fn decide(&self, s: &Signals) -> (f32, Verdict) {
+        let confidence = self.support.probability(s);
+        if confidence >= self.support.threshold {
+            return (confidence, Verdict::Supported);
+        }
+        let verdict = if self.scope.probability(s) >= self.scope.threshold {
+            Verdict::InsufficientEvidence
+        } else {
+            Verdict::OutOfScope
+        };
+        (confidence, verdict)
+    }
+
+    /// The calibration stored in the corpus folder `root`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the file and what is wrong when it exists but is not
+    /// a calibration this build understands.
+    pub fn load(root: &Path) -> crate::Result<Option<Calibration>> {
+        let path = root.join(CALIBRATION_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Io { path, source: e }),
+        };
+        let bad = |key: &str, message: String| Error::Config {
+            file: path.clone(),
+            key: key.into(),
+            message,
+        };
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let c: Calibration = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            bad(
+                &e.path().to_string(),
+                format!("{}; re-run `candor calibrate`", e.inner()),
+            )
+        })?;
+        c.support
+            .check(&SUPPORT_FEATURES)
+            .map_err(|m| bad("support", m))?;
+        c.scope
+            .check(&SCOPE_FEATURES)
+            .map_err(|m| bad("scope", m))?;
+        Ok(Some(c))
+    }
+
+    /// Writes the calibration into the corpus folder `root`, replacing any earlier
+    /// one atomically. Returns the file's path.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub fn save(&self, root: &Path) -> crate::Result<PathBuf> {
+        let path = root.join(CALIBRATION_FILE);
+        let tmp = root.join(format!("{CALIBRATION_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Internal(format!("calibration to JSON: {e}")))?;
+        std::fs::write(&tmp, text + "\n").map_err(Error::io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+        Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signals(v: f32, scope: f32) -> Signals {
+        Signals {
+            dense_best: v,
+            dense_mean: v,
+            coverage: v,
+            agreement: v,
+            scope,
+            examples: scope,
+        }
+    }
+
+    #[test]
+    fn fitted_models_separate_the_classes_and_round_trip_through_the_file() {
+        let pos: Vec<Signals> = (0..20)
+            .map(|i| signals(0.6 + i as f32 * 0.01, 0.5))
+            .collect();
+        let neg: Vec<Signals> = (0..20)
+            .map(|i| signals(0.1 + i as f32 * 0.01, 0.1))
+            .collect();
+        let c = Calibration::fit(&pos, &neg).unwrap();
+        assert_eq!((c.in_scope_answered, c.out_of_scope_declined), (1.0, 1.0));
+        let (conf_hi, v) = c.decide(&signals(0.7, 0.5));
+        assert_eq!(v, Verdict::Supported);
+        let (conf_lo, v) = c.decide(&signals(0.05, 0.05));
+        assert_eq!(v, Verdict::OutOfScope);
+        assert!(
+            conf_hi > conf_lo && (0.0..=1.0).contains(&conf_lo) && (0.0..=1.0).contains(&conf_hi)
+        );
+        // On topic (scope like the positives) but weak evidence.
+        let (_, v) = c.decide(&Signals {
+            scope: 0.6,
+            examples: 0.6,
+            dense_mean: 0.7,
+            ..signals(0.0, 0.0)
+        });
+        assert_eq!(v, Verdict::InsufficientEvidence);
+        let dir = tempfile::tempdir().unwrap();
+        c.save(dir.path()).unwrap();
+        assert_eq!(Calibration::load(dir.path()).unwrap(), Some(c));
+    }
+
+    #[test]
+    fn question_words_are_not_content() {
+        assert_eq!(
+            question_terms("Which port does Ferrule use?"),
+            ["port", "ferrul", "use"]
+        );
+    }
+
+    #[test]
+    fn fitting_is_deterministic() {
+        let pos: Vec<Signals> = (0..15)
+            .map(|i| signals(0.5 + (i % 4) as f32 * 0.1, 0.4))
+            .collect();
+        let neg: Vec<Signals> = (0..9)
+            .map(|i| signals(0.2 + (i % 3) as f32 * 0.1, 0.2))
+            .collect();
+        let a = Calibration::fit(&pos, &neg).unwrap();
+        let b = Calibration::fit(&pos, &neg).unwrap();
+        assert_eq!((a.support, a.scope), (b.support, b.scope));
+    }
+
+    #[test]
+    fn an_empty_class_is_refused() {
+        let e = Calibration::fit(&[signals(0.5, 0.5)], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("0 out of scope"), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_calibration_file_names_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Calibration::load(dir.path()).unwrap(), None);
+        let pos: Vec<Signals> = (0..4).map(|i| signals(0.6 + i as f32 * 0.1, 0.5)).collect();
+        let neg: Vec<Signals> = (0..4).map(|i| signals(0.1 + i as f32 * 0.1, 0.1)).collect();
+        let mut c = Calibration::fit(&pos, &neg).unwrap();
+        c.support.features.pop();
+        c.save(dir.path()).unwrap();
+        let e = Calibration::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains(CALIBRATION_FILE) && e.contains("support") && e.contains("expects signals"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join(CALIBRATION_FILE), "{\"support\": 3}").unwrap();
+        let e = Calibration::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("support") && e.contains("re-run"), "{e}");
+    }
+
+    #[test]
+    fn the_threshold_sits_in_the_middle_of_the_gap() {
+        let t = best_threshold(&[0.8, 0.9], &[0.1, 0.2]);
+        assert!(t > 0.2 && t <= 0.8, "{t}");
+        assert_eq!(best_threshold(&[0.8], &[0.2]), 0.5);
+    }
+}

@@ -1,0 +1,266 @@
+//! The terminal side of answering: `candor answer`, `candor calibrate`,
+//! `candor eval answer` and `candor bench answer`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use candor::answer::{calibrate::calibrate, Answer, Outcome, Question};
+use candor::config::Corpus;
+use candor::eval::{answer as eval_answer, bench};
+use candor::retrieve::corpora::discover_corpora;
+use serde_json::json;
+
+use super::load_answerer;
+
+/// A corpus and questions it should and should not answer.
+#[derive(clap::Args)]
+pub struct Labelled {
+    /// The corpus folder (holding corpus.toml); it must be indexed.
+    #[arg(long)]
+    corpus: PathBuf,
+    /// JSONL questions the corpus should answer: a `text` field per line, and
+    /// optionally `relevant` doc ids.
+    #[arg(long)]
+    in_scope: PathBuf,
+    /// JSONL questions the corpus should decline.
+    #[arg(long)]
+    out_of_scope: PathBuf,
+    /// Where generations are stored.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The loaded corpus, its engine, and both question sets.
+type Opened = (
+    Corpus,
+    std::sync::Arc<candor::answer::Answerer>,
+    Vec<eval_answer::Judged>,
+    Vec<eval_answer::Judged>,
+);
+
+impl Labelled {
+    fn open(&self) -> anyhow::Result<Opened> {
+        let corpus = Corpus::load(&self.corpus)?;
+        let inside = eval_answer::read_questions(&self.in_scope)?;
+        let outside = eval_answer::read_questions(&self.out_of_scope)?;
+        let answerer = load_answerer(vec![corpus.clone()], &self.data_dir)?;
+        Ok((corpus, answerer, inside, outside))
+    }
+}
+
+pub fn answer_cmd(
+    corpus: &Corpus,
+    question: &str,
+    data_dir: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let answerer = load_answerer(vec![corpus.clone()], data_dir)?;
+    let a = answerer.answer(&Question {
+        text: question,
+        corpus: None,
+        as_of: None,
+        top_k: None,
+    })?;
+    if json {
+        println!("{}", serde_json::to_string(&a)?);
+    } else {
+        print_answer(&a);
+    }
+    Ok(())
+}
+
+fn print_answer(a: &Answer) {
+    match &a.outcome {
+        Outcome::Answered(c) => {
+            println!("{}\n", c.text);
+            for (i, cit) in c.citations.iter().enumerate() {
+                let mut place = cit.source.display().to_string();
+                if let Some(p) = cit.page {
+                    place.push_str(&format!(" p.{p}"));
+                }
+                if let Some(d) = cit.date {
+                    place.push_str(&format!(", {d}"));
+                }
+                println!(
+                    "[{}] {} ({place}, chars {}..{})",
+                    i + 1,
+                    cit.title,
+                    cit.span.0,
+                    cit.span.1
+                );
+            }
+        }
+        Outcome::Unsupported(reason) => {
+            println!(
+                "unsupported ({}): {}",
+                serde_json::to_string(reason)
+                    .unwrap_or_default()
+                    .trim_matches('"'),
+                a.message
+            );
+        }
+    }
+    for w in &a.warnings {
+        println!("warning: {w}");
+    }
+    let threshold = a
+        .support
+        .map(|s| format!(" (threshold {:.3})", s.threshold))
+        .unwrap_or_default();
+    println!(
+        "confidence {:.3}{threshold}, corpus `{}` generation {}, {:.1} ms",
+        a.confidence, a.corpus, a.generation, a.took_ms
+    );
+}
+
+fn texts(questions: Vec<eval_answer::Judged>) -> Vec<String> {
+    questions.into_iter().map(|q| q.text).collect()
+}
+
+pub fn calibrate_cmd(args: &Labelled) -> anyhow::Result<()> {
+    let (corpus, answerer, inside, outside) = args.open()?;
+    let (inside, outside) = (texts(inside), texts(outside));
+    let (c, path) = calibrate(&answerer, &corpus.config.name, &inside, &outside)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&c)?);
+    } else {
+        println!(
+            "calibrated `{}` on {} in-scope and {} out-of-scope questions: answers {:.1}% of in-scope, declines {:.1}% of out-of-scope (support threshold {:.3}, scope threshold {:.3}); wrote {}",
+            corpus.config.name,
+            c.in_scope_questions,
+            c.out_of_scope_questions,
+            100.0 * c.in_scope_answered,
+            100.0 * c.out_of_scope_declined,
+            c.support.threshold,
+            c.scope.threshold,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn eval_answer_cmd(args: &Labelled) -> anyhow::Result<()> {
+    let (corpus, answerer, inside, outside) = args.open()?;
+    let r = eval_answer::run(&answerer, &corpus.config.name, &inside, &outside)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!("corpus `{}`", r.corpus);
+        println!(
+            "  in scope:      {:>5} asked, {:.1}% answered",
+            r.in_scope,
+            100.0 * r.in_scope_answered
+        );
+        if r.judged_answered > 0 {
+            println!(
+                "  first citation relevant: {:.1}% of {} judged answers",
+                100.0 * r.first_citation_relevant,
+                r.judged_answered
+            );
+        }
+        println!(
+            "  out of scope:  {:>5} asked, {:.1}% unsupported",
+            r.out_of_scope,
+            100.0 * r.out_of_scope_unsupported
+        );
+        println!(
+            "  unsupported by reason: {}",
+            serde_json::to_string(&r.reasons)?
+        );
+        println!(
+            "  latency ms: p50 {:.1}, p95 {:.1}, p99 {:.1}",
+            r.latency_ms.p50, r.latency_ms.p95, r.latency_ms.p99
+        );
+    }
+    Ok(())
+}
+
+pub fn bench_answer_cmd(
+    corpora_dir: &Path,
+    data_dir: &Path,
+    corpus: &str,
+    questions: &Path,
+    requests: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut qs = texts(eval_answer::read_questions(questions)?);
+    qs.sort();
+    qs.dedup();
+    // Each uncached run needs questions no earlier request embedded or answered.
+    if requests == 0 || qs.len() < 2 * requests + 1 {
+        anyhow::bail!(
+            "{} holds {} distinct questions; --requests {requests} needs {}",
+            questions.display(),
+            qs.len(),
+            2 * requests + 1
+        );
+    }
+    let answerer = load_answerer(discover_corpora(corpora_dir)?, data_dir)?;
+    answerer.corpora().pick(Some(corpus))?;
+    let body = |q: &String| json!({"question": q, "corpus": corpus}).to_string();
+    let warmup = vec![body(&qs[2 * requests])];
+    let (c1, c8) = (
+        qs[..requests].iter().map(body).collect::<Vec<_>>(),
+        qs[requests..2 * requests]
+            .iter()
+            .map(body)
+            .collect::<Vec<_>>(),
+    );
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .context("cannot bind a local port")?;
+    let url = format!("http://{}/v1/answer", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = candor::api::AppState {
+        answerer,
+        max_question_chars: candor::api::DEFAULT_MAX_QUESTION_CHARS,
+    };
+    let server = runtime.spawn(candor::api::serve(state, listener, async {
+        let _ = stopped.await;
+    }));
+
+    bench::post_all(&url, &warmup, 1)?;
+    let runs = [
+        ("uncached", 1, bench::post_all(&url, &c1, 1)?),
+        ("uncached", 8, bench::post_all(&url, &c8, 8)?),
+        ("cached", 1, bench::post_all(&url, &c1, 1)?),
+        (
+            "cached",
+            8,
+            bench::post_all(&url, &[c1.clone(), c8.clone()].concat(), 8)?,
+        ),
+    ];
+    let _ = stop.send(());
+    runtime.block_on(server)?.context("server failed")?;
+
+    if json {
+        let mut out = serde_json::Map::new();
+        for (cache, c, r) in &runs {
+            let p = format!("answer_{cache}_c{c}");
+            out.insert(format!("{p}_p50_ms"), json!(r.latency_ms.p50));
+            out.insert(format!("{p}_p95_ms"), json!(r.latency_ms.p95));
+            out.insert(format!("{p}_p99_ms"), json!(r.latency_ms.p99));
+            out.insert(format!("{p}_rps"), json!(r.throughput_rps));
+            out.insert(format!("{p}_failures"), json!(r.failures));
+        }
+        println!("{}", serde_json::Value::Object(out));
+    } else {
+        println!("/v1/answer on `{corpus}`, {requests} requests per uncached run");
+        println!(
+            "{:<9} {:>4} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "cache", "conc", "p50 ms", "p95 ms", "p99 ms", "req/s", "failed"
+        );
+        for (cache, c, r) in &runs {
+            println!(
+                "{cache:<9} {c:>4} {:>9.2} {:>9.2} {:>9.2} {:>9.1} {:>8}",
+                r.latency_ms.p50, r.latency_ms.p95, r.latency_ms.p99, r.throughput_rps, r.failures
+            );
+        }
+    }
+    Ok(())
+}

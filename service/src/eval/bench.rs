@@ -1,0 +1,100 @@
+//! An HTTP load generator: sends JSON requests to a running server from several
+//! threads and measures per-request latency and overall throughput.
+//!
+//! It measures a real server over real sockets, so the figures include HTTP
+//! parsing, JSON and the async runtime, as a client would see them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::metrics::{percentiles, Percentiles};
+use crate::Error;
+
+/// What one load run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// Requests sent.
+    pub requests: usize,
+    /// Client threads.
+    pub concurrency: usize,
+    /// Per-request latency, in milliseconds.
+    pub latency_ms: Percentiles,
+    /// Completed requests per second over the whole run.
+    pub throughput_rps: f64,
+    /// Responses that were not 200.
+    pub failures: usize,
+}
+
+/// POSTs every body in `bodies` to `url` once, from `concurrency` threads.
+///
+/// # Errors
+///
+/// [`Error::InvalidRequest`] when `bodies` is empty or `concurrency` is 0;
+/// [`Error::Internal`] when a request cannot be sent at all (server gone).
+pub fn post_all(url: &str, bodies: &[String], concurrency: usize) -> crate::Result<LoadReport> {
+    if bodies.is_empty() || concurrency == 0 {
+        return Err(Error::InvalidRequest(
+            "a load run needs at least one request and one thread".into(),
+        ));
+    }
+    let next = AtomicUsize::new(0);
+    let latencies = Mutex::new(Vec::with_capacity(bodies.len()));
+    let failures = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..concurrency)
+            .map(|_| {
+                s.spawn(|| -> crate::Result<()> {
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .timeout_global(Some(Duration::from_secs(60)))
+                        .build()
+                        .into();
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(body) = bodies.get(i) else { break };
+                        let t = Instant::now();
+                        let mut resp = agent
+                            .post(url)
+                            .header("content-type", "application/json")
+                            .send(body.as_str())
+                            .map_err(|e| Error::Internal(format!("POST {url}: {e}")))?;
+                        // The latency includes reading the whole body, as a client would.
+                        let _ = resp.body_mut().read_to_string();
+                        mine.push(t.elapsed().as_secs_f64() * 1000.0);
+                        if resp.status().as_u16() != 200 {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    latencies
+                        .lock()
+                        .map_err(|_| Error::Internal("latency list poisoned".into()))?
+                        .extend(mine);
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a load thread panicked".into())))
+            })
+            .collect::<crate::Result<Vec<()>>>()
+    })?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut latencies = latencies
+        .into_inner()
+        .map_err(|_| Error::Internal("latency list poisoned".into()))?;
+    Ok(LoadReport {
+        requests: latencies.len(),
+        concurrency,
+        latency_ms: percentiles(&mut latencies),
+        throughput_rps: latencies.len() as f64 / elapsed.max(1e-9),
+        failures: failures.load(Ordering::Relaxed),
+    })
+}

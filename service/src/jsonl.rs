@@ -1,0 +1,63 @@
+//! JSON-lines reading shared by every stage that takes record files (BEIR data,
+//! scope examples, calibration and eval question sets).
+//!
+//! A malformed line is an error naming the file and the line number; blank lines
+//! are skipped.
+
+use std::path::Path;
+
+use crate::Error;
+
+/// The records of a JSON-lines text, each with its raw line.
+pub fn records<'a, T: serde::de::DeserializeOwned>(
+    path: &'a Path,
+    text: &'a str,
+) -> impl Iterator<Item = crate::Result<(T, &'a str)>> + 'a {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(move |(n, line)| {
+            serde_json::from_str(line)
+                .map(|rec| (rec, line))
+                .map_err(|e| Error::BadDocument {
+                    path: path.to_path_buf(),
+                    reason: format!("line {}: {e}", n + 1),
+                })
+        })
+}
+
+/// Every record of the JSON-lines file at `path`.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read, [`Error::BadDocument`] naming the
+/// first malformed line.
+pub fn read<T: serde::de::DeserializeOwned>(path: &Path) -> crate::Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    records(path, &text)
+        .map(|r| r.map(|(rec, _)| rec))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        text: String,
+    }
+
+    #[test]
+    fn reads_records_and_names_the_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("q.jsonl");
+        std::fs::write(&p, "{\"text\":\"a\"}\n\n{\"text\":\"b\"}\n").unwrap();
+        let v: Vec<Line> = super::read(&p).unwrap();
+        assert_eq!(
+            v.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        std::fs::write(&p, "{\"text\":\"a\"}\n{\"txt\":1}\n").unwrap();
+        let e = super::read::<Line>(&p).err().unwrap().to_string();
+        assert!(e.contains("q.jsonl") && e.contains("line 2"), "{e}");
+    }
+}
