@@ -1,5 +1,5 @@
 # Candor's two commands: `make run` and `make test`. Both fetch what they need.
-.PHONY: run test assets wasm-target build build-debug clean-data
+.PHONY: run test assets wasm-target build build-debug clean-data scifact-answers
 
 CARGO ?= cargo
 DATA_DIR ?= data
@@ -27,6 +27,10 @@ run: build
 ## The whole test suite: unit tests, the real-model index tests, end-to-end HTTP tests.
 test: assets wasm-target build-debug
 	$(CARGO) test --workspace
+
+## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.
+scifact-answers: build
+	service/scripts/scifact-answers.sh
 
 clean-data:
 	rm -rf $(DATA_DIR)

@@ -454,6 +454,18 @@ fn answer_fixture(root: &Path) -> (PathBuf, PathBuf) {
         "Who receives the greenhouse alarms?",
     ];
     write(&orchard.join("eval/in_scope.jsonl"), jsonl(&orchard_in));
+    let orchard_unanswerable = [
+        "How do I connect Orchard to a weather station API?",
+        "What is the warranty period of the Orchard controller?",
+        "Can Orchard control LED grow lights?",
+        "How do I reset the Orchard admin password?",
+        "Which mobile app works with Orchard?",
+        "How much power does the Orchard controller draw?",
+    ];
+    write(
+        &orchard.join("eval/unanswerable.jsonl"),
+        jsonl(&orchard_unanswerable),
+    );
 
     let guides = root.join("corpora/guides");
     write(&guides.join("corpus.toml"), "name = \"guides\"\nscope = \"Installing and upgrading the Orchard controller software.\"\n[[sources]]\npath = \"docs\"\n");
@@ -491,21 +503,29 @@ fn answer_fixture(root: &Path) -> (PathBuf, PathBuf) {
                 data.to_str().unwrap(),
             ],
         );
-        let out = candor_ok(
-            root,
-            &[
-                "calibrate",
-                "--corpus",
-                c.to_str().unwrap(),
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--in-scope",
-                c.join("eval/in_scope.jsonl").to_str().unwrap(),
-                "--out-of-scope",
-                root.join("off_topic.jsonl").to_str().unwrap(),
-                "--json",
-            ],
+        let (in_scope, unanswerable, off) = (
+            c.join("eval/in_scope.jsonl"),
+            c.join("eval/unanswerable.jsonl"),
+            root.join("off_topic.jsonl"),
         );
+        let mut args = vec![
+            "calibrate",
+            "--corpus",
+            c.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ];
+        args.extend([
+            "--in-scope",
+            in_scope.to_str().unwrap(),
+            "--out-of-scope",
+            off.to_str().unwrap(),
+            "--json",
+        ]);
+        if unanswerable.is_file() {
+            args.extend(["--unanswerable", unanswerable.to_str().unwrap()]);
+        }
+        let out = candor_ok(root, &args);
         let cal: Value = serde_json::from_str(out.trim()).unwrap();
         assert!(
             c.join("calibration.json").is_file(),
@@ -600,6 +620,22 @@ fn answers_cite_their_sources_and_unsupported_questions_say_why() {
     assert!(
         u["message"].as_str().unwrap().contains("something else"),
         "{u}"
+    );
+
+    // On topic, but the documents do not say: declined as insufficient evidence.
+    let (_, i) =
+        ask(json!({"question": "Can Orchard send alerts to a smartwatch?", "corpus": "orchard"}));
+    assert_eq!(
+        (i["status"].as_str(), i["reason"].as_str()),
+        (Some("unsupported"), Some("insufficient_evidence")),
+        "{i}"
+    );
+    assert!(
+        i["message"]
+            .as_str()
+            .unwrap()
+            .contains("not hold enough evidence"),
+        "{i}"
     );
 
     // Without a corpus, a question goes to the corpus that covers it...

@@ -319,20 +319,27 @@ impl Logistic {
         Ok(())
     }
 
-    /// Fits a class-balanced, lightly regularised logistic regression by gradient
-    /// descent from zero (deterministic), then picks the threshold that maximises
-    /// the mean of the two classes' accuracies.
-    fn fit(features: &[&str], positive: &[Signals], negative: &[Signals]) -> Logistic {
+    /// Fits a lightly regularised logistic regression by gradient descent from zero
+    /// (deterministic). Each group of questions (positive or not) weighs the same
+    /// in total, however many questions it holds, and the threshold maximises the
+    /// mean of the groups' accuracies.
+    fn fit(features: &[&str], groups: &[Group<'_>]) -> Logistic {
         let row = |s: &Signals| {
             features
                 .iter()
                 .map(|f| s.get(f).unwrap_or(0.0))
                 .collect::<Vec<f32>>()
         };
-        let rows: Vec<(Vec<f32>, f32)> = positive
+        let groups: Vec<&Group<'_>> = groups.iter().filter(|g| !g.signals.is_empty()).collect();
+        // (features, label, weight); the weights sum to the number of rows.
+        let total = groups.iter().map(|g| g.signals.len()).sum::<usize>().max(1) as f32;
+        let rows: Vec<(Vec<f32>, f32, f32)> = groups
             .iter()
-            .map(|s| (row(s), 1.0))
-            .chain(negative.iter().map(|s| (row(s), 0.0)))
+            .flat_map(|g| {
+                let w = total / (groups.len() as f32 * g.signals.len() as f32);
+                let y = if g.positive { 1.0 } else { 0.0 };
+                g.signals.iter().map(move |s| (row(s), y, w))
+            })
             .collect();
         let n = features.len();
         let count = rows.len().max(1) as f32;
@@ -350,10 +357,6 @@ impl Logistic {
             .iter()
             .map(|r| (0..n).map(|i| (r.0[i] - mean[i]) / std[i]).collect())
             .collect();
-        let (w_pos, w_neg) = (
-            count / (2.0 * positive.len().max(1) as f32),
-            count / (2.0 * negative.len().max(1) as f32),
-        );
         let (mut weights, mut bias) = (vec![0.0f32; n], 0.0f32);
         const STEPS: usize = 3000;
         const RATE: f32 = 0.5;
@@ -361,11 +364,10 @@ impl Logistic {
         for _ in 0..STEPS {
             let mut grad = vec![0.0f32; n];
             let mut grad_b = 0.0f32;
-            for (xi, (_, y)) in x.iter().zip(&rows) {
+            for (xi, (_, y, w)) in x.iter().zip(&rows) {
                 let z: f32 = xi.iter().zip(&weights).map(|(a, w)| a * w).sum::<f32>() + bias;
                 let p = 1.0 / (1.0 + (-z).exp());
-                let cw = if *y > 0.5 { w_pos } else { w_neg };
-                let err = cw * (p - y);
+                let err = w * (p - y);
                 for i in 0..n {
                     grad[i] += err * xi[i];
                 }
@@ -384,18 +386,31 @@ impl Logistic {
             bias,
             threshold: 0.5,
         };
-        let pos: Vec<f32> = positive.iter().map(|s| model.probability(s)).collect();
-        let neg: Vec<f32> = negative.iter().map(|s| model.probability(s)).collect();
-        model.threshold = best_threshold(&pos, &neg);
+        let scored: Vec<(Vec<f32>, bool)> = groups
+            .iter()
+            .map(|g| {
+                (
+                    g.signals.iter().map(|s| model.probability(s)).collect(),
+                    g.positive,
+                )
+            })
+            .collect();
+        model.threshold = best_threshold(&scored);
         model
     }
 }
 
-/// The cut that maximises the mean of the share of positives at or above it and the
-/// share of negatives below it. Among equally good cuts the middle one is taken,
-/// which leaves the widest margin on both sides.
-fn best_threshold(pos: &[f32], neg: &[f32]) -> f32 {
-    let mut values: Vec<f32> = pos.iter().chain(neg).copied().collect();
+/// Questions of one kind, and whether the model should say yes to them.
+struct Group<'a> {
+    signals: &'a [Signals],
+    positive: bool,
+}
+
+/// The cut that maximises the mean over groups of the share classified right
+/// (positives at or above it, the others below). Among equally good cuts the
+/// middle one is taken, which leaves the widest margin on both sides.
+fn best_threshold(groups: &[(Vec<f32>, bool)]) -> f32 {
+    let mut values: Vec<f32> = groups.iter().flat_map(|g| g.0.iter().copied()).collect();
     values.sort_by(f32::total_cmp);
     values.dedup();
     if values.is_empty() {
@@ -405,9 +420,12 @@ fn best_threshold(pos: &[f32], neg: &[f32]) -> f32 {
     cuts.extend(values.windows(2).map(|w| (w[0] + w[1]) / 2.0));
     cuts.push(1.0);
     let score = |t: f32| {
-        let tp = pos.iter().filter(|p| **p >= t).count() as f32 / pos.len().max(1) as f32;
-        let tn = neg.iter().filter(|p| **p < t).count() as f32 / neg.len().max(1) as f32;
-        tp + tn
+        groups
+            .iter()
+            .map(|(p, positive)| {
+                p.iter().filter(|v| (**v >= t) == *positive).count() as f32 / p.len().max(1) as f32
+            })
+            .sum::<f32>()
     };
     let scores: Vec<f32> = cuts.iter().map(|t| score(*t)).collect();
     let best = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -418,6 +436,16 @@ fn best_threshold(pos: &[f32], neg: &[f32]) -> f32 {
         .map(|(t, _)| *t)
         .collect();
     winners[winners.len() / 2]
+}
+
+/// Signals of labelled questions, for [`Calibration::fit`].
+pub struct Labelled<'a> {
+    /// Questions the corpus should answer.
+    pub answerable: &'a [Signals],
+    /// On-topic questions its documents cannot answer; may be empty.
+    pub unanswerable: &'a [Signals],
+    /// Questions about something else.
+    pub out_of_scope: &'a [Signals],
 }
 
 /// Why a question may not be answered.
@@ -443,49 +471,82 @@ pub struct Calibration {
     pub in_scope_questions: usize,
     /// Out-of-scope questions fitted on.
     pub out_of_scope_questions: usize,
+    /// In-scope questions the corpus cannot answer, fitted on.
+    #[serde(default)]
+    pub unanswerable_questions: usize,
     /// Share of the in-scope questions the fitted models answer.
     pub in_scope_answered: f32,
     /// Share of the out-of-scope questions the fitted models decline.
     pub out_of_scope_declined: f32,
+    /// Share of the unanswerable questions the fitted models decline.
+    #[serde(default)]
+    pub unanswerable_declined: f32,
     /// When the fit ran (RFC 3339).
     pub calibrated_at: String,
 }
 
 impl Calibration {
     /// Fits both models on the signals of questions the corpus should answer
-    /// (`in_scope`) and questions it should not (`out_of_scope`).
+    /// and of questions it should decline: off-topic ones, and on-topic ones its
+    /// documents cannot answer (optional; they teach `insufficient_evidence`).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRequest`] when either set is empty.
-    pub fn fit(in_scope: &[Signals], out_of_scope: &[Signals]) -> crate::Result<Calibration> {
-        if in_scope.is_empty() || out_of_scope.is_empty() {
+    /// [`Error::InvalidRequest`] when there are no answerable or no out-of-scope
+    /// questions.
+    pub fn fit(set: &Labelled<'_>) -> crate::Result<Calibration> {
+        if set.answerable.is_empty() || set.out_of_scope.is_empty() {
             return Err(Error::InvalidRequest(format!(
                 "calibration needs questions of both kinds; got {} in scope and {} out of scope",
-                in_scope.len(),
-                out_of_scope.len()
+                set.answerable.len(),
+                set.out_of_scope.len()
             )));
         }
-        let support = Logistic::fit(&SUPPORT_FEATURES, in_scope, out_of_scope);
-        let scope = Logistic::fit(&SCOPE_FEATURES, in_scope, out_of_scope);
+        let group = |signals, positive| Group { signals, positive };
+        let support = Logistic::fit(
+            &SUPPORT_FEATURES,
+            &[
+                group(set.answerable, true),
+                group(set.out_of_scope, false),
+                group(set.unanswerable, false),
+            ],
+        );
+        let scope = Logistic::fit(
+            &SCOPE_FEATURES,
+            &[
+                group(set.answerable, true),
+                group(set.unanswerable, true),
+                group(set.out_of_scope, false),
+            ],
+        );
         let mut c = Calibration {
             support,
             scope,
-            in_scope_questions: in_scope.len(),
-            out_of_scope_questions: out_of_scope.len(),
+            in_scope_questions: set.answerable.len(),
+            out_of_scope_questions: set.out_of_scope.len(),
+            unanswerable_questions: set.unanswerable.len(),
             in_scope_answered: 0.0,
             out_of_scope_declined: 0.0,
+            unanswerable_declined: 0.0,
             calibrated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         let answered = |set: &[Signals]| {
-            set.iter()
+            let yes = set
+                .iter()
                 .filter(|s| c.decide(s).1 == Verdict::Supported)
-                .count() as f32
-                / set.len() as f32
+                .count();
+            yes as f32 / set.len().max(1) as f32
         };
-        let (a, d) = (answered(in_scope), 1.0 - answered(out_of_scope));
-        c.in_scope_answered = a;
-        c.out_of_scope_declined = d;
+        let rates = (
+            answered(set.answerable),
+            1.0 - answered(set.out_of_scope),
+            1.0 - answered(set.unanswerable),
+        );
+        (
+            c.in_scope_answered,
+            c.out_of_scope_declined,
+            c.unanswerable_declined,
+        ) = rates;
         Ok(c)
     }
 
@@ -569,6 +630,14 @@ mod tests {
         }
     }
 
+    fn fit(pos: &[Signals], neg: &[Signals]) -> crate::Result<Calibration> {
+        Calibration::fit(&Labelled {
+            answerable: pos,
+            unanswerable: &[],
+            out_of_scope: neg,
+        })
+    }
+
     #[test]
     fn fitted_models_separate_the_classes_and_round_trip_through_the_file() {
         let pos: Vec<Signals> = (0..20)
@@ -577,7 +646,7 @@ mod tests {
         let neg: Vec<Signals> = (0..20)
             .map(|i| signals(0.1 + i as f32 * 0.01, 0.1))
             .collect();
-        let c = Calibration::fit(&pos, &neg).unwrap();
+        let c = fit(&pos, &neg).unwrap();
         assert_eq!((c.in_scope_answered, c.out_of_scope_declined), (1.0, 1.0));
         let (conf_hi, v) = c.decide(&signals(0.7, 0.5));
         assert_eq!(v, Verdict::Supported);
@@ -615,16 +684,14 @@ mod tests {
         let neg: Vec<Signals> = (0..9)
             .map(|i| signals(0.2 + (i % 3) as f32 * 0.1, 0.2))
             .collect();
-        let a = Calibration::fit(&pos, &neg).unwrap();
-        let b = Calibration::fit(&pos, &neg).unwrap();
+        let a = fit(&pos, &neg).unwrap();
+        let b = fit(&pos, &neg).unwrap();
         assert_eq!((a.support, a.scope), (b.support, b.scope));
     }
 
     #[test]
     fn an_empty_class_is_refused() {
-        let e = Calibration::fit(&[signals(0.5, 0.5)], &[])
-            .unwrap_err()
-            .to_string();
+        let e = fit(&[signals(0.5, 0.5)], &[]).unwrap_err().to_string();
         assert!(e.contains("0 out of scope"), "{e}");
     }
 
@@ -634,7 +701,7 @@ mod tests {
         assert_eq!(Calibration::load(dir.path()).unwrap(), None);
         let pos: Vec<Signals> = (0..4).map(|i| signals(0.6 + i as f32 * 0.1, 0.5)).collect();
         let neg: Vec<Signals> = (0..4).map(|i| signals(0.1 + i as f32 * 0.1, 0.1)).collect();
-        let mut c = Calibration::fit(&pos, &neg).unwrap();
+        let mut c = fit(&pos, &neg).unwrap();
         c.support.features.pop();
         c.save(dir.path()).unwrap();
         let e = Calibration::load(dir.path()).unwrap_err().to_string();
@@ -649,8 +716,48 @@ mod tests {
 
     #[test]
     fn the_threshold_sits_in_the_middle_of_the_gap() {
-        let t = best_threshold(&[0.8, 0.9], &[0.1, 0.2]);
+        let t = best_threshold(&[(vec![0.8, 0.9], true), (vec![0.1, 0.2], false)]);
         assert!(t > 0.2 && t <= 0.8, "{t}");
-        assert_eq!(best_threshold(&[0.8], &[0.2]), 0.5);
+        assert_eq!(
+            best_threshold(&[(vec![0.8], true), (vec![0.2], false)]),
+            0.5
+        );
+    }
+
+    #[test]
+    fn unanswerable_questions_teach_insufficient_evidence() {
+        // Answerable: on topic, strong evidence. Unanswerable: on topic, weak
+        // evidence. Out of scope: off topic, weak evidence.
+        let on = |v: f32| Signals {
+            scope: 0.5,
+            examples: 0.5,
+            dense_mean: 0.6,
+            ..signals(v, 0.5)
+        };
+        let answerable: Vec<Signals> = (0..12).map(|i| on(0.7 + i as f32 * 0.01)).collect();
+        let unanswerable: Vec<Signals> = (0..6).map(|i| on(0.2 + i as f32 * 0.01)).collect();
+        let off: Vec<Signals> = (0..12)
+            .map(|i| Signals {
+                dense_mean: 0.1,
+                ..signals(0.2 + i as f32 * 0.01, 0.1)
+            })
+            .collect();
+        let c = Calibration::fit(&Labelled {
+            answerable: &answerable,
+            unanswerable: &unanswerable,
+            out_of_scope: &off,
+        })
+        .unwrap();
+        assert_eq!(
+            (
+                c.in_scope_answered,
+                c.unanswerable_declined,
+                c.out_of_scope_declined
+            ),
+            (1.0, 1.0, 1.0)
+        );
+        assert_eq!(c.decide(&on(0.22)).1, Verdict::InsufficientEvidence);
+        assert_eq!(c.decide(&off[3]).1, Verdict::OutOfScope);
+        assert_eq!(c.decide(&on(0.75)).1, Verdict::Supported);
     }
 }

@@ -22,9 +22,13 @@ pub struct Labelled {
     /// optionally `relevant` doc ids.
     #[arg(long)]
     in_scope: PathBuf,
-    /// JSONL questions the corpus should decline.
+    /// JSONL questions the corpus should decline as off topic.
     #[arg(long)]
     out_of_scope: PathBuf,
+    /// JSONL questions on the corpus's topic that its documents cannot answer;
+    /// they teach it to say `insufficient_evidence`.
+    #[arg(long)]
+    unanswerable: Option<PathBuf>,
     /// Where generations are stored.
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
@@ -33,21 +37,32 @@ pub struct Labelled {
     json: bool,
 }
 
-/// The loaded corpus, its engine, and both question sets.
-type Opened = (
-    Corpus,
-    std::sync::Arc<candor::answer::Answerer>,
-    Vec<eval_answer::Judged>,
-    Vec<eval_answer::Judged>,
-);
+/// The loaded corpus, its engine, and the question sets.
+struct Opened {
+    corpus: Corpus,
+    answerer: std::sync::Arc<candor::answer::Answerer>,
+    in_scope: Vec<eval_answer::Judged>,
+    unanswerable: Vec<eval_answer::Judged>,
+    out_of_scope: Vec<eval_answer::Judged>,
+}
 
 impl Labelled {
     fn open(&self) -> anyhow::Result<Opened> {
         let corpus = Corpus::load(&self.corpus)?;
-        let inside = eval_answer::read_questions(&self.in_scope)?;
-        let outside = eval_answer::read_questions(&self.out_of_scope)?;
+        let in_scope = eval_answer::read_questions(&self.in_scope)?;
+        let out_of_scope = eval_answer::read_questions(&self.out_of_scope)?;
+        let unanswerable = match &self.unanswerable {
+            Some(p) => eval_answer::read_questions(p)?,
+            None => Vec::new(),
+        };
         let answerer = load_answerer(vec![corpus.clone()], &self.data_dir)?;
-        Ok((corpus, answerer, inside, outside))
+        Ok(Opened {
+            corpus,
+            answerer,
+            in_scope,
+            unanswerable,
+            out_of_scope,
+        })
     }
 }
 
@@ -121,18 +136,25 @@ fn texts(questions: Vec<eval_answer::Judged>) -> Vec<String> {
 }
 
 pub fn calibrate_cmd(args: &Labelled) -> anyhow::Result<()> {
-    let (corpus, answerer, inside, outside) = args.open()?;
-    let (inside, outside) = (texts(inside), texts(outside));
-    let (c, path) = calibrate(&answerer, &corpus.config.name, &inside, &outside)?;
+    let o = args.open()?;
+    let name = &o.corpus.config.name;
+    let (c, path) = calibrate(
+        &o.answerer,
+        name,
+        &texts(o.in_scope),
+        &texts(o.unanswerable),
+        &texts(o.out_of_scope),
+    )?;
     if args.json {
         println!("{}", serde_json::to_string(&c)?);
     } else {
         println!(
-            "calibrated `{}` on {} in-scope and {} out-of-scope questions: answers {:.1}% of in-scope, declines {:.1}% of out-of-scope (support threshold {:.3}, scope threshold {:.3}); wrote {}",
-            corpus.config.name,
+            "calibrated `{name}` on {} in-scope, {} unanswerable and {} out-of-scope questions: answers {:.1}% of in-scope, declines {:.1}% of unanswerable and {:.1}% of out-of-scope (support threshold {:.3}, scope threshold {:.3}); wrote {}",
             c.in_scope_questions,
+            c.unanswerable_questions,
             c.out_of_scope_questions,
             100.0 * c.in_scope_answered,
+            100.0 * c.unanswerable_declined,
             100.0 * c.out_of_scope_declined,
             c.support.threshold,
             c.scope.threshold,
@@ -143,8 +165,14 @@ pub fn calibrate_cmd(args: &Labelled) -> anyhow::Result<()> {
 }
 
 pub fn eval_answer_cmd(args: &Labelled) -> anyhow::Result<()> {
-    let (corpus, answerer, inside, outside) = args.open()?;
-    let r = eval_answer::run(&answerer, &corpus.config.name, &inside, &outside)?;
+    let o = args.open()?;
+    let r = eval_answer::run(
+        &o.answerer,
+        &o.corpus.config.name,
+        &o.in_scope,
+        &o.unanswerable,
+        &o.out_of_scope,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
@@ -159,6 +187,13 @@ pub fn eval_answer_cmd(args: &Labelled) -> anyhow::Result<()> {
                 "  first citation relevant: {:.1}% of {} judged answers",
                 100.0 * r.first_citation_relevant,
                 r.judged_answered
+            );
+        }
+        if r.unanswerable > 0 {
+            println!(
+                "  unanswerable:  {:>5} asked, {:.1}% unsupported",
+                r.unanswerable,
+                100.0 * r.unanswerable_unsupported
             );
         }
         println!(

@@ -58,6 +58,10 @@ pub struct AnswerReport {
     pub judged_answered: usize,
     /// Share of those whose first citation is a relevant document.
     pub first_citation_relevant: f64,
+    /// On-topic questions the corpus cannot answer, asked.
+    pub unanswerable: usize,
+    /// Share of them declared unsupported.
+    pub unanswerable_unsupported: f64,
     /// Out-of-scope questions asked.
     pub out_of_scope: usize,
     /// Share of them declared unsupported.
@@ -68,7 +72,8 @@ pub struct AnswerReport {
     pub latency_ms: Percentiles,
 }
 
-/// Asks every question of both sets in corpus `name`.
+/// Asks every question of every set in corpus `name`: questions it should answer,
+/// on-topic questions it cannot answer (may be empty), and off-topic ones.
 ///
 /// # Errors
 ///
@@ -77,6 +82,7 @@ pub fn run(
     answerer: &Answerer,
     name: &str,
     in_scope: &[Judged],
+    unanswerable: &[Judged],
     out_of_scope: &[Judged],
 ) -> crate::Result<AnswerReport> {
     let mut latencies = Vec::new();
@@ -115,12 +121,16 @@ pub fn run(
             }
         }
     }
-    let mut declined = 0;
-    for q in out_of_scope {
-        if matches!(ask(q)?, Outcome::Unsupported(_)) {
-            declined += 1;
+    let mut declined = |set: &[Judged]| -> crate::Result<usize> {
+        let mut n = 0;
+        for q in set {
+            if matches!(ask(q)?, Outcome::Unsupported(_)) {
+                n += 1;
+            }
         }
-    }
+        Ok(n)
+    };
+    let (declined_unanswerable, declined) = (declined(unanswerable)?, declined(out_of_scope)?);
     let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     Ok(AnswerReport {
         corpus: name.to_owned(),
@@ -128,6 +138,8 @@ pub fn run(
         in_scope_answered: share(answered, in_scope.len()),
         judged_answered: judged,
         first_citation_relevant: share(relevant_first, judged),
+        unanswerable: unanswerable.len(),
+        unanswerable_unsupported: share(declined_unanswerable, unanswerable.len()),
         out_of_scope: out_of_scope.len(),
         out_of_scope_unsupported: share(declined, out_of_scope.len()),
         reasons,
