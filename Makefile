@@ -1,5 +1,5 @@
 # Candor's two commands: `make run` and `make test`. Both fetch what they need.
-.PHONY: run test assets wasm-target build build-debug clean-data scifact-answers
+.PHONY: run test assets wasm-target plugins build build-debug clean-data scifact-answers
 
 CARGO ?= cargo
 DATA_DIR ?= data
@@ -13,6 +13,10 @@ assets:
 wasm-target:
 	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
+## Plugin components (wasm32-wasip2): the test plugins under tests/plugins.
+plugins: wasm-target
+	$(CARGO) build --manifest-path tests/plugins/Cargo.toml --target wasm32-wasip2 --release --target-dir target/plugins
+
 build: assets
 	$(CARGO) build --release --bin candor
 
@@ -25,7 +29,7 @@ run: build
 	target/release/candor serve --corpora corpora --data-dir $(DATA_DIR) --addr $(ADDR)
 
 ## The whole test suite: unit tests, the real-model index tests, end-to-end HTTP tests.
-test: assets wasm-target build-debug
+test: assets plugins build-debug
 	$(CARGO) test --workspace
 
 ## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.

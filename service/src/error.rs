@@ -58,6 +58,15 @@ pub enum Error {
     /// The vector store failed.
     #[error("vector store: {0}")]
     Vector(String),
+    /// A plugin failed: it could not be loaded, or a call trapped, ran out of time
+    /// or memory, or returned something malformed.
+    #[error("plugin `{plugin}`: {cause}")]
+    Plugin {
+        /// The plugin's name.
+        plugin: String,
+        /// What went wrong.
+        cause: String,
+    },
     /// A worker thread panicked; a bug in Candor or a library, never the caller's fault.
     #[error("internal failure: {0}")]
     Internal(String),

@@ -46,6 +46,7 @@ pub mod eval;
 pub mod index;
 pub mod ingest;
 pub mod jsonl;
+pub mod plugins;
 pub mod retrieve;
 
 pub use error::Error;
@@ -62,15 +63,16 @@ mod layering_tests {
 
     /// Stages in pipeline order; `eval` and `api` are both consumers at the end.
     /// Modules outside the list (`error`, `cache`, `jsonl`) are shared utilities.
-    const STAGES: [(&str, usize); 8] = [
+    const STAGES: [(&str, usize); 9] = [
         ("config", 0),
-        ("ingest", 1),
-        ("embed", 2),
-        ("index", 3),
-        ("retrieve", 4),
-        ("answer", 5),
-        ("eval", 6),
-        ("api", 6),
+        ("plugins", 1),
+        ("ingest", 2),
+        ("embed", 3),
+        ("index", 4),
+        ("retrieve", 5),
+        ("answer", 6),
+        ("eval", 7),
+        ("api", 7),
     ];
 
     fn rust_files(dir: &Path) -> Vec<PathBuf> {

@@ -1066,3 +1066,121 @@ fn beir_eval_on_a_scifact_slice_reports_metrics_and_caches_the_index() {
         assert!(r["ndcg_at_10"].as_f64().unwrap() > 0.5, "{mode}: {r}");
     }
 }
+
+/// A test plugin built by `make plugins` (from `tests/plugins/`).
+fn test_plugin(name: &str) -> PathBuf {
+    let p = workspace().join(format!("target/plugins/wasm32-wasip2/release/{name}.wasm"));
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make plugins` (make test does)",
+        p.display()
+    );
+    p
+}
+
+/// Runs `candor plugin run` and returns (success, stdout, stderr, seconds).
+fn plugin_run(dir: &Path, args: &[&str]) -> (bool, String, String, f64) {
+    let started = std::time::Instant::now();
+    let out = candor(dir, &[&["plugin", "run"], args].concat());
+    let secs = started.elapsed().as_secs_f64();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        secs,
+    )
+}
+
+#[test]
+fn hostile_plugins_are_stopped_with_their_name_and_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let guard = test_plugin("hostile_guardrail");
+    let guard = guard.to_str().unwrap();
+    // Compile once, so the timings below are the calls, not the compiler.
+    let check = candor_ok(tmp.path(), &["plugin", "check", guard]);
+    let check: Value = serde_json::from_str(&check).unwrap();
+    assert_eq!(
+        (check["world"].as_str(), check["limits"]["timeout"].as_u64()),
+        (Some("guardrail"), Some(50)),
+        "{check}"
+    );
+
+    let cases = [
+        ("loop", "did not finish within its 50 ms deadline"),
+        ("alloc", "ran out of memory"),
+        ("panic", "panics on purpose"),
+        ("passwd", "reading /etc/passwd"),
+        ("env", "reading $HOME"),
+        ("socket", "opening a socket"),
+    ];
+    for (misdeed, cause) in cases {
+        let config = format!("{{\"do\":\"{misdeed}\"}}");
+        let (ok, stdout, stderr, secs) = plugin_run(
+            tmp.path(),
+            &[guard, "--question", "hello", "--config", &config],
+        );
+        assert!(!ok, "{misdeed}: must fail\n{stdout}");
+        assert!(
+            stderr.contains("plugin `hostile_guardrail`") && stderr.contains(cause),
+            "{misdeed}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("root:"),
+            "{misdeed}: the sandbox leaked /etc/passwd: {stderr}"
+        );
+        assert!(secs < 0.05 + 1.0, "{misdeed}: took {secs:.2}s");
+    }
+    // Printing a lot is fine: the output is bounded, and the call still answers.
+    let (ok, stdout, stderr, _) = plugin_run(
+        tmp.path(),
+        &[guard, "--question", "hi", "--config", "{\"do\":\"print\"}"],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("\"verdict\": \"allow\""), "{stdout}");
+
+    let parser = test_plugin("hostile_parser");
+    let parser = parser.to_str().unwrap();
+    write(&tmp.path().join("notes.txt"), "Release 1.0 is out.");
+    let parser_cases = [
+        ("flood", "more than its cap"),
+        ("loop", "did not finish within its 2000 ms deadline"),
+        ("bad-date", "date `last tuesday` is not RFC 3339"),
+        ("reject", "rejects every file"),
+    ];
+    for (misdeed, cause) in parser_cases {
+        let config = format!("{{\"do\":\"{misdeed}\"}}");
+        let (ok, _, stderr, secs) = plugin_run(
+            tmp.path(),
+            &[parser, "--file", "notes.txt", "--config", &config],
+        );
+        assert!(
+            !ok && stderr.contains("plugin `hostile_parser`") && stderr.contains(cause),
+            "{misdeed}: {stderr}"
+        );
+        assert!(secs < 2.0 + 1.0, "{misdeed}: took {secs:.2}s");
+    }
+    let (ok, stdout, stderr, _) = plugin_run(tmp.path(), &[parser, "--file", "notes.txt"]);
+    assert!(ok, "{stderr}");
+    let docs: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (
+            docs[0]["date"].as_str(),
+            docs[0]["sections"][0]["text"].as_str()
+        ),
+        (Some("2024-05-01"), Some("Release 1.0 is out."))
+    );
+
+    // Not a component at all, and a guardrail asked to parse: refused by name.
+    write(&tmp.path().join("fake.wasm"), "not wasm");
+    let out = candor(tmp.path(), &["plugin", "check", "fake.wasm"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("plugin `fake`"),
+        "{err}"
+    );
+    let (ok, _, stderr, _) = plugin_run(tmp.path(), &[guard, "--file", "notes.txt"]);
+    assert!(
+        !ok && stderr.contains("is a guardrail, not a parser"),
+        "{stderr}"
+    );
+}

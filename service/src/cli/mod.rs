@@ -2,6 +2,7 @@
 //! command (progress bars, tables, JSON output). The work itself is the library's.
 
 mod answer;
+mod plugin;
 mod progress;
 
 use std::net::SocketAddr;
@@ -82,6 +83,11 @@ enum Command {
     /// Learn when a corpus should decline to answer, from questions it should
     /// answer and questions it should not; writes calibration.json into the corpus.
     Calibrate(answer::Labelled),
+    /// Inspect and try out a plugin component.
+    Plugin {
+        #[command(subcommand)]
+        what: plugin::PluginCommand,
+    },
     /// Measure speed.
     Bench {
         #[command(subcommand)]
@@ -255,6 +261,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_question_chars,
         } => serve_cmd(&corpora, &data_dir, addr, max_question_chars),
         Command::Calibrate(args) => answer::calibrate_cmd(&args),
+        Command::Plugin { what } => plugin::run(what),
         Command::Eval {
             what: EvalCommand::Answer(args),
         } => answer::eval_answer_cmd(&args),

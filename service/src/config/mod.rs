@@ -380,7 +380,7 @@ impl Corpus {
             if let Some(p) = &s.parser {
                 return Err(bad(
                     &format!("sources[{i}].parser"),
-                    format!("parser plugin `{p}` is not available: plugins are not supported by this build"),
+                    format!("parser plugin `{p}` is not available: parser plugins cannot be configured in corpus.toml yet (try one with `candor plugin run`)"),
                 ));
             }
         }

@@ -1,0 +1,377 @@
+//! The plugin host: runs WebAssembly components that implement the `parser` or
+//! `guardrail` world of `wit/candor-plugin.wit`, sandboxed.
+//!
+//! A component is compiled once (the compiled artefact is cached on disk under a
+//! hash of its bytes and of this build) and pre-linked into an `InstancePre`; every
+//! call gets a fresh instance from the pooling allocator and a store with:
+//!
+//! - a WASI context that grants nothing: no preopened folders, environment,
+//!   arguments, stdin or sockets (clocks and randomness stay available);
+//! - an epoch deadline, so a plugin that loops is stopped on time;
+//! - a memory cap through a `ResourceLimiter`;
+//! - bounded stdout and stderr, logged with the plugin's name afterwards.
+//!
+//! Whatever goes wrong inside a call (trap, timeout, memory cap, oversized or
+//! malformed result) comes back as [`Error::Plugin`] with the plugin's name and
+//! the cause; nothing a plugin does can panic the host.
+
+mod guardrail;
+mod log;
+mod parser;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    Trap,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use guardrail::{Citation, Decision, Verdict};
+pub use parser::{PluginDocument, PluginSection};
+
+use crate::Error;
+
+/// How often the engine's epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Captured stdout or stderr kept per call; the rest is dropped and counted.
+const LOG_CAPACITY: usize = 16 * 1024;
+
+/// Largest linear memory any plugin may have, whatever its configured cap.
+const MAX_MEMORY_BYTES: usize = 1 << 30;
+
+/// Which world a component implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Turns files into documents.
+    Parser,
+    /// Judges questions and answers.
+    Guardrail,
+}
+
+impl Kind {
+    /// The limits a plugin of this kind runs under unless configured otherwise.
+    pub fn default_limits(self) -> Limits {
+        match self {
+            Kind::Parser => Limits {
+                timeout: Duration::from_secs(2),
+                memory_bytes: 256 << 20,
+                result_bytes: 64 << 20,
+            },
+            Kind::Guardrail => Limits {
+                timeout: Duration::from_millis(50),
+                memory_bytes: 64 << 20,
+                result_bytes: 1 << 20,
+            },
+        }
+    }
+}
+
+/// What one call may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Limits {
+    /// Wall-clock deadline of the call.
+    #[serde(serialize_with = "millis")]
+    pub timeout: Duration,
+    /// Largest linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// Largest result (the text the call returns, summed), in bytes.
+    pub result_bytes: usize,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u128(d.as_millis())
+}
+
+/// The process-wide engine: one epoch ticker serves every plugin.
+fn engine() -> crate::Result<&'static Engine> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut pool = PoolingAllocationConfig::new();
+            // Plugins run one call per instance; a few dozen at once is plenty on
+            // the machines this targets, and every slot reserves address space.
+            pool.total_component_instances(64)
+                .total_core_instances(512)
+                .total_memories(128)
+                .total_tables(512)
+                .max_memory_size(MAX_MEMORY_BYTES)
+                .max_component_instance_size(4 << 20);
+            let mut config = Config::new();
+            config
+                .wasm_component_model(true)
+                .epoch_interruption(true)
+                .memory_reservation(MAX_MEMORY_BYTES as u64)
+                .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            let engine = Engine::new(&config)
+                .map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
+            let ticker = engine.clone();
+            std::thread::Builder::new()
+                .name("candor-plugin-epoch".into())
+                .spawn(move || loop {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker.increment_epoch();
+                })
+                .map_err(|e| format!("cannot start the plugin deadline thread: {e}"))?;
+            Ok(engine)
+        })
+        .as_ref()
+        .map_err(|e| Error::Internal(e.clone()))
+}
+
+/// Per-call state of a store.
+struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryCap,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Refuses memory growth beyond the cap and remembers that it did.
+struct MemoryCap {
+    max: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = desired <= self.max;
+        self.refused |= !ok;
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// A loaded plugin: compiled, checked against its world, ready to call.
+pub struct Plugin {
+    name: String,
+    kind: Kind,
+    limits: Limits,
+    pre: Pre,
+}
+
+enum Pre {
+    Parser(parser::ParserPre<CallState>),
+    Guardrail(guardrail::GuardrailPre<CallState>),
+}
+
+impl Plugin {
+    /// Loads the component at `path` as plugin `name`, compiling it or reading
+    /// the compiled artefact from `cache_dir`. `limits` overrides the kind's
+    /// defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Plugin`] when the file is not a component, or implements neither
+    /// world; I/O errors.
+    pub fn load(
+        name: &str,
+        path: &Path,
+        cache_dir: &Path,
+        limits: Option<Limits>,
+    ) -> crate::Result<Plugin> {
+        let engine = engine()?;
+        let fail = |cause: String| Error::Plugin {
+            plugin: name.to_owned(),
+            cause,
+        };
+        let bytes = std::fs::read(path).map_err(Error::io(path))?;
+        let component = compile(engine, &bytes, cache_dir)
+            .map_err(|e| fail(format!("{}: {e:#}", path.display())))?;
+        let mut linker: Linker<CallState> = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| Error::Internal(format!("WASI linker: {e}")))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            fail(format!(
+                "{} imports something Candor does not provide: {e:#}",
+                path.display()
+            ))
+        })?;
+        let parser = parser::ParserPre::new(pre.clone());
+        let guardrail = guardrail::GuardrailPre::new(pre);
+        let (kind, pre) = match (parser, guardrail) {
+            (Ok(p), _) => (Kind::Parser, Pre::Parser(p)),
+            (_, Ok(g)) => (Kind::Guardrail, Pre::Guardrail(g)),
+            (Err(p), Err(g)) => {
+                return Err(fail(format!(
+                    "{} implements neither world of candor:plugin@0.1.0: as a parser: {p:#}; as a guardrail: {g:#}",
+                    path.display()
+                )))
+            }
+        };
+        let limits = limits.unwrap_or_else(|| kind.default_limits());
+        Ok(Plugin {
+            name: name.to_owned(),
+            kind,
+            limits,
+            pre,
+        })
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The world it implements.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The limits its calls run under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn fail(&self, cause: impl Into<String>) -> Error {
+        Error::Plugin {
+            plugin: self.name.clone(),
+            cause: cause.into(),
+        }
+    }
+
+    /// Runs `call` in a fresh store under the plugin's limits, then logs what it
+    /// printed and turns traps into causes a person can act on.
+    fn call<R>(
+        &self,
+        call: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> crate::Result<R> {
+        let engine = engine()?;
+        let (stdout, stderr) = (
+            log::Bounded::new(LOG_CAPACITY),
+            log::Bounded::new(LOG_CAPACITY),
+        );
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let state = CallState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                max: self.limits.memory_bytes.min(MAX_MEMORY_BYTES),
+                refused: false,
+            },
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.memory);
+        let ticks = self
+            .limits
+            .timeout
+            .as_millis()
+            .div_ceil(EPOCH_TICK.as_millis())
+            .max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let result = call(&mut store);
+        let (out, err) = (stdout.take(), stderr.take());
+        for (stream, text) in [("stdout", &out), ("stderr", &err)] {
+            if let Some(text) = text {
+                tracing::info!(plugin = %self.name, stream, "{text}");
+            }
+        }
+        result.map_err(|e| {
+            let mut cause = match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => format!(
+                    "did not finish within its {} ms deadline",
+                    self.limits.timeout.as_millis()
+                ),
+                _ if store.data().memory.refused => {
+                    format!(
+                        "ran out of memory: it tried to grow past its cap of {} MiB",
+                        self.limits.memory_bytes >> 20
+                    )
+                }
+                Some(trap) => format!("trapped: {trap} ({e:#})"),
+                None => format!("failed: {e:#}"),
+            };
+            // A panicking Rust plugin says why on stderr; its tail names the cause.
+            if let Some(text) = err {
+                let tail: String = text
+                    .chars()
+                    .rev()
+                    .take(400)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                cause.push_str(&format!("; its stderr ends: {}", tail.trim()));
+            }
+            self.fail(cause)
+        })
+    }
+
+    fn check_size(&self, bytes: usize) -> crate::Result<()> {
+        if bytes > self.limits.result_bytes {
+            return Err(self.fail(format!(
+                "returned {} bytes, more than its cap of {} bytes",
+                bytes, self.limits.result_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Compiles `bytes`, or loads the artefact a previous run cached under a hash of
+/// the bytes and of this engine's settings.
+fn compile(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> wasmtime::Result<Component> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let key = format!(
+        "{}-{:016x}.cwasm",
+        hex::encode(Sha256::digest(bytes)),
+        h.finish()
+    );
+    let path: PathBuf = cache_dir.join(key);
+    if path.is_file() {
+        // SAFETY: the file was written by `Component::serialize` of an engine with
+        // the same compatibility hash (it is in the name); wasmtime checks the
+        // header again and refuses a mismatch, in which case we recompile.
+        if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
+            return Ok(c);
+        }
+    }
+    let component = Component::new(engine, bytes)?;
+    // The cache is an optimisation: failing to write it costs a recompile next
+    // time, so it is logged, not fatal.
+    let tmp = path.with_extension("tmp");
+    let written = std::fs::create_dir_all(cache_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| component.serialize().map_err(|e| e.to_string()))
+        .and_then(|bytes| std::fs::write(&tmp, bytes).map_err(|e| e.to_string()))
+        .and_then(|()| std::fs::rename(&tmp, &path).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        tracing::warn!(cache = %path.display(), "cannot cache the compiled plugin: {e}");
+    }
+    Ok(component)
+}

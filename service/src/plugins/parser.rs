@@ -1,0 +1,143 @@
+//! Calls to `parser` plugins and the checks on what they return.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::{Plugin, Pre};
+
+mod bindings {
+    wasmtime::component::bindgen!({ path: "../wit", world: "parser" });
+}
+
+pub(super) use bindings::ParserPre;
+
+/// A document a parser produced, checked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginDocument {
+    /// Unique within the file; empty when the file is one document.
+    pub key: String,
+    /// Title.
+    pub title: String,
+    /// Date, when the parser gave one.
+    pub date: Option<NaiveDate>,
+    /// Series, when the parser gave one.
+    pub series: Option<String>,
+    /// Extra fields.
+    pub metadata: Vec<(String, String)>,
+    /// Content in reading order; at least one section has text.
+    pub sections: Vec<PluginSection>,
+}
+
+/// A section of a [`PluginDocument`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginSection {
+    /// Enclosing headings, outermost first.
+    pub heading: Vec<String>,
+    /// The text.
+    pub text: String,
+    /// 1-based page.
+    pub page: Option<u32>,
+}
+
+/// An RFC 3339 date or date-time, as its calendar day.
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.date_naive())
+    })
+}
+
+impl Plugin {
+    /// Runs the parser on one file: `path` relative to the corpus folder, its
+    /// `bytes`, and the plugin's `config` as a JSON object.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Plugin`] when this plugin is not a parser, when the call
+    /// fails or hits a limit, when the parser rejects the file, or when a document
+    /// is malformed (bad date, duplicate key, no text).
+    pub fn parse(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        config: &str,
+    ) -> crate::Result<Vec<PluginDocument>> {
+        let Pre::Parser(pre) = &self.pre else {
+            return Err(self.fail("is a guardrail, not a parser"));
+        };
+        let result = self.call(|store| {
+            pre.instantiate(&mut *store)?
+                .call_parse(&mut *store, path, bytes, config)
+        })?;
+        let docs = result.map_err(|msg| self.fail(format!("rejected {path}: {msg}")))?;
+        let size: usize = docs
+            .iter()
+            .map(|d| {
+                d.key.len()
+                    + d.title.len()
+                    + d.date.len()
+                    + d.series.len()
+                    + d.metadata
+                        .iter()
+                        .map(|m| m.key.len() + m.value.len())
+                        .sum::<usize>()
+                    + d.sections
+                        .iter()
+                        .map(|s| s.text.len() + s.heading.iter().map(String::len).sum::<usize>())
+                        .sum::<usize>()
+            })
+            .sum();
+        self.check_size(size)?;
+        let mut keys = HashSet::new();
+        docs.into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let which = if d.key.is_empty() { format!("document {i}") } else { format!("document `{}`", d.key) };
+                if !keys.insert(d.key.clone()) {
+                    return Err(self.fail(format!("{path}: {which}: the key is used twice")));
+                }
+                let date = match d.date.trim() {
+                    "" => None,
+                    s => Some(parse_date(s).ok_or_else(|| {
+                        self.fail(format!("{path}: {which}: date `{s}` is not RFC 3339 (2024-05-01 or 2024-05-01T12:00:00Z)"))
+                    })?),
+                };
+                if d.sections.iter().all(|s| s.text.trim().is_empty()) {
+                    return Err(self.fail(format!("{path}: {which}: no section has text")));
+                }
+                Ok(PluginDocument {
+                    key: d.key,
+                    title: d.title,
+                    date,
+                    series: Some(d.series).filter(|s| !s.trim().is_empty()),
+                    metadata: d.metadata.into_iter().map(|m| (m.key, m.value)).collect(),
+                    sections: d
+                        .sections
+                        .into_iter()
+                        .map(|s| PluginSection { heading: s.heading, text: s.text, page: s.page })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_rfc_3339_days_or_times() {
+        assert_eq!(
+            super::parse_date("2024-05-01"),
+            chrono::NaiveDate::from_ymd_opt(2024, 5, 1)
+        );
+        assert_eq!(
+            super::parse_date("2024-05-01T23:30:00-02:00"),
+            chrono::NaiveDate::from_ymd_opt(2024, 5, 1)
+        );
+        assert_eq!(super::parse_date("May 1st"), None);
+        assert_eq!(super::parse_date("2024-13-01"), None);
+    }
+}

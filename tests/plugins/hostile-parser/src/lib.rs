@@ -1,0 +1,43 @@
+//! A parser that misbehaves on purpose. Its config names the misdeed
+//! (`{"do": "flood"}`); anything else returns the file as one document.
+
+wit_bindgen::generate!({ path: "../../../wit", world: "parser" });
+
+use candor::plugin::types::Section;
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn parse(path: String, bytes: Vec<u8>, config: String) -> Result<Vec<Document>, String> {
+        let text = match misdeed(&config) {
+            "loop" => loop {
+                std::hint::black_box(&bytes);
+            },
+            // 100 MB of text: more than any result cap.
+            "flood" => "x".repeat(100 << 20),
+            "bad-date" => return Ok(vec![doc(&path, "last tuesday", "text".into())]),
+            "reject" => return Err("this parser rejects every file".into()),
+            _ => String::from_utf8(bytes).map_err(|e| format!("{path} is not UTF-8: {e}"))?,
+        };
+        Ok(vec![doc(&path, "2024-05-01", text)])
+    }
+}
+
+fn doc(path: &str, date: &str, text: String) -> Document {
+    Document {
+        key: String::new(),
+        title: path.to_owned(),
+        date: date.to_owned(),
+        series: String::new(),
+        metadata: Vec::new(),
+        sections: vec![Section { heading: Vec::new(), text, page: None }],
+    }
+}
+
+/// The `do` value of a config such as `{"do": "loop"}`.
+fn misdeed(config: &str) -> &str {
+    let parts: Vec<&str> = config.split('"').collect();
+    parts.iter().position(|p| *p == "do").and_then(|i| parts.get(i + 2)).copied().unwrap_or("")
+}
+
+export!(Hostile);
