@@ -37,6 +37,27 @@ pub enum PluginCommand {
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
     },
+    /// Measure a plugin's per-call cost (instantiation included), and for a
+    /// parser its throughput on a file.
+    Bench {
+        /// The component (.wasm built for wasm32-wasip2).
+        component: PathBuf,
+        /// The file a parser should parse.
+        #[arg(long, conflicts_with = "question")]
+        file: Option<PathBuf>,
+        /// The question a guardrail should judge.
+        #[arg(long)]
+        question: Option<String>,
+        /// The plugin's config, a JSON object as in corpus.toml.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// Calls to time.
+        #[arg(long, default_value_t = 1000)]
+        calls: usize,
+        /// Where compiled components are cached (under plugin-cache/).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
 }
 
 fn load(component: &Path, data_dir: &Path) -> anyhow::Result<Plugin> {
@@ -92,6 +113,56 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
+        PluginCommand::Bench {
+            component,
+            file,
+            question,
+            config,
+            calls,
+            data_dir,
+        } => {
+            check_config(&config)?;
+            if calls == 0 {
+                bail!("--calls must be at least 1");
+            }
+            let p = load(&component, &data_dir)?;
+            let (call, bytes): (Box<dyn Fn() -> candor::Result<()>>, usize) = match (file, question)
+            {
+                (Some(file), None) => {
+                    let data = std::fs::read(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let (name, len) = (file.to_string_lossy().into_owned(), data.len());
+                    (
+                        Box::new(move || p.parse(&name, &data, &config).map(drop)),
+                        len,
+                    )
+                }
+                (None, Some(q)) => (Box::new(move || p.check_question(&q, &config).map(drop)), 0),
+                _ => bail!("give --file for a parser or --question for a guardrail"),
+            };
+            call()?;
+            let mut micros = Vec::with_capacity(calls);
+            let started = std::time::Instant::now();
+            for _ in 0..calls {
+                let t = std::time::Instant::now();
+                call()?;
+                micros.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            let total = started.elapsed().as_secs_f64();
+            let pct = candor::eval::metrics::percentiles(&mut micros);
+            let mut report = json!({"calls": calls, "call_p50_us": pct.p50, "call_p99_us": pct.p99, "calls_per_s": calls as f64 / total});
+            if bytes > 0 {
+                report["mb_per_s"] = json!(bytes as f64 * calls as f64 / total / 1e6);
+            }
+            println!("{report}");
+        }
+    }
+    Ok(())
+}
+
+fn check_config(config: &str) -> anyhow::Result<()> {
+    if !serde_json::from_str::<serde_json::Value>(config).is_ok_and(|v| v.is_object()) {
+        bail!("--config must be a JSON object, got `{config}`");
     }
     Ok(())
 }
