@@ -13,8 +13,9 @@ assets:
 wasm-target:
 	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-## Plugin components (wasm32-wasip2): the test plugins under tests/plugins.
+## Plugin components (wasm32-wasip2): plugins/ and the test plugins of tests/plugins/.
 plugins: wasm-target
+	$(CARGO) build --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release --target-dir target/plugins
 	$(CARGO) build --manifest-path tests/plugins/Cargo.toml --target wasm32-wasip2 --release --target-dir target/plugins
 
 build: assets

@@ -53,6 +53,20 @@ fn candor(dir: &Path, args: &[&str]) -> Output {
     out
 }
 
+/// Indexes the corpus folder `corpus` into `data`.
+fn index_corpus(dir: &Path, corpus: &Path, data: &Path) -> String {
+    candor_ok(
+        dir,
+        &[
+            "index",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    )
+}
+
 /// Runs candor and expects success, printing everything on failure.
 fn candor_ok(dir: &Path, args: &[&str]) -> String {
     let out = candor(dir, args);
@@ -324,16 +338,7 @@ fn newer_version_in_a_series_outranks_the_old_one_and_as_of_hides_newer_document
         "---\ntitle: Installing Orchard\ndate: 2025-06-01\nseries: install\n---\nInstall Orchard with the system package manager; the controller listens on port 7420.\n",
     );
     let data = tmp.path().join("data");
-    candor_ok(
-        tmp.path(),
-        &[
-            "index",
-            "--corpus",
-            c.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
+    index_corpus(tmp.path(), &c, &data);
     let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
 
     let (status, body) = post(
@@ -493,16 +498,7 @@ fn answer_fixture(root: &Path) -> (PathBuf, PathBuf) {
     write(&root.join("off_topic.jsonl"), jsonl(&OFF_TOPIC));
     let data = root.join("data");
     for c in [&orchard, &guides] {
-        candor_ok(
-            root,
-            &[
-                "index",
-                "--corpus",
-                c.to_str().unwrap(),
-                "--data-dir",
-                data.to_str().unwrap(),
-            ],
-        );
+        index_corpus(root, &c, &data);
         let (in_scope, unanswerable, off) = (
             c.join("eval/in_scope.jsonl"),
             c.join("eval/unanswerable.jsonl"),
@@ -1183,4 +1179,89 @@ fn hostile_plugins_are_stopped_with_their_name_and_cause() {
         !ok && stderr.contains("is a guardrail, not a parser"),
         "{stderr}"
     );
+}
+
+#[test]
+fn guardrails_block_with_their_reason_and_broken_ones_follow_their_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let docs = "---\ntitle: Opening hours\ndate: 2025-01-05\n---\nThe clinic opens at eight on weekdays and at nine on Saturdays. It is closed on Sundays.\n";
+    let corpora = [
+        ("clinic", "plugin = \"topic-policy\"\nstage = \"input\"\n[[guardrails.config.topics]]\nname = \"medical-dosage\"\nphrases = [\"dosage\", \"how many mg\"]\nreason = \"We cannot give dosage advice; ask a pharmacist.\"\n"),
+        ("flaky", "plugin = \"hostile-guardrail\"\nstage = \"input\"\n[guardrails.config]\ndo = \"loop\"\n"),
+        ("lenient", "plugin = \"hostile-guardrail\"\nstage = \"output\"\non_error = \"fail_open\"\n[guardrails.config]\ndo = \"panic\"\n"),
+    ];
+    for (name, guard) in corpora {
+        let c = tmp.path().join("corpora").join(name);
+        write(&c.join("corpus.toml"), format!("name = \"{name}\"\nscope = \"Opening hours of the clinic.\"\n[[sources]]\npath = \"docs\"\n[[guardrails]]\n{guard}"));
+        write(&c.join("docs/hours.md"), docs);
+        index_corpus(tmp.path(), &c, &data);
+    }
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let ask = |corpus: &str, q: &str| {
+        post(
+            &server.base,
+            "/v1/answer",
+            &json!({"question": q, "corpus": corpus}).to_string(),
+        )
+    };
+
+    let (status, b) = ask("clinic", "What dosage of ibuprofen should I take?");
+    assert_eq!(
+        (status, b["status"].as_str(), b["reason"].as_str()),
+        (200, Some("unsupported"), Some("blocked")),
+        "{b}"
+    );
+    assert!(
+        b["message"].as_str().unwrap().contains("ask a pharmacist"),
+        "{b}"
+    );
+    assert_eq!(
+        (
+            b["guardrails"][0]["plugin"].as_str(),
+            b["guardrails"][0]["code"].as_str()
+        ),
+        (Some("topic-policy"), Some("topic.medical-dosage")),
+        "{b}"
+    );
+    let (_, ok) = ask("clinic", "When does the clinic open on Saturdays?");
+    assert_ne!(ok["reason"], "blocked", "{ok}");
+    assert_eq!(ok["guardrails"], json!([]), "{ok}");
+
+    // A guardrail that hangs is stopped at its deadline; fail_closed blocks.
+    let started = std::time::Instant::now();
+    let (status, f) = ask("flaky", "When does the clinic open?");
+    assert!(
+        started.elapsed().as_secs_f64() < 0.05 + 1.0,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (
+            status,
+            f["reason"].as_str(),
+            f["guardrails"][0]["code"].as_str()
+        ),
+        (200, Some("blocked"), Some("guardrail.unavailable")),
+        "{f}"
+    );
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("guardrail unavailable"),
+        "{f}"
+    );
+    // A guardrail that panics under fail_open is skipped with a warning.
+    let (_, l) = ask("lenient", "When does the clinic open on Saturdays?");
+    assert_ne!(l["reason"], "blocked", "{l}");
+    if l["status"] == "answered" {
+        let warned = l["warnings"].as_array().unwrap().iter().any(|w| {
+            w.as_str().unwrap().contains("hostile-guardrail")
+                && w.as_str().unwrap().contains("fail_open")
+        });
+        assert!(warned, "{l}");
+    }
+    // The server kept serving throughout.
+    assert_eq!(get(&server.base, "/healthz"), (200, "ok".to_owned()));
 }

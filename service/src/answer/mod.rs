@@ -8,6 +8,7 @@
 
 pub mod calibrate;
 pub mod compose;
+pub mod guard;
 pub mod support;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use crate::retrieve::corpora::{Corpora, Query, Served};
 use crate::retrieve::{Mode, Scored};
 use crate::Error;
 pub use compose::{Citation, Composed};
+pub use guard::{Fired, Guards};
 pub use support::{Calibration, ScopeProfile, Signals, Verdict};
 
 /// Composed answers kept for reuse. Default: 4,096.
@@ -95,8 +97,11 @@ pub struct Answer {
     pub confidence: f32,
     /// Signals and threshold behind the decision; None when no corpus was assessed.
     pub support: Option<Support>,
-    /// Things the reader should know (stale evidence, no calibration).
+    /// Things the reader should know (stale evidence, no calibration, a guardrail
+    /// that failed open).
     pub warnings: Vec<String>,
+    /// Guardrail rules that fired (blocked or redacted).
+    pub guardrails: Vec<Fired>,
     /// The corpus that answered or declined.
     pub corpus: String,
     /// Its generation.
@@ -109,7 +114,7 @@ pub struct Answer {
 
 impl Serialize for Answer {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        let mut s = ser.serialize_struct("Answer", 13)?;
+        let mut s = ser.serialize_struct("Answer", 14)?;
         match &self.outcome {
             Outcome::Answered(c) => {
                 s.serialize_field("status", "answered")?;
@@ -129,6 +134,7 @@ impl Serialize for Answer {
         s.serialize_field("confidence", &self.confidence)?;
         s.serialize_field("support", &self.support)?;
         s.serialize_field("warnings", &self.warnings)?;
+        s.serialize_field("guardrails", &self.guardrails)?;
         s.serialize_field("corpus", &self.corpus)?;
         s.serialize_field("generation", &self.generation)?;
         s.serialize_field("cached", &self.cached)?;
@@ -137,10 +143,11 @@ impl Serialize for Answer {
     }
 }
 
-/// The support models and scope of one corpus.
+/// The support models, scope and guardrails of one corpus.
 struct Judge {
     profile: ScopeProfile,
     calibration: Option<Calibration>,
+    guards: Guards,
 }
 
 /// One corpus's view of a question: its ranking and support decision.
@@ -170,13 +177,15 @@ pub struct Answerer {
 }
 
 impl Answerer {
-    /// Prepares every served corpus: embeds its scope statement and examples and
-    /// loads its calibration.
+    /// Prepares every served corpus: embeds its scope statement and examples,
+    /// loads its calibration, and loads its guardrail plugins (compiled
+    /// components are cached in `plugin_cache`).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for a damaged calibration file, I/O and model errors.
-    pub fn new(corpora: Arc<Corpora>) -> crate::Result<Answerer> {
+    /// [`Error::Config`] for a damaged calibration file or a guardrail that cannot
+    /// be loaded, I/O and model errors.
+    pub fn new(corpora: Arc<Corpora>, plugin_cache: &std::path::Path) -> crate::Result<Answerer> {
         let mut judges = BTreeMap::new();
         for (name, served) in corpora.iter() {
             let profile = ScopeProfile::build(&served.root, &served.config, corpora.embedder())?;
@@ -184,11 +193,14 @@ impl Answerer {
             if calibration.is_none() {
                 tracing::warn!(corpus = %name, "no calibration; run `candor calibrate` (using the built-in model)");
             }
+            let file = served.root.join(crate::config::CORPUS_FILE);
+            let guards = Guards::load(&file, &served.config.guardrails, plugin_cache)?;
             judges.insert(
                 name.clone(),
                 Judge {
                     profile,
                     calibration,
+                    guards,
                 },
             );
         }
@@ -261,9 +273,22 @@ impl Answerer {
             Some(name) => vec![name],
             None => self.corpora.iter().map(|(n, _)| n.as_str()).collect(),
         };
+        // Every corpus the question may reach judges it first; a redaction by one
+        // is what the next one sees.
+        let mut text = q.text.to_owned();
+        let (mut fired, mut warnings) = (Vec::new(), Vec::new());
+        for name in &names {
+            let checked = self.judge(name)?.guards.question(&text);
+            fired.extend(checked.fired);
+            warnings.extend(checked.warnings);
+            if let Some(block) = checked.blocked {
+                return self.blocked(name, block, fired, warnings);
+            }
+            text = checked.text;
+        }
         let mut best: Option<Assessment<'_>> = None;
         for name in names {
-            let a = self.assess(name, q.text, q.as_of, false)?;
+            let a = self.assess(name, &text, q.as_of, false)?;
             // Route to the corpus most confident it can answer; ties go to the first name.
             if best.as_ref().is_none_or(|b| a.confidence > b.confidence) {
                 best = Some(a);
@@ -271,7 +296,50 @@ impl Answerer {
         }
         let a = best.ok_or_else(|| Error::UnknownCorpus(String::new()))?;
         let routed = q.corpus.is_none() && self.judges.len() > 1;
-        self.conclude(a, q, routed)
+        let mut answer = self.conclude(
+            a,
+            &Question {
+                text: &text,
+                ..q.clone()
+            },
+            routed,
+        )?;
+        answer.warnings.splice(0..0, warnings);
+        answer.guardrails.splice(0..0, fired);
+        Ok(answer)
+    }
+
+    fn judge(&self, name: &str) -> crate::Result<&Judge> {
+        self.judges
+            .get(name)
+            .ok_or_else(|| Error::UnknownCorpus(name.to_owned()))
+    }
+
+    /// The answer to a question a guardrail blocked.
+    fn blocked(
+        &self,
+        name: &str,
+        block: Fired,
+        fired: Vec<Fired>,
+        warnings: Vec<String>,
+    ) -> crate::Result<Answer> {
+        let (_, served) = self.corpora.pick(Some(name))?;
+        Ok(Answer {
+            outcome: Outcome::Unsupported(Reason::Blocked),
+            message: format!(
+                "Blocked by guardrail `{}` ({}): {}",
+                block.plugin, block.code, block.reason
+            ),
+            scope: served.config.scope.clone(),
+            confidence: 0.0,
+            support: None,
+            warnings,
+            guardrails: fired,
+            corpus: name.to_owned(),
+            generation: served.generation.manifest.generation,
+            cached: false,
+            took_ms: 0.0,
+        })
     }
 
     /// Ranks `text` in corpus `name` and decides whether it is supported.
@@ -345,6 +413,28 @@ impl Answerer {
                 config.answer.max_sentences,
             )?;
         }
+        let mut fired = Vec::new();
+        if let Some(c) = composed.as_mut() {
+            let cites: Vec<crate::plugins::Citation> = c
+                .citations
+                .iter()
+                .map(|x| crate::plugins::Citation {
+                    doc_id: x.doc_id.0.clone(),
+                    title: x.title.clone(),
+                    snippet: x.snippet.clone(),
+                })
+                .collect();
+            let checked = self.judge(a.name)?.guards.answer(q.text, &c.text, &cites);
+            warnings.extend(checked.warnings);
+            fired = checked.fired;
+            if let Some(block) = checked.blocked {
+                let mut b = self.blocked(a.name, block, fired, warnings)?;
+                b.confidence = a.confidence;
+                b.support = Some(a.support);
+                return Ok(b);
+            }
+            c.text = checked.text;
+        }
         let (outcome, message, scope) = match (composed, a.verdict) {
             (Some(c), _) => {
                 let today = q.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
@@ -403,6 +493,7 @@ impl Answerer {
             confidence: a.confidence,
             support: Some(a.support),
             warnings,
+            guardrails: fired,
             corpus: a.name.to_owned(),
             generation: a.served.generation.manifest.generation,
             cached: false,

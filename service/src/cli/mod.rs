@@ -464,7 +464,10 @@ fn print_search(r: &SearchResult) {
 fn load_answerer(corpora: Vec<Corpus>, data_dir: &Path) -> anyhow::Result<Arc<Answerer>> {
     let embedder = Arc::new(embedder()?);
     let corpora = Corpora::open(corpora, data_dir, embedder)?;
-    Ok(Arc::new(Answerer::new(Arc::new(corpora))?))
+    Ok(Arc::new(Answerer::new(
+        Arc::new(corpora),
+        &data_dir.join("plugin-cache"),
+    )?))
 }
 
 fn serve_cmd(

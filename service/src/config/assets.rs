@@ -37,11 +37,7 @@ impl Assets {
     /// [`Error::MissingAsset`] naming the first missing file and the command that
     /// fetches it.
     pub fn locate() -> crate::Result<Assets> {
-        let dir = match std::env::var_os(ASSETS_ENV) {
-            Some(d) if !d.is_empty() => PathBuf::from(d),
-            _ => default_dir(),
-        };
-        Assets::in_dir(&dir)
+        Assets::in_dir(&find_dir(ASSETS_ENV, ".assets"))
     }
 
     /// The assets under `dir`, checked to exist.
@@ -72,8 +68,14 @@ impl Assets {
     }
 }
 
-fn default_dir() -> PathBuf {
-    let local = PathBuf::from(".assets");
+/// A folder of runtime files: `$env` when set, else `rel` under the working
+/// directory, else `rel` under the nearest ancestor of the running executable that
+/// has it (so a binary under `target/` finds the workspace's files), else `rel`.
+pub fn find_dir(env: &str, rel: &str) -> PathBuf {
+    if let Some(d) = std::env::var_os(env).filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let local = PathBuf::from(rel);
     if local.is_dir() {
         return local;
     }
@@ -82,7 +84,7 @@ fn default_dir() -> PathBuf {
         .and_then(|exe| {
             exe.ancestors()
                 .skip(1)
-                .map(|a| a.join(".assets"))
+                .map(|a| a.join(rel))
                 .find(|p| p.is_dir())
         })
         .unwrap_or(local)

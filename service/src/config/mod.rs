@@ -8,7 +8,7 @@ mod assets;
 
 use std::path::{Path, PathBuf};
 
-pub use assets::{Assets, ASSETS_ENV};
+pub use assets::{find_dir, Assets, ASSETS_ENV};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
@@ -52,6 +52,61 @@ pub struct CorpusConfig {
     /// How answers are composed and when the corpus declines to answer.
     #[serde(default)]
     pub answer: AnswerSettings,
+    /// Guardrail plugins, run in order.
+    #[serde(default)]
+    pub guardrails: Vec<GuardrailSettings>,
+}
+
+/// One `[[guardrails]]` entry: a guardrail plugin and when it runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailSettings {
+    /// The plugin's name: the component `<name>.wasm` (dashes may be written as
+    /// underscores) in the plugins folder.
+    pub plugin: String,
+    /// `input` checks questions before retrieval; `output` checks composed answers.
+    pub stage: Stage,
+    /// What a failing guardrail (trap, timeout, bad result) means. Default:
+    /// `fail_closed`, the question is declined as `blocked`.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Deadline per call in milliseconds; 1..=10000. Default: 50.
+    #[serde(default = "default_guardrail_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Memory cap in MiB; 1..=1024. Default: 64.
+    #[serde(default = "default_guardrail_memory_mib")]
+    pub memory_mib: usize,
+    /// The plugin's own settings, passed to it as a JSON object.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+fn default_guardrail_timeout_ms() -> u64 {
+    50
+}
+fn default_guardrail_memory_mib() -> usize {
+    64
+}
+
+/// When a guardrail runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// On the question, before retrieval.
+    Input,
+    /// On the composed answer.
+    Output,
+}
+
+/// What a guardrail failure means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Decline the question as `blocked` ("guardrail unavailable").
+    #[default]
+    FailClosed,
+    /// Go on without this guardrail, with a warning.
+    FailOpen,
 }
 
 /// One `[[sources]]` entry.
@@ -428,6 +483,31 @@ impl Corpus {
                 format!("must be in 1..=20, got {}", a.evidence_chunks),
             ));
         }
+        for (i, g) in c.guardrails.iter().enumerate() {
+            if !(1..=10_000).contains(&g.timeout_ms) {
+                return Err(bad(
+                    &format!("guardrails[{i}].timeout_ms"),
+                    format!("must be in 1..=10000, got {}", g.timeout_ms),
+                ));
+            }
+            if !(1..=1024).contains(&g.memory_mib) {
+                return Err(bad(
+                    &format!("guardrails[{i}].memory_mib"),
+                    format!("must be in 1..=1024, got {}", g.memory_mib),
+                ));
+            }
+            if g.plugin.is_empty()
+                || !g
+                    .plugin
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            {
+                return Err(bad(
+                    &format!("guardrails[{i}].plugin"),
+                    format!("`{}` must use only a-z, 0-9, - and _", g.plugin),
+                ));
+            }
+        }
         for (i, p) in a.scope_examples.iter().enumerate() {
             if !self.root.join(p).is_file() {
                 return Err(bad(
@@ -602,6 +682,30 @@ glob = "**/*.md"
         let (key, message) = config_error(r);
         assert_eq!(key, "answer.scope_examples[0]");
         assert!(message.contains("missing.jsonl"), "{message}");
+    }
+
+    #[test]
+    fn guardrails_parse_with_defaults_and_bad_values_are_named() {
+        let guard = "\n[[guardrails]]\nplugin = \"topic-policy\"\nstage = \"input\"\n[guardrails.config]\nstrict = true\n";
+        let (_d, r) = corpus_with(&format!("{MINIMAL}{guard}"));
+        let g = &r.unwrap().config.guardrails[0];
+        assert_eq!(
+            (g.stage, g.on_error, g.timeout_ms, g.memory_mib),
+            (Stage::Input, OnError::FailClosed, 50, 64)
+        );
+        assert_eq!(g.config.get("strict").and_then(|v| v.as_bool()), Some(true));
+        let (_d, r) = corpus_with(&format!(
+            "{MINIMAL}{}",
+            guard.replace("stage = \"input\"", "stage = \"input\"\ntimeout_ms = 0")
+        ));
+        assert_eq!(config_error(r).0, "guardrails[0].timeout_ms");
+        let (_d, r) = corpus_with(&format!(
+            "{MINIMAL}{}",
+            guard.replace("\"input\"", "\"sideways\"")
+        ));
+        let (key, message) = config_error(r);
+        assert_eq!(key, "guardrails[0].stage");
+        assert!(message.contains("unknown variant"), "{message}");
     }
 
     #[test]

@@ -45,6 +45,35 @@ const LOG_CAPACITY: usize = 16 * 1024;
 /// Largest linear memory any plugin may have, whatever its configured cap.
 const MAX_MEMORY_BYTES: usize = 1 << 30;
 
+/// Environment variable that overrides the folder plugins are looked up in.
+pub const PLUGINS_ENV: &str = "CANDOR_PLUGINS_DIR";
+
+/// Where `make plugins` puts the components, relative to the workspace.
+const PLUGINS_DIR: &str = "target/plugins/wasm32-wasip2/release";
+
+/// The component of the plugin called `name`: `<name>.wasm` (dashes as
+/// underscores, as cargo names it) in `CANDOR_PLUGINS_DIR` or the folder `make
+/// plugins` fills.
+///
+/// # Errors
+///
+/// [`Error::Plugin`] naming where it looked.
+pub fn locate(name: &str) -> crate::Result<PathBuf> {
+    let path = crate::config::find_dir(PLUGINS_ENV, PLUGINS_DIR)
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::Plugin {
+            plugin: name.to_owned(),
+            cause: format!(
+                "no component at {}; run `make plugins` or set {PLUGINS_ENV}",
+                path.display()
+            ),
+        })
+    }
+}
+
 /// Which world a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

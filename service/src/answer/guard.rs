@@ -1,0 +1,206 @@
+//! Guardrails around answering: `input` guardrails judge a question before
+//! retrieval, `output` guardrails judge a composed answer before it is returned.
+//!
+//! A guardrail that blocks ends the question as `unsupported/blocked` with its
+//! code and reason. One that redacts rewrites the text, and the rule that fired
+//! is reported. One that fails follows its `on_error` policy: `fail_closed`
+//! blocks ("guardrail unavailable"), `fail_open` goes on with a warning.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::{GuardrailSettings, OnError, Stage};
+use crate::plugins::{self, Citation, Decision, Kind, Limits, Plugin, Verdict};
+use crate::Error;
+
+/// A guardrail rule that fired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fired {
+    /// The plugin.
+    pub plugin: String,
+    /// Where it ran.
+    pub stage: Stage,
+    /// `block` or `redact`.
+    pub action: &'static str,
+    /// The plugin's code for the rule (`pii.email`), or `guardrail.unavailable`.
+    pub code: String,
+    /// Why, for a person.
+    pub reason: String,
+}
+
+/// One configured guardrail, loaded.
+struct Guard {
+    plugin: Plugin,
+    stage: Stage,
+    on_error: OnError,
+    config: String,
+}
+
+/// What a stage of guardrails made of a text.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The text, rewritten by any redactions.
+    pub text: String,
+    /// Rules that fired, in order.
+    pub fired: Vec<Fired>,
+    /// Guardrails that failed open.
+    pub warnings: Vec<String>,
+    /// The rule that blocked, if one did.
+    pub blocked: Option<Fired>,
+}
+
+/// The guardrails of one corpus.
+pub struct Guards(Vec<Guard>);
+
+impl Guards {
+    /// Finds and loads every configured guardrail of the corpus whose config file
+    /// is `file`, caching compiled components in `cache_dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the entry whose plugin is missing, fails to load,
+    /// or is not a guardrail.
+    pub fn load(
+        file: &Path,
+        settings: &[GuardrailSettings],
+        cache_dir: &Path,
+    ) -> crate::Result<Guards> {
+        let mut guards = Vec::new();
+        for (i, g) in settings.iter().enumerate() {
+            let bad = |message: String| Error::Config {
+                file: file.to_path_buf(),
+                key: format!("guardrails[{i}].plugin"),
+                message,
+            };
+            let limits = Limits {
+                timeout: std::time::Duration::from_millis(g.timeout_ms),
+                memory_bytes: g.memory_mib << 20,
+                ..Kind::Guardrail.default_limits()
+            };
+            let path = plugins::locate(&g.plugin).map_err(|e| bad(e.to_string()))?;
+            let plugin = Plugin::load(&g.plugin, &path, cache_dir, Some(limits))
+                .map_err(|e| bad(e.to_string()))?;
+            if plugin.kind() != Kind::Guardrail {
+                return Err(bad(format!(
+                    "plugin `{}` is a parser, not a guardrail",
+                    g.plugin
+                )));
+            }
+            let config = serde_json::to_string(&g.config)
+                .map_err(|e| bad(format!("config does not convert to JSON: {e}")))?;
+            guards.push(Guard {
+                plugin,
+                stage: g.stage,
+                on_error: g.on_error,
+                config,
+            });
+        }
+        Ok(Guards(guards))
+    }
+
+    /// Runs the input guardrails on a question.
+    pub fn question(&self, question: &str) -> Checked {
+        self.run(Stage::Input, question, |g, text| {
+            g.plugin.check_question(text, &g.config)
+        })
+    }
+
+    /// Runs the output guardrails on an answer and its citations.
+    pub fn answer(&self, question: &str, answer: &str, citations: &[Citation]) -> Checked {
+        self.run(Stage::Output, answer, |g, text| {
+            g.plugin.check_answer(question, text, citations, &g.config)
+        })
+    }
+
+    fn run(
+        &self,
+        stage: Stage,
+        text: &str,
+        call: impl Fn(&Guard, &str) -> crate::Result<Decision>,
+    ) -> Checked {
+        let mut out = Checked {
+            text: text.to_owned(),
+            ..Checked::default()
+        };
+        for g in self.0.iter().filter(|g| g.stage == stage) {
+            let fired = |action, code: String, reason: String| Fired {
+                plugin: g.plugin.name().to_owned(),
+                stage,
+                action,
+                code,
+                reason,
+            };
+            match call(g, &out.text) {
+                Ok(Decision {
+                    verdict: Verdict::Allow,
+                    ..
+                }) => {}
+                Ok(Decision {
+                    verdict: Verdict::Redact(new),
+                    code,
+                    reason,
+                }) => {
+                    out.text = new;
+                    out.fired.push(fired("redact", code, reason));
+                }
+                Ok(Decision {
+                    verdict: Verdict::Block,
+                    code,
+                    reason,
+                }) => {
+                    let f = fired("block", code, reason);
+                    out.fired.push(f.clone());
+                    out.blocked = Some(f);
+                    return out;
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = %g.plugin.name(), "guardrail failed: {e}");
+                    match g.on_error {
+                        OnError::FailOpen => out
+                            .warnings
+                            .push(format!("{e}; the guardrail was skipped (fail_open)")),
+                        OnError::FailClosed => {
+                            let f = fired(
+                                "block",
+                                "guardrail.unavailable".into(),
+                                "guardrail unavailable".into(),
+                            );
+                            out.fired.push(f.clone());
+                            out.blocked = Some(f);
+                            return out;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_plugin_is_a_config_error_naming_the_entry() {
+        let settings: crate::config::CorpusConfig = toml::from_str(
+            "name = \"x\"\nscope = \"y\"\n[[sources]]\npath = \"docs\"\n[[guardrails]]\nplugin = \"no-such-plugin\"\nstage = \"output\"\n",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let err = Guards::load(Path::new("corpus.toml"), &settings.guardrails, dir.path())
+            .err()
+            .unwrap();
+        match err {
+            Error::Config { key, message, .. } => {
+                assert_eq!(key, "guardrails[0].plugin");
+                assert!(
+                    message.contains("no_such_plugin.wasm") && message.contains("make plugins"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected a config error, got {other}"),
+        }
+    }
+}
