@@ -31,6 +31,7 @@ run: build
 
 ## The whole test suite: unit tests, the real-model index tests, end-to-end HTTP tests.
 test: assets plugins build-debug
+	$(CARGO) test --manifest-path plugins/Cargo.toml --target-dir target/plugins
 	$(CARGO) test --workspace
 
 ## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.

@@ -1190,11 +1190,18 @@ fn guardrails_block_with_their_reason_and_broken_ones_follow_their_policy() {
         ("clinic", "plugin = \"topic-policy\"\nstage = \"input\"\n[[guardrails.config.topics]]\nname = \"medical-dosage\"\nphrases = [\"dosage\", \"how many mg\"]\nreason = \"We cannot give dosage advice; ask a pharmacist.\"\n"),
         ("flaky", "plugin = \"hostile-guardrail\"\nstage = \"input\"\n[guardrails.config]\ndo = \"loop\"\n"),
         ("lenient", "plugin = \"hostile-guardrail\"\nstage = \"output\"\non_error = \"fail_open\"\n[guardrails.config]\ndo = \"panic\"\n"),
+        ("private", "plugin = \"pii-redact\"\nstage = \"input\"\n[[guardrails]]\nplugin = \"pii-redact\"\nstage = \"output\"\n"),
     ];
     for (name, guard) in corpora {
         let c = tmp.path().join("corpora").join(name);
         write(&c.join("corpus.toml"), format!("name = \"{name}\"\nscope = \"Opening hours of the clinic.\"\n[[sources]]\npath = \"docs\"\n[[guardrails]]\n{guard}"));
-        write(&c.join("docs/hours.md"), docs);
+        write(
+            &c.join("docs/hours.md"),
+            docs.replace(
+                "It is closed on Sundays.",
+                "Book at desk@clinic.example or call the desk.",
+            ),
+        );
         index_corpus(tmp.path(), &c, &data);
     }
     let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
@@ -1262,6 +1269,28 @@ fn guardrails_block_with_their_reason_and_broken_ones_follow_their_policy() {
         });
         assert!(warned, "{l}");
     }
+    // Personal data: a question asking for it is blocked; evidence holding it is redacted.
+    let (_, p) = ask("private", "What is John's phone number?");
+    assert_eq!(
+        (p["reason"].as_str(), p["guardrails"][0]["code"].as_str()),
+        (Some("blocked"), Some("pii.request")),
+        "{p}"
+    );
+    let (_, r) = ask("private", "How do I book at the clinic desk on Saturdays?");
+    assert_eq!(r["status"], "answered", "{r}");
+    let text = r["answer"].as_str().unwrap();
+    assert!(
+        text.contains("[email removed]") && !text.contains("desk@clinic.example"),
+        "{r}"
+    );
+    assert_eq!(
+        (
+            r["guardrails"][0]["code"].as_str(),
+            r["guardrails"][0]["action"].as_str()
+        ),
+        (Some("pii.email"), Some("redact")),
+        "{r}"
+    );
     // The server kept serving throughout.
     assert_eq!(get(&server.base, "/healthz"), (200, "ok".to_owned()));
 }

@@ -37,29 +37,55 @@ impl Guest for TopicPolicy {
         let config: Config = match serde_json::from_str(&config) {
             Ok(c) => c,
             // A policy that cannot be read must not silently allow everything.
-            Err(e) => return decision(Verdict::Block, "topic.bad-config", format!("topic-policy config is invalid: {e}")),
+            Err(e) => {
+                return decision(
+                    Verdict::Block,
+                    "topic.bad-config",
+                    format!("topic-policy config is invalid: {e}"),
+                )
+            }
         };
         let words = normalise(&question);
         for topic in &config.topics {
-            if topic.phrases.iter().any(|p| contains_phrase(&words, &normalise(p))) {
-                return decision(Verdict::Block, &format!("topic.{}", topic.name), topic.reason.clone());
+            if topic
+                .phrases
+                .iter()
+                .any(|p| contains_phrase(&words, &normalise(p)))
+            {
+                return decision(
+                    Verdict::Block,
+                    &format!("topic.{}", topic.name),
+                    topic.reason.clone(),
+                );
             }
         }
         decision(Verdict::Allow, "", String::new())
     }
 
-    fn check_answer(_question: String, _answer: String, _citations: Vec<Citation>, _config: String) -> Decision {
+    fn check_answer(
+        _question: String,
+        _answer: String,
+        _citations: Vec<Citation>,
+        _config: String,
+    ) -> Decision {
         decision(Verdict::Allow, "", String::new())
     }
 }
 
 fn decision(verdict: Verdict, code: &str, reason: String) -> Decision {
-    Decision { verdict, code: code.to_owned(), reason }
+    Decision {
+        verdict,
+        code: code.to_owned(),
+        reason,
+    }
 }
 
 /// Lower-cased words, without punctuation.
 fn normalise(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 /// True when `phrase` occurs in `words` as consecutive whole words.
@@ -78,7 +104,10 @@ mod tests {
         let q = normalise("What DOSAGE of ibuprofen, in mg?");
         assert!(contains_phrase(&q, &normalise("dosage")));
         assert!(!contains_phrase(&q, &normalise("dos")));
-        assert!(contains_phrase(&normalise("how many mg should I take"), &normalise("How many mg")));
+        assert!(contains_phrase(
+            &normalise("how many mg should I take"),
+            &normalise("How many mg")
+        ));
         assert!(!contains_phrase(&q, &[]));
     }
 }

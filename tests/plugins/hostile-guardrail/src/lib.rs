@@ -1,6 +1,8 @@
 //! A guardrail that misbehaves on purpose. Its config names the misdeed
 //! (`{"do": "loop"}`); anything else allows the question.
 
+use misdeed::misdeed;
+
 wit_bindgen::generate!({ path: "../../../wit", world: "guardrail" });
 
 use candor::plugin::types::Verdict;
@@ -10,12 +12,25 @@ struct Hostile;
 impl Guest for Hostile {
     fn check_question(question: String, config: String) -> Decision {
         misbehave(misdeed(&config));
-        Decision { verdict: Verdict::Allow, code: String::new(), reason: format!("nothing to do for {question}") }
+        Decision {
+            verdict: Verdict::Allow,
+            code: String::new(),
+            reason: format!("nothing to do for {question}"),
+        }
     }
 
-    fn check_answer(_question: String, _answer: String, _citations: Vec<Citation>, config: String) -> Decision {
+    fn check_answer(
+        _question: String,
+        _answer: String,
+        _citations: Vec<Citation>,
+        config: String,
+    ) -> Decision {
         misbehave(misdeed(&config));
-        Decision { verdict: Verdict::Allow, code: String::new(), reason: String::new() }
+        Decision {
+            verdict: Verdict::Allow,
+            code: String::new(),
+            reason: String::new(),
+        }
     }
 }
 
@@ -57,12 +72,6 @@ fn misbehave(what: &str) {
         }
         _ => {}
     }
-}
-
-/// The `do` value of a config such as `{"do": "loop"}`.
-fn misdeed(config: &str) -> &str {
-    let parts: Vec<&str> = config.split('"').collect();
-    parts.iter().position(|p| *p == "do").and_then(|i| parts.get(i + 2)).copied().unwrap_or("")
 }
 
 export!(Hostile);

@@ -1,6 +1,8 @@
 //! A parser that misbehaves on purpose. Its config names the misdeed
 //! (`{"do": "flood"}`); anything else returns the file as one document.
 
+use misdeed::misdeed;
+
 wit_bindgen::generate!({ path: "../../../wit", world: "parser" });
 
 use candor::plugin::types::Section;
@@ -30,14 +32,12 @@ fn doc(path: &str, date: &str, text: String) -> Document {
         date: date.to_owned(),
         series: String::new(),
         metadata: Vec::new(),
-        sections: vec![Section { heading: Vec::new(), text, page: None }],
+        sections: vec![Section {
+            heading: Vec::new(),
+            text,
+            page: None,
+        }],
     }
-}
-
-/// The `do` value of a config such as `{"do": "loop"}`.
-fn misdeed(config: &str) -> &str {
-    let parts: Vec<&str> = config.split('"').collect();
-    parts.iter().position(|p| *p == "do").and_then(|i| parts.get(i + 2)).copied().unwrap_or("")
 }
 
 export!(Hostile);
