@@ -15,7 +15,7 @@ wasm-target:
 
 ## Plugin components (wasm32-wasip2): plugins/ and the test plugins of tests/plugins/.
 plugins: wasm-target
-	$(CARGO) build --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release --target-dir target/plugins
+	$(CARGO) build $(patsubst plugins/%/,-p %,$(wildcard plugins/*/)) --target wasm32-wasip2 --release --target-dir target/plugins
 	$(CARGO) build --manifest-path tests/plugins/Cargo.toml --target wasm32-wasip2 --release --target-dir target/plugins
 
 build: assets
@@ -31,7 +31,6 @@ run: build
 
 ## The whole test suite: unit tests, the real-model index tests, end-to-end HTTP tests.
 test: assets plugins build-debug
-	$(CARGO) test --manifest-path plugins/Cargo.toml --target-dir target/plugins
 	$(CARGO) test --workspace
 
 ## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.
