@@ -200,7 +200,7 @@ struct ExampleLine {
 }
 
 /// Case- and space-insensitive form of a question, for recognising the same one.
-pub fn normalise(text: &str) -> String {
+fn normalise(text: &str) -> String {
     text.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -253,11 +253,6 @@ impl ScopeProfile {
         sims.sort_by(|a, b| b.total_cmp(a));
         let top = &sims[..sims.len().min(EXAMPLES_OF)];
         (scope, top.iter().sum::<f32>() / top.len() as f32)
-    }
-
-    /// Example questions held.
-    pub fn examples(&self) -> usize {
-        self.examples.len()
     }
 }
 
