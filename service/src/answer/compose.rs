@@ -6,7 +6,7 @@
 //! so citation [1] is the best evidence; the others are the sentences of the top
 //! chunks that cover the question's terms best, without repeats.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -44,6 +44,9 @@ pub struct Citation {
     pub snippet: String,
     /// The evidence's ranking score.
     pub score: f32,
+    /// The document's extra fields from its parser plugin (a release's version).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A composed answer: text with `[n]` markers, and `citations[n - 1]` for each.
@@ -324,6 +327,7 @@ pub fn compose(
             span: (c.chunk.span.0 + c.span.start, c.chunk.span.0 + c.span.end),
             snippet,
             score: c.chunk_score,
+            metadata: c.chunk.metadata.clone(),
         });
     }
     Ok(Some(Composed { text, citations }))

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::{GuardrailSettings, OnError, Stage};
-use crate::plugins::{self, Citation, Decision, Kind, Limits, Plugin, Verdict};
+use crate::plugins::{self, Citation, Decision, Kind, Plugin, Verdict};
 use crate::Error;
 
 /// A guardrail rule that fired.
@@ -73,22 +73,14 @@ impl Guards {
                 key: format!("guardrails[{i}].plugin"),
                 message,
             };
-            let limits = Limits {
-                timeout: std::time::Duration::from_millis(g.timeout_ms),
-                memory_bytes: g.memory_mib << 20,
-                ..Kind::Guardrail.default_limits()
-            };
-            let path = plugins::locate(&g.plugin).map_err(|e| bad(e.to_string()))?;
-            let plugin = Plugin::load(&g.plugin, &path, cache_dir, Some(limits))
-                .map_err(|e| bad(e.to_string()))?;
-            if plugin.kind() != Kind::Guardrail {
-                return Err(bad(format!(
-                    "plugin `{}` is a parser, not a guardrail",
-                    g.plugin
-                )));
-            }
-            let config = serde_json::to_string(&g.config)
-                .map_err(|e| bad(format!("config does not convert to JSON: {e}")))?;
+            let (plugin, config) = plugins::load_configured(
+                &g.plugin,
+                Kind::Guardrail,
+                (g.timeout_ms, g.memory_mib),
+                &g.config,
+                cache_dir,
+            )
+            .map_err(bad)?;
             guards.push(Guard {
                 plugin,
                 stage: g.stage,

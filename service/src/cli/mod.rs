@@ -466,7 +466,7 @@ fn load_answerer(corpora: Vec<Corpus>, data_dir: &Path) -> anyhow::Result<Arc<An
     let corpora = Corpora::open(corpora, data_dir, embedder)?;
     Ok(Arc::new(Answerer::new(
         Arc::new(corpora),
-        &data_dir.join("plugin-cache"),
+        &data_dir.join(candor::plugins::CACHE_DIR),
     )?))
 }
 

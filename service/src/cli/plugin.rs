@@ -68,7 +68,7 @@ fn load(component: &Path, data_dir: &Path) -> anyhow::Result<Plugin> {
     Ok(Plugin::load(
         name,
         component,
-        &data_dir.join("plugin-cache"),
+        &data_dir.join(candor::plugins::CACHE_DIR),
         None,
     )?)
 }

@@ -118,9 +118,35 @@ pub struct Source {
     /// Which files under `path` to take. Default: `**/*`.
     #[serde(default = "default_glob")]
     pub glob: String,
-    /// A parser plugin name; absent means the built-in parser chosen by file type.
+    /// A parser plugin for these files; absent means the built-in parser chosen
+    /// by file type.
     #[serde(default)]
-    pub parser: Option<String>,
+    pub parser: Option<ParserSettings>,
+}
+
+/// A source's `[sources.parser]` table: the parser plugin that turns its files
+/// into documents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParserSettings {
+    /// The plugin's name, as for guardrails.
+    pub plugin: String,
+    /// Deadline per file in milliseconds; 1..=60000. Default: 2000.
+    #[serde(default = "default_parser_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Memory cap in MiB; 1..=1024. Default: 256.
+    #[serde(default = "default_parser_memory_mib")]
+    pub memory_mib: usize,
+    /// The plugin's own settings, passed to it as a JSON object.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+fn default_parser_timeout_ms() -> u64 {
+    2_000
+}
+fn default_parser_memory_mib() -> usize {
+    256
 }
 
 fn default_glob() -> String {
@@ -433,10 +459,13 @@ impl Corpus {
             }
             compile_glob(file, i, &s.glob)?;
             if let Some(p) = &s.parser {
-                return Err(bad(
+                check_plugin(
                     &format!("sources[{i}].parser"),
-                    format!("parser plugin `{p}` is not available: parser plugins cannot be configured in corpus.toml yet (try one with `candor plugin run`)"),
-                ));
+                    &p.plugin,
+                    (p.timeout_ms, 60_000),
+                    p.memory_mib,
+                )
+                .map_err(|(k, m)| bad(&k, m))?;
             }
         }
         let r = &c.recency;
@@ -484,29 +513,13 @@ impl Corpus {
             ));
         }
         for (i, g) in c.guardrails.iter().enumerate() {
-            if !(1..=10_000).contains(&g.timeout_ms) {
-                return Err(bad(
-                    &format!("guardrails[{i}].timeout_ms"),
-                    format!("must be in 1..=10000, got {}", g.timeout_ms),
-                ));
-            }
-            if !(1..=1024).contains(&g.memory_mib) {
-                return Err(bad(
-                    &format!("guardrails[{i}].memory_mib"),
-                    format!("must be in 1..=1024, got {}", g.memory_mib),
-                ));
-            }
-            if g.plugin.is_empty()
-                || !g
-                    .plugin
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-            {
-                return Err(bad(
-                    &format!("guardrails[{i}].plugin"),
-                    format!("`{}` must use only a-z, 0-9, - and _", g.plugin),
-                ));
-            }
+            check_plugin(
+                &format!("guardrails[{i}]"),
+                &g.plugin,
+                (g.timeout_ms, 10_000),
+                g.memory_mib,
+            )
+            .map_err(|(k, m)| bad(&k, m))?;
         }
         for (i, p) in a.scope_examples.iter().enumerate() {
             if !self.root.join(p).is_file() {
@@ -518,6 +531,39 @@ impl Corpus {
         }
         Ok(())
     }
+}
+
+/// Checks a plugin entry at `key`: its name, its deadline against `(timeout_ms,
+/// max)`, and its memory cap; on failure, the offending key and why.
+fn check_plugin(
+    key: &str,
+    plugin: &str,
+    (timeout_ms, max_timeout_ms): (u64, u64),
+    memory_mib: usize,
+) -> Result<(), (String, String)> {
+    if plugin.is_empty()
+        || !plugin
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        return Err((
+            format!("{key}.plugin"),
+            format!("`{plugin}` must use only a-z, 0-9, - and _"),
+        ));
+    }
+    if !(1..=max_timeout_ms).contains(&timeout_ms) {
+        return Err((
+            format!("{key}.timeout_ms"),
+            format!("must be in 1..={max_timeout_ms}, got {timeout_ms}"),
+        ));
+    }
+    if !(1..=1024).contains(&memory_mib) {
+        return Err((
+            format!("{key}.memory_mib"),
+            format!("must be in 1..=1024, got {memory_mib}"),
+        ));
+    }
+    Ok(())
 }
 
 fn parse(file: &Path, text: &str) -> crate::Result<CorpusConfig> {

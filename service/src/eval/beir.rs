@@ -16,7 +16,7 @@ use super::metrics::{mrr_at, ndcg_at, percentiles, recall_at, Percentiles};
 use crate::config::{Chunking, Retrieval};
 use crate::embed::Embedder;
 use crate::index::{self, sha256_hex, BuildInput, BuildReport, CorpusStore, Progress};
-use crate::ingest::{Chunker, DocId, Document, Section};
+use crate::ingest::{Chunker, Document};
 use crate::retrieve::{self, Mode, Request};
 use crate::Error;
 
@@ -207,20 +207,7 @@ fn corpus_inputs(path: &Path, text: &str) -> crate::Result<Vec<BuildInput>> {
         inputs.push(BuildInput::new(
             key,
             line.as_bytes(),
-            Box::new(move || {
-                Ok(Document {
-                    id: DocId(rec.id.clone()),
-                    source: PathBuf::from(rec.id),
-                    title: rec.title,
-                    date: None,
-                    series: None,
-                    sections: vec![Section {
-                        heading_path: Vec::new(),
-                        page: None,
-                        text: rec.text,
-                    }],
-                })
-            }),
+            Box::new(move || Ok(vec![Document::plain(rec.id, rec.title, rec.text)])),
         ));
     }
     Ok(inputs)

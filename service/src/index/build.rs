@@ -21,7 +21,7 @@ use super::{
 };
 use crate::config::Corpus;
 use crate::embed::Embedder;
-use crate::ingest::{self, Chunk, Chunker, Document, FileError};
+use crate::ingest::{self, Chunk, Chunker, Document, FileError, Parser};
 use crate::Error;
 
 /// Texts per embedding call during a build; progress is reported after each.
@@ -51,6 +51,9 @@ impl std::str::FromStr for Mode {
     }
 }
 
+/// Parses one input into its documents (a file may hold several).
+pub type ParseFn = Box<dyn FnOnce() -> crate::Result<Vec<Document>> + Send>;
+
 /// One input to index: a file or an imported record, with its content hash and a
 /// way to parse it that runs only if the hash changed.
 pub struct BuildInput {
@@ -59,16 +62,12 @@ pub struct BuildInput {
     /// sha256 of the content, hex.
     pub hash: String,
     /// Parses the content.
-    pub parse: Box<dyn FnOnce() -> crate::Result<Document> + Send>,
+    pub parse: ParseFn,
 }
 
 impl BuildInput {
     /// An input whose content is `bytes`, parsed by `parse` when needed.
-    pub fn new(
-        key: String,
-        bytes: &[u8],
-        parse: Box<dyn FnOnce() -> crate::Result<Document> + Send>,
-    ) -> BuildInput {
+    pub fn new(key: String, bytes: &[u8], parse: ParseFn) -> BuildInput {
         BuildInput {
             key,
             hash: sha256_hex(bytes),
@@ -278,7 +277,13 @@ pub fn build(
                     vectors: Some(vectors),
                 });
             }
-            _ => match (input.parse)().and_then(|doc| chunker.chunk(&doc)) {
+            _ => match (input.parse)().and_then(|docs| {
+                let mut chunks = Vec::new();
+                for doc in &docs {
+                    chunks.extend(chunker.chunk(doc)?);
+                }
+                Ok(chunks)
+            }) {
                 Ok(chunks) => {
                     changed += 1;
                     slots.push(Slot {
@@ -362,7 +367,12 @@ pub fn build(
     let dir = store.generation_dir(id);
     std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
     write_generation(&dir, &chunks, &vectors)?;
-    let documents = files.iter().filter(|f| f.chunks.1 > f.chunks.0).count();
+    // A file may hold several documents, and a document spans adjacent chunks.
+    let documents = chunks
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| *i == 0 || chunks[i - 1].doc_id != c.doc_id)
+        .count();
     let manifest = Manifest {
         format: FORMAT_VERSION,
         generation: id,
@@ -449,9 +459,11 @@ pub fn index_corpus(
     progress: &dyn Progress,
 ) -> crate::Result<BuildReport> {
     let chunker = Chunker::from_file(embedder.tokenizer_path(), corpus.config.chunking)?;
+    let parsers = Parser::for_sources(corpus, &data_dir.join(crate::plugins::CACHE_DIR))?;
     let store = CorpusStore::new(data_dir, &corpus.config.name);
     let mut inputs = Vec::new();
     for file in ingest::discover(corpus)? {
+        let parser = parsers[file.source_index].clone();
         let key = file.rel_path.to_string_lossy().into_owned();
         let rel = file.rel_path.clone();
         let (bytes, modified) = match std::fs::read(&file.abs_path)
@@ -473,13 +485,14 @@ pub fn index_corpus(
             key,
             hash: sha256_hex(&bytes),
             parse: Box::new(move || {
-                let mut doc = ingest::parse::parse(&rel, &bytes)?;
+                let mut docs = parser.parse(&rel, &bytes)?;
                 // Dates come from the document; the file's time is the documented fallback.
-                if doc.date.is_none() {
-                    doc.date =
-                        modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
+                let file_date =
+                    modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
+                for doc in docs.iter_mut().filter(|d| d.date.is_none()) {
+                    doc.date = file_date;
                 }
-                Ok(doc)
+                Ok(docs)
             }),
         });
     }
@@ -491,7 +504,7 @@ mod tests {
     use super::*;
     use crate::config::Chunking;
     use crate::index::{Generation, VectorFilter};
-    use crate::ingest::{DocId, Section};
+
     use crate::test_utils::embedder;
 
     fn dense_top(gen: &Generation, e: &Embedder, query: &str) -> crate::Result<String> {
@@ -514,20 +527,7 @@ mod tests {
         BuildInput::new(
             key.to_owned(),
             text.as_bytes(),
-            Box::new(move || {
-                Ok(Document {
-                    id: DocId(k.clone()),
-                    source: k.clone().into(),
-                    title: k,
-                    date: None,
-                    series: None,
-                    sections: vec![Section {
-                        heading_path: vec![],
-                        page: None,
-                        text: t,
-                    }],
-                })
-            }),
+            Box::new(move || Ok(vec![Document::plain(k.clone(), k, t)])),
         )
     }
 

@@ -254,6 +254,7 @@ mod tests {
             page: None,
             date: None,
             series: None,
+            metadata: Default::default(),
             span: (0, text.len()),
             text: text.into(),
         }

@@ -99,6 +99,7 @@ impl Chunker {
                     page: section.page,
                     date: doc.date,
                     series: doc.series.clone(),
+                    metadata: doc.metadata.clone(),
                     span: (c_start, c_start + text.chars().count()),
                     text: text.to_owned(),
                 });
@@ -206,6 +207,7 @@ mod tests {
             title: "Guide".into(),
             date: None,
             series: None,
+            metadata: Default::default(),
             sections,
         }
     }

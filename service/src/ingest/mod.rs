@@ -8,7 +8,9 @@
 pub mod chunk;
 pub mod discover;
 pub mod parse;
+pub mod parser;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use chunk::Chunker;
 pub use discover::{discover, SourceFile};
+pub use parser::Parser;
 
 /// A document's stable id: its path relative to the corpus folder (or, for imported
 /// datasets, the record's own id).
@@ -43,6 +46,8 @@ pub struct Document {
     /// Versions of one document share a series (`install-guide`); the newest
     /// supersedes the others.
     pub series: Option<String>,
+    /// Extra fields a parser plugin kept with the document, in its order.
+    pub metadata: BTreeMap<String, String>,
     /// The body, in reading order.
     pub sections: Vec<Section>,
 }
@@ -59,6 +64,24 @@ pub struct Section {
 }
 
 impl Document {
+    /// An undated document of one section, whose id is also its source: an
+    /// imported record, or a test's text.
+    pub fn plain(id: String, title: String, text: String) -> Document {
+        Document {
+            source: PathBuf::from(&id),
+            id: DocId(id),
+            title,
+            date: None,
+            series: None,
+            metadata: Default::default(),
+            sections: vec![Section {
+                heading_path: Vec::new(),
+                page: None,
+                text,
+            }],
+        }
+    }
+
     /// The separator between sections in [`Document::text`].
     pub const SECTION_SEPARATOR: &'static str = "\n\n";
 
@@ -87,6 +110,9 @@ pub struct Chunk {
     pub date: Option<NaiveDate>,
     /// The document's series.
     pub series: Option<String>,
+    /// The document's extra fields (from a parser plugin).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
     /// Character offsets `[start, end)` into [`Document::text`].
     pub span: (usize, usize),
     /// The chunk's text.

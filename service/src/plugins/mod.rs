@@ -45,6 +45,9 @@ const LOG_CAPACITY: usize = 16 * 1024;
 /// Largest linear memory any plugin may have, whatever its configured cap.
 const MAX_MEMORY_BYTES: usize = 1 << 30;
 
+/// The folder, under the data dir, where compiled components are cached.
+pub const CACHE_DIR: &str = "plugin-cache";
+
 /// Environment variable that overrides the folder plugins are looked up in.
 pub const PLUGINS_ENV: &str = "CANDOR_PLUGINS_DIR";
 
@@ -74,6 +77,39 @@ pub fn locate(name: &str) -> crate::Result<PathBuf> {
     }
 }
 
+/// Finds and loads the plugin a corpus configures, checks that it implements
+/// `kind`, and turns its config table into the JSON it is called with.
+///
+/// # Errors
+///
+/// A message for the config entry: the component is missing, fails to load,
+/// implements the other world, or the config does not convert to JSON.
+pub fn load_configured(
+    name: &str,
+    kind: Kind,
+    (timeout_ms, memory_mib): (u64, usize),
+    config: &toml::Table,
+    cache_dir: &Path,
+) -> Result<(Plugin, String), String> {
+    let limits = Limits {
+        timeout: Duration::from_millis(timeout_ms),
+        memory_bytes: memory_mib << 20,
+        ..kind.default_limits()
+    };
+    let path = locate(name).map_err(|e| e.to_string())?;
+    let plugin = Plugin::load(name, &path, cache_dir, Some(limits)).map_err(|e| e.to_string())?;
+    if plugin.kind() != kind {
+        return Err(format!(
+            "plugin `{name}` is a {}, not a {}",
+            plugin.kind().noun(),
+            kind.noun()
+        ));
+    }
+    let config = serde_json::to_string(config)
+        .map_err(|e| format!("config does not convert to JSON: {e}"))?;
+    Ok((plugin, config))
+}
+
 /// Which world a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,6 +121,13 @@ pub enum Kind {
 }
 
 impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Parser => "parser",
+            Kind::Guardrail => "guardrail",
+        }
+    }
+
     /// The limits a plugin of this kind runs under unless configured otherwise.
     pub fn default_limits(self) -> Limits {
         match self {

@@ -1,6 +1,6 @@
 //! Calls to `parser` plugins and the checks on what they return.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -24,8 +24,8 @@ pub struct PluginDocument {
     pub date: Option<NaiveDate>,
     /// Series, when the parser gave one.
     pub series: Option<String>,
-    /// Extra fields.
-    pub metadata: Vec<(String, String)>,
+    /// Extra fields, each key once.
+    pub metadata: BTreeMap<String, String>,
     /// Content in reading order; at least one section has text.
     pub sections: Vec<PluginSection>,
 }
@@ -105,6 +105,13 @@ impl Plugin {
                         self.fail(format!("{path}: {which}: date `{s}` is not RFC 3339 (2024-05-01 or 2024-05-01T12:00:00Z)"))
                     })?),
                 };
+                let mut metadata = BTreeMap::new();
+                for m in d.metadata {
+                    if metadata.contains_key(&m.key) {
+                        return Err(self.fail(format!("{path}: {which}: metadata key `{}` is given twice", m.key)));
+                    }
+                    metadata.insert(m.key, m.value);
+                }
                 if d.sections.iter().all(|s| s.text.trim().is_empty()) {
                     return Err(self.fail(format!("{path}: {which}: no section has text")));
                 }
@@ -113,7 +120,7 @@ impl Plugin {
                     title: d.title,
                     date,
                     series: Some(d.series).filter(|s| !s.trim().is_empty()),
-                    metadata: d.metadata.into_iter().map(|m| (m.key, m.value)).collect(),
+                    metadata,
                     sections: d
                         .sections
                         .into_iter()

@@ -24,8 +24,8 @@ pub const SUPERSEDED_FACTOR: f32 = 0.5;
 pub struct Intent {
     /// "latest", "current", "newest", "most recent", "up to date", "now".
     pub latest: bool,
-    /// "history", "previous", "older", "earlier", "used to", "changed": older
-    /// versions stay in play.
+    /// "history", "previous", "older", "earlier", "changed", "used to", "which
+    /// version", "when was": older versions stay in play.
     pub history: bool,
     /// "as of 2023", "in 2019", "before 2020": documents dated after this day are
     /// out of bounds.
@@ -41,6 +41,16 @@ const HISTORY_WORDS: [&str; 7] = [
     "older",
     "earlier",
     "changed",
+];
+
+/// Phrases that ask when something happened or which version did it.
+const HISTORY_PHRASES: [&str; 6] = [
+    "used to",
+    "which version",
+    "what version",
+    "which release",
+    "when was",
+    "when did",
 ];
 
 /// Reads temporal intent from a question.
@@ -72,7 +82,7 @@ pub fn intent(question: &str) -> Intent {
     }
     Intent {
         latest: has(&LATEST_WORDS) || lower.contains("up to date") || lower.contains("up-to-date"),
-        history: has(&HISTORY_WORDS) || lower.contains("used to"),
+        history: has(&HISTORY_WORDS) || HISTORY_PHRASES.iter().any(|p| lower.contains(p)),
         not_after,
     }
 }
@@ -91,8 +101,8 @@ pub fn factor(date: Option<NaiveDate>, today: NaiveDate, half_life_days: f64) ->
 
 /// Re-ranks fused chunks: relevance is scaled to [0, 1] over the candidates, then
 /// blended with the recency factor. Unless the question asks about history, chunks
-/// of superseded versions are demoted and placed below the newest version's best
-/// chunk. Sorted by the new score, then id.
+/// of superseded versions are demoted, and placed below the newest version's best
+/// chunk when that chunk is about as relevant. Sorted by the new score, then id.
 pub fn rerank(
     gen: &Generation,
     mut ranked: Vec<Scored<ChunkId>>,
@@ -111,12 +121,15 @@ pub fn rerank(
             (lo.min(s.score), hi.max(s.score))
         });
     let span = (hi - lo).max(f32::EPSILON);
+    // Relevance before any demotion, by chunk.
+    let mut relevance_of: HashMap<ChunkId, f32> = HashMap::new();
     for s in &mut ranked {
         let Some(chunk) = gen.chunks.get(s.id.0 as usize) else {
             continue;
         };
         let r = factor(chunk.date, today, settings.half_life_days);
         let mut relevance = (s.score - lo) / span;
+        relevance_of.insert(s.id, relevance);
         if !intent.history {
             if let (Some(series), Some(date)) = (&chunk.series, chunk.date) {
                 // A version dated after `today` (an as-of question) supersedes nothing.
@@ -131,28 +144,36 @@ pub fn rerank(
         s.recency = Some(r);
         s.score = (1.0 - weight) * relevance + weight * r;
     }
-    // The demotion alone cannot promise the order: an old version may be far more
-    // relevant. Where the newest version is among the candidates, an old version
-    // ranks just below its best chunk.
-    let mut best_current: HashMap<&str, f32> = HashMap::new();
+    // The demotion alone cannot promise the order. Where the newest version's best
+    // chunk is about as relevant as an old version's chunk (a revised guide), the
+    // old one ranks just below it. A far more relevant old chunk keeps its place:
+    // in a changelog, the entry that added a feature is not replaced by the next
+    // release's notes about something else.
+    let mut best_current: HashMap<&str, (f32, f32)> = HashMap::new();
     for s in ranked.iter().filter(|s| !s.superseded) {
         if let Some(series) = gen
             .chunks
             .get(s.id.0 as usize)
             .and_then(|c| c.series.as_deref())
         {
-            let b = best_current.entry(series).or_insert(s.score);
-            *b = b.max(s.score);
+            let relevance = relevance_of.get(&s.id).copied().unwrap_or(0.0);
+            let b = best_current.entry(series).or_insert((s.score, relevance));
+            if s.score > b.0 {
+                *b = (s.score, relevance);
+            }
         }
     }
     for s in ranked.iter_mut().filter(|s| s.superseded) {
-        if let Some(&best) = gen
+        if let Some(&(best, best_relevance)) = gen
             .chunks
             .get(s.id.0 as usize)
             .and_then(|c| c.series.as_deref())
             .and_then(|x| best_current.get(x))
         {
-            s.score = s.score.min(best.next_down());
+            let relevance = relevance_of.get(&s.id).copied().unwrap_or(0.0);
+            if best_relevance >= SUPERSEDED_FACTOR * relevance {
+                s.score = s.score.min(best.next_down());
+            }
         }
     }
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
@@ -173,6 +194,9 @@ mod tests {
         assert!(intent("How do I do it now").latest);
         assert!(!intent("How do I install it?").latest);
         assert!(intent("How did the retention policy change historically? history please").history);
+        assert!(intent("Which version added S3 storage?").history);
+        assert!(intent("When was encryption introduced?").history);
+        assert!(!intent("How do I encrypt backups?").history);
         assert_eq!(
             intent("What was the default as of 2023?").not_after,
             Some(d(2023, 12, 31))

@@ -1,7 +1,8 @@
 //! A parser that misbehaves on purpose. Its config names the misdeed
-//! (`{"do": "flood"}`); anything else returns the file as one document.
+//! (`{"do": "loop"}`, see the `misdeed` crate; also `flood`, `bad-date` and
+//! `reject`); anything else returns the file as one document.
 
-use misdeed::misdeed;
+use misdeed::{flood, misbehave, misdeed};
 
 wit_bindgen::generate!({ path: "../../../wit", world: "parser" });
 
@@ -11,12 +12,10 @@ struct Hostile;
 
 impl Guest for Hostile {
     fn parse(path: String, bytes: Vec<u8>, config: String) -> Result<Vec<Document>, String> {
-        let text = match misdeed(&config) {
-            "loop" => loop {
-                std::hint::black_box(&bytes);
-            },
-            // 100 MB of text: more than any result cap.
-            "flood" => "x".repeat(100 << 20),
+        let what = misdeed(&config);
+        misbehave(what);
+        let text = match what {
+            "flood" => flood(),
             "bad-date" => return Ok(vec![doc(&path, "last tuesday", "text".into())]),
             "reject" => return Err("this parser rejects every file".into()),
             _ => String::from_utf8(bytes).map_err(|e| format!("{path} is not UTF-8: {e}"))?,

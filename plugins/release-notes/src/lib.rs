@@ -1,0 +1,470 @@
+//! `release-notes`: splits a changelog or release-notes file into one document
+//! per version, dated, all sharing one `series`, so that "what is the latest
+//! version" is answered from the newest entry.
+//!
+//! Config (`[sources.parser.config]` in corpus.toml), every key optional:
+//!
+//! ```toml
+//! product = "Ferrule"        # titles become "Ferrule 2.4.0"
+//! series  = "ferrule-releases" # default: the file's path
+//! # A heading regex with named groups `version` and `date` (YYYY-MM-DD),
+//! # matched against each whole line, replacing the built-in formats.
+//! heading = '^Release (?P<version>\S+) on (?P<date>\d{4}-\d{2}-\d{2})$'
+//! ```
+//!
+//! Built-in heading formats: Keep a Changelog (`## [1.2.0] - 2024-05-01`) and
+//! `Version 1.2.0 (2024-05-01)`, as a Markdown heading or a line of its own.
+
+wit_bindgen::generate!({ path: "../../wit", world: "parser" });
+
+use std::collections::HashMap;
+
+use candor::plugin::types::{MetadataEntry, Section};
+use regex::Regex;
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    series: Option<String>,
+    #[serde(default)]
+    heading: Option<String>,
+}
+
+/// One release found in the file.
+#[derive(Debug, PartialEq)]
+struct Release {
+    version: String,
+    date: String,
+    /// (heading path, text) in reading order.
+    sections: Vec<(Vec<String>, String)>,
+}
+
+/// What a line of the file is.
+enum Line<'a> {
+    /// A release heading; `level` is its Markdown level, 0 for a plain line.
+    Release {
+        version: String,
+        date: String,
+        level: usize,
+    },
+    /// Any other Markdown heading.
+    Heading { level: usize, text: &'a str },
+    /// Body text.
+    Text(&'a str),
+}
+
+/// Recognises release headings, built-in or configured.
+struct Headings {
+    custom: Option<Regex>,
+    keep_a_changelog: Regex,
+    version_paren: Regex,
+    versionish: Regex,
+    unreleased: Regex,
+}
+
+const VERSION: &str = r"v?\d+(?:\.\d+)*(?:[-+][0-9A-Za-z.+-]+)?";
+
+impl Headings {
+    fn new(custom: Option<&str>) -> Result<Headings, String> {
+        let custom = match custom {
+            None => None,
+            Some(pattern) => {
+                let re = Regex::new(pattern)
+                    .map_err(|e| format!("config `heading` is not a valid regex: {e}"))?;
+                let names: Vec<&str> = re.capture_names().flatten().collect();
+                if !(names.contains(&"version") && names.contains(&"date")) {
+                    return Err(
+                        "config `heading` must have the named groups `version` and `date`".into(),
+                    );
+                }
+                Some(re)
+            }
+        };
+        let built_in = |p: &str| Regex::new(p).expect("built-in patterns compile");
+        Ok(Headings {
+            custom,
+            keep_a_changelog: built_in(&format!(
+                r"^\[(?P<version>{VERSION})\]\s*[-–—]\s*(?P<date>\d{{4}}-\d{{2}}-\d{{2}})\s*$"
+            )),
+            version_paren: built_in(&format!(
+                r"^(?i:version|release)\s+(?P<version>{VERSION})\s*\((?P<date>\d{{4}}-\d{{2}}-\d{{2}})\)\s*$"
+            )),
+            versionish: built_in(&format!(
+                r"^\[?(?i:version\s+|release\s+)?{VERSION}\]?(\s|$)"
+            )),
+            unreleased: built_in(r"^\[?(?i:unreleased)\]?\s*$"),
+        })
+    }
+
+    /// Classifies line `n` (1-based, for errors).
+    fn line<'a>(&self, n: usize, line: &'a str) -> Result<Line<'a>, String> {
+        let (level, text) = markdown_heading(line);
+        let found = match &self.custom {
+            Some(re) => re.captures(line.trim_end()),
+            None if level > 0 => self
+                .keep_a_changelog
+                .captures(text)
+                .or_else(|| self.version_paren.captures(text)),
+            None => self.version_paren.captures(line.trim()),
+        };
+        if let Some(c) = found {
+            let version = c.name("version").map_or("", |m| m.as_str()).trim();
+            let date = c.name("date").map_or("", |m| m.as_str()).trim();
+            if version.is_empty() {
+                return Err(format!("line {n}: the heading has an empty version"));
+            }
+            if !valid_date(date) {
+                return Err(format!(
+                    "line {n}: `{date}` is not a date in YYYY-MM-DD form (version {version})"
+                ));
+            }
+            return Ok(Line::Release {
+                version: version.to_owned(),
+                date: date.to_owned(),
+                level,
+            });
+        }
+        if level == 0 {
+            return Ok(Line::Text(line));
+        }
+        // A heading that names a version but matched no format would silently merge
+        // its notes into the release above; say so instead.
+        if self.versionish.is_match(text) && !self.unreleased.is_match(text) {
+            return Err(format!(
+                "line {n}: `{}` looks like a release heading but has no date in a known form; \
+                 use `## [1.2.0] - 2024-05-01` or `Version 1.2.0 (2024-05-01)`, or set `heading`",
+                line.trim()
+            ));
+        }
+        Ok(Line::Heading { level, text })
+    }
+}
+
+/// A Markdown ATX heading's level and text, or `(0, line)`.
+fn markdown_heading(line: &str) -> (usize, &str) {
+    let trimmed = line.trim_start();
+    let hashes = trimmed.bytes().take_while(|&b| b == b'#').count();
+    let rest = &trimmed[hashes..];
+    if (1..=6).contains(&hashes) && (rest.is_empty() || rest.starts_with([' ', '\t'])) {
+        (hashes, rest.trim().trim_end_matches('#').trim())
+    } else {
+        (0, line)
+    }
+}
+
+/// `YYYY-MM-DD` naming a real day.
+fn valid_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts[..] else { return false };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return false;
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
+/// Link reference definitions (`[1.2.0]: https://...`) are footnotes of the file,
+/// not notes of the release they happen to follow.
+fn is_link_definition(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with('[') && t.find("]:").is_some_and(|i| !t[1..i].contains(']'))
+}
+
+/// Splits `text` into releases. Text before the first release, and under a
+/// heading as high as a release's that is not one (`## [Unreleased]`), belongs to
+/// no release and is left out.
+fn split(text: &str, headings: &Headings) -> Result<Vec<Release>, String> {
+    let mut releases: Vec<Release> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    // The open release's heading level, and the subheadings inside it.
+    let mut open: Option<usize> = None;
+    let mut path: Vec<(usize, String)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        match headings.line(n, line)? {
+            Line::Release {
+                version,
+                date,
+                level,
+            } => {
+                if let Some(first) = seen.insert(version.clone(), n) {
+                    return Err(format!(
+                        "line {n}: version {version} appears twice (first at line {first})"
+                    ));
+                }
+                open = Some(level);
+                path.clear();
+                releases.push(Release {
+                    version,
+                    date,
+                    sections: vec![(Vec::new(), String::new())],
+                });
+            }
+            Line::Heading { level, text } => match open {
+                Some(release_level) if level > release_level || release_level == 0 => {
+                    path.retain(|(l, _)| *l < level);
+                    path.push((level, text.to_owned()));
+                    let heading = path.iter().map(|(_, t)| t.clone()).collect();
+                    if let Some(r) = releases.last_mut() {
+                        r.sections.push((heading, String::new()));
+                    }
+                }
+                _ => open = None,
+            },
+            Line::Text(t) => {
+                if open.is_none() || is_link_definition(t) {
+                    continue;
+                }
+                if let Some((_, body)) = releases.last_mut().and_then(|r| r.sections.last_mut()) {
+                    body.push_str(t.trim_end());
+                    body.push('\n');
+                }
+            }
+        }
+    }
+    for r in &mut releases {
+        r.sections.retain_mut(|(_, body)| {
+            *body = body.trim().to_owned();
+            !body.is_empty()
+        });
+    }
+    if releases.is_empty() {
+        return Err(
+            "no release headings found; expected `## [1.2.0] - 2024-05-01` or \
+                    `Version 1.2.0 (2024-05-01)`, or set `heading` in the config"
+                .into(),
+        );
+    }
+    Ok(releases)
+}
+
+fn document(r: Release, product: &str, series: &str) -> Document {
+    let (title, lead) = if product.is_empty() {
+        (
+            format!("Version {}", r.version),
+            format!("Version {} was released on {}.", r.version, r.date),
+        )
+    } else {
+        (
+            format!("{product} {}", r.version),
+            format!(
+                "Version {} of {product} was released on {}.",
+                r.version, r.date
+            ),
+        )
+    };
+    let mut metadata = vec![MetadataEntry {
+        key: "version".into(),
+        value: r.version.clone(),
+    }];
+    if !product.is_empty() {
+        metadata.push(MetadataEntry {
+            key: "product".into(),
+            value: product.to_owned(),
+        });
+    }
+    let mut sections = vec![Section {
+        heading: Vec::new(),
+        text: lead,
+        page: None,
+    }];
+    sections.extend(r.sections.into_iter().map(|(heading, text)| Section {
+        heading,
+        text,
+        page: None,
+    }));
+    Document {
+        key: r.version,
+        title,
+        date: r.date,
+        series: series.to_owned(),
+        metadata,
+        sections,
+    }
+}
+
+fn parse(path: &str, bytes: &[u8], config: &str) -> Result<Vec<Document>, String> {
+    let config: Config = if config.trim().is_empty() {
+        Config::default()
+    } else {
+        serde_json::from_str(config).map_err(|e| format!("config: {e}"))?
+    };
+    let headings = Headings::new(config.heading.as_deref())?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text: {e}"))?
+        .trim_start_matches('\u{feff}');
+    let series = config.series.as_deref().unwrap_or(path);
+    Ok(split(text, &headings)?
+        .into_iter()
+        .map(|r| document(r, config.product.trim(), series))
+        .collect())
+}
+
+struct ReleaseNotes;
+
+impl Guest for ReleaseNotes {
+    fn parse(path: String, bytes: Vec<u8>, config: String) -> Result<Vec<Document>, String> {
+        parse(&path, &bytes, &config)
+    }
+}
+
+export!(ReleaseNotes);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(text: &str, config: &str) -> Result<Vec<Document>, String> {
+        parse("CHANGELOG.md", text.as_bytes(), config)
+    }
+
+    fn summary(d: &Document) -> (String, String, String, Vec<(Vec<String>, String)>) {
+        (
+            d.key.clone(),
+            d.title.clone(),
+            d.date.clone(),
+            d.sections
+                .iter()
+                .map(|s| (s.heading.clone(), s.text.clone()))
+                .collect(),
+        )
+    }
+
+    const KEEP: &str = "# Changelog\nAll notable changes.\n\n## [Unreleased]\n- Work in progress\n\n## [2.0.0] - 2024-06-01\n### Added\n- Incremental backups.\n### Removed\n- The legacy agent.\n\n## [1.9.1] - 2024-02-29\n### Fixed\n- Restores of empty folders.\n\n[2.0.0]: https://example.com/compare/1.9.1...2.0.0\n";
+
+    #[test]
+    fn keep_a_changelog_gives_one_dated_document_per_version() {
+        let d = docs(KEEP, r#"{"product":"Ferrule"}"#).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            summary(&d[0]),
+            (
+                "2.0.0".into(),
+                "Ferrule 2.0.0".into(),
+                "2024-06-01".into(),
+                vec![
+                    (
+                        vec![],
+                        "Version 2.0.0 of Ferrule was released on 2024-06-01.".into()
+                    ),
+                    (vec!["Added".into()], "- Incremental backups.".into()),
+                    (vec!["Removed".into()], "- The legacy agent.".into()),
+                ]
+            )
+        );
+        // The link definition at the end is not a note of 1.9.1.
+        assert_eq!(
+            d[1].sections.last().unwrap().text,
+            "- Restores of empty folders."
+        );
+        assert!(d.iter().all(|d| d.series == "CHANGELOG.md"));
+        assert_eq!(d[0].metadata[0].key, "version");
+        assert_eq!(d[0].metadata[0].value, "2.0.0");
+    }
+
+    #[test]
+    fn version_lines_with_dates_in_parentheses_are_releases() {
+        let text = "Version 3.1.0 (2025-01-10)\nFaster restores.\n\nSecond paragraph.\n\nversion 3.0.2 (2024-12-01)\n## Fixes\nA crash on start.\n";
+        let d = docs(text, r#"{"series":"ferrule"}"#).unwrap();
+        assert_eq!(
+            d.iter().map(summary).collect::<Vec<_>>(),
+            vec![
+                (
+                    "3.1.0".into(),
+                    "Version 3.1.0".into(),
+                    "2025-01-10".into(),
+                    vec![
+                        (vec![], "Version 3.1.0 was released on 2025-01-10.".into()),
+                        (vec![], "Faster restores.\n\nSecond paragraph.".into()),
+                    ]
+                ),
+                (
+                    "3.0.2".into(),
+                    "Version 3.0.2".into(),
+                    "2024-12-01".into(),
+                    vec![
+                        (vec![], "Version 3.0.2 was released on 2024-12-01.".into()),
+                        (vec!["Fixes".into()], "A crash on start.".into()),
+                    ]
+                ),
+            ]
+        );
+        assert_eq!(d[0].series, "ferrule");
+        // As a Markdown heading too.
+        let d = docs("## Version 1.0.0 (2020-01-01)\nFirst.\n", "").unwrap();
+        assert_eq!(d[0].key, "1.0.0");
+    }
+
+    #[test]
+    fn a_configured_heading_regex_replaces_the_built_in_formats() {
+        let text = "Release 7 on 2023-03-04\nNotes.\n## [1.0.0] - 2020-01-01\nStill release 7.\n";
+        let d = docs(
+            text,
+            r#"{"heading":"^Release (?P<version>\\S+) on (?P<date>\\d{4}-\\d{2}-\\d{2})$"}"#,
+        );
+        // `## [1.0.0] - ...` is not a release under this regex, but it looks like
+        // one, so it is an error rather than silently merged notes.
+        assert!(d.unwrap_err().contains("line 3"));
+        let d = docs(
+            "Release 7 on 2023-03-04\nNotes.\n",
+            r#"{"heading":"^Release (?P<version>\\S+) on (?P<date>\\d{4}-\\d{2}-\\d{2})$"}"#,
+        )
+        .unwrap();
+        assert_eq!((d[0].key.as_str(), d[0].date.as_str()), ("7", "2023-03-04"));
+    }
+
+    #[test]
+    fn mistakes_are_errors_naming_the_line() {
+        let bad_date = docs("## [1.0.0] - 2024-02-30\n- x\n", "").unwrap_err();
+        assert!(
+            bad_date.contains("line 1") && bad_date.contains("2024-02-30"),
+            "{bad_date}"
+        );
+        let undated = docs("## [1.1.0]\n- y\n## [1.0.0] - 2024-01-01\n- x\n", "").unwrap_err();
+        assert!(
+            undated.contains("line 1") && undated.contains("no date"),
+            "{undated}"
+        );
+        let twice = docs("## [1.0.0] - 2024-01-01\n## [1.0.0] - 2024-01-02\n", "").unwrap_err();
+        assert!(
+            twice.contains("line 2") && twice.contains("first at line 1"),
+            "{twice}"
+        );
+        assert!(docs("Just some text.\n", "")
+            .unwrap_err()
+            .contains("no release headings"));
+        assert!(docs(KEEP, r#"{"heading":"^(?P<version>\\S+)$"}"#)
+            .unwrap_err()
+            .contains("`version` and `date`"));
+        assert!(docs(KEEP, r#"{"heading":"("}"#)
+            .unwrap_err()
+            .contains("not a valid regex"));
+        assert!(docs(KEEP, r#"{"prodcut":"x"}"#)
+            .unwrap_err()
+            .contains("unknown field"));
+        assert!(parse("x.md", &[0xff, 0xfe], "")
+            .unwrap_err()
+            .contains("UTF-8"));
+    }
+
+    #[test]
+    fn dates_must_be_real_days() {
+        assert!(valid_date("2024-02-29") && valid_date("2000-02-29"));
+        assert!(!valid_date("2023-02-29") && !valid_date("1900-02-29"));
+        assert!(!valid_date("2024-13-01") && !valid_date("2024-1-01") && !valid_date("soon"));
+    }
+}
