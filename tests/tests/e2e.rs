@@ -55,16 +55,26 @@ fn candor(dir: &Path, args: &[&str]) -> Output {
 
 /// Indexes the corpus folder `corpus` into `data`.
 fn index_corpus(dir: &Path, corpus: &Path, data: &Path) -> String {
-    candor_ok(
-        dir,
-        &[
-            "index",
-            "--corpus",
-            corpus.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    )
+    candor_ok(dir, &index_argv(corpus, data, &[]))
+}
+
+/// `candor index --corpus <corpus> --data-dir <data>` and `extra` arguments.
+fn index_argv<'a>(corpus: &'a Path, data: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut argv = vec![
+        "index",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    argv.extend(extra);
+    argv
+}
+
+/// `candor index --json` of a corpus, expected to succeed: its report.
+fn index_report(dir: &Path, corpus: &Path, data: &Path) -> Value {
+    let out = candor_ok(dir, &index_argv(corpus, data, &["--json"]));
+    serde_json::from_str(out.trim()).unwrap()
 }
 
 /// Runs candor and expects success, printing everything on failure.
@@ -150,6 +160,14 @@ impl Drop for Server {
 }
 
 fn serve(dir: &Path, corpora: &Path, data: &Path) -> Server {
+    serve_with(dir, corpora, data, &[])
+}
+
+/// Token of the admin routes in tests that use them.
+const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// `serve` with more environment variables.
+fn serve_with(dir: &Path, corpora: &Path, data: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(candor_bin())
         .args(["serve", "--corpora"])
         .arg(corpora)
@@ -160,6 +178,7 @@ fn serve(dir: &Path, corpora: &Path, data: &Path) -> Server {
         .env_clear()
         .env("CANDOR_ASSETS_DIR", workspace().join(".assets"))
         .env("RUST_LOG", "warn,qdrant_edge=error")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -197,6 +216,66 @@ fn post(base: &str, path: &str, body: &str) -> (u16, Value) {
     (status, resp.body_mut().read_json().expect("json body"))
 }
 
+/// A request with the admin token (`token` None sends none).
+fn admin(
+    method: &str,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let url = format!("{base}{path}");
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut resp = match (method, body) {
+        ("POST", Some(b)) => {
+            let mut r = agent()
+                .post(&url)
+                .header("content-type", "application/json");
+            if let Some(a) = &auth {
+                r = r.header("authorization", a);
+            }
+            r.send(b)
+        }
+        _ => {
+            let mut r = agent().get(&url);
+            if let Some(a) = &auth {
+                r = r.header("authorization", a);
+            }
+            r.call()
+        }
+    }
+    .expect("request sent");
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Polls a job until it ends; returns its final status.
+fn wait_for_job(base: &str, id: &Value) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, job) = admin(
+            "GET",
+            base,
+            &format!("/admin/jobs/{id}"),
+            Some(ADMIN_TOKEN),
+            None,
+        );
+        assert_eq!(status, 200, "{job}");
+        if job["phase"] == "done" || job["phase"] == "failed" {
+            return job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "job never ended: {job}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn get(base: &str, path: &str) -> (u16, String) {
     let mut resp = agent()
         .get(&format!("{base}{path}"))
@@ -213,18 +292,7 @@ fn index_report_skips_bad_files_and_server_searches_with_citations() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = make_corpus(tmp.path());
     let data = tmp.path().join("data");
-    let out = candor_ok(
-        tmp.path(),
-        &[
-            "index",
-            "--corpus",
-            corpus.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    let report: Value = serde_json::from_str(out.trim()).unwrap();
+    let report = index_report(tmp.path(), &corpus, &data);
     assert_eq!(report["files_seen"], 5, "{report}");
     assert_eq!(report["files_failed"], 2, "{report}");
     let errors = report["errors"].as_array().unwrap();
@@ -750,16 +818,7 @@ fn incremental_reindex_embeds_only_changes_and_keeps_old_generation_until_swap()
     let index = |mode: &str| -> Value {
         let out = candor_ok(
             tmp.path(),
-            &[
-                "index",
-                "--corpus",
-                corpus.to_str().unwrap(),
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--mode",
-                mode,
-                "--json",
-            ],
+            &index_argv(&corpus, &data, &["--mode", mode, "--json"]),
         );
         serde_json::from_str(out.trim()).unwrap()
     };
@@ -855,18 +914,7 @@ fn a_leftover_partial_generation_is_removed_and_reported() {
         &data.join("orchard/generations/000007/chunks.jsonl"),
         "partial",
     );
-    let out = candor_ok(
-        tmp.path(),
-        &[
-            "index",
-            "--corpus",
-            corpus.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    let report: Value = serde_json::from_str(out.trim()).unwrap();
+    let report = index_report(tmp.path(), &corpus, &data);
     assert!(
         report["removed_partial"][0]
             .as_str()
@@ -888,16 +936,7 @@ fn bad_config_is_one_clear_error_and_writes_nothing() {
     )
     .unwrap();
     let data = tmp.path().join("data");
-    let out = candor(
-        tmp.path(),
-        &[
-            "index",
-            "--corpus",
-            corpus.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
+    let out = candor(tmp.path(), &index_argv(&corpus, &data, &[]));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -1074,6 +1113,27 @@ fn test_plugin(name: &str) -> PathBuf {
     p
 }
 
+/// A hostile plugin's failure report names the plugin and the cause, leaks
+/// nothing, and came within the call's deadline plus 1 s.
+fn assert_contained(
+    misdeed: &str,
+    report: &str,
+    plugin: &str,
+    cause: &str,
+    secs: f64,
+    deadline: f64,
+) {
+    assert!(
+        report.contains(&format!("plugin `{plugin}`")) && report.contains(cause),
+        "{misdeed}: {report}"
+    );
+    assert!(
+        !report.contains("root:"),
+        "{misdeed}: the sandbox leaked /etc/passwd: {report}"
+    );
+    assert!(secs < deadline + 1.0, "{misdeed}: took {secs:.2}s");
+}
+
 /// Runs `candor plugin run` and returns (success, stdout, stderr, seconds).
 fn plugin_run(dir: &Path, args: &[&str]) -> (bool, String, String, f64) {
     let started = std::time::Instant::now();
@@ -1101,30 +1161,16 @@ fn hostile_plugins_are_stopped_with_their_name_and_cause() {
         "{check}"
     );
 
-    let cases = [
-        ("loop", "did not finish within its 50 ms deadline"),
-        ("alloc", "ran out of memory"),
-        ("panic", "panics on purpose"),
-        ("passwd", "reading /etc/passwd"),
-        ("env", "reading $HOME"),
-        ("socket", "opening a socket"),
-    ];
-    for (misdeed, cause) in cases {
+    // `flood` needs more than the default 64 MiB to build its 100 MB result; the
+    // live-server test raises the cap to meet the result cap instead.
+    for (misdeed, cause) in MISDEEDS.into_iter().filter(|(m, _)| *m != "flood") {
         let config = format!("{{\"do\":\"{misdeed}\"}}");
         let (ok, stdout, stderr, secs) = plugin_run(
             tmp.path(),
             &[guard, "--question", "hello", "--config", &config],
         );
         assert!(!ok, "{misdeed}: must fail\n{stdout}");
-        assert!(
-            stderr.contains("plugin `hostile_guardrail`") && stderr.contains(cause),
-            "{misdeed}: {stderr}"
-        );
-        assert!(
-            !stderr.contains("root:"),
-            "{misdeed}: the sandbox leaked /etc/passwd: {stderr}"
-        );
-        assert!(secs < 0.05 + 1.0, "{misdeed}: took {secs:.2}s");
+        assert_contained(misdeed, &stderr, "hostile_guardrail", cause, secs, 0.05);
     }
     // Printing a lot is fine: the output is bounded, and the call still answers.
     let (ok, stdout, stderr, _) = plugin_run(
@@ -1136,24 +1182,20 @@ fn hostile_plugins_are_stopped_with_their_name_and_cause() {
 
     let parser = test_plugin("hostile_parser");
     let parser = parser.to_str().unwrap();
+    candor_ok(tmp.path(), &["plugin", "check", parser]);
     write(&tmp.path().join("notes.txt"), "Release 1.0 is out.");
     let parser_cases = [
-        ("flood", "more than its cap"),
-        ("loop", "did not finish within its 2000 ms deadline"),
         ("bad-date", "date `last tuesday` is not RFC 3339"),
         ("reject", "rejects every file"),
     ];
-    for (misdeed, cause) in parser_cases {
+    for (misdeed, cause) in MISDEEDS.into_iter().chain(parser_cases) {
         let config = format!("{{\"do\":\"{misdeed}\"}}");
         let (ok, _, stderr, secs) = plugin_run(
             tmp.path(),
             &[parser, "--file", "notes.txt", "--config", &config],
         );
-        assert!(
-            !ok && stderr.contains("plugin `hostile_parser`") && stderr.contains(cause),
-            "{misdeed}: {stderr}"
-        );
-        assert!(secs < 2.0 + 1.0, "{misdeed}: took {secs:.2}s");
+        assert!(!ok, "{misdeed}: must fail");
+        assert_contained(misdeed, &stderr, "hostile_parser", cause, secs, 2.0);
     }
     let (ok, stdout, stderr, _) = plugin_run(tmp.path(), &[parser, "--file", "notes.txt"]);
     assert!(ok, "{stderr}");
@@ -1293,4 +1335,335 @@ fn guardrails_block_with_their_reason_and_broken_ones_follow_their_policy() {
     );
     // The server kept serving throughout.
     assert_eq!(get(&server.base, "/healthz"), (200, "ok".to_owned()));
+}
+
+const CHANGELOG: &str = "# Changelog\n\nAll notable changes to Ferrule are documented here.\n\n## [Unreleased]\n- Work on a web console.\n\n## [2.4.0] - 2026-09-14\n### Added\n- Incremental backups of PostgreSQL databases through WAL archiving.\n### Fixed\n- Restores no longer fail when a folder name contains a colon.\n\n## [2.3.0] - 2026-03-20\n### Added\n- Encryption of backup archives with age keys.\n\n## [2.2.0] - 2025-11-03\n### Added\n- S3-compatible object storage as a backup target.\n\n[2.4.0]: https://example.invalid/compare/2.3.0...2.4.0\n";
+
+#[test]
+fn release_notes_parsed_by_the_plugin_answer_the_latest_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = tmp.path().join("corpora/releases");
+    write(&c.join("corpus.toml"), "name = \"releases\"\nscope = \"Release notes of Ferrule, a self-hosted backup server: what each version added and fixed, and when it was released.\"\n[[sources]]\npath = \"notes\"\n[sources.parser]\nplugin = \"release-notes\"\n[sources.parser.config]\nproduct = \"Ferrule\"\n");
+    write(&c.join("notes/CHANGELOG.md"), CHANGELOG);
+    let report = index_report(tmp.path(), &c, &data);
+    assert_eq!(
+        (
+            report["documents"].as_u64(),
+            report["files_failed"].as_u64()
+        ),
+        (Some(3), Some(0)),
+        "{report}"
+    );
+
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let ask = |q: &str| {
+        post(
+            &server.base,
+            "/v1/answer",
+            &json!({"question": q}).to_string(),
+        )
+        .1
+    };
+    let latest = ask("What is the latest version?");
+    assert_eq!(latest["status"], "answered", "{latest}");
+    let first = &latest["citations"][0];
+    assert_eq!(
+        (
+            first["doc_id"].as_str(),
+            first["title"].as_str(),
+            first["date"].as_str(),
+            first["metadata"]["version"].as_str()
+        ),
+        (
+            Some("notes/CHANGELOG.md#2.4.0"),
+            Some("Ferrule 2.4.0"),
+            Some("2026-09-14"),
+            Some("2.4.0")
+        ),
+        "{latest}"
+    );
+    assert!(
+        latest["answer"].as_str().unwrap().contains("2.4.0"),
+        "{latest}"
+    );
+    // An older entry still answers for what it introduced.
+    let s3 = ask("Which version added S3-compatible object storage?");
+    assert_eq!(
+        s3["citations"][0]["doc_id"], "notes/CHANGELOG.md#2.2.0",
+        "{s3}"
+    );
+
+    // A guardrail named as a parser is refused, naming the entry.
+    write(&c.join("corpus.toml"), "name = \"releases\"\nscope = \"x\"\n[[sources]]\npath = \"notes\"\n[sources.parser]\nplugin = \"pii-redact\"\n");
+    let out = candor(tmp.path(), &index_argv(&c, &data, &[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("sources[0].parser.plugin")
+            && err.contains("is a guardrail, not a parser"),
+        "{err}"
+    );
+}
+
+/// The misdeeds every hostile plugin can commit, with what the error must say.
+const MISDEEDS: [(&str, &str); 7] = [
+    ("loop", "did not finish within its"),
+    ("alloc", "ran out of memory"),
+    ("flood", "more than its cap"),
+    ("panic", "panics on purpose"),
+    ("passwd", "reading /etc/passwd"),
+    ("env", "reading $HOME"),
+    ("socket", "opening a socket"),
+];
+
+#[test]
+fn hostile_plugins_in_a_live_server_fail_alone_with_their_name_and_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = tmp.path().join("corpora/hostile");
+    write(&c.join("corpus.toml"), "name = \"hostile\"\nscope = \"Opening hours of the clinic.\"\n[[sources]]\npath = \"docs\"\n[[sources]]\npath = \"odd\"\n[sources.parser]\nplugin = \"hostile-parser\"\n[sources.parser.config]\ndo = \"content\"\n[[guardrails]]\nplugin = \"hostile-guardrail\"\nstage = \"input\"\n# Room and time to build a 100 MB result, so `flood` meets the result cap.\nmemory_mib = 512\ntimeout_ms = 1000\n[guardrails.config]\ndo = \"question\"\n");
+    write(&c.join("docs/hours.md"), "---\ntitle: Opening hours\ndate: 2025-01-05\n---\nThe clinic opens at eight on weekdays and at nine on Saturdays.\n");
+    write(
+        &c.join("odd/fine.txt"),
+        "The clinic has a pharmacy on the ground floor.",
+    );
+    // Indexed first with no hostile files: the server starts from a clean generation.
+    index_corpus(tmp.path(), &c, &data);
+    for (misdeed, _) in MISDEEDS {
+        write(&c.join(format!("odd/{misdeed}.txt")), misdeed);
+    }
+    let server = serve_with(
+        tmp.path(),
+        &tmp.path().join("corpora"),
+        &data,
+        &[("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    let ask = |q: &str| {
+        let started = std::time::Instant::now();
+        let (status, b) = post(
+            &server.base,
+            "/v1/answer",
+            &json!({"question": q}).to_string(),
+        );
+        (status, b, started.elapsed().as_secs_f64())
+    };
+
+    // Guardrail: each misdeed is one request; fail_closed declines it, names the
+    // plugin and the cause, and ends within the 1 s deadline plus 1 s.
+    for (misdeed, cause) in MISDEEDS {
+        let (status, b, secs) = ask(misdeed);
+        assert_eq!(
+            (
+                status,
+                b["reason"].as_str(),
+                b["guardrails"][0]["code"].as_str(),
+                b["guardrails"][0]["plugin"].as_str()
+            ),
+            (
+                200,
+                Some("blocked"),
+                Some("guardrail.unavailable"),
+                Some("hostile-guardrail")
+            ),
+            "{misdeed}: {b}"
+        );
+        let warning = b["warnings"][0].as_str().unwrap_or_default();
+        assert_contained(misdeed, warning, "hostile-guardrail", cause, secs, 1.0);
+        let (status, ok, _) = ask("When does the clinic open on Saturdays?");
+        assert_eq!(
+            (status, ok["guardrails"].as_array().map(Vec::len)),
+            (200, Some(0)),
+            "after {misdeed}: {ok}"
+        );
+    }
+
+    // Parser: a full reindex through the admin API meets every misdeed, one file
+    // each; the job records each file's error and the rest is indexed.
+    let (status, started) = admin(
+        "POST",
+        &server.base,
+        "/admin/corpora/hostile/reindex",
+        Some(ADMIN_TOKEN),
+        Some(r#"{"mode":"full"}"#),
+    );
+    assert_eq!(status, 202, "{started}");
+    // The 2 s loop keeps this job running: a second request gets the running
+    // job's id, and questions are answered from the current generation meanwhile.
+    let (status, second) = admin(
+        "POST",
+        &server.base,
+        "/admin/corpora/hostile/reindex",
+        Some(ADMIN_TOKEN),
+        Some(r#"{"mode":"incremental"}"#),
+    );
+    assert_eq!(
+        (
+            status,
+            &second["error"]["job_id"],
+            second["error"]["code"].as_str()
+        ),
+        (409, &started["job_id"], Some("job_running")),
+        "{second}"
+    );
+    let (_, during, _) = ask("When does the clinic open on Saturdays?");
+    assert_eq!(during["generation"], 1, "{during}");
+    let job = wait_for_job(&server.base, &started["job_id"]);
+    assert_eq!(job["phase"], "done", "{job}");
+    assert_eq!(
+        (
+            job["counts"]["files_seen"].as_u64(),
+            job["counts"]["files_failed"].as_u64()
+        ),
+        (Some(9), Some(7)),
+        "{job}"
+    );
+    for (misdeed, cause) in MISDEEDS {
+        let error = job["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["path"] == format!("odd/{misdeed}.txt"));
+        let reason = error.and_then(|e| e["reason"].as_str()).unwrap_or_default();
+        assert!(
+            reason.contains("plugin `hostile-parser`") && reason.contains(cause),
+            "{misdeed}: {job}"
+        );
+    }
+    // Seven misdeeds, one of them a 2 s loop: each file ends within its deadline
+    // plus 1 s, so the whole job does within the sum.
+    assert!(
+        job["elapsed_seconds"].as_f64().unwrap() < 7.0 * (2.0 + 1.0),
+        "{job}"
+    );
+    let (_, corpora) = get(&server.base, "/v1/corpora");
+    let corpora: Value = serde_json::from_str(&corpora).unwrap();
+    assert_eq!(
+        (
+            corpora[0]["generation"].as_u64(),
+            corpora[0]["documents"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{corpora}"
+    );
+    let (_, ok, _) = ask("Where is the pharmacy?");
+    assert_eq!(ok["citations"][0]["doc_id"], "odd/fine.txt", "{ok}");
+    assert_eq!(get(&server.base, "/healthz"), (200, "ok".to_owned()));
+}
+
+#[test]
+fn admin_routes_need_the_token_and_a_reindex_swaps_in_a_new_generation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = make_corpus(tmp.path());
+    let data = tmp.path().join("data");
+    index_corpus(tmp.path(), &corpus, &data);
+    let corpora = tmp.path().join("corpora");
+
+    // Without a configured token the admin routes do not exist.
+    let closed = serve(tmp.path(), &corpora, &data);
+    let (status, b) = admin("GET", &closed.base, "/admin/jobs", Some(ADMIN_TOKEN), None);
+    assert_eq!(
+        (status, b["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{b}"
+    );
+    drop(closed);
+
+    let server = serve_with(
+        tmp.path(),
+        &corpora,
+        &data,
+        &[("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    let reindex = |token: Option<&str>, body: &str| {
+        admin(
+            "POST",
+            &server.base,
+            "/admin/corpora/orchard/reindex",
+            token,
+            Some(body),
+        )
+    };
+    for token in [None, Some("wrong")] {
+        let (status, b) = reindex(token, "{}");
+        assert_eq!(
+            (status, b["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{b}"
+        );
+        assert!(!b.to_string().contains(ADMIN_TOKEN), "{b}");
+    }
+    let refused = [
+        (
+            "POST",
+            "/admin/corpora/orchard/reindex",
+            Some(r#"{"mode":"sideways"}"#),
+            400,
+            "invalid_mode",
+        ),
+        (
+            "POST",
+            "/admin/corpora/orchard/reindex",
+            Some(r#"{"mood":"full"}"#),
+            400,
+            "invalid_json",
+        ),
+        (
+            "POST",
+            "/admin/corpora/nope/reindex",
+            Some("{}"),
+            404,
+            "unknown_corpus",
+        ),
+        ("GET", "/admin/jobs/12345", None, 404, "unknown_job"),
+        ("GET", "/admin/jobs/x", None, 404, "unknown_job"),
+    ];
+    for (method, path, body, status, code) in refused {
+        let (got, b) = admin(method, &server.base, path, Some(ADMIN_TOKEN), body);
+        assert_eq!(
+            (got, b["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {b}"
+        );
+    }
+
+    // A full reindex; queries go on meanwhile; the new generation serves when it
+    // is done.
+    let (status, first) = reindex(Some(ADMIN_TOKEN), r#"{"mode":"full"}"#);
+    assert_eq!(status, 202, "{first}");
+    let (status, body) = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "how long do drip lines run?"}).to_string(),
+    );
+    assert_eq!(
+        (status, body["evidence"][0]["doc_id"].as_str()),
+        (200, Some("docs/watering.md")),
+        "{body}"
+    );
+    let job = wait_for_job(&server.base, &first["job_id"]);
+    assert_eq!(
+        (
+            job["phase"].as_str(),
+            job["corpus"].as_str(),
+            job["mode"].as_str()
+        ),
+        (Some("done"), Some("orchard"), Some("full")),
+        "{job}"
+    );
+    assert!(
+        job["counts"]["chunks_embedded"].as_u64().unwrap() > 0,
+        "{job}"
+    );
+    let (_, list) = admin("GET", &server.base, "/admin/jobs", Some(ADMIN_TOKEN), None);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["id"] == first["job_id"]),
+        "{list}"
+    );
+    let (_, corpora) = get(&server.base, "/v1/corpora");
+    let corpora: Value = serde_json::from_str(&corpora).unwrap();
+    assert_eq!(corpora[0]["generation"], job["generation"], "{corpora}");
 }

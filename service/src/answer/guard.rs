@@ -153,6 +153,10 @@ impl Guards {
                             .warnings
                             .push(format!("{e}; the guardrail was skipped (fail_open)")),
                         OnError::FailClosed => {
+                            // The caller sees why, not only that: the cause
+                            // names the limit hit or the plugin's own message.
+                            out.warnings
+                                .push(format!("{e}; the question was declined (fail_closed)"));
                             let f = fired(
                                 "block",
                                 "guardrail.unavailable".into(),

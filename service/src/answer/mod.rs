@@ -153,7 +153,7 @@ struct Judge {
 /// One corpus's view of a question: its ranking and support decision.
 struct Assessment<'a> {
     name: &'a str,
-    served: &'a Served,
+    served: Arc<Served>,
     ranked: Vec<Scored<ChunkId>>,
     confidence: f32,
     verdict: Verdict,
@@ -362,7 +362,7 @@ impl Answerer {
             limit: served.config.retrieval.candidates,
             as_of,
         };
-        let ranked = self.corpora.rank(served, &query)?;
+        let ranked = self.corpora.rank(&served, &query)?;
         let vector = self.corpora.embedder().embed_one(text)?;
         let signals = Signals::measure(
             &served.generation,

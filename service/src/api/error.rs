@@ -16,6 +16,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// More fields of the error object, such as a running job's id.
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -26,29 +28,33 @@ impl ApiError {
 
     /// A 400 with a specific error code.
     pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code,
-            message: message.into(),
-        }
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// A 500 whose detail is logged, not shown.
     pub fn internal(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+    }
+
+    /// An error with any status and code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: detail.into(),
+            status,
+            code,
+            message: message.into(),
+            extra: Default::default(),
         }
+    }
+
+    /// The same error with one more field in its error object.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> ApiError {
+        self.extra.insert(key.to_owned(), value.into());
+        self
     }
 
     /// A 404 for a route that does not exist.
     pub fn not_found() -> ApiError {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: "no such route".into(),
-        }
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
     }
 }
 
@@ -68,11 +74,7 @@ impl From<Error> for ApiError {
             }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        ApiError {
-            status,
-            code,
-            message: e.to_string(),
-        }
+        ApiError::new(status, code, e.to_string())
     }
 }
 
@@ -86,11 +88,7 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             _ => (StatusCode::BAD_REQUEST, "invalid_json"),
         };
-        ApiError {
-            status,
-            code,
-            message: r.body_text(),
-        }
+        ApiError::new(status, code, r.body_text())
     }
 }
 
@@ -101,7 +99,10 @@ impl IntoResponse for ApiError {
         } else {
             self.message.clone()
         };
-        let body = json!({"error": {"code": self.code, "message": message}});
+        let mut error = self.extra;
+        error.insert("code".into(), self.code.into());
+        error.insert("message".into(), message.into());
+        let body = json!({ "error": error });
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status.is_server_error() {
             resp.extensions_mut().insert(InternalDetail(self.message));

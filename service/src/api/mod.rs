@@ -4,6 +4,7 @@
 //! when the work is CPU-bound), serialise. This is the only module that names
 //! axum, hyper or tower; the engine never sees HTTP.
 
+mod admin;
 mod error;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
+pub use admin::Admin;
 pub use error::ApiError;
 use error::InternalDetail;
 
@@ -41,6 +43,8 @@ pub struct AppState {
     pub answerer: Arc<Answerer>,
     /// Longest accepted question, in characters.
     pub max_question_chars: usize,
+    /// Admin access; `None` leaves the admin routes out.
+    pub admin: Option<Arc<Admin>>,
 }
 
 /// A JSON body whose rejections use the API's error shape.
@@ -61,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/corpora", get(corpora))
         .route("/v1/search", post(search))
         .route("/v1/answer", post(answer))
+        .merge(admin::routes(&state))
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_errors))

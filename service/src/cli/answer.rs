@@ -80,7 +80,7 @@ pub fn answer_cmd(
         top_k: None,
     })?;
     if json {
-        println!("{}", serde_json::to_string(&a)?);
+        outln!("{}", serde_json::to_string(&a)?);
     } else {
         print_answer(&a);
     }
@@ -90,7 +90,7 @@ pub fn answer_cmd(
 fn print_answer(a: &Answer) {
     match &a.outcome {
         Outcome::Answered(c) => {
-            println!("{}\n", c.text);
+            outln!("{}\n", c.text);
             for (i, cit) in c.citations.iter().enumerate() {
                 let mut place = cit.source.display().to_string();
                 if let Some(p) = cit.page {
@@ -99,7 +99,7 @@ fn print_answer(a: &Answer) {
                 if let Some(d) = cit.date {
                     place.push_str(&format!(", {d}"));
                 }
-                println!(
+                outln!(
                     "[{}] {} ({place}, chars {}..{})",
                     i + 1,
                     cit.title,
@@ -109,7 +109,7 @@ fn print_answer(a: &Answer) {
             }
         }
         Outcome::Unsupported(reason) => {
-            println!(
+            outln!(
                 "unsupported ({}): {}",
                 serde_json::to_string(reason)
                     .unwrap_or_default()
@@ -119,15 +119,18 @@ fn print_answer(a: &Answer) {
         }
     }
     for w in &a.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     let threshold = a
         .support
         .map(|s| format!(" (threshold {:.3})", s.threshold))
         .unwrap_or_default();
-    println!(
+    outln!(
         "confidence {:.3}{threshold}, corpus `{}` generation {}, {:.1} ms",
-        a.confidence, a.corpus, a.generation, a.took_ms
+        a.confidence,
+        a.corpus,
+        a.generation,
+        a.took_ms
     );
 }
 
@@ -146,9 +149,9 @@ pub fn calibrate_cmd(args: &Labelled) -> anyhow::Result<()> {
         &texts(o.out_of_scope),
     )?;
     if args.json {
-        println!("{}", serde_json::to_string(&c)?);
+        outln!("{}", serde_json::to_string(&c)?);
     } else {
-        println!(
+        outln!(
             "calibrated `{name}` on {} in-scope, {} unanswerable and {} out-of-scope questions: answers {:.1}% of in-scope, declines {:.1}% of unanswerable and {:.1}% of out-of-scope (support threshold {:.3}, scope threshold {:.3}); wrote {}",
             c.in_scope_questions,
             c.unanswerable_questions,
@@ -174,40 +177,42 @@ pub fn eval_answer_cmd(args: &Labelled) -> anyhow::Result<()> {
         &o.out_of_scope,
     )?;
     if args.json {
-        println!("{}", serde_json::to_string(&r)?);
+        outln!("{}", serde_json::to_string(&r)?);
     } else {
-        println!("corpus `{}`", r.corpus);
-        println!(
+        outln!("corpus `{}`", r.corpus);
+        outln!(
             "  in scope:      {:>5} asked, {:.1}% answered",
             r.in_scope,
             100.0 * r.in_scope_answered
         );
         if r.judged_answered > 0 {
-            println!(
+            outln!(
                 "  first citation relevant: {:.1}% of {} judged answers",
                 100.0 * r.first_citation_relevant,
                 r.judged_answered
             );
         }
         if r.unanswerable > 0 {
-            println!(
+            outln!(
                 "  unanswerable:  {:>5} asked, {:.1}% unsupported",
                 r.unanswerable,
                 100.0 * r.unanswerable_unsupported
             );
         }
-        println!(
+        outln!(
             "  out of scope:  {:>5} asked, {:.1}% unsupported",
             r.out_of_scope,
             100.0 * r.out_of_scope_unsupported
         );
-        println!(
+        outln!(
             "  unsupported by reason: {}",
             serde_json::to_string(&r.reasons)?
         );
-        println!(
+        outln!(
             "  latency ms: p50 {:.1}, p95 {:.1}, p99 {:.1}",
-            r.latency_ms.p50, r.latency_ms.p95, r.latency_ms.p99
+            r.latency_ms.p50,
+            r.latency_ms.p95,
+            r.latency_ms.p99
         );
     }
     Ok(())
@@ -254,6 +259,7 @@ pub fn bench_answer_cmd(
     let state = candor::api::AppState {
         answerer,
         max_question_chars: candor::api::DEFAULT_MAX_QUESTION_CHARS,
+        admin: None,
     };
     let server = runtime.spawn(candor::api::serve(state, listener, async {
         let _ = stopped.await;
@@ -283,17 +289,27 @@ pub fn bench_answer_cmd(
             out.insert(format!("{p}_rps"), json!(r.throughput_rps));
             out.insert(format!("{p}_failures"), json!(r.failures));
         }
-        println!("{}", serde_json::Value::Object(out));
+        outln!("{}", serde_json::Value::Object(out));
     } else {
-        println!("/v1/answer on `{corpus}`, {requests} requests per uncached run");
-        println!(
+        outln!("/v1/answer on `{corpus}`, {requests} requests per uncached run");
+        outln!(
             "{:<9} {:>4} {:>9} {:>9} {:>9} {:>9} {:>8}",
-            "cache", "conc", "p50 ms", "p95 ms", "p99 ms", "req/s", "failed"
+            "cache",
+            "conc",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "req/s",
+            "failed"
         );
         for (cache, c, r) in &runs {
-            println!(
+            outln!(
                 "{cache:<9} {c:>4} {:>9.2} {:>9.2} {:>9.2} {:>9.1} {:>8}",
-                r.latency_ms.p50, r.latency_ms.p95, r.latency_ms.p99, r.throughput_rps, r.failures
+                r.latency_ms.p50,
+                r.latency_ms.p95,
+                r.latency_ms.p99,
+                r.throughput_rps,
+                r.failures
             );
         }
     }

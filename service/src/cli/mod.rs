@@ -1,9 +1,30 @@
 //! Command-line commands: argument definitions and the terminal side of each
 //! command (progress bars, tables, JSON output). The work itself is the library's.
 
+/// `println!` that ends the process quietly when stdout is a closed pipe
+/// (`candor ... | head`), as command-line tools do, where `println!` would panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::cli::stdout_failed(e)
+        }
+    }};
+}
+
 mod answer;
 mod plugin;
 mod progress;
+
+/// Ends the process after a failed write to stdout: quietly (0) when the reader
+/// went away, with the error (1) otherwise.
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("candor: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,11 +35,15 @@ use candor::answer::Answerer;
 use candor::config::{Assets, Corpus, Fusion};
 use candor::embed::Embedder;
 use candor::eval::beir;
+use candor::index::jobs::Jobs;
 use candor::index::{self, BuildReport};
 use candor::retrieve::corpora::{discover_corpora, Corpora, Query, SearchResult};
 use candor::retrieve::Mode;
 use clap::{Parser, Subcommand};
 use progress::CliProgress;
+
+/// Environment variable holding the admin routes' bearer token.
+const ADMIN_TOKEN_ENV: &str = "CANDOR_ADMIN_TOKEN";
 
 /// Candor: answers questions only from its corpora, with citations.
 #[derive(Parser)]
@@ -293,7 +318,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let report = beir::import(&data, &name, &scope, &out)?;
             // Validate what was written the way `index` will read it.
             Corpus::load(&out)?;
-            println!(
+            outln!(
                 "wrote corpus `{name}` to {}: {} documents, {} judged query files",
                 out.display(),
                 report.documents,
@@ -365,7 +390,7 @@ fn index_cmd(
     let report = index::index_corpus(&corpus, data_dir, mode, &embedder, &progress)?;
     progress.finish();
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
         print_build(&corpus.config.name, &report);
     }
@@ -382,7 +407,7 @@ fn print_build(name: &str, r: &BuildReport) {
     if let Some(reason) = &r.reuse_refused {
         eprintln!("re-embedding everything: {reason}");
     }
-    println!(
+    outln!(
         "indexed corpus `{name}` as generation {}: {} files ({} changed, {} unchanged, {} failed, {} deleted), {} chunks ({} embedded) in {:.1}s",
         r.generation, r.files_seen, r.files_changed, r.files_skipped, r.files_failed, r.files_deleted, r.chunks,
         r.chunks_embedded, r.total_seconds
@@ -425,7 +450,7 @@ fn search_cmd(
         as_of: None,
     })?;
     if json {
-        println!("{}", serde_json::to_string(&result)?);
+        outln!("{}", serde_json::to_string(&result)?);
     } else {
         print_search(&result);
     }
@@ -434,7 +459,7 @@ fn search_cmd(
 
 fn print_search(r: &SearchResult) {
     if r.evidence.is_empty() {
-        println!("no results in `{}`", r.corpus);
+        outln!("no results in `{}`", r.corpus);
     }
     for e in &r.evidence {
         let c = &e.chunk;
@@ -453,9 +478,13 @@ fn print_search(r: &SearchResult) {
             .chars()
             .take(160)
             .collect();
-        println!(
+        outln!(
             "{:>2}. {:.4}  {}  [{}]\n    {}",
-            e.rank, e.scores.fused, c.title, place, snippet
+            e.rank,
+            e.scores.fused,
+            c.title,
+            place,
+            snippet
         );
     }
 }
@@ -486,15 +515,29 @@ fn serve_cmd(
         .first()
         .map(|c| c.name.clone())
         .unwrap_or_default();
+    let admin = match std::env::var(ADMIN_TOKEN_ENV) {
+        Ok(token) if !token.is_empty() => {
+            let jobs = Jobs::new(
+                data_dir.to_path_buf(),
+                answerer.corpora().embedder().clone(),
+            );
+            Some(Arc::new(candor::api::Admin::new(&token, jobs)))
+        }
+        _ => {
+            tracing::warn!("admin routes are disabled: {ADMIN_TOKEN_ENV} is not set");
+            None
+        }
+    };
     let state = candor::api::AppState {
         answerer,
         max_question_chars,
+        admin,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
-        println!(
+        outln!(
             "ready on http://{addr}\ntry: curl -s http://{addr}/v1/answer -H 'content-type: application/json' -d '{{\"question\":\"How do I back up the database?\",\"corpus\":\"{example}\"}}'"
         );
         candor::api::serve(state, listener, shutdown_signal()).await.context("server failed")
@@ -526,9 +569,9 @@ fn eval_cmd(data: &Path, opts: &beir::Options, json: bool) -> anyhow::Result<()>
     let report = beir::run(data, opts, &embedder, &progress)?;
     progress.finish();
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
 }

@@ -85,7 +85,7 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                 Kind::Guardrail => vec!["check-question", "check-answer"],
             };
             let report = json!({"plugin": p.name(), "world": p.kind(), "exports": exports, "limits": p.limits()});
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            outln!("{}", serde_json::to_string_pretty(&report)?);
         }
         PluginCommand::Run {
             component,
@@ -111,7 +111,7 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                 },
                 _ => bail!("give --file for a parser or --question for a guardrail"),
             };
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         }
         PluginCommand::Bench {
             component,
@@ -154,7 +154,7 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             if bytes > 0 {
                 report["mb_per_s"] = json!(bytes as f64 * calls as f64 / total / 1e6);
             }
-            println!("{report}");
+            outln!("{report}");
         }
     }
     Ok(())

@@ -8,6 +8,7 @@
 //! answers or HTTP.
 
 mod build;
+pub mod jobs;
 pub mod lexical;
 pub mod vector;
 

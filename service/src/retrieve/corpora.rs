@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
@@ -28,9 +28,14 @@ pub struct Served {
 }
 
 /// All served corpora, by name, and the shared embedder.
+///
+/// Each corpus's [`Served`] is swapped whole when a new generation is loaded; a
+/// request holds the `Arc` it picked, so it finishes on the generation it began
+/// with.
 pub struct Corpora {
-    corpora: BTreeMap<String, Served>,
+    corpora: BTreeMap<String, RwLock<Arc<Served>>>,
     embedder: Arc<Embedder>,
+    data_dir: PathBuf,
 }
 
 /// A search result: the corpus and generation it came from and the ranked evidence.
@@ -137,7 +142,10 @@ impl Corpora {
                 config: corpus.config,
                 generation,
             };
-            if corpora.insert(name.clone(), served).is_some() {
+            if corpora
+                .insert(name.clone(), RwLock::new(Arc::new(served)))
+                .is_some()
+            {
                 return Err(Error::Config {
                     file: corpus.root.join(CORPUS_FILE),
                     key: "name".into(),
@@ -145,13 +153,39 @@ impl Corpora {
                 });
             }
         }
-        Ok(Corpora { corpora, embedder })
+        Ok(Corpora {
+            corpora,
+            embedder,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    /// Loads corpus `name`'s current generation from disk and serves it from now
+    /// on; requests already running finish on the one they picked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownCorpus`], or index errors (the old generation serves on).
+    pub fn reload(&self, name: &str) -> crate::Result<GenerationId> {
+        let slot = self
+            .corpora
+            .get(name)
+            .ok_or_else(|| Error::UnknownCorpus(name.to_owned()))?;
+        let generation = Arc::new(CorpusStore::new(&self.data_dir, name).open_current()?);
+        let id = generation.manifest.generation;
+        let old = current(slot);
+        let served = Served {
+            root: old.root.clone(),
+            config: old.config.clone(),
+            generation,
+        };
+        *slot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+        Ok(id)
     }
 
     /// The served corpora, by name.
     pub fn list(&self) -> Vec<CorpusInfo> {
-        self.corpora
-            .iter()
+        self.iter()
             .map(|(name, s)| CorpusInfo {
                 name: name.clone(),
                 scope: s.config.scope.clone(),
@@ -164,13 +198,15 @@ impl Corpora {
     }
 
     /// The shared embedding model.
-    pub fn embedder(&self) -> &Embedder {
+    pub fn embedder(&self) -> &Arc<Embedder> {
         &self.embedder
     }
 
-    /// Every served corpus, by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Served)> {
-        self.corpora.iter()
+    /// Every served corpus, by name, as served now.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, Arc<Served>)> {
+        self.corpora
+            .iter()
+            .map(|(name, slot)| (name, current(slot)))
     }
 
     /// The named corpus, or the only one when `corpus` is None.
@@ -179,14 +215,14 @@ impl Corpora {
     ///
     /// [`Error::UnknownCorpus`] for a name not served; [`Error::InvalidRequest`] when
     /// no name is given and several corpora are served.
-    pub fn pick(&self, corpus: Option<&str>) -> crate::Result<(&String, &Served)> {
+    pub fn pick(&self, corpus: Option<&str>) -> crate::Result<(&String, Arc<Served>)> {
         match corpus {
             Some(name) => self
                 .corpora
                 .get_key_value(name)
+                .map(|(name, slot)| (name, current(slot)))
                 .ok_or_else(|| Error::UnknownCorpus(name.to_owned())),
             None if self.corpora.len() == 1 => self
-                .corpora
                 .iter()
                 .next()
                 .ok_or_else(|| Error::UnknownCorpus(String::new())),
@@ -235,7 +271,7 @@ impl Corpora {
         let (name, served) = self.pick(query.corpus)?;
         let gen = &served.generation;
         let evidence = self
-            .rank(served, query)?
+            .rank(&served, query)?
             .into_iter()
             .enumerate()
             .map(|(i, s)| Evidence::new(i + 1, gen, &s))
@@ -247,6 +283,12 @@ impl Corpora {
             evidence,
         })
     }
+}
+
+/// What a slot serves now. A panic while swapping cannot leave a half-written
+/// `Arc`, so a poisoned lock still holds a whole value.
+fn current(slot: &RwLock<Arc<Served>>) -> Arc<Served> {
+    slot.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 impl Evidence {

@@ -101,8 +101,8 @@ pub fn factor(date: Option<NaiveDate>, today: NaiveDate, half_life_days: f64) ->
 
 /// Re-ranks fused chunks: relevance is scaled to [0, 1] over the candidates, then
 /// blended with the recency factor. Unless the question asks about history, chunks
-/// of superseded versions are demoted, and placed below the newest version's best
-/// chunk when that chunk is about as relevant. Sorted by the new score, then id.
+/// of superseded versions are demoted and placed below the newest version's best
+/// chunk. Sorted by the new score, then id.
 pub fn rerank(
     gen: &Generation,
     mut ranked: Vec<Scored<ChunkId>>,
@@ -121,15 +121,12 @@ pub fn rerank(
             (lo.min(s.score), hi.max(s.score))
         });
     let span = (hi - lo).max(f32::EPSILON);
-    // Relevance before any demotion, by chunk.
-    let mut relevance_of: HashMap<ChunkId, f32> = HashMap::new();
     for s in &mut ranked {
         let Some(chunk) = gen.chunks.get(s.id.0 as usize) else {
             continue;
         };
         let r = factor(chunk.date, today, settings.half_life_days);
         let mut relevance = (s.score - lo) / span;
-        relevance_of.insert(s.id, relevance);
         if !intent.history {
             if let (Some(series), Some(date)) = (&chunk.series, chunk.date) {
                 // A version dated after `today` (an as-of question) supersedes nothing.
@@ -144,36 +141,28 @@ pub fn rerank(
         s.recency = Some(r);
         s.score = (1.0 - weight) * relevance + weight * r;
     }
-    // The demotion alone cannot promise the order. Where the newest version's best
-    // chunk is about as relevant as an old version's chunk (a revised guide), the
-    // old one ranks just below it. A far more relevant old chunk keeps its place:
-    // in a changelog, the entry that added a feature is not replaced by the next
-    // release's notes about something else.
-    let mut best_current: HashMap<&str, (f32, f32)> = HashMap::new();
+    // The demotion alone cannot promise the order: an old version may be far more
+    // relevant. Where the newest version is among the candidates, an old version
+    // ranks just below its best chunk.
+    let mut best_current: HashMap<&str, f32> = HashMap::new();
     for s in ranked.iter().filter(|s| !s.superseded) {
         if let Some(series) = gen
             .chunks
             .get(s.id.0 as usize)
             .and_then(|c| c.series.as_deref())
         {
-            let relevance = relevance_of.get(&s.id).copied().unwrap_or(0.0);
-            let b = best_current.entry(series).or_insert((s.score, relevance));
-            if s.score > b.0 {
-                *b = (s.score, relevance);
-            }
+            let b = best_current.entry(series).or_insert(s.score);
+            *b = b.max(s.score);
         }
     }
     for s in ranked.iter_mut().filter(|s| s.superseded) {
-        if let Some(&(best, best_relevance)) = gen
+        if let Some(&best) = gen
             .chunks
             .get(s.id.0 as usize)
             .and_then(|c| c.series.as_deref())
             .and_then(|x| best_current.get(x))
         {
-            let relevance = relevance_of.get(&s.id).copied().unwrap_or(0.0);
-            if best_relevance >= SUPERSEDED_FACTOR * relevance {
-                s.score = s.score.min(best.next_down());
-            }
+            s.score = s.score.min(best.next_down());
         }
     }
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));

@@ -1,6 +1,7 @@
 //! A guardrail that misbehaves on purpose. Its config names the misdeed
 //! (`{"do": "loop"}`, see the `misdeed` crate; `flood` redacts to 100 MB of
-//! text); anything else allows the question.
+//! text), or says `{"do": "question"}`: the question is the misdeed's name, so
+//! one server can face them all. Anything else allows the question.
 
 use misdeed::{flood, misbehave, misdeed};
 
@@ -11,8 +12,11 @@ use candor::plugin::types::Verdict;
 struct Hostile;
 
 impl Guest for Hostile {
-    fn check_question(_question: String, config: String) -> Decision {
-        decide(&config)
+    fn check_question(question: String, config: String) -> Decision {
+        match misdeed(&config) {
+            "question" => decide(question.trim()),
+            what => decide(what),
+        }
     }
 
     fn check_answer(
@@ -21,12 +25,11 @@ impl Guest for Hostile {
         _citations: Vec<Citation>,
         config: String,
     ) -> Decision {
-        decide(&config)
+        decide(misdeed(&config))
     }
 }
 
-fn decide(config: &str) -> Decision {
-    let what = misdeed(config);
+fn decide(what: &str) -> Decision {
     misbehave(what);
     let verdict = match what {
         "flood" => Verdict::Redact(flood()),

@@ -1,6 +1,8 @@
 //! A parser that misbehaves on purpose. Its config names the misdeed
 //! (`{"do": "loop"}`, see the `misdeed` crate; also `flood`, `bad-date` and
-//! `reject`); anything else returns the file as one document.
+//! `reject`), or says `{"do": "content"}`: the file's text is the misdeed's
+//! name, so one corpus can hold them all. Anything else returns the file as
+//! one document.
 
 use misdeed::{flood, misbehave, misdeed};
 
@@ -12,7 +14,11 @@ struct Hostile;
 
 impl Guest for Hostile {
     fn parse(path: String, bytes: Vec<u8>, config: String) -> Result<Vec<Document>, String> {
-        let what = misdeed(&config);
+        let content = String::from_utf8_lossy(&bytes).trim().to_owned();
+        let what = match misdeed(&config) {
+            "content" => content.as_str(),
+            what => what,
+        };
         misbehave(what);
         let text = match what {
             "flood" => flood(),

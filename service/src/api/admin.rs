@@ -1,0 +1,145 @@
+//! Admin routes: reindex jobs. Every route needs `Authorization: Bearer <token>`
+//! with the token the server was started with; without one configured, the
+//! routes do not exist (404).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, AppState, Json};
+use crate::config::Corpus;
+use crate::index::jobs::{Job, JobId, Jobs};
+use crate::index::Mode;
+
+/// What the admin routes need: the token's digest and the job queue.
+pub struct Admin {
+    token_digest: [u8; 32],
+    jobs: Jobs,
+}
+
+impl Admin {
+    /// Admin access with `token`, running jobs on `jobs`.
+    pub fn new(token: &str, jobs: Jobs) -> Admin {
+        Admin {
+            token_digest: Sha256::digest(token.as_bytes()).into(),
+            jobs,
+        }
+    }
+
+    /// Compares digests, so the time taken says nothing about the token, not even
+    /// its length.
+    fn allows(&self, presented: &str) -> bool {
+        let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        d.iter()
+            .zip(&self.token_digest)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+/// The admin routes, when admin access is configured.
+pub(super) fn routes(state: &AppState) -> Router<AppState> {
+    let Some(admin) = state.admin.clone() else {
+        return Router::new();
+    };
+    Router::new()
+        .route("/admin/corpora/{name}/reindex", post(reindex))
+        .route("/admin/jobs", get(jobs))
+        .route("/admin/jobs/{id}", get(job))
+        .layer(middleware::from_fn_with_state(admin, authorize))
+}
+
+async fn authorize(State(admin): State<Arc<Admin>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if admin.allows(token) => next.run(req).await,
+        Some(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the token is wrong",
+        )
+        .into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "admin routes need `Authorization: Bearer <token>`",
+        )
+        .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReindexBody {
+    mode: Option<String>,
+}
+
+async fn reindex(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(body): Json<ReindexBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let admin = admin(&state)?;
+    let mode: Mode = body
+        .mode
+        .as_deref()
+        .unwrap_or("incremental")
+        .parse()
+        .map_err(|m| ApiError::invalid("invalid_mode", m))?;
+    let corpora = state.answerer.corpora().clone();
+    let (_, served) = corpora.pick(Some(&name))?;
+    let corpus = Corpus {
+        root: served.root.clone(),
+        config: served.config.clone(),
+    };
+    let started = admin
+        .jobs
+        .start(corpus, mode, move || corpora.reload(&name));
+    match started {
+        Ok(id) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "job_id": id })),
+        )),
+        Err(running) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "job_running",
+            format!("job {running} is already reindexing this corpus"),
+        )
+        .with("job_id", running.0)),
+    }
+}
+
+async fn jobs(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
+    Ok(Json(admin(&state)?.jobs.list()))
+}
+
+async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_job",
+            format!("no job `{id}`"),
+        )
+    };
+    let n: u64 = id.parse().map_err(|_| unknown())?;
+    admin(&state)?
+        .jobs
+        .get(JobId(n))
+        .map(Json)
+        .ok_or_else(unknown)
+}
+
+fn admin(state: &AppState) -> Result<&Admin, ApiError> {
+    state.admin.as_deref().ok_or_else(ApiError::not_found)
+}
