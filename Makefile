@@ -1,5 +1,5 @@
 # Candor's two commands: `make run` and `make test`. Both fetch what they need.
-.PHONY: run test assets wasm-target plugins build build-debug clean-data scifact-answers
+.PHONY: run test assets wasm-target plugins build build-debug clean-data scifact-answers bench-plugins
 
 CARGO ?= cargo
 DATA_DIR ?= data
@@ -36,6 +36,10 @@ test: assets plugins build-debug
 ## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.
 scifact-answers: build
 	service/scripts/scifact-answers.sh
+
+## Plugin benchmarks: guardrail cost per call, release-notes parser throughput.
+bench-plugins: build plugins
+	service/scripts/bench-plugins.sh
 
 clean-data:
 	rm -rf $(DATA_DIR)

@@ -46,6 +46,7 @@ pub mod eval;
 pub mod index;
 pub mod ingest;
 pub mod jsonl;
+pub mod metrics;
 pub mod plugins;
 pub mod retrieve;
 
@@ -62,7 +63,8 @@ mod layering_tests {
     use std::path::{Path, PathBuf};
 
     /// Stages in pipeline order; `eval` and `api` are both consumers at the end.
-    /// Modules outside the list (`error`, `cache`, `jsonl`) are shared utilities.
+    /// Modules outside the list (`error`, `cache`, `jsonl`, `metrics`) are shared
+    /// utilities.
     const STAGES: [(&str, usize); 9] = [
         ("config", 0),
         ("plugins", 1),

@@ -253,6 +253,20 @@ fn admin(
     )
 }
 
+/// Starts a full reindex of `corpus` through the admin API: the 202 body.
+fn start_full_reindex(base: &str, corpus: &str) -> Value {
+    let path = format!("/admin/corpora/{corpus}/reindex");
+    let (status, body) = admin(
+        "POST",
+        base,
+        &path,
+        Some(ADMIN_TOKEN),
+        Some(r#"{"mode":"full"}"#),
+    );
+    assert_eq!(status, 202, "{body}");
+    body
+}
+
 /// Polls a job until it ends; returns its final status.
 fn wait_for_job(base: &str, id: &Value) -> Value {
     let started = std::time::Instant::now();
@@ -1480,14 +1494,7 @@ fn hostile_plugins_in_a_live_server_fail_alone_with_their_name_and_cause() {
 
     // Parser: a full reindex through the admin API meets every misdeed, one file
     // each; the job records each file's error and the rest is indexed.
-    let (status, started) = admin(
-        "POST",
-        &server.base,
-        "/admin/corpora/hostile/reindex",
-        Some(ADMIN_TOKEN),
-        Some(r#"{"mode":"full"}"#),
-    );
-    assert_eq!(status, 202, "{started}");
+    let started = start_full_reindex(&server.base, "hostile");
     // The 2 s loop keeps this job running: a second request gets the running
     // job's id, and questions are answered from the current generation meanwhile.
     let (status, second) = admin(
@@ -1666,4 +1673,231 @@ fn admin_routes_need_the_token_and_a_reindex_swaps_in_a_new_generation() {
     let (_, corpora) = get(&server.base, "/v1/corpora");
     let corpora: Value = serde_json::from_str(&corpora).unwrap();
     assert_eq!(corpora[0]["generation"], job["generation"], "{corpora}");
+
+    // Every response carries a request id: the caller's, when it is a sane token.
+    let id_of = |given: Option<&str>| {
+        let mut req = agent().get(&format!("{}/healthz", server.base));
+        if let Some(g) = given {
+            req = req.header("x-request-id", g);
+        }
+        let resp = req.call().expect("request sent");
+        resp.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(id_of(Some("trace-42")).as_deref(), Some("trace-42"));
+    let made = id_of(Some("bad id\twith spaces")).expect("an id is made");
+    assert!(made.len() == 16 && made != id_of(None).unwrap(), "{made}");
+}
+
+/// `GET /metrics`, parsed as Prometheus text (the parse fails on a malformed line).
+fn scrape(base: &str) -> prometheus_parse::Scrape {
+    let (status, text) = get(base, "/metrics");
+    assert_eq!(status, 200, "{text}");
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// The value of the sample `name` whose labels include `labels`.
+fn sample(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    s.samples
+        .iter()
+        .find(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match x.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+#[test]
+fn a_full_reindex_under_load_swaps_without_a_failed_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = tmp.path().join("corpora/clinic");
+    write(
+        &c.join("corpus.toml"),
+        "name = \"clinic\"\nscope = \"Opening hours and services of the clinic.\"\n[[sources]]\npath = \"docs\"\n",
+    );
+    let hours = |time: &str| {
+        format!("---\ntitle: Opening hours\ndate: 2025-01-05\n---\nThe clinic opens at {time} on Saturdays and closes at noon.\n")
+    };
+    write(&c.join("docs/hours.md"), hours("nine"));
+    for i in 0..40 {
+        write(
+            &c.join(format!("docs/service-{i}.md")),
+            format!("---\ntitle: Service {i}\n---\nService number {i} of the clinic is offered on weekdays in room {i}; bring your card and arrive ten minutes early.\n"),
+        );
+    }
+    index_corpus(tmp.path(), &c, &data);
+    let server = serve_with(
+        tmp.path(),
+        &tmp.path().join("corpora"),
+        &data,
+        &[("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    let question = json!({"question": "When does the clinic open on Saturdays?"}).to_string();
+    let (_, before) = post(&server.base, "/v1/answer", &question);
+    assert!(
+        before["answer"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nine"),
+        "{before}"
+    );
+
+    write(&c.join("docs/hours.md"), hours("eight"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let (base, stop) = (server.base.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Distinct questions miss the cache, so every request reads a generation.
+                    let q = json!({"question": format!("Which room offers service {}?", seen.len() % 40), "corpus": "clinic"});
+                    let (status, b) = post(&base, "/v1/answer", &q.to_string());
+                    assert_eq!(status, 200, "client {i}: {b}");
+                    seen.push(b["generation"].as_u64().unwrap_or_else(|| panic!("client {i}: no generation: {b}")));
+                }
+                seen
+            })
+        })
+        .collect();
+    let started = start_full_reindex(&server.base, "clinic");
+    let job = wait_for_job(&server.base, &started["job_id"]);
+    // Keep asking a little after the swap, so both generations are seen.
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let per_client: Vec<Vec<u64>> = clients
+        .into_iter()
+        .map(|c| c.join().expect("no client failed"))
+        .collect();
+    assert_eq!(job["phase"], "done", "{job}");
+    // Once a client saw the new generation it never went back to the old one.
+    for g in &per_client {
+        assert!(g.windows(2).all(|w| w[0] <= w[1]), "{g:?}");
+    }
+    let seen: Vec<u64> = per_client.concat();
+    assert!(
+        seen.contains(&1) && seen.contains(&2),
+        "generations seen: {seen:?}"
+    );
+    let (_, after) = post(&server.base, "/v1/answer", &question);
+    assert_eq!(after["generation"], 2, "{after}");
+    assert!(
+        after["answer"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("eight"),
+        "{after}"
+    );
+
+    let m = scrape(&server.base);
+    let answered = sample(
+        &m,
+        "candor_http_requests_total",
+        &[("route", "/v1/answer"), ("status", "200")],
+    )
+    .unwrap();
+    assert_eq!(answered as usize, seen.len() + 2, "one count per request");
+    assert_eq!(
+        sample(
+            &m,
+            "candor_reindex_job_seconds_count",
+            &[("corpus", "clinic"), ("outcome", "done")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "candor_corpus_generation", &[("corpus", "clinic")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&m, "candor_corpus_documents", &[("corpus", "clinic")]),
+        Some(41.0)
+    );
+    assert!(
+        sample(
+            &m,
+            "candor_answers_total",
+            &[("corpus", "clinic"), ("status", "answered")]
+        )
+        .unwrap()
+            >= 2.0
+    );
+}
+
+#[test]
+fn a_reindex_killed_mid_job_leaves_the_old_generation_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = tmp.path().join("corpora/slow");
+    write(
+        &c.join("corpus.toml"),
+        "name = \"slow\"\nscope = \"Opening hours of the clinic.\"\n[[sources]]\npath = \"docs\"\n[[sources]]\npath = \"odd\"\n[sources.parser]\nplugin = \"hostile-parser\"\n[sources.parser.config]\ndo = \"content\"\n",
+    );
+    write(&c.join("docs/hours.md"), "---\ntitle: Opening hours\ndate: 2025-01-05\n---\nThe clinic opens at nine on Saturdays.\n");
+    write(
+        &c.join("odd/fine.txt"),
+        "The clinic has a pharmacy on the ground floor.",
+    );
+    index_corpus(tmp.path(), &c, &data);
+    // A file whose parser loops for its whole 2 s deadline holds the job mid-way.
+    write(&c.join("odd/loop.txt"), "loop");
+    let corpora = tmp.path().join("corpora");
+    let env = [("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN)];
+    let mut server = serve_with(tmp.path(), &corpora, &data, &env);
+    start_full_reindex(&server.base, "slow");
+    let generations = data.join("slow/generations");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !generations.join("000002").is_dir() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started a generation: {:?}",
+            list(&generations)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGKILL: no chance to clean up.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        generations.join("000002").is_dir(),
+        "the killed job left its partial generation"
+    );
+
+    let server = serve_with(tmp.path(), &corpora, &data, &env);
+    assert!(
+        !generations.join("000002").exists(),
+        "the restart removed the partial generation: {:?}",
+        list(&generations)
+    );
+    let (status, b) = post(
+        &server.base,
+        "/v1/answer",
+        &json!({"question": "When does the clinic open on Saturdays?"}).to_string(),
+    );
+    assert_eq!((status, b["generation"].as_u64()), (200, Some(1)), "{b}");
+    let (_, ready) = get(&server.base, "/readyz");
+    assert!(ready.contains("\"slow\":1"), "{ready}");
+    let again = start_full_reindex(&server.base, "slow");
+    let job = wait_for_job(&server.base, &again["job_id"]);
+    assert_eq!(
+        (
+            job["phase"].as_str(),
+            job["counts"]["files_failed"].as_u64()
+        ),
+        (Some("done"), Some(1)),
+        "{job}"
+    );
+    let (_, b) = post(
+        &server.base,
+        "/v1/answer",
+        &json!({"question": "Where is the pharmacy?"}).to_string(),
+    );
+    assert!(b["generation"].as_u64().unwrap() > 1, "{b}");
 }

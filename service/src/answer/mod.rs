@@ -64,6 +64,17 @@ pub enum Reason {
     Blocked,
 }
 
+impl Reason {
+    /// The reason as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::OutOfScope => "out_of_scope",
+            Reason::InsufficientEvidence => "insufficient_evidence",
+            Reason::Blocked => "blocked",
+        }
+    }
+}
+
 /// What happened to a question.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -141,6 +152,28 @@ impl Serialize for Answer {
         s.serialize_field("took_ms", &self.took_ms)?;
         s.end()
     }
+}
+
+/// Counts an answer by corpus, outcome and reason, and whether the cache served it.
+fn count(a: &Answer) {
+    let (status, reason) = match &a.outcome {
+        Outcome::Answered(_) => ("answered", ""),
+        Outcome::Unsupported(r) => ("unsupported", r.as_str()),
+    };
+    crate::metrics::inc(
+        "candor_answers_total",
+        "Answers by corpus, status and reason.",
+        &[
+            ("corpus", &a.corpus),
+            ("status", status),
+            ("reason", reason),
+        ],
+    );
+    crate::metrics::inc(
+        "candor_answer_cache_total",
+        "Answer cache lookups by result (hit, miss).",
+        &[("result", if a.cached { "hit" } else { "miss" })],
+    );
 }
 
 /// The support models, scope and guardrails of one corpus.
@@ -260,11 +293,13 @@ impl Answerer {
         if let Some(mut hit) = cache()?.get(&key) {
             hit.cached = true;
             hit.took_ms = started.elapsed().as_secs_f64() * 1000.0;
+            count(&hit);
             return Ok(hit);
         }
         let mut answer = self.answer_uncached(q)?;
         answer.took_ms = started.elapsed().as_secs_f64() * 1000.0;
         cache()?.put(key, answer.clone());
+        count(&answer);
         Ok(answer)
     }
 

@@ -7,14 +7,18 @@
 mod admin;
 mod error;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
+use tracing::Instrument;
 
 pub use admin::Admin;
 pub use error::ApiError;
@@ -62,13 +66,26 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/v1/corpora", get(corpora))
         .route("/v1/search", post(search))
         .route("/v1/answer", post(answer))
         .merge(admin::routes(&state))
-        .fallback(|| async { ApiError::not_found() })
+        // Inside the routes, where the matched route is known, so series are per
+        // route and not per URL.
+        .route_layer(middleware::from_fn(count_request))
+        .fallback(|| async {
+            crate::metrics::inc(
+                REQUESTS,
+                REQUESTS_HELP,
+                &[("route", "unmatched"), ("status", "404")],
+            );
+            ApiError::not_found()
+        })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_errors))
+        .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
 
@@ -88,6 +105,69 @@ pub async fn serve(
         .await
 }
 
+const REQUESTS: &str = "candor_http_requests_total";
+const REQUESTS_HELP: &str = "HTTP requests by route and status.";
+
+async fn count_request(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    crate::metrics::inc(
+        REQUESTS,
+        REQUESTS_HELP,
+        &[("route", &route), ("status", &status)],
+    );
+    crate::metrics::observe(
+        "candor_http_request_duration_seconds",
+        "Time to answer an HTTP request, by route.",
+        &[("route", &route)],
+        started.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+/// Takes the caller's `x-request-id` when it is a sane token, or makes one; logs
+/// the request under it and echoes it in the response.
+async fn request_id(req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        })
+        .map(str::to_owned);
+    let id = given.unwrap_or_else(new_request_id);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut resp = next.run(req).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Unique within the process and unlikely to repeat across restarts: a counter
+/// started from the clock.
+fn new_request_id() -> String {
+    static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        AtomicU64::new(nanos)
+    });
+    format!("{:016x}", next.fetch_add(1, Ordering::Relaxed))
+}
+
 async fn log_errors(req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let resp = next.run(req).await;
@@ -99,6 +179,57 @@ async fn log_errors(req: Request, next: Next) -> Response {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Ready once every corpus serves a generation. The server only listens after
+/// loading them all, so this is 200 with what it serves; a load balancer can
+/// poll it like any readiness probe.
+async fn readyz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let generations: serde_json::Map<String, serde_json::Value> = state
+        .answerer
+        .corpora()
+        .list()
+        .into_iter()
+        .map(|c| (c.name, c.generation.0.into()))
+        .collect();
+    Json(serde_json::json!({ "ready": true, "generations": generations }))
+}
+
+/// Counters and histograms recorded so far, and each corpus's size, in the
+/// Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    use crate::metrics::Gauge;
+    let list = state.answerer.corpora().list();
+    let per_corpus = |f: fn(&CorpusInfo) -> f64| {
+        list.iter()
+            .map(|c| (vec![("corpus", c.name.clone())], f(c)))
+            .collect()
+    };
+    let text = crate::metrics::render(&[
+        Gauge {
+            name: "candor_corpus_documents",
+            help: "Documents in the serving generation.",
+            series: per_corpus(|c| c.documents as f64),
+        },
+        Gauge {
+            name: "candor_corpus_chunks",
+            help: "Chunks in the serving generation.",
+            series: per_corpus(|c| c.chunks as f64),
+        },
+        Gauge {
+            name: "candor_corpus_generation",
+            help: "The serving generation's number.",
+            series: per_corpus(|c| c.generation.0 as f64),
+        },
+    ]);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn corpora(State(state): State<AppState>) -> Json<Vec<CorpusInfo>> {

@@ -268,6 +268,17 @@ fn finish(state: &Mutex<State>, id: JobId, corpus: &str, result: crate::Result<B
         }
     }
     j.rate = rate(j);
+    let outcome = if j.phase == Phase::Done {
+        "done"
+    } else {
+        "failed"
+    };
+    crate::metrics::observe(
+        "candor_reindex_job_seconds",
+        "Duration of reindex jobs, by corpus and outcome.",
+        &[("corpus", corpus), ("outcome", outcome)],
+        j.elapsed_seconds,
+    );
 }
 
 struct JobProgress {

@@ -269,6 +269,20 @@ impl CorpusStore {
         Ok(ids)
     }
 
+    /// Removes what interrupted builds left behind, unless a build is running now
+    /// (then its folder is work in progress, not debris); returns what it removed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the lock or a folder cannot be handled.
+    pub fn clean_up(&self) -> crate::Result<Vec<PathBuf>> {
+        match self.lock_builds() {
+            Ok(_lock) => self.remove_partial(),
+            Err(Error::IndexBusy(_)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Removes generation folders that never completed (no manifest: a build that
     /// failed or was killed) and returns what it removed.
     ///

@@ -365,6 +365,17 @@ impl Plugin {
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         let result = call(&mut store);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) => "timeout",
+            Err(_) if store.data().memory.refused => "memory",
+            Err(_) => "error",
+        };
+        crate::metrics::inc(
+            "candor_plugin_calls_total",
+            "Plugin calls by plugin and outcome (ok, timeout, memory, error).",
+            &[("plugin", &self.name), ("outcome", outcome)],
+        );
         let (out, err) = (stdout.take(), stderr.take());
         for (stream, text) in [("stdout", &out), ("stderr", &err)] {
             if let Some(text) = text {

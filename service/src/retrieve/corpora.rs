@@ -136,7 +136,11 @@ impl Corpora {
         let mut corpora = BTreeMap::new();
         for corpus in list {
             let name = corpus.config.name.clone();
-            let generation = Arc::new(CorpusStore::new(data_dir, &name).open_current()?);
+            let store = CorpusStore::new(data_dir, &name);
+            for dir in store.clean_up()? {
+                tracing::warn!(corpus = %name, path = %dir.display(), "removed an incomplete generation left by an interrupted build");
+            }
+            let generation = Arc::new(store.open_current()?);
             let served = Served {
                 root: corpus.root.clone(),
                 config: corpus.config,
