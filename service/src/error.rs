@@ -40,6 +40,9 @@ pub enum Error {
     /// A request named a corpus that is not loaded.
     #[error("unknown corpus `{0}`")]
     UnknownCorpus(String),
+    /// Feedback named an answer that was never logged.
+    #[error("unknown answer `{0}`")]
+    UnknownAnswer(String),
     /// A corpus has no index generation yet.
     #[error("corpus `{0}` has not been indexed yet; run `candor index --corpus <dir>`")]
     NotIndexed(String),

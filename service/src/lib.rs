@@ -43,6 +43,8 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod feedback;
+pub mod ids;
 pub mod index;
 pub mod ingest;
 pub mod jsonl;
@@ -63,9 +65,9 @@ mod layering_tests {
     use std::path::{Path, PathBuf};
 
     /// Stages in pipeline order; `eval` and `api` are both consumers at the end.
-    /// Modules outside the list (`error`, `cache`, `jsonl`, `metrics`) are shared
-    /// utilities.
-    const STAGES: [(&str, usize); 9] = [
+    /// Modules outside the list (`error`, `cache`, `ids`, `jsonl`, `metrics`) are
+    /// shared utilities.
+    const STAGES: [(&str, usize); 10] = [
         ("config", 0),
         ("plugins", 1),
         ("ingest", 2),
@@ -74,6 +76,7 @@ mod layering_tests {
         ("retrieve", 5),
         ("answer", 6),
         ("eval", 7),
+        ("feedback", 7),
         ("api", 7),
     ];
 

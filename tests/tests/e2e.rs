@@ -121,6 +121,21 @@ fn write(path: &Path, content: impl AsRef<[u8]>) {
 }
 
 /// A small corpus about a fictional product, plus two broken files.
+/// A clinic corpus folder `corpora/<name>` under `root`: corpus.toml with the
+/// docs/ source and `more` (further sources, guardrails), and docs/hours.md.
+fn clinic(root: &Path, name: &str, more: &str) -> PathBuf {
+    let c = root.join("corpora").join(name);
+    write(
+        &c.join("corpus.toml"),
+        format!("name = \"{name}\"\nscope = \"Opening hours and services of the clinic.\"\n[[sources]]\npath = \"docs\"\n{more}"),
+    );
+    write(
+        &c.join("docs/hours.md"),
+        "---\ntitle: Opening hours\ndate: 2025-01-05\n---\nThe clinic opens at nine on Saturdays and closes at noon.\n",
+    );
+    c
+}
+
 fn make_corpus(root: &Path) -> PathBuf {
     let c = root.join("corpora/orchard");
     write(
@@ -1435,9 +1450,7 @@ const MISDEEDS: [(&str, &str); 7] = [
 fn hostile_plugins_in_a_live_server_fail_alone_with_their_name_and_cause() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let c = tmp.path().join("corpora/hostile");
-    write(&c.join("corpus.toml"), "name = \"hostile\"\nscope = \"Opening hours of the clinic.\"\n[[sources]]\npath = \"docs\"\n[[sources]]\npath = \"odd\"\n[sources.parser]\nplugin = \"hostile-parser\"\n[sources.parser.config]\ndo = \"content\"\n[[guardrails]]\nplugin = \"hostile-guardrail\"\nstage = \"input\"\n# Room and time to build a 100 MB result, so `flood` meets the result cap.\nmemory_mib = 512\ntimeout_ms = 1000\n[guardrails.config]\ndo = \"question\"\n");
-    write(&c.join("docs/hours.md"), "---\ntitle: Opening hours\ndate: 2025-01-05\n---\nThe clinic opens at eight on weekdays and at nine on Saturdays.\n");
+    let c = clinic(tmp.path(), "hostile", "[[sources]]\npath = \"odd\"\n[sources.parser]\nplugin = \"hostile-parser\"\n[sources.parser.config]\ndo = \"content\"\n[[guardrails]]\nplugin = \"hostile-guardrail\"\nstage = \"input\"\n# Room and time to build a 100 MB result, so `flood` meets the result cap.\nmemory_mib = 512\ntimeout_ms = 1000\n[guardrails.config]\ndo = \"question\"\n");
     write(
         &c.join("odd/fine.txt"),
         "The clinic has a pharmacy on the ground floor.",
@@ -1716,11 +1729,7 @@ fn sample(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> 
 fn a_full_reindex_under_load_swaps_without_a_failed_request() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let c = tmp.path().join("corpora/clinic");
-    write(
-        &c.join("corpus.toml"),
-        "name = \"clinic\"\nscope = \"Opening hours and services of the clinic.\"\n[[sources]]\npath = \"docs\"\n",
-    );
+    let c = clinic(tmp.path(), "clinic", "");
     let hours = |time: &str| {
         format!("---\ntitle: Opening hours\ndate: 2025-01-05\n---\nThe clinic opens at {time} on Saturdays and closes at noon.\n")
     };
@@ -1834,12 +1843,7 @@ fn a_full_reindex_under_load_swaps_without_a_failed_request() {
 fn a_reindex_killed_mid_job_leaves_the_old_generation_serving() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let c = tmp.path().join("corpora/slow");
-    write(
-        &c.join("corpus.toml"),
-        "name = \"slow\"\nscope = \"Opening hours of the clinic.\"\n[[sources]]\npath = \"docs\"\n[[sources]]\npath = \"odd\"\n[sources.parser]\nplugin = \"hostile-parser\"\n[sources.parser.config]\ndo = \"content\"\n",
-    );
-    write(&c.join("docs/hours.md"), "---\ntitle: Opening hours\ndate: 2025-01-05\n---\nThe clinic opens at nine on Saturdays.\n");
+    let c = clinic(tmp.path(), "slow", "[[sources]]\npath = \"odd\"\n[sources.parser]\nplugin = \"hostile-parser\"\n[sources.parser.config]\ndo = \"content\"\n");
     write(
         &c.join("odd/fine.txt"),
         "The clinic has a pharmacy on the ground floor.",
@@ -1900,4 +1904,198 @@ fn a_reindex_killed_mid_job_leaves_the_old_generation_serving() {
         &json!({"question": "Where is the pharmacy?"}).to_string(),
     );
     assert!(b["generation"].as_u64().unwrap() > 1, "{b}");
+}
+
+#[test]
+fn feedback_round_trip_answer_rate_export_and_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = clinic(tmp.path(), "clinic", "");
+    write(&c.join("docs/pharmacy.md"), "---\ntitle: Pharmacy\ndate: 2025-01-05\n---\nThe pharmacy is on the ground floor, next to the main entrance.\n");
+    write(
+        &c.join("eval/in_scope.jsonl"),
+        "{\"text\": \"When does the clinic open on Saturdays?\", \"relevant\": [\"docs/hours.md\"]}\n{\"text\": \"Where is the pharmacy?\", \"relevant\": [\"docs/pharmacy.md\"]}\n",
+    );
+    write(
+        &c.join("eval/out_of_scope.jsonl"),
+        "{\"text\": \"Which stocks should I buy this year?\"}\n",
+    );
+    index_corpus(tmp.path(), &c, &data);
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let ask = |q: &str| {
+        post(
+            &server.base,
+            "/v1/answer",
+            &json!({"question": q}).to_string(),
+        )
+        .1
+    };
+    let rate = |body: Value| post(&server.base, "/v1/feedback", &body.to_string());
+
+    let hours = ask("When does the clinic open on Saturdays?");
+    let id = hours["answer_id"]
+        .as_str()
+        .expect("every answer has an id")
+        .to_owned();
+    assert!(id.starts_with("ans_"), "{hours}");
+    assert_eq!(
+        rate(json!({"answer_id": id, "rating": "up", "correct_doc_ids": ["docs/hours.md"]})),
+        (200, json!({"recorded": true}))
+    );
+    let stocks = ask("Which stocks should I buy this year?");
+    assert_eq!(stocks["status"], "unsupported", "{stocks}");
+    assert_eq!(
+        rate(json!({"answer_id": stocks["answer_id"], "rating": "up"})).0,
+        200
+    );
+    let pharmacy = ask("Where is the pharmacy?");
+    assert_eq!(pharmacy["status"], "answered", "{pharmacy}");
+    assert_eq!(
+        rate(
+            json!({"answer_id": pharmacy["answer_id"], "rating": "down", "comment": "wrong floor"})
+        )
+        .0,
+        200
+    );
+    // A cached answer is a new answer to log, with its own id.
+    let again = ask("When does the clinic open on Saturdays?");
+    assert!(
+        again["cached"] == true && again["answer_id"] != hours["answer_id"],
+        "{again}"
+    );
+
+    // Bad feedback changes nothing and says what was wrong.
+    let bad = [
+        (
+            json!({"answer_id": "ans_nope", "rating": "up"}),
+            404,
+            "unknown_answer",
+        ),
+        (
+            json!({"answer_id": id, "rating": "meh"}),
+            400,
+            "invalid_json",
+        ),
+        (json!({"rating": "up"}), 400, "invalid_json"),
+        (
+            json!({"answer_id": id, "rating": "up", "extra": 1}),
+            400,
+            "invalid_json",
+        ),
+        (
+            json!({"answer_id": id, "rating": "up", "comment": "x".repeat(2_001)}),
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (body, status, code) in bad {
+        let (got, b) = rate(body.clone());
+        assert_eq!(
+            (got, b["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {b}"
+        );
+    }
+
+    let cases = tmp.path().join("cases.jsonl");
+    let export = |more: &[&str]| {
+        let data = data.to_str().unwrap();
+        let args = [
+            &[
+                "feedback",
+                "export",
+                "--corpus",
+                "clinic",
+                "--data-dir",
+                data,
+            ],
+            more,
+        ]
+        .concat();
+        candor_ok(tmp.path(), &args)
+    };
+    export(&["--out", cases.to_str().unwrap()]);
+    let lines: Vec<Value> = std::fs::read_to_string(&cases)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(&str, &str, bool, Value)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["text"].as_str().unwrap(),
+                l["expect"].as_str().unwrap(),
+                l["hard"].as_bool().unwrap(),
+                l["relevant"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "When does the clinic open on Saturdays?",
+                "answered",
+                false,
+                json!(["docs/hours.md"])
+            ),
+            (
+                "Which stocks should I buy this year?",
+                "unsupported",
+                false,
+                Value::Null
+            ),
+            ("Where is the pharmacy?", "unsupported", true, Value::Null),
+        ]
+    );
+    let future = export(&["--since", "2999-01-01"]);
+    assert_eq!(future.trim(), "", "nothing rated after 2999");
+
+    // The embedded vector store admits one process: the server goes first.
+    drop(server);
+    let out = candor_ok(
+        tmp.path(),
+        &[
+            "eval",
+            "corpus",
+            "clinic",
+            "--corpora",
+            tmp.path().join("corpora").to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--with",
+            cases.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let reports: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 2, "{out}");
+    let own = &reports[0];
+    assert_eq!(
+        (
+            own["in_scope"].as_u64(),
+            own["out_of_scope"].as_u64(),
+            own["retrieval"]["queries"].as_u64()
+        ),
+        (Some(2), Some(1), Some(2)),
+        "{own}"
+    );
+    assert!(
+        own["retrieval"]["ndcg_at_10"].as_f64().unwrap() > 0.9,
+        "{own}"
+    );
+    assert_eq!(
+        own["confusion"]["expected_decline"]["unsupported"], 1,
+        "{own}"
+    );
+    let export = &reports[1];
+    assert_eq!(
+        (export["in_scope"].as_u64(), export["unanswerable"].as_u64()),
+        (Some(1), Some(2)),
+        "{export}"
+    );
 }

@@ -7,8 +7,7 @@
 mod admin;
 mod error;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{FromRequest, MatchedPath, Request, State};
@@ -25,6 +24,7 @@ pub use error::ApiError;
 use error::InternalDetail;
 
 use crate::answer::{Answer, Answerer, Question};
+use crate::feedback::{AnswerId, Feedback};
 use crate::retrieve::corpora::{CorpusInfo, Query, SearchResult};
 use crate::retrieve::Mode;
 
@@ -49,6 +49,8 @@ pub struct AppState {
     pub max_question_chars: usize,
     /// Admin access; `None` leaves the admin routes out.
     pub admin: Option<Arc<Admin>>,
+    /// The answer log and feedback store; `None` logs nothing and refuses feedback.
+    pub feedback: Option<Arc<crate::feedback::Store>>,
 }
 
 /// A JSON body whose rejections use the API's error shape.
@@ -71,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/corpora", get(corpora))
         .route("/v1/search", post(search))
         .route("/v1/answer", post(answer))
+        .route("/v1/feedback", post(feedback))
         .merge(admin::routes(&state))
         // Inside the routes, where the matched route is known, so series are per
         // route and not per URL.
@@ -144,7 +147,7 @@ async fn request_id(req: Request, next: Next) -> Response {
                     .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         })
         .map(str::to_owned);
-    let id = given.unwrap_or_else(new_request_id);
+    let id = given.unwrap_or_else(crate::ids::next_hex);
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut resp = next.run(req).instrument(span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -154,19 +157,6 @@ async fn request_id(req: Request, next: Next) -> Response {
 }
 
 const REQUEST_ID: &str = "x-request-id";
-
-/// Unique within the process and unlikely to repeat across restarts: a counter
-/// started from the clock.
-fn new_request_id() -> String {
-    static NEXT: OnceLock<AtomicU64> = OnceLock::new();
-    let next = NEXT.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        AtomicU64::new(nanos)
-    });
-    format!("{:016x}", next.fetch_add(1, Ordering::Relaxed))
-}
 
 async fn log_errors(req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
@@ -319,21 +309,44 @@ struct AnswerBody {
     top_k: Option<usize>,
 }
 
+/// An answer as served: the engine's answer and the id it was logged under.
+#[derive(serde::Serialize)]
+struct Logged {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer_id: Option<AnswerId>,
+    #[serde(flatten)]
+    answer: Answer,
+}
+
 async fn answer(
     State(state): State<AppState>,
     Json(body): Json<AnswerBody>,
-) -> Result<Json<Answer>, ApiError> {
+) -> Result<Json<Logged>, ApiError> {
     check_question(&state, &body.question)?;
     check_top_k(body.top_k, crate::answer::MAX_TOP_K)?;
-    let answer = blocking(move || {
+    let logged = blocking(move || {
         let q = Question {
             text: &body.question,
             corpus: body.corpus.as_deref(),
             as_of: body.as_of,
             top_k: body.top_k,
         };
-        state.answerer.answer(&q)
+        let answer = state.answerer.answer(&q)?;
+        let answer_id = match &state.feedback {
+            Some(store) => Some(store.log(&body.question, &answer)?),
+            None => None,
+        };
+        Ok(Logged { answer_id, answer })
     })
     .await?;
-    Ok(Json(answer))
+    Ok(Json(logged))
+}
+
+async fn feedback(
+    State(state): State<AppState>,
+    Json(body): Json<Feedback>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let store = state.feedback.clone().ok_or_else(ApiError::not_found)?;
+    blocking(move || store.record(&body)).await?;
+    Ok(Json(serde_json::json!({ "recorded": true })))
 }

@@ -41,9 +41,7 @@ pub struct Labelled {
 struct Opened {
     corpus: Corpus,
     answerer: std::sync::Arc<candor::answer::Answerer>,
-    in_scope: Vec<eval_answer::Judged>,
-    unanswerable: Vec<eval_answer::Judged>,
-    out_of_scope: Vec<eval_answer::Judged>,
+    set: eval_answer::EvalSet,
 }
 
 impl Labelled {
@@ -59,9 +57,11 @@ impl Labelled {
         Ok(Opened {
             corpus,
             answerer,
-            in_scope,
-            unanswerable,
-            out_of_scope,
+            set: eval_answer::EvalSet {
+                in_scope,
+                unanswerable,
+                out_of_scope,
+            },
         })
     }
 }
@@ -144,9 +144,9 @@ pub fn calibrate_cmd(args: &Labelled) -> anyhow::Result<()> {
     let (c, path) = calibrate(
         &o.answerer,
         name,
-        &texts(o.in_scope),
-        &texts(o.unanswerable),
-        &texts(o.out_of_scope),
+        &texts(o.set.in_scope),
+        &texts(o.set.unanswerable),
+        &texts(o.set.out_of_scope),
     )?;
     if args.json {
         outln!("{}", serde_json::to_string(&c)?);
@@ -169,52 +169,93 @@ pub fn calibrate_cmd(args: &Labelled) -> anyhow::Result<()> {
 
 pub fn eval_answer_cmd(args: &Labelled) -> anyhow::Result<()> {
     let o = args.open()?;
-    let r = eval_answer::run(
-        &o.answerer,
-        &o.corpus.config.name,
-        &o.in_scope,
-        &o.unanswerable,
-        &o.out_of_scope,
-    )?;
-    if args.json {
-        outln!("{}", serde_json::to_string(&r)?);
-    } else {
-        outln!("corpus `{}`", r.corpus);
-        outln!(
-            "  in scope:      {:>5} asked, {:.1}% answered",
-            r.in_scope,
-            100.0 * r.in_scope_answered
-        );
-        if r.judged_answered > 0 {
-            outln!(
-                "  first citation relevant: {:.1}% of {} judged answers",
-                100.0 * r.first_citation_relevant,
-                r.judged_answered
-            );
+    let r = eval_answer::run(&o.answerer, &o.corpus.config.name, &o.set)?;
+    print_report(&r, args.json)
+}
+
+/// `candor eval corpus`: the corpus's own eval set, then `with` (a feedback
+/// export) when given.
+pub fn eval_corpus_cmd(
+    corpus: &Corpus,
+    data_dir: &Path,
+    with: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let own = eval_answer::EvalSet::from_folder(&corpus.root.join("eval"))?;
+    let extra = with.map(eval_answer::EvalSet::from_cases).transpose()?;
+    let answerer = load_answerer(vec![corpus.clone()], data_dir)?;
+    let name = &corpus.config.name;
+    print_report(&eval_answer::run(&answerer, name, &own)?, json)?;
+    if let (Some(set), Some(path)) = (extra, with) {
+        if !json {
+            outln!("\n{}:", path.display());
         }
-        if r.unanswerable > 0 {
-            outln!(
-                "  unanswerable:  {:>5} asked, {:.1}% unsupported",
-                r.unanswerable,
-                100.0 * r.unanswerable_unsupported
-            );
-        }
+        print_report(&eval_answer::run(&answerer, name, &set)?, json)?;
+    }
+    Ok(())
+}
+
+fn print_report(r: &eval_answer::AnswerReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        outln!("{}", serde_json::to_string(r)?);
+        return Ok(());
+    }
+    outln!("corpus `{}`", r.corpus);
+    outln!(
+        "  in scope:      {:>5} asked, {:.1}% answered",
+        r.in_scope,
+        100.0 * r.in_scope_answered
+    );
+    if r.judged_answered > 0 {
         outln!(
-            "  out of scope:  {:>5} asked, {:.1}% unsupported",
-            r.out_of_scope,
-            100.0 * r.out_of_scope_unsupported
-        );
-        outln!(
-            "  unsupported by reason: {}",
-            serde_json::to_string(&r.reasons)?
-        );
-        outln!(
-            "  latency ms: p50 {:.1}, p95 {:.1}, p99 {:.1}",
-            r.latency_ms.p50,
-            r.latency_ms.p95,
-            r.latency_ms.p99
+            "  first citation relevant: {:.1}% of {} judged answers",
+            100.0 * r.first_citation_relevant,
+            r.judged_answered
         );
     }
+    if r.unanswerable > 0 {
+        outln!(
+            "  unanswerable:  {:>5} asked, {:.1}% unsupported",
+            r.unanswerable,
+            100.0 * r.unanswerable_unsupported
+        );
+    }
+    outln!(
+        "  out of scope:  {:>5} asked, {:.1}% unsupported",
+        r.out_of_scope,
+        100.0 * r.out_of_scope_unsupported
+    );
+    outln!(
+        "  unsupported by reason: {}",
+        serde_json::to_string(&r.reasons)?
+    );
+    let c = &r.confusion;
+    outln!("  expected \\ got   answered  unsupported");
+    outln!(
+        "  answer           {:>8}  {:>11}",
+        c.expected_answer.answered,
+        c.expected_answer.unsupported
+    );
+    outln!(
+        "  decline          {:>8}  {:>11}",
+        c.expected_decline.answered,
+        c.expected_decline.unsupported
+    );
+    if let Some(x) = &r.retrieval {
+        outln!(
+            "  retrieval ({} judged): nDCG@10 {:.3}, Recall@100 {:.3}, MRR@10 {:.3}",
+            x.queries,
+            x.ndcg_at_10,
+            x.recall_at_100,
+            x.mrr_at_10
+        );
+    }
+    outln!(
+        "  latency ms: p50 {:.1}, p95 {:.1}, p99 {:.1}",
+        r.latency_ms.p50,
+        r.latency_ms.p95,
+        r.latency_ms.p99
+    );
     Ok(())
 }
 
@@ -260,6 +301,7 @@ pub fn bench_answer_cmd(
         answerer,
         max_question_chars: candor::api::DEFAULT_MAX_QUESTION_CHARS,
         admin: None,
+        feedback: None,
     };
     let server = runtime.spawn(candor::api::serve(state, listener, async {
         let _ = stopped.await;

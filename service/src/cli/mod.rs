@@ -128,6 +128,31 @@ enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// The answer log and the ratings callers sent to /v1/feedback.
+    Feedback {
+        #[command(subcommand)]
+        what: FeedbackCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeedbackCommand {
+    /// Write rated answers of a corpus as eval cases (JSON lines with `text`,
+    /// `expect`, `relevant`, `hard`), for `candor eval corpus --with`.
+    Export {
+        /// The corpus name.
+        #[arg(long)]
+        corpus: String,
+        /// Where the server keeps its data (the store is feedback.sqlite3 there).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Only answers logged on or after this day (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,15 +180,22 @@ struct Target {
     /// The corpus name (or its folder).
     #[arg(long)]
     corpus: String,
+    #[command(flatten)]
+    place: Place,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where corpora and their generations are.
+#[derive(clap::Args)]
+struct Place {
     /// Folder holding the corpus folders.
     #[arg(long, default_value = "corpora")]
     corpora: PathBuf,
     /// Where generations are stored.
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -196,6 +228,20 @@ enum BenchCommand {
 enum EvalCommand {
     /// Ask judged questions and measure answer rate, abstention and citations.
     Answer(answer::Labelled),
+    /// Run a corpus's eval set (eval/in_scope.jsonl, unanswerable.jsonl,
+    /// out_of_scope.jsonl): abstention, citations and retrieval metrics.
+    Corpus {
+        /// The corpus: its name under --corpora, or its folder.
+        corpus: String,
+        #[command(flatten)]
+        place: Place,
+        /// A second eval set to run too, such as a `candor feedback export`.
+        #[arg(long)]
+        with: Option<PathBuf>,
+        /// Print each report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
     Beir {
         /// The BEIR folder.
@@ -278,12 +324,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             top_k,
             target,
         } => {
-            let corpus = find_corpus(&target.corpus, &target.corpora)?;
-            search_cmd(corpus, &query, mode, top_k, &target.data_dir, target.json)
+            let corpus = find_corpus(&target.corpus, &target.place.corpora)?;
+            search_cmd(
+                corpus,
+                &query,
+                mode,
+                top_k,
+                &target.place.data_dir,
+                target.json,
+            )
         }
         Command::Answer { question, target } => {
-            let corpus = find_corpus(&target.corpus, &target.corpora)?;
-            answer::answer_cmd(&corpus, &question, &target.data_dir, target.json)
+            let corpus = find_corpus(&target.corpus, &target.place.corpora)?;
+            answer::answer_cmd(&corpus, &question, &target.place.data_dir, target.json)
         }
         Command::Serve {
             corpora,
@@ -296,6 +349,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Eval {
             what: EvalCommand::Answer(args),
         } => answer::eval_answer_cmd(&args),
+        Command::Eval {
+            what:
+                EvalCommand::Corpus {
+                    corpus,
+                    place,
+                    with,
+                    json,
+                },
+        } => {
+            let corpus = find_corpus(&corpus, &place.corpora)?;
+            answer::eval_corpus_cmd(&corpus, &place.data_dir, with.as_deref(), json)
+        }
+        Command::Feedback {
+            what:
+                FeedbackCommand::Export {
+                    corpus,
+                    data_dir,
+                    since,
+                    out,
+                },
+        } => feedback_export_cmd(&corpus, &data_dir, since, out.as_deref()),
         Command::Bench {
             what:
                 BenchCommand::Answer {
@@ -420,6 +494,38 @@ fn print_build(name: &str, r: &BuildReport) {
     );
 }
 
+fn feedback_export_cmd(
+    corpus: &str,
+    data_dir: &Path,
+    since: Option<chrono::NaiveDate>,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let store_file = data_dir.join(candor::feedback::FILE);
+    if !store_file.is_file() {
+        bail!(
+            "no feedback store at {}: has a server run with --data-dir {}?",
+            store_file.display(),
+            data_dir.display()
+        );
+    }
+    let cases = candor::feedback::Store::open(data_dir)?.export(corpus, since)?;
+    let mut text = String::new();
+    for c in &cases {
+        text.push_str(&serde_json::to_string(c)?);
+        text.push('\n');
+    }
+    match out {
+        Some(path) => {
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {} eval cases to {}", cases.len(), path.display());
+        }
+        None if cases.is_empty() => {}
+        None => outln!("{}", text.trim_end()),
+    }
+    Ok(())
+}
+
 fn find_corpus(name_or_dir: &str, corpora: &Path) -> anyhow::Result<Corpus> {
     let as_dir = Path::new(name_or_dir);
     if as_dir.join(candor::config::CORPUS_FILE).is_file() {
@@ -534,10 +640,12 @@ fn serve_cmd(
             None
         }
     };
+    let feedback = candor::feedback::Store::open(data_dir)?;
     let state = candor::api::AppState {
         answerer,
         max_question_chars,
         admin,
+        feedback: Some(Arc::new(feedback)),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

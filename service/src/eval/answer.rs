@@ -4,14 +4,16 @@
 //! Drives [`Answerer`] like any caller. Each question is asked once, so no answer
 //! comes from the cache.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{percentiles, Percentiles};
-use crate::answer::{Answerer, Outcome, Question, Reason};
+use super::metrics::{mrr_at, ndcg_at, percentiles, recall_at, Percentiles};
+use crate::answer::{Answerer, Outcome, Question};
+use crate::retrieve::corpora::Query;
+use crate::retrieve::Mode;
 use crate::Error;
 
 /// A judged question: its text and, when known, the relevant document ids.
@@ -22,6 +24,112 @@ pub struct Judged {
     /// Relevant document ids; empty when not judged.
     #[serde(default)]
     pub relevant: Vec<String>,
+    /// In a mixed set (a feedback export): `answered` or `unsupported`.
+    #[serde(default)]
+    pub expect: Option<String>,
+}
+
+/// The questions of one evaluation, by what the corpus should do with them.
+#[derive(Debug, Clone, Default)]
+pub struct EvalSet {
+    /// Questions it should answer.
+    pub in_scope: Vec<Judged>,
+    /// On-topic questions it cannot answer.
+    pub unanswerable: Vec<Judged>,
+    /// Off-topic questions.
+    pub out_of_scope: Vec<Judged>,
+}
+
+/// The files of a corpus's eval folder, by the set they fill.
+pub const EVAL_FILES: [&str; 3] = ["in_scope.jsonl", "unanswerable.jsonl", "out_of_scope.jsonl"];
+
+impl EvalSet {
+    /// A corpus's own eval set: whichever of [`EVAL_FILES`] its `eval/` folder holds.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_questions`]; [`Error::InvalidRequest`] when none of the files exists.
+    pub fn from_folder(dir: &Path) -> crate::Result<EvalSet> {
+        let read = |name: &str| {
+            let p = dir.join(name);
+            if p.is_file() {
+                read_questions(&p)
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let set = EvalSet {
+            in_scope: read(EVAL_FILES[0])?,
+            unanswerable: read(EVAL_FILES[1])?,
+            out_of_scope: read(EVAL_FILES[2])?,
+        };
+        if set.in_scope.is_empty() && set.unanswerable.is_empty() && set.out_of_scope.is_empty() {
+            return Err(Error::InvalidRequest(format!(
+                "{} holds none of {}",
+                dir.display(),
+                EVAL_FILES.join(", ")
+            )));
+        }
+        Ok(set)
+    }
+
+    /// A mixed set, such as `candor feedback export` writes: each line says what
+    /// it expects. Expected declines count as unanswerable (on topic, unsupported).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_questions`]; [`Error::BadDocument`] naming the line whose
+    /// `expect` is missing or unknown.
+    pub fn from_cases(path: &Path) -> crate::Result<EvalSet> {
+        let mut set = EvalSet::default();
+        for (i, q) in read_questions(path)?.into_iter().enumerate() {
+            match q.expect.as_deref() {
+                Some("answered") => set.in_scope.push(q),
+                Some("unsupported") => set.unanswerable.push(q),
+                other => {
+                    return Err(Error::BadDocument {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "question {}: `expect` must be \"answered\" or \"unsupported\", got {other:?}",
+                            i + 1
+                        ),
+                    })
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// How expected outcomes met actual ones.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Confusion {
+    /// Questions that should be answered: (answered, unsupported).
+    pub expected_answer: Outcomes,
+    /// Questions that should be declined: (answered, unsupported).
+    pub expected_decline: Outcomes,
+}
+
+/// Counts of outcomes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcomes {
+    /// Answered.
+    pub answered: usize,
+    /// Declared unsupported.
+    pub unsupported: usize,
+}
+
+/// Ranking quality on the judged questions that should be answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Retrieval {
+    /// Judged questions.
+    pub queries: usize,
+    /// Mean nDCG@10 of the documents ranked by hybrid search.
+    pub ndcg_at_10: f64,
+    /// Mean Recall@100.
+    pub recall_at_100: f64,
+    /// Mean MRR@10.
+    pub mrr_at_10: f64,
 }
 
 /// Reads a JSON-lines file of questions (`text`, optional `relevant`).
@@ -68,6 +176,10 @@ pub struct AnswerReport {
     pub out_of_scope_unsupported: f64,
     /// Unsupported outcomes by reason, over both sets.
     pub reasons: BTreeMap<String, usize>,
+    /// Expected against actual outcomes.
+    pub confusion: Confusion,
+    /// Ranking quality on the judged in-scope questions; `None` when none is judged.
+    pub retrieval: Option<Retrieval>,
     /// Per-question answer latency, in milliseconds.
     pub latency_ms: Percentiles,
 }
@@ -78,13 +190,12 @@ pub struct AnswerReport {
 /// # Errors
 ///
 /// [`Error::UnknownCorpus`], index and model errors.
-pub fn run(
-    answerer: &Answerer,
-    name: &str,
-    in_scope: &[Judged],
-    unanswerable: &[Judged],
-    out_of_scope: &[Judged],
-) -> crate::Result<AnswerReport> {
+pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<AnswerReport> {
+    let EvalSet {
+        in_scope,
+        unanswerable,
+        out_of_scope,
+    } = set;
     let mut latencies = Vec::new();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut ask = |q: &Judged| -> crate::Result<Outcome> {
@@ -97,12 +208,7 @@ pub fn run(
         })?;
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         if let Outcome::Unsupported(r) = a.outcome {
-            let key = match r {
-                Reason::OutOfScope => "out_of_scope",
-                Reason::InsufficientEvidence => "insufficient_evidence",
-                Reason::Blocked => "blocked",
-            };
-            *reasons.entry(key.to_owned()).or_default() += 1;
+            *reasons.entry(r.as_str().to_owned()).or_default() += 1;
         }
         Ok(a.outcome)
     };
@@ -132,6 +238,18 @@ pub fn run(
     };
     let (declined_unanswerable, declined) = (declined(unanswerable)?, declined(out_of_scope)?);
     let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let declines = unanswerable.len() + out_of_scope.len();
+    let confusion = Confusion {
+        expected_answer: Outcomes {
+            answered,
+            unsupported: in_scope.len() - answered,
+        },
+        expected_decline: Outcomes {
+            answered: declines - declined_unanswerable - declined,
+            unsupported: declined_unanswerable + declined,
+        },
+    };
+    let retrieval = retrieval(answerer, name, in_scope)?;
     Ok(AnswerReport {
         corpus: name.to_owned(),
         in_scope: in_scope.len(),
@@ -143,6 +261,48 @@ pub fn run(
         out_of_scope: out_of_scope.len(),
         out_of_scope_unsupported: share(declined, out_of_scope.len()),
         reasons,
+        confusion,
+        retrieval,
         latency_ms: percentiles(&mut latencies),
     })
+}
+
+/// nDCG@10, Recall@100 and MRR@10 of hybrid search over the judged questions.
+fn retrieval(
+    answerer: &Answerer,
+    name: &str,
+    judged: &[Judged],
+) -> crate::Result<Option<Retrieval>> {
+    let judged: Vec<&Judged> = judged.iter().filter(|q| !q.relevant.is_empty()).collect();
+    if judged.is_empty() {
+        return Ok(None);
+    }
+    let (mut ndcg, mut recall, mut mrr) = (0.0, 0.0, 0.0);
+    for q in &judged {
+        let result = answerer.corpora().search(&Query {
+            text: &q.text,
+            corpus: Some(name),
+            mode: Mode::Hybrid,
+            limit: 100,
+            as_of: None,
+        })?;
+        // Documents in the order of their best chunk.
+        let mut docs: Vec<&str> = Vec::new();
+        for e in &result.evidence {
+            if !docs.contains(&e.chunk.doc_id.0.as_str()) {
+                docs.push(&e.chunk.doc_id.0);
+            }
+        }
+        let relevant: HashSet<String> = q.relevant.iter().cloned().collect();
+        ndcg += ndcg_at(&docs, &relevant, 10);
+        recall += recall_at(&docs, &relevant, 100);
+        mrr += mrr_at(&docs, &relevant, 10);
+    }
+    let n = judged.len() as f64;
+    Ok(Some(Retrieval {
+        queries: judged.len(),
+        ndcg_at_10: ndcg / n,
+        recall_at_100: recall / n,
+        mrr_at_10: mrr / n,
+    }))
 }

@@ -1,0 +1,295 @@
+//! The data flywheel: every answer served is logged with an id, callers rate
+//! answers by that id, and rated answers are exported as eval cases.
+//!
+//! The store is one SQLite file in the data dir, in WAL mode, so logging an
+//! answer does not wait for readers and a crash loses at most the last commits.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::NaiveDate;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::answer::{Answer, Outcome};
+use crate::Error;
+
+/// The store's file in the data dir.
+pub const FILE: &str = "feedback.sqlite3";
+
+/// An answer's id, as returned to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AnswerId(pub String);
+
+/// A rating of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rating {
+    /// The outcome was right.
+    Up,
+    /// The outcome was wrong.
+    Down,
+}
+
+/// What a caller says about an answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback {
+    /// The answer rated.
+    pub answer_id: AnswerId,
+    /// Up or down.
+    pub rating: Rating,
+    /// Free text.
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// The documents that do answer the question, when the caller knows them.
+    #[serde(default)]
+    pub correct_doc_ids: Vec<String>,
+}
+
+/// One exported eval case: a question and what the service should do with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalCase {
+    /// The question.
+    pub text: String,
+    /// `answered` or `unsupported`.
+    pub expect: String,
+    /// Documents that answer it, when known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relevant: Vec<String>,
+    /// True for a `down` vote on an answered question: the service answered and
+    /// was wrong, the case it most needs to learn from.
+    #[serde(default)]
+    pub hard: bool,
+    /// The answer the case comes from.
+    #[serde(default)]
+    pub answer_id: String,
+    /// The rating given.
+    #[serde(default)]
+    pub rating: String,
+    /// The caller's comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// The answer log and the feedback on it.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    }
+}
+
+impl Store {
+    /// Opens (creating it if needed) the store in `data_dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the file when it cannot be opened or is not a store.
+    pub fn open(data_dir: &Path) -> crate::Result<Store> {
+        std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
+        let path = data_dir.join(FILE);
+        let err = db_error(&path);
+        let conn = Connection::open(&path).map_err(&err)?;
+        // WAL: readers never block the writer; NORMAL: a commit is durable once the
+        // WAL is checkpointed, which is what an answer log needs.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(&err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(&err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(&err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS answers (
+                 id TEXT PRIMARY KEY,
+                 at TEXT NOT NULL,
+                 corpus TEXT NOT NULL,
+                 question TEXT NOT NULL,
+                 status TEXT NOT NULL,
+                 reason TEXT,
+                 citations TEXT NOT NULL,
+                 confidence REAL NOT NULL,
+                 generation INTEGER NOT NULL,
+                 latency_ms REAL NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS feedback (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 answer_id TEXT NOT NULL REFERENCES answers(id),
+                 at TEXT NOT NULL,
+                 rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+                 comment TEXT,
+                 correct_doc_ids TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS answers_corpus_at ON answers (corpus, at);",
+        )
+        .map_err(&err)?;
+        drop(err);
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic mid-statement leaves SQLite's own state consistent; the
+        // connection is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Logs an answer to `question` and returns its new id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the store cannot be written.
+    pub fn log(&self, question: &str, a: &Answer) -> crate::Result<AnswerId> {
+        let id = AnswerId(new_id());
+        let (status, reason, cited) = match &a.outcome {
+            Outcome::Answered(c) => (
+                "answered",
+                None,
+                c.citations.iter().map(|c| c.doc_id.0.clone()).collect(),
+            ),
+            Outcome::Unsupported(r) => ("unsupported", Some(r.as_str()), Vec::<String>::new()),
+        };
+        let cited = serde_json::to_string(&cited).map_err(|e| Error::Internal(e.to_string()))?;
+        self.conn()
+            .execute(
+                "INSERT INTO answers (id, at, corpus, question, status, reason, citations, confidence, generation, latency_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    id.0,
+                    now(),
+                    a.corpus,
+                    question,
+                    status,
+                    reason,
+                    cited,
+                    f64::from(a.confidence),
+                    a.generation.0 as i64,
+                    a.took_ms
+                ],
+            )
+            .map_err(db_error(&self.path))?;
+        Ok(id)
+    }
+
+    /// Records feedback on a logged answer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRequest`] for an unknown answer id or an overlong comment;
+    /// [`Error::Io`] when the store cannot be written.
+    pub fn record(&self, f: &Feedback) -> crate::Result<()> {
+        if f.comment
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > 2_000)
+        {
+            return Err(Error::InvalidRequest(
+                "`comment` is over 2,000 characters".into(),
+            ));
+        }
+        let conn = self.conn();
+        let known: Option<String> = conn
+            .query_row(
+                "SELECT id FROM answers WHERE id = ?1",
+                [&f.answer_id.0],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_error(&self.path))?;
+        if known.is_none() {
+            return Err(Error::UnknownAnswer(f.answer_id.0.clone()));
+        }
+        let rating = match f.rating {
+            Rating::Up => "up",
+            Rating::Down => "down",
+        };
+        let docs = serde_json::to_string(&f.correct_doc_ids)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        conn.execute(
+            "INSERT INTO feedback (answer_id, at, rating, comment, correct_doc_ids) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![f.answer_id.0, now(), rating, f.comment, docs],
+        )
+        .map_err(db_error(&self.path))?;
+        Ok(())
+    }
+
+    /// The rated answers of `corpus` (logged on or after `since`) as eval cases,
+    /// oldest first; the latest rating of an answer counts.
+    ///
+    /// - `up` on an answer: expect `answered`, relevant = the given correct
+    ///   documents, or else the cited ones.
+    /// - `up` on a decline: expect `unsupported`.
+    /// - `down` on an answer: a hard case; expect `answered` with the given
+    ///   correct documents, or `unsupported` when none are given.
+    /// - `down` on a decline: expect `answered`, with the correct documents if given.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the store cannot be read.
+    pub fn export(&self, corpus: &str, since: Option<NaiveDate>) -> crate::Result<Vec<EvalCase>> {
+        let since = since.map_or_else(String::new, |d| d.to_string());
+        let conn = self.conn();
+        let err = db_error(&self.path);
+        let mut stmt = conn
+            .prepare(
+                "SELECT a.id, a.question, a.status, a.citations, f.rating, f.comment, f.correct_doc_ids
+                 FROM answers a
+                 JOIN feedback f ON f.seq = (SELECT MAX(seq) FROM feedback WHERE answer_id = a.id)
+                 WHERE a.corpus = ?1 AND a.at >= ?2
+                 ORDER BY a.at, a.id",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map(params![corpus, since], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(&err)?;
+        let mut cases = Vec::new();
+        for row in rows {
+            let (id, text, status, cited, rating, comment, correct) = row.map_err(&err)?;
+            let list =
+                |json: &str| -> Vec<String> { serde_json::from_str(json).unwrap_or_default() };
+            let (cited, correct) = (list(&cited), list(&correct));
+            let answered = status == "answered";
+            let (expect, relevant) = match (rating.as_str(), answered) {
+                ("up", true) => ("answered", if correct.is_empty() { cited } else { correct }),
+                ("up", false) => ("unsupported", Vec::new()),
+                (_, true) if correct.is_empty() => ("unsupported", Vec::new()),
+                _ => ("answered", correct),
+            };
+            cases.push(EvalCase {
+                text,
+                expect: expect.to_owned(),
+                relevant,
+                hard: rating == "down" && answered,
+                answer_id: id,
+                rating,
+                comment,
+            });
+        }
+        Ok(cases)
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn new_id() -> String {
+    format!("ans_{}", crate::ids::next_hex())
+}
