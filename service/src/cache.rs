@@ -46,6 +46,12 @@ impl<K: Clone + Eq + Hash, V: Clone> Fifo<K, V> {
         self.order.push_back(key.clone());
         self.values.insert(key, value);
     }
+
+    /// Drops every entry.
+    pub fn clear(&mut self) {
+        self.values.clear();
+        self.order.clear();
+    }
 }
 
 #[cfg(test)]
@@ -62,6 +68,16 @@ mod tests {
         c.put("c".to_owned(), 3);
         assert_eq!(c.get("a"), None, "the oldest entry went first");
         assert_eq!((c.get("b"), c.get("c")), (Some(2), Some(3)));
+        c.clear();
+        assert_eq!((c.get("b"), c.get("c")), (None, None));
+        c.put("d".to_owned(), 4);
+        c.put("e".to_owned(), 5);
+        c.put("f".to_owned(), 6);
+        assert_eq!(
+            (c.get("d"), c.get("f")),
+            (None, Some(6)),
+            "cleared order too"
+        );
     }
 
     #[test]

@@ -178,17 +178,29 @@ fn serve(dir: &Path, corpora: &Path, data: &Path) -> Server {
     serve_with(dir, corpora, data, &[])
 }
 
+/// `serve` with more environment variables.
+fn serve_with(dir: &Path, corpora: &Path, data: &Path, env: &[(&str, &str)]) -> Server {
+    serve_full(dir, corpora, data, env, &[])
+}
+
 /// Token of the admin routes in tests that use them.
 const ADMIN_TOKEN: &str = "test-admin-token";
 
-/// `serve` with more environment variables.
-fn serve_with(dir: &Path, corpora: &Path, data: &Path, env: &[(&str, &str)]) -> Server {
+/// `serve` with more environment variables and arguments.
+fn serve_full(
+    dir: &Path,
+    corpora: &Path,
+    data: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Server {
     let mut child = Command::new(candor_bin())
         .args(["serve", "--corpora"])
         .arg(corpora)
         .arg("--data-dir")
         .arg(data)
         .args(["--addr", "127.0.0.1:0"])
+        .args(args)
         .current_dir(dir)
         .env_clear()
         .env("CANDOR_ASSETS_DIR", workspace().join(".assets"))
@@ -1460,11 +1472,20 @@ fn hostile_plugins_in_a_live_server_fail_alone_with_their_name_and_cause() {
     for (misdeed, _) in MISDEEDS {
         write(&c.join(format!("odd/{misdeed}.txt")), misdeed);
     }
+    // The server's own plugin folder, so the test can take a component away.
+    let plugins = tmp.path().join("plugins");
+    for name in ["hostile_guardrail", "hostile_parser"] {
+        std::fs::create_dir_all(&plugins).unwrap();
+        std::fs::copy(test_plugin(name), plugins.join(format!("{name}.wasm"))).unwrap();
+    }
     let server = serve_with(
         tmp.path(),
         &tmp.path().join("corpora"),
         &data,
-        &[("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN)],
+        &[
+            ("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("CANDOR_PLUGINS_DIR", plugins.to_str().unwrap()),
+        ],
     );
     let ask = |q: &str| {
         let started = std::time::Instant::now();
@@ -1568,6 +1589,31 @@ fn hostile_plugins_in_a_live_server_fail_alone_with_their_name_and_cause() {
     );
     let (_, ok, _) = ask("Where is the pharmacy?");
     assert_eq!(ok["citations"][0]["doc_id"], "odd/fine.txt", "{ok}");
+
+    // Reloading plugins is all or none: with the guardrail's component gone, the
+    // reload fails naming the entry, and the loaded guardrail keeps judging.
+    let reload = || {
+        admin(
+            "POST",
+            &server.base,
+            "/admin/plugins/reload",
+            Some(ADMIN_TOKEN),
+            Some("{}"),
+        )
+    };
+    assert_eq!(reload(), (200, json!({"guardrails": {"hostile": 1}})));
+    std::fs::remove_file(plugins.join("hostile_guardrail.wasm")).unwrap();
+    let (status, b) = reload();
+    let message = b["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        status == 400 && message.contains("guardrails[0].plugin"),
+        "{b}"
+    );
+    let (_, still, _) = ask("panic");
+    assert_eq!(
+        still["guardrails"][0]["code"], "guardrail.unavailable",
+        "{still}"
+    );
     assert_eq!(get(&server.base, "/healthz"), (200, "ok".to_owned()));
 }
 
@@ -1587,14 +1633,40 @@ fn admin_routes_need_the_token_and_a_reindex_swaps_in_a_new_generation() {
         (404, Some("not_found")),
         "{b}"
     );
+    // CORS is off by default: no browser origin is allowed.
+    let preflight = |base: &str, origin: &str| {
+        let resp = agent()
+            .options(&format!("{base}/v1/answer"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .call()
+            .expect("request sent");
+        resp.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(preflight(&closed.base, "https://app.example.com"), None);
     drop(closed);
+    let bad = candor(tmp.path(), &["serve", "--cors-origin", "app.example.com/x"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("is not an origin"),
+        "{err}"
+    );
 
-    let server = serve_with(
+    let server = serve_full(
         tmp.path(),
         &corpora,
         &data,
         &[("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN)],
+        &["--cors-origin", "https://app.example.com"],
     );
+    assert_eq!(
+        preflight(&server.base, "https://app.example.com").as_deref(),
+        Some("https://app.example.com")
+    );
+    assert_eq!(preflight(&server.base, "https://evil.example.com"), None);
     let reindex = |token: Option<&str>, body: &str| {
         admin(
             "POST",

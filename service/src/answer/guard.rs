@@ -91,6 +91,11 @@ impl Guards {
         Ok(Guards(guards))
     }
 
+    /// How many guardrails there are.
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
     /// Runs the input guardrails on a question.
     pub fn question(&self, question: &str) -> Checked {
         self.run(Stage::Input, question, |g, text| {

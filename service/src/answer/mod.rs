@@ -12,7 +12,7 @@ pub mod guard;
 pub mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use chrono::NaiveDate;
@@ -180,7 +180,17 @@ fn count(a: &Answer) {
 struct Judge {
     profile: ScopeProfile,
     calibration: Option<Calibration>,
-    guards: Guards,
+    /// Swapped whole by [`Answerer::reload_plugins`]; a request keeps the set it took.
+    guards: RwLock<Arc<Guards>>,
+}
+
+impl Judge {
+    fn guards(&self) -> Arc<Guards> {
+        self.guards
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// One corpus's view of a question: its ranking and support decision.
@@ -207,6 +217,7 @@ pub struct Answerer {
     judges: BTreeMap<String, Judge>,
     default: Calibration,
     cache: Mutex<Fifo<CacheKey, Answer>>,
+    plugin_cache: std::path::PathBuf,
 }
 
 impl Answerer {
@@ -227,7 +238,11 @@ impl Answerer {
                 tracing::warn!(corpus = %name, "no calibration; run `candor calibrate` (using the built-in model)");
             }
             let file = served.root.join(crate::config::CORPUS_FILE);
-            let guards = Guards::load(&file, &served.config.guardrails, plugin_cache)?;
+            let guards = RwLock::new(Arc::new(Guards::load(
+                &file,
+                &served.config.guardrails,
+                plugin_cache,
+            )?));
             judges.insert(
                 name.clone(),
                 Judge {
@@ -245,12 +260,40 @@ impl Answerer {
             judges,
             default,
             cache: Mutex::new(Fifo::new(ANSWER_CACHE_ENTRIES)),
+            plugin_cache: plugin_cache.to_path_buf(),
         })
     }
 
     /// The served corpora.
     pub fn corpora(&self) -> &Arc<Corpora> {
         &self.corpora
+    }
+
+    /// Loads every corpus's guardrail components again (a rebuilt `.wasm` is
+    /// compiled anew) and swaps them in, all or none; returns the number of
+    /// guardrails per corpus.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] naming the entry whose plugin cannot be loaded; then
+    /// the guardrails loaded before keep running.
+    pub fn reload_plugins(&self) -> crate::Result<BTreeMap<String, usize>> {
+        let mut fresh = Vec::new();
+        for (name, served) in self.corpora.iter() {
+            let file = served.root.join(crate::config::CORPUS_FILE);
+            let guards = Guards::load(&file, &served.config.guardrails, &self.plugin_cache)?;
+            fresh.push((name.clone(), guards));
+        }
+        let mut counts = BTreeMap::new();
+        for (name, guards) in fresh {
+            counts.insert(name.clone(), guards.count());
+            if let Some(j) = self.judges.get(&name) {
+                *j.guards.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(guards);
+            }
+        }
+        // Cached answers were judged by the guardrails just replaced.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(counts)
     }
 
     /// Answers `q`, from the cache when the same question was answered on the same
@@ -313,7 +356,7 @@ impl Answerer {
         let mut text = q.text.to_owned();
         let (mut fired, mut warnings) = (Vec::new(), Vec::new());
         for name in &names {
-            let checked = self.judge(name)?.guards.question(&text);
+            let checked = self.judge(name)?.guards().question(&text);
             fired.extend(checked.fired);
             warnings.extend(checked.warnings);
             if let Some(block) = checked.blocked {
@@ -459,7 +502,7 @@ impl Answerer {
                     snippet: x.snippet.clone(),
                 })
                 .collect();
-            let checked = self.judge(a.name)?.guards.answer(q.text, &c.text, &cites);
+            let checked = self.judge(a.name)?.guards().answer(q.text, &c.text, &cites);
             warnings.extend(checked.warnings);
             fired = checked.fired;
             if let Some(block) = checked.blocked {

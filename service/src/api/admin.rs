@@ -53,6 +53,7 @@ pub(super) fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin/corpora/{name}/reindex", post(reindex))
         .route("/admin/jobs", get(jobs))
         .route("/admin/jobs/{id}", get(job))
+        .route("/admin/plugins/reload", post(reload_plugins))
         .layer(middleware::from_fn_with_state(admin, authorize))
 }
 
@@ -138,6 +139,16 @@ async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Js
         .get(JobId(n))
         .map(Json)
         .ok_or_else(unknown)
+}
+
+/// Reloads every corpus's guardrails, all or none: `{"guardrails": {corpus: n}}`.
+async fn reload_plugins(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    admin(&state)?;
+    let answerer = state.answerer.clone();
+    let counts = super::blocking(move || answerer.reload_plugins()).await?;
+    Ok(Json(serde_json::json!({ "guardrails": counts })))
 }
 
 fn admin(state: &AppState) -> Result<&Admin, ApiError> {

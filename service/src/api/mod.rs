@@ -51,6 +51,33 @@ pub struct AppState {
     pub admin: Option<Arc<Admin>>,
     /// The answer log and feedback store; `None` logs nothing and refuses feedback.
     pub feedback: Option<Arc<crate::feedback::Store>>,
+    /// Browser origins allowed to call the API; empty: no CORS headers at all.
+    pub cors_origins: Vec<Origin>,
+}
+
+/// A browser origin, `scheme://host[:port]`, that CORS may allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(HeaderValue);
+
+impl std::str::FromStr for Origin {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Origin, String> {
+        let rest = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"));
+        let ok = rest.is_some_and(|r| {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        });
+        match HeaderValue::from_str(s) {
+            Ok(v) if ok => Ok(Origin(v)),
+            _ => Err(format!(
+                "`{s}` is not an origin: scheme://host[:port], such as https://app.example.com"
+            )),
+        }
+    }
 }
 
 /// A JSON body whose rejections use the API's error shape.
@@ -66,7 +93,7 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 
 /// The router with every route.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -87,7 +114,11 @@ pub fn app(state: AppState) -> Router {
             ApiError::not_found()
         })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(log_errors))
+        .layer(middleware::from_fn(log_errors));
+    if !state.cors_origins.is_empty() {
+        router = router.layer(cors(&state.cors_origins));
+    }
+    router
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -106,6 +137,17 @@ pub async fn serve(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// CORS for the configured origins: GET and POST with JSON bodies, and the
+/// request id readable by scripts.
+fn cors(origins: &[Origin]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().map(|o| o.0.clone())))
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers([header::HeaderName::from_static(REQUEST_ID)])
 }
 
 const REQUESTS: &str = "candor_http_requests_total";

@@ -302,6 +302,7 @@ pub fn bench_answer_cmd(
         max_question_chars: candor::api::DEFAULT_MAX_QUESTION_CHARS,
         admin: None,
         feedback: None,
+        cors_origins: Vec::new(),
     };
     let server = runtime.spawn(candor::api::serve(state, listener, async {
         let _ = stopped.await;

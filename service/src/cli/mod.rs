@@ -91,20 +91,7 @@ enum Command {
         target: Target,
     },
     /// Serve every corpus under a folder over HTTP.
-    Serve {
-        /// Folder holding the corpus folders.
-        #[arg(long, default_value = "corpora")]
-        corpora: PathBuf,
-        /// Where generations are stored.
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
-        /// Longest accepted question, in characters.
-        #[arg(long, default_value_t = candor::api::DEFAULT_MAX_QUESTION_CHARS)]
-        max_question_chars: usize,
-    },
+    Serve(ServeArgs),
     /// Learn when a corpus should decline to answer, from questions it should
     /// answer and questions it should not; writes calibration.json into the corpus.
     Calibrate(answer::Labelled),
@@ -185,6 +172,22 @@ struct Target {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    place: Place,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Longest accepted question, in characters.
+    #[arg(long, default_value_t = candor::api::DEFAULT_MAX_QUESTION_CHARS)]
+    max_question_chars: usize,
+    /// Let browsers on this origin (`https://app.example.com`) call the API; may
+    /// be given several times. Default: none (no CORS headers).
+    #[arg(long)]
+    cors_origin: Vec<candor::api::Origin>,
 }
 
 /// Where corpora and their generations are.
@@ -338,12 +341,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let corpus = find_corpus(&target.corpus, &target.place.corpora)?;
             answer::answer_cmd(&corpus, &question, &target.place.data_dir, target.json)
         }
-        Command::Serve {
-            corpora,
-            data_dir,
-            addr,
-            max_question_chars,
-        } => serve_cmd(&corpora, &data_dir, addr, max_question_chars),
+        Command::Serve(args) => serve_cmd(&args),
         Command::Calibrate(args) => answer::calibrate_cmd(&args),
         Command::Plugin { what } => plugin::run(what),
         Command::Eval {
@@ -611,15 +609,13 @@ fn load_answerer(corpora: Vec<Corpus>, data_dir: &Path) -> anyhow::Result<Arc<An
     )?))
 }
 
-fn serve_cmd(
-    corpora_dir: &Path,
-    data_dir: &Path,
-    addr: SocketAddr,
-    max_question_chars: usize,
-) -> anyhow::Result<()> {
+fn serve_cmd(args: &ServeArgs) -> anyhow::Result<()> {
+    let (corpora_dir, data_dir) = (&args.place.corpora, &args.place.data_dir);
+    let (addr, max_question_chars) = (args.addr, args.max_question_chars);
     if max_question_chars == 0 {
         bail!("--max-question-chars must be at least 1");
     }
+
     let answerer = load_answerer(discover_corpora(corpora_dir)?, data_dir)?;
     let example = answerer
         .corpora()
@@ -646,6 +642,7 @@ fn serve_cmd(
         max_question_chars,
         admin,
         feedback: Some(Arc::new(feedback)),
+        cors_origins: args.cors_origin.clone(),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
