@@ -251,29 +251,7 @@ fn admin(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Value) {
-    let url = format!("{base}{path}");
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let mut resp = match (method, body) {
-        ("POST", Some(b)) => {
-            let mut r = agent()
-                .post(&url)
-                .header("content-type", "application/json");
-            if let Some(a) = &auth {
-                r = r.header("authorization", a);
-            }
-            r.send(b)
-        }
-        _ => {
-            let mut r = agent().get(&url);
-            if let Some(a) = &auth {
-                r = r.header("authorization", a);
-            }
-            r.call()
-        }
-    }
-    .expect("request sent");
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().expect("body");
+    let (status, _, text) = call(base, &method.to_lowercase(), path, token, body);
     (
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
@@ -2169,5 +2147,308 @@ fn feedback_round_trip_answer_rate_export_and_eval() {
         (export["in_scope"].as_u64(), export["unanswerable"].as_u64()),
         (Some(1), Some(2)),
         "{export}"
+    );
+}
+
+/// A GET, or a POST with a JSON body (or none), with an optional bearer token:
+/// (status, content type, body).
+fn call(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String, String) {
+    let url = format!("{base}{path}");
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let with_auth = |r| match &auth {
+        Some(a) => ureq::RequestBuilder::header(r, "authorization", a),
+        None => r,
+    };
+    let mut resp = match (method, body) {
+        ("post", Some(b)) => with_auth(
+            agent()
+                .post(&url)
+                .header("content-type", "application/json"),
+        )
+        .send(b),
+        ("post", None) => with_auth(agent().post(&url)).send_empty(),
+        _ => match &auth {
+            Some(a) => agent().get(&url).header("authorization", a).call(),
+            None => agent().get(&url).call(),
+        },
+    }
+    .expect("request sent");
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (
+        resp.status().as_u16(),
+        kind,
+        resp.body_mut().read_to_string().expect("body"),
+    )
+}
+
+#[test]
+fn every_route_in_openapi_answers_as_its_schema_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = clinic(
+        tmp.path(),
+        "clinic",
+        "[[guardrails]]\nplugin = \"pii-redact\"\nstage = \"output\"\n",
+    );
+    index_corpus(tmp.path(), &c, &data);
+    let server = serve_with(
+        tmp.path(),
+        &tmp.path().join("corpora"),
+        &data,
+        &[("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    let (status, _, text) = call(&server.base, "get", "/openapi.json", None, None);
+    assert_eq!(status, 200, "{text}");
+    let spec: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+
+    let mut exercised = std::collections::BTreeSet::new();
+    let mut check = |method: &str,
+                     template: &str,
+                     path: &str,
+                     token: Option<&str>,
+                     body: Option<Value>,
+                     want: u16|
+     -> Value {
+        let body = body.map(|b| b.to_string());
+        let (status, kind, text) = call(&server.base, method, path, token, body.as_deref());
+        assert_eq!(status, want, "{method} {path}: {text}");
+        let described = &spec["paths"][template][method]["responses"][status.to_string()];
+        assert!(
+            described.is_object(),
+            "{method} {template} does not describe {status}"
+        );
+        exercised.insert(format!("{method} {template}"));
+        let content = described["content"].as_object().expect("a described body");
+        if let Some(plain) = content.get("text/plain") {
+            assert!(
+                kind.starts_with("text/plain") && plain["schema"]["type"] == "string",
+                "{method} {path}: {kind}"
+            );
+            return Value::String(text);
+        }
+        let mut schema = content["application/json"]["schema"].clone();
+        schema["components"] = spec["components"].clone();
+        let value: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"));
+        let validator = jsonschema::validator_for(&schema)
+            .unwrap_or_else(|e| panic!("{template}: bad schema: {e}"));
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {path} {status} breaks its schema: {errors:?}\n{value}"
+        );
+        value
+    };
+    let t = Some(ADMIN_TOKEN);
+    check("get", "/healthz", "/healthz", None, None, 200);
+    check("get", "/readyz", "/readyz", None, None, 200);
+    check("get", "/openapi.json", "/openapi.json", None, None, 200);
+    check("get", "/v1/corpora", "/v1/corpora", None, None, 200);
+    check(
+        "post",
+        "/v1/search",
+        "/v1/search",
+        None,
+        Some(json!({"question": "When does the clinic open?"})),
+        200,
+    );
+    check(
+        "post",
+        "/v1/search",
+        "/v1/search",
+        None,
+        Some(json!({"question": "x", "mode": "psychic"})),
+        400,
+    );
+    check(
+        "post",
+        "/v1/search",
+        "/v1/search",
+        None,
+        Some(json!({"question": "x", "corpus": "nope"})),
+        404,
+    );
+    let answered = check(
+        "post",
+        "/v1/answer",
+        "/v1/answer",
+        None,
+        Some(json!({"question": "When does the clinic open on Saturdays?"})),
+        200,
+    );
+    assert_eq!(answered["status"], "answered", "{answered}");
+    let declined = check(
+        "post",
+        "/v1/answer",
+        "/v1/answer",
+        None,
+        Some(json!({"question": "Which stocks should I buy this year?"})),
+        200,
+    );
+    assert_eq!(declined["status"], "unsupported", "{declined}");
+    check(
+        "post",
+        "/v1/answer",
+        "/v1/answer",
+        None,
+        Some(json!({"question": ""})),
+        400,
+    );
+    check(
+        "post",
+        "/v1/answer",
+        "/v1/answer",
+        None,
+        Some(json!({"question": "x", "corpus": "nope"})),
+        404,
+    );
+    check(
+        "post",
+        "/v1/feedback",
+        "/v1/feedback",
+        None,
+        Some(json!({"answer_id": answered["answer_id"], "rating": "up"})),
+        200,
+    );
+    check(
+        "post",
+        "/v1/feedback",
+        "/v1/feedback",
+        None,
+        Some(json!({"answer_id": "ans_nope", "rating": "up"})),
+        404,
+    );
+    check(
+        "post",
+        "/v1/feedback",
+        "/v1/feedback",
+        None,
+        Some(json!({"rating": "up"})),
+        400,
+    );
+    let reindex = "/admin/corpora/{name}/reindex";
+    check(
+        "post",
+        reindex,
+        "/admin/corpora/clinic/reindex",
+        None,
+        Some(json!({})),
+        401,
+    );
+    check(
+        "post",
+        reindex,
+        "/admin/corpora/clinic/reindex",
+        t,
+        Some(json!({"mode": "sideways"})),
+        400,
+    );
+    check(
+        "post",
+        reindex,
+        "/admin/corpora/nope/reindex",
+        t,
+        Some(json!({})),
+        404,
+    );
+    let started = check(
+        "post",
+        reindex,
+        "/admin/corpora/clinic/reindex",
+        t,
+        Some(json!({"mode": "full"})),
+        202,
+    );
+    let job = wait_for_job(&server.base, &started["job_id"]);
+    assert_eq!(job["phase"], "done", "{job}");
+    check(
+        "get",
+        "/admin/jobs/{id}",
+        &format!("/admin/jobs/{}", started["job_id"]),
+        t,
+        None,
+        200,
+    );
+    check(
+        "get",
+        "/admin/jobs/{id}",
+        "/admin/jobs/999999",
+        t,
+        None,
+        404,
+    );
+    check("get", "/admin/jobs/{id}", "/admin/jobs/1", None, None, 401);
+    check("get", "/admin/jobs", "/admin/jobs", t, None, 200);
+    check(
+        "get",
+        "/admin/jobs",
+        "/admin/jobs",
+        Some("wrong"),
+        None,
+        401,
+    );
+    check(
+        "post",
+        "/admin/plugins/reload",
+        "/admin/plugins/reload",
+        t,
+        None,
+        200,
+    );
+    check(
+        "post",
+        "/admin/plugins/reload",
+        "/admin/plugins/reload",
+        None,
+        None,
+        401,
+    );
+    // Last, so it has counted the rest.
+    check("get", "/metrics", "/metrics", None, None, 200);
+
+    let documented: std::collections::BTreeSet<String> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{m} {path}"))
+        })
+        .collect();
+    assert_eq!(
+        exercised, documented,
+        "every documented route is exercised, and only those"
+    );
+    // The check above can fail: a body the schema does not describe is refused.
+    let mut schema = spec["paths"]["/v1/answer"]["post"]["responses"]["200"]["content"]
+        ["application/json"]["schema"]
+        .clone();
+    schema["components"] = spec["components"].clone();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut wrong = answered.clone();
+    wrong["status"] = json!("maybe");
+    assert!(validator.is_valid(&answered) && !validator.is_valid(&wrong));
+    wrong = answered.clone();
+    wrong["citations"][0]["span"] = json!("12-40");
+    assert!(
+        !validator.is_valid(&wrong),
+        "nested schemas are checked too"
     );
 }

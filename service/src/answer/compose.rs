@@ -26,19 +26,21 @@ const RELATIVE_FLOOR: f32 = 0.5;
 const REPEAT_OVERLAP: f32 = 0.7;
 
 /// Where one sentence of an answer comes from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Citation {
     /// The document.
     pub doc_id: DocId,
     /// Its title.
     pub title: String,
     /// Its source path, relative to the corpus folder.
+    #[schema(value_type = String)]
     pub source: PathBuf,
     /// 1-based page, for paginated formats.
     pub page: Option<u32>,
     /// The document's date.
     pub date: Option<NaiveDate>,
     /// Character offsets `[start, end)` of the cited sentence in the document text.
+    #[schema(value_type = Vec<u64>)]
     pub span: (usize, usize),
     /// The sentence with some of its surrounding text.
     pub snippet: String,

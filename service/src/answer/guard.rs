@@ -15,7 +15,7 @@ use crate::plugins::{self, Citation, Decision, Kind, Plugin, Verdict};
 use crate::Error;
 
 /// A guardrail rule that fired.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Fired {
     /// The plugin.
     pub plugin: String,

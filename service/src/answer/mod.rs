@@ -53,7 +53,7 @@ pub struct Question<'a> {
 }
 
 /// Why a question was not answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The question is about something the corpus does not cover.
@@ -85,7 +85,7 @@ pub enum Outcome {
 }
 
 /// How the support decision saw the question (for explaining an outcome).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Support {
     /// The measured signals.
     pub signals: Signals,

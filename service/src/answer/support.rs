@@ -33,7 +33,7 @@ const COVERAGE_OF: usize = 3;
 const EXAMPLES_OF: usize = 3;
 
 /// What a question and its retrieved evidence look like to the support decision.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Signals {
     /// Cosine similarity of the best dense hit.
     pub dense_best: f32,

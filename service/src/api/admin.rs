@@ -80,17 +80,29 @@ async fn authorize(State(admin): State<Arc<Admin>>, req: Request, next: Next) ->
     }
 }
 
-#[derive(Deserialize)]
+/// `POST /admin/corpora/{name}/reindex`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReindexBody {
+pub(super) struct ReindexBody {
+    /// `incremental` (the default) or `full`.
     mode: Option<String>,
 }
 
-async fn reindex(
+#[utoipa::path(post, path = "/admin/corpora/{name}/reindex", tag = "admin", request_body = ReindexBody,
+    params(("name" = String, Path, description = "The corpus")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 202, description = "The job started", body = super::openapi::Started),
+        (status = 400, description = "A malformed request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such corpus", body = super::openapi::ErrorBody),
+        (status = 409, description = "A job already reindexes this corpus; `error.job_id` names it", body = super::openapi::ErrorBody),
+    ))]
+pub(super) async fn reindex(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Json(body): Json<ReindexBody>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<super::openapi::Started>), ApiError> {
     let admin = admin(&state)?;
     let mode: Mode = body
         .mode
@@ -108,9 +120,9 @@ async fn reindex(
         .jobs
         .start(corpus, mode, move || corpora.reload(&name));
     match started {
-        Ok(id) => Ok((
+        Ok(job_id) => Ok((
             StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "job_id": id })),
+            Json(super::openapi::Started { job_id }),
         )),
         Err(running) => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -121,11 +133,26 @@ async fn reindex(
     }
 }
 
-async fn jobs(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
+#[utoipa::path(get, path = "/admin/jobs", tag = "admin", security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Running jobs and the last finished ones, newest first", body = Vec<Job>),
+        (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
+    ))]
+pub(super) async fn jobs(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
     Ok(Json(admin(&state)?.jobs.list()))
 }
 
-async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+#[utoipa::path(get, path = "/admin/jobs/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = u64, Path, description = "The job")),
+    responses(
+        (status = 200, description = "The job's status", body = Job),
+        (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such job", body = super::openapi::ErrorBody),
+    ))]
+pub(super) async fn job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
     let unknown = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -141,14 +168,20 @@ async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Js
         .ok_or_else(unknown)
 }
 
-/// Reloads every corpus's guardrails, all or none: `{"guardrails": {corpus: n}}`.
-async fn reload_plugins(
+/// Reloads every corpus's guardrails, all or none.
+#[utoipa::path(post, path = "/admin/plugins/reload", tag = "admin", security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Every corpus's guardrails were reloaded", body = super::openapi::Reloaded),
+        (status = 400, description = "A guardrail could not be loaded; the old ones keep running", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
+    ))]
+pub(super) async fn reload_plugins(
     State(state): State<AppState>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<super::openapi::Reloaded>, ApiError> {
     admin(&state)?;
     let answerer = state.answerer.clone();
-    let counts = super::blocking(move || answerer.reload_plugins()).await?;
-    Ok(Json(serde_json::json!({ "guardrails": counts })))
+    let guardrails = super::blocking(move || answerer.reload_plugins()).await?;
+    Ok(Json(super::openapi::Reloaded { guardrails }))
 }
 
 fn admin(state: &AppState) -> Result<&Admin, ApiError> {

@@ -6,6 +6,7 @@
 
 mod admin;
 mod error;
+pub mod openapi;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -97,6 +98,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
         .route("/v1/corpora", get(corpora))
         .route("/v1/search", post(search))
         .route("/v1/answer", post(answer))
@@ -209,6 +211,8 @@ async fn log_errors(req: Request, next: Next) -> Response {
     resp
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "The process serves", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -216,19 +220,33 @@ async fn healthz() -> &'static str {
 /// Ready once every corpus serves a generation. The server only listens after
 /// loading them all, so this is 200 with what it serves; a load balancer can
 /// poll it like any readiness probe.
-async fn readyz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let generations: serde_json::Map<String, serde_json::Value> = state
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, description = "Every corpus serves a generation", body = openapi::Ready)))]
+async fn readyz(State(state): State<AppState>) -> Json<openapi::Ready> {
+    let generations = state
         .answerer
         .corpora()
         .list()
         .into_iter()
-        .map(|c| (c.name, c.generation.0.into()))
+        .map(|c| (c.name, c.generation.0))
         .collect();
-    Json(serde_json::json!({ "ready": true, "generations": generations }))
+    Json(openapi::Ready {
+        ready: true,
+        generations,
+    })
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "This description", body = Object)))]
+async fn openapi_json() -> Response {
+    use utoipa::OpenApi;
+    axum::Json(openapi::ApiDoc::openapi()).into_response()
 }
 
 /// Counters and histograms recorded so far, and each corpus's size, in the
 /// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     use crate::metrics::Gauge;
     let list = state.answerer.corpora().list();
@@ -264,11 +282,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/v1/corpora", tag = "questions",
+    responses((status = 200, description = "The served corpora", body = Vec<CorpusInfo>)))]
 async fn corpora(State(state): State<AppState>) -> Json<Vec<CorpusInfo>> {
     Json(state.answerer.corpora().list())
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/search`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SearchBody {
     question: String,
@@ -315,6 +336,12 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("engine task failed: {e}")))??)
 }
 
+#[utoipa::path(post, path = "/v1/search", tag = "questions", request_body = SearchBody,
+    responses(
+        (status = 200, description = "Ranked evidence", body = SearchResult),
+        (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
+        (status = 404, description = "No such corpus", body = openapi::ErrorBody),
+    ))]
 async fn search(
     State(state): State<AppState>,
     Json(body): Json<SearchBody>,
@@ -342,7 +369,8 @@ async fn search(
     Ok(Json(result))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/answer`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AnswerBody {
     question: String,
@@ -360,6 +388,12 @@ struct Logged {
     answer: Answer,
 }
 
+#[utoipa::path(post, path = "/v1/answer", tag = "questions", request_body = AnswerBody,
+    responses(
+        (status = 200, description = "Answered, or declared unsupported with the reason", body = openapi::AnswerResponse),
+        (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
+        (status = 404, description = "No such corpus", body = openapi::ErrorBody),
+    ))]
 async fn answer(
     State(state): State<AppState>,
     Json(body): Json<AnswerBody>,
@@ -384,11 +418,17 @@ async fn answer(
     Ok(Json(logged))
 }
 
+#[utoipa::path(post, path = "/v1/feedback", tag = "questions", request_body = Feedback,
+    responses(
+        (status = 200, description = "The rating is stored", body = openapi::Recorded),
+        (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
+        (status = 404, description = "No such answer", body = openapi::ErrorBody),
+    ))]
 async fn feedback(
     State(state): State<AppState>,
     Json(body): Json<Feedback>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<openapi::Recorded>, ApiError> {
     let store = state.feedback.clone().ok_or_else(ApiError::not_found)?;
     blocking(move || store.record(&body)).await?;
-    Ok(Json(serde_json::json!({ "recorded": true })))
+    Ok(Json(openapi::Recorded { recorded: true }))
 }

@@ -89,7 +89,7 @@ fn default_guardrail_memory_mib() -> usize {
 }
 
 /// When a guardrail runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// On the question, before retrieval.

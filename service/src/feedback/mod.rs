@@ -18,12 +18,12 @@ use crate::Error;
 pub const FILE: &str = "feedback.sqlite3";
 
 /// An answer's id, as returned to the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct AnswerId(pub String);
 
 /// A rating of an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rating {
     /// The outcome was right.
@@ -33,7 +33,7 @@ pub enum Rating {
 }
 
 /// What a caller says about an answer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Feedback {
     /// The answer rated.

@@ -28,7 +28,8 @@ use crate::Error;
 const EMBED_STEP_TEXTS: usize = 256;
 
 /// Full rebuild, or reuse of unchanged inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = ReindexMode)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Parse and embed every input.

@@ -22,7 +22,7 @@ use crate::ingest::FileError;
 const KEEP_FINISHED: usize = 100;
 
 /// A job's id, unique within the process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct JobId(pub u64);
 
@@ -33,7 +33,7 @@ impl std::fmt::Display for JobId {
 }
 
 /// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Listing the corpus's files and loading its parsers.
@@ -53,7 +53,7 @@ pub enum Phase {
 }
 
 /// What a job has done so far.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     /// Files found.
     pub files_seen: usize,
@@ -72,7 +72,7 @@ pub struct Counts {
 }
 
 /// A job's status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     /// Its id.
     pub id: JobId,

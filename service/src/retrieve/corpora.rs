@@ -39,7 +39,7 @@ pub struct Corpora {
 }
 
 /// A search result: the corpus and generation it came from and the ranked evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchResult {
     /// The corpus searched.
     pub corpus: String,
@@ -52,7 +52,7 @@ pub struct SearchResult {
 }
 
 /// One ranked chunk with its citation data and scores.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Evidence {
     /// 1-based rank.
     pub rank: usize,
@@ -64,7 +64,7 @@ pub struct Evidence {
 }
 
 /// The scores that placed an evidence item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Scores {
     /// BM25, if lexical search found the chunk.
     pub bm25: Option<f32>,
@@ -94,7 +94,7 @@ pub struct Query<'a> {
 }
 
 /// Summary of a served corpus.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CorpusInfo {
     /// Name.
     pub name: String,

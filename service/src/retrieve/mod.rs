@@ -23,7 +23,8 @@ use crate::ingest::DocId;
 use crate::Error;
 
 /// Which signals rank the results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = SearchMode)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Lexical BM25 only.

@@ -1,0 +1,146 @@
+//! `/openapi.json`: the API description, generated from the request and response
+//! types and the handlers' annotations, so it follows the code. The end-to-end
+//! tests check every route's real responses against it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::answer::{Citation, Fired, Reason, Support};
+use crate::index::jobs::JobId;
+use crate::index::GenerationId;
+
+/// The description of every route.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Candor", description = "Cited answers from your own documents, or an open statement that they do not say."),
+    paths(
+        super::healthz,
+        super::readyz,
+        super::metrics,
+        super::openapi_json,
+        super::corpora,
+        super::search,
+        super::answer,
+        super::feedback,
+        super::admin::reindex,
+        super::admin::jobs,
+        super::admin::job,
+        super::admin::reload_plugins,
+    ),
+    modifiers(&BearerToken)
+)]
+pub struct ApiDoc;
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every error: `{"error": {"code", "message", ...}}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The error object.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine code (`invalid_json`, `unknown_corpus`, `job_running`).
+    pub code: String,
+    /// What was wrong, for a person.
+    pub message: String,
+    /// With `job_running`: the job that runs.
+    #[schema(nullable = false)]
+    pub job_id: Option<u64>,
+}
+
+/// `GET /readyz`.
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    /// True once every corpus serves a generation.
+    pub ready: bool,
+    /// The generation each corpus serves.
+    pub generations: BTreeMap<String, u64>,
+}
+
+/// `POST /v1/feedback`.
+#[derive(Serialize, ToSchema)]
+pub struct Recorded {
+    /// Always true: the rating is stored.
+    pub recorded: bool,
+}
+
+/// `POST /admin/corpora/{name}/reindex`.
+#[derive(Serialize, ToSchema)]
+pub struct Started {
+    /// The new job.
+    pub job_id: JobId,
+}
+
+/// `POST /admin/plugins/reload`.
+#[derive(Serialize, ToSchema)]
+pub struct Reloaded {
+    /// Guardrails loaded, per corpus.
+    pub guardrails: BTreeMap<String, usize>,
+}
+
+/// `answered` or `unsupported`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum Status {
+    /// A cited answer.
+    Answered,
+    /// No answer; `reason` says why.
+    Unsupported,
+}
+
+/// `POST /v1/answer`: the shape [`crate::answer::Answer`] serialises to, with the
+/// id it was logged under. Only a schema: the tests hold real answers to it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AnswerResponse {
+    /// The id to send feedback with; absent when the server keeps no log.
+    #[schema(nullable = false)]
+    answer_id: Option<String>,
+    /// Answered or not.
+    status: Status,
+    /// Sentences each followed by `[n]`; null when unsupported.
+    answer: Option<String>,
+    /// `citations[n - 1]` backs the sentence marked `[n]`.
+    citations: Vec<Citation>,
+    /// Why the question was not answered; absent when answered.
+    #[schema(nullable = false)]
+    reason: Option<Reason>,
+    /// What happened, for a person.
+    message: String,
+    /// The scope statement of the corpus (or of every corpus).
+    scope: String,
+    /// The support model's confidence in [0, 1].
+    confidence: f32,
+    /// Signals and threshold behind the decision.
+    support: Option<Support>,
+    /// Things the reader should know.
+    warnings: Vec<String>,
+    /// Guardrail rules that fired.
+    guardrails: Vec<Fired>,
+    /// The corpus that answered or declined.
+    corpus: String,
+    /// Its generation.
+    generation: GenerationId,
+    /// True when served from the answer cache.
+    cached: bool,
+    /// Time spent, in milliseconds.
+    took_ms: f64,
+}
