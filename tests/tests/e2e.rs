@@ -2452,3 +2452,51 @@ fn every_route_in_openapi_answers_as_its_schema_says() {
         "nested schemas are checked too"
     );
 }
+
+#[test]
+fn a_watched_corpus_is_reindexed_when_its_files_change_and_only_then() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = clinic(tmp.path(), "clinic", "[watch]\ninterval_seconds = 1\n");
+    // A top-level key goes before the tables.
+    let toml = std::fs::read_to_string(c.join("corpus.toml")).unwrap();
+    write(
+        &c.join("corpus.toml"),
+        format!("keep_generations = 1\n{toml}"),
+    );
+    index_corpus(tmp.path(), &c, &data);
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let generation = || {
+        let (_, body) = get(&server.base, "/v1/corpora");
+        serde_json::from_str::<Value>(&body).unwrap()[0]["generation"]
+            .as_u64()
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(generation(), 1, "nothing changed, nothing reindexed");
+
+    write(&c.join("docs/hours.md"), "---\ntitle: Opening hours\ndate: 2025-01-05\n---\nThe clinic opens at eight on Saturdays and closes at noon.\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while generation() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change was never picked up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, b) = post(
+        &server.base,
+        "/v1/answer",
+        &json!({"question": "When does the clinic open on Saturdays?"}).to_string(),
+    );
+    assert!(
+        b["answer"].as_str().unwrap_or_default().contains("eight"),
+        "{b}"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(generation(), 2, "no reindex without a change");
+    let kept = std::fs::read_dir(data.join("clinic/generations"))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1, "keep_generations = 1");
+}

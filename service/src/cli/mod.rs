@@ -623,14 +623,28 @@ fn serve_cmd(args: &ServeArgs) -> anyhow::Result<()> {
         .first()
         .map(|c| c.name.clone())
         .unwrap_or_default();
-    let admin = match std::env::var(ADMIN_TOKEN_ENV) {
-        Ok(token) if !token.is_empty() => {
-            let jobs = Jobs::new(
-                data_dir.to_path_buf(),
-                answerer.corpora().embedder().clone(),
-            );
-            Some(Arc::new(candor::api::Admin::new(&token, jobs)))
+    let jobs = Jobs::new(
+        data_dir.to_path_buf(),
+        answerer.corpora().embedder().clone(),
+    );
+    for (name, served) in answerer.corpora().iter() {
+        if let Some(w) = &served.config.watch {
+            let corpora = answerer.corpora().clone();
+            let corpus = Corpus {
+                root: served.root.clone(),
+                config: served.config.clone(),
+            };
+            let reload_name = name.clone();
+            jobs.watch(
+                corpus,
+                std::time::Duration::from_secs(w.interval_seconds),
+                Arc::new(move || corpora.reload(&reload_name)),
+            )?;
+            tracing::info!(corpus = %name, every_seconds = w.interval_seconds, "watching for changed files");
         }
+    }
+    let admin = match std::env::var(ADMIN_TOKEN_ENV) {
+        Ok(token) if !token.is_empty() => Some(Arc::new(candor::api::Admin::new(&token, jobs))),
         _ => {
             tracing::warn!("admin routes are disabled: {ADMIN_TOKEN_ENV} is not set");
             None

@@ -55,6 +55,26 @@ pub struct CorpusConfig {
     /// Guardrail plugins, run in order.
     #[serde(default)]
     pub guardrails: Vec<GuardrailSettings>,
+    /// Complete generations kept on disk after a swap, the serving one included;
+    /// 1..=100. Default: 2 (the previous one stays for a quick look back).
+    #[serde(default = "default_keep_generations")]
+    pub keep_generations: usize,
+    /// Reindex on a schedule; absent: only when asked (admin API or CLI).
+    #[serde(default)]
+    pub watch: Option<Watch>,
+}
+
+fn default_keep_generations() -> usize {
+    2
+}
+
+/// `[watch]`: while the server runs, look for changed files on a schedule and
+/// reindex incrementally when there are any.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Watch {
+    /// Seconds between looks; 1..=86400.
+    pub interval_seconds: u64,
 }
 
 /// One `[[guardrails]]` entry: a guardrail plugin and when it runs.
@@ -520,6 +540,20 @@ impl Corpus {
                 g.memory_mib,
             )
             .map_err(|(k, m)| bad(&k, m))?;
+        }
+        if !(1..=100).contains(&c.keep_generations) {
+            return Err(bad(
+                "keep_generations",
+                format!("must be in 1..=100, got {}", c.keep_generations),
+            ));
+        }
+        if let Some(w) = &c.watch {
+            if !(1..=86_400).contains(&w.interval_seconds) {
+                return Err(bad(
+                    "watch.interval_seconds",
+                    format!("must be in 1..=86400, got {}", w.interval_seconds),
+                ));
+            }
         }
         for (i, p) in a.scope_examples.iter().enumerate() {
             if !self.root.join(p).is_file() {

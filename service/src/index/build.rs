@@ -378,7 +378,9 @@ pub fn build(
         format: FORMAT_VERSION,
         generation: id,
         corpus: store.name().to_owned(),
-        indexed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        // Microseconds: `pending_changes` compares file times with it, and a file
+        // written in the second before the build must not look newer.
+        indexed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         model_id: embedder.model_id().to_owned(),
         chunking: chunker.settings(),
         files,
@@ -447,6 +449,53 @@ fn error_reason(e: &Error) -> String {
     }
 }
 
+/// What changed in the corpus folder since its current generation was indexed:
+/// files added, removed, or modified after it; `None` when nothing did.
+///
+/// Cheap enough to poll: it lists the files and reads their modification times,
+/// never their contents.
+///
+/// # Errors
+///
+/// [`Error::Io`] when discovery fails, index errors when the manifest is damaged.
+pub fn pending_changes(corpus: &Corpus, data_dir: &Path) -> crate::Result<Option<String>> {
+    let store = CorpusStore::new(data_dir, &corpus.config.name);
+    let Some(id) = store.current()? else {
+        return Ok(Some("the corpus has no generation yet".into()));
+    };
+    let manifest = read_manifest(&store.generation_dir(id))?;
+    let indexed_at = chrono::DateTime::parse_from_rfc3339(&manifest.indexed_at)
+        .map(std::time::SystemTime::from)
+        .map_err(|e| Error::Corrupt {
+            path: store.generation_dir(id).join(MANIFEST),
+            reason: format!("indexed_at: {e}"),
+        })?;
+    let mut known: std::collections::HashSet<String> =
+        manifest.files.into_iter().map(|f| f.key).collect();
+    known.extend(
+        manifest
+            .errors
+            .into_iter()
+            .map(|e| e.path.to_string_lossy().into_owned()),
+    );
+    let (mut added, mut modified) = (0, 0);
+    for file in ingest::discover(corpus)? {
+        let key = file.rel_path.to_string_lossy().into_owned();
+        if !known.remove(&key) {
+            added += 1;
+        } else if std::fs::metadata(&file.abs_path)
+            .and_then(|m| m.modified())
+            .map_or(true, |t| t > indexed_at)
+        {
+            modified += 1;
+        }
+    }
+    let removed = known.len();
+    Ok((added + modified + removed > 0).then(|| {
+        format!("{added} files added, {modified} modified, {removed} removed since generation {id}")
+    }))
+}
+
 /// Indexes a corpus folder: discovers its files, builds a generation, swaps it in.
 ///
 /// # Errors
@@ -461,7 +510,8 @@ pub fn index_corpus(
 ) -> crate::Result<BuildReport> {
     let chunker = Chunker::from_file(embedder.tokenizer_path(), corpus.config.chunking)?;
     let parsers = Parser::for_sources(corpus, &data_dir.join(crate::plugins::CACHE_DIR))?;
-    let store = CorpusStore::new(data_dir, &corpus.config.name);
+    let store =
+        CorpusStore::new(data_dir, &corpus.config.name).keeping(corpus.config.keep_generations);
     let mut inputs = Vec::new();
     for file in ingest::discover(corpus)? {
         let parser = parsers[file.source_index].clone();
@@ -678,6 +728,25 @@ mod tests {
             build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &())?.generation,
             GenerationId(1)
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_swap_keeps_as_many_complete_generations_as_asked() -> crate::Result<()> {
+        let e = embedder();
+        let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
+        let dir = tempfile::tempdir().unwrap();
+        for (keep, expected) in [
+            (1, vec![GenerationId(3)]),
+            (3, vec![GenerationId(3), GenerationId(4), GenerationId(5)]),
+        ] {
+            let store = CorpusStore::new(dir.path(), "t").keeping(keep);
+            let runs = if keep == 1 { 3 } else { 2 };
+            for _ in 0..runs {
+                build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &())?;
+            }
+            assert_eq!(store.generation_ids()?, expected, "keeping {keep}");
+        }
         Ok(())
     }
 

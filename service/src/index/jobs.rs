@@ -110,7 +110,8 @@ struct State {
     running: HashMap<String, JobId>,
 }
 
-/// The job queue of a server.
+/// The job queue of a server. Clones share the queue.
+#[derive(Clone)]
 pub struct Jobs {
     state: Arc<Mutex<State>>,
     data_dir: PathBuf,
@@ -196,6 +197,45 @@ impl Jobs {
             finish(&self.state, id, &name, Err(e));
         }
         Ok(id)
+    }
+
+    /// Looks at `corpus` every `interval` for changed files and starts an
+    /// incremental job when there are some (unless one is running); `after_swap`
+    /// loads each new generation, as for [`Jobs::start`]. Runs for the life of
+    /// the process.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Internal`] when the watching thread cannot start.
+    pub fn watch(
+        &self,
+        corpus: Corpus,
+        interval: std::time::Duration,
+        after_swap: Arc<dyn Fn() -> crate::Result<GenerationId> + Send + Sync>,
+    ) -> crate::Result<()> {
+        let jobs = self.clone();
+        let name = corpus.config.name.clone();
+        let thread = format!("candor-watch-{name}");
+        let failed = format!("cannot start watching `{name}`");
+        std::thread::Builder::new()
+            .name(thread)
+            .spawn(move || loop {
+                std::thread::sleep(interval);
+                match super::pending_changes(&corpus, &jobs.data_dir) {
+                    Ok(None) => {}
+                    Ok(Some(what)) => {
+                        let hook = after_swap.clone();
+                        if let Ok(id) =
+                            jobs.start(corpus.clone(), Mode::Incremental, move || hook())
+                        {
+                            tracing::info!(corpus = %name, job = %id, "{what}; reindexing");
+                        }
+                    }
+                    Err(e) => tracing::warn!(corpus = %name, "cannot look for changes: {e}"),
+                }
+            })
+            .map(drop)
+            .map_err(|e| crate::Error::Internal(format!("{failed}: {e}")))
     }
 
     /// A job's status.

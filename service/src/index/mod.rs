@@ -21,7 +21,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 pub use build::{
-    build, index_corpus, sha256_hex, BuildInput, BuildReport, Mode, Progress, ProgressEvent,
+    build, index_corpus, pending_changes, sha256_hex, BuildInput, BuildReport, Mode, Progress,
+    ProgressEvent,
 };
 pub use lexical::LexicalIndex;
 pub use vector::{EdgeStore, VectorFilter, VectorPoint, VectorStore};
@@ -61,9 +62,6 @@ impl std::fmt::Display for GenerationId {
 /// Version of the on-disk generation layout; a generation of another version is
 /// never reused for an incremental run.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Generations kept on disk after a swap: the current one and its predecessor.
-pub const KEEP_GENERATIONS: usize = 2;
 
 const MANIFEST: &str = "manifest.json";
 const CHUNKS: &str = "chunks.jsonl";
@@ -114,6 +112,7 @@ pub struct FileEntry {
 pub struct CorpusStore {
     dir: PathBuf,
     name: String,
+    keep: usize,
 }
 
 /// A loaded, searchable generation.
@@ -164,7 +163,14 @@ impl CorpusStore {
         CorpusStore {
             dir: data_dir.join(name),
             name: name.to_owned(),
+            keep: 2,
         }
+    }
+
+    /// The same store, keeping `n` complete generations after a swap (at least 1).
+    pub fn keeping(mut self, n: usize) -> CorpusStore {
+        self.keep = n.max(1);
+        self
     }
 
     /// The corpus name.
@@ -315,7 +321,7 @@ impl CorpusStore {
     }
 
     /// Points `current` at `id` atomically, then removes all but the newest
-    /// [`KEEP_GENERATIONS`] complete generations.
+    /// complete generations it keeps (see [`CorpusStore::keeping`]).
     fn swap(&self, id: GenerationId) -> crate::Result<()> {
         let tmp = self.dir.join(format!("{CURRENT}.tmp"));
         let target = self.dir.join(CURRENT);
@@ -327,7 +333,7 @@ impl CorpusStore {
         fs::rename(&tmp, &target).map_err(Error::io(&target))?;
         sync_dir(&self.dir)?;
         let ids = self.generation_ids()?;
-        let keep_from = ids.len().saturating_sub(KEEP_GENERATIONS);
+        let keep_from = ids.len().saturating_sub(self.keep);
         for old in &ids[..keep_from] {
             if *old != id {
                 let dir = self.generation_dir(*old);
