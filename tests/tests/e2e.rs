@@ -2500,3 +2500,64 @@ fn a_watched_corpus_is_reindexed_when_its_files_change_and_only_then() {
         .count();
     assert_eq!(kept, 1, "keep_generations = 1");
 }
+
+#[test]
+fn readyz_is_503_while_the_server_loads_and_200_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = clinic(tmp.path(), "clinic", "");
+    index_corpus(tmp.path(), &c, &data);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(candor_bin())
+        .args(["serve", "--corpora"])
+        .arg(tmp.path().join("corpora"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .current_dir(tmp.path())
+        .env_clear()
+        .env("CANDOR_ASSETS_DIR", workspace().join(".assets"))
+        .env("RUST_LOG", "warn,qdrant_edge=error")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut loading = 0;
+    let ready = loop {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        // Refused until the port is bound; then 503 until loaded.
+        let Ok(mut resp) = agent().get(&format!("{base}/readyz")).call() else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        let status = resp.status().as_u16();
+        let body: Value = resp.body_mut().read_json().unwrap();
+        if status == 200 {
+            break body;
+        }
+        assert_eq!((status, &body["ready"]), (503, &json!(false)), "{body}");
+        if loading == 0 {
+            // Other routes wait too, with a clear code; the process is alive.
+            let (s, b) = post(
+                &base,
+                "/v1/answer",
+                &json!({"question": "When?"}).to_string(),
+            );
+            assert!(
+                s == 200 || (s, b["error"]["code"].as_str()) == (503, Some("not_ready")),
+                "{b}"
+            );
+            assert_eq!(get(&base, "/healthz"), (200, "ok".to_owned()));
+        }
+        loading += 1;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(ready, json!({"ready": true, "generations": {"clinic": 1}}));
+    assert!(loading > 0, "the loading phase was seen");
+}

@@ -8,16 +8,17 @@ mod admin;
 mod error;
 pub mod openapi;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{FromRequest, MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
+use tower::ServiceExt;
 use tracing::Instrument;
 
 pub use admin::Admin;
@@ -125,20 +126,63 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Where a server is in its start: loading, then serving. Clones share it.
+#[derive(Clone, Default)]
+pub struct Startup(Arc<OnceLock<Router>>);
+
+impl Startup {
+    /// From now on, serves every route on `state`.
+    pub fn ready(&self, state: AppState) {
+        // Only the first call counts: a server is ready once.
+        let _ = self.0.set(app(state));
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Until [`Startup::ready`], `/healthz` answers `ok`, `/readyz` 503 with
+/// `"ready": false`, and every other route 503 `not_ready`.
 ///
 /// # Errors
 ///
 /// When the server fails.
 pub async fn serve(
-    state: AppState,
+    startup: Startup,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, app(state))
+    let front = Router::new().fallback(move |req: Request| {
+        let startup = startup.clone();
+        async move {
+            match startup.0.get() {
+                Some(app) => app.clone().oneshot(req).await.into_response(),
+                None => loading(req.uri().path()),
+            }
+        }
+    });
+    axum::serve(listener, front)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// The answer to a request while the server loads.
+fn loading(path: &str) -> Response {
+    match path {
+        "/healthz" => "ok".into_response(),
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(openapi::Ready {
+                ready: false,
+                generations: Default::default(),
+            }),
+        )
+            .into_response(),
+        _ => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the server is still loading its corpora; try again shortly",
+        )
+        .into_response(),
+    }
 }
 
 /// CORS for the configured origins: GET and POST with JSON bodies, and the
@@ -221,7 +265,10 @@ async fn healthz() -> &'static str {
 /// loading them all, so this is 200 with what it serves; a load balancer can
 /// poll it like any readiness probe.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
-    responses((status = 200, description = "Every corpus serves a generation", body = openapi::Ready)))]
+    responses(
+        (status = 200, description = "Every corpus serves a generation", body = openapi::Ready),
+        (status = 503, description = "Still loading the model and the corpora", body = openapi::Ready),
+    ))]
 async fn readyz(State(state): State<AppState>) -> Json<openapi::Ready> {
     let generations = state
         .answerer

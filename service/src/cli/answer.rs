@@ -304,7 +304,9 @@ pub fn bench_answer_cmd(
         feedback: None,
         cors_origins: Vec::new(),
     };
-    let server = runtime.spawn(candor::api::serve(state, listener, async {
+    let startup = candor::api::Startup::default();
+    startup.ready(state);
+    let server = runtime.spawn(candor::api::serve(startup, listener, async {
         let _ = stopped.await;
     }));
 

@@ -191,7 +191,7 @@ struct ServeArgs {
 }
 
 /// Where corpora and their generations are.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct Place {
     /// Folder holding the corpus folders.
     #[arg(long, default_value = "corpora")]
@@ -610,19 +610,47 @@ fn load_answerer(corpora: Vec<Corpus>, data_dir: &Path) -> anyhow::Result<Arc<An
 }
 
 fn serve_cmd(args: &ServeArgs) -> anyhow::Result<()> {
-    let (corpora_dir, data_dir) = (&args.place.corpora, &args.place.data_dir);
-    let (addr, max_question_chars) = (args.addr, args.max_question_chars);
-    if max_question_chars == 0 {
+    if args.max_question_chars == 0 {
         bail!("--max-question-chars must be at least 1");
     }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let addr = args.addr;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let addr = listener.local_addr()?;
+        // Listening first: a probe sees 503 from /readyz while the model and the
+        // corpora load, rather than a refused connection.
+        let startup = candor::api::Startup::default();
+        let server = tokio::spawn(candor::api::serve(startup.clone(), listener, shutdown_signal()));
+        tracing::info!(%addr, "listening; loading the model and the corpora");
+        let (place, cors, max) = (args.place.clone(), args.cors_origin.clone(), args.max_question_chars);
+        let state = tokio::task::spawn_blocking(move || load_state(&place, cors, max)).await??;
+        let example = state
+            .answerer
+            .corpora()
+            .list()
+            .first()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        startup.ready(state);
+        outln!(
+            "ready on http://{addr}\ntry: curl -s http://{addr}/v1/answer -H 'content-type: application/json' -d '{{\"question\":\"How do I back up the database?\",\"corpus\":\"{example}\"}}'"
+        );
+        server.await?.context("server failed")
+    })
+}
 
-    let answerer = load_answerer(discover_corpora(corpora_dir)?, data_dir)?;
-    let example = answerer
-        .corpora()
-        .list()
-        .first()
-        .map(|c| c.name.clone())
-        .unwrap_or_default();
+/// Everything a server serves: corpora, guardrails, jobs and watches, admin
+/// access, the feedback store.
+fn load_state(
+    place: &Place,
+    cors_origins: Vec<candor::api::Origin>,
+    max_question_chars: usize,
+) -> anyhow::Result<candor::api::AppState> {
+    let data_dir = &place.data_dir;
+    let answerer = load_answerer(discover_corpora(&place.corpora)?, data_dir)?;
     let jobs = Jobs::new(
         data_dir.to_path_buf(),
         answerer.corpora().embedder().clone(),
@@ -651,21 +679,12 @@ fn serve_cmd(args: &ServeArgs) -> anyhow::Result<()> {
         }
     };
     let feedback = candor::feedback::Store::open(data_dir)?;
-    let state = candor::api::AppState {
+    Ok(candor::api::AppState {
         answerer,
         max_question_chars,
         admin,
         feedback: Some(Arc::new(feedback)),
-        cors_origins: args.cors_origin.clone(),
-    };
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        let addr = listener.local_addr()?;
-        outln!(
-            "ready on http://{addr}\ntry: curl -s http://{addr}/v1/answer -H 'content-type: application/json' -d '{{\"question\":\"How do I back up the database?\",\"corpus\":\"{example}\"}}'"
-        );
-        candor::api::serve(state, listener, shutdown_signal()).await.context("server failed")
+        cors_origins,
     })
 }
 
