@@ -1,5 +1,5 @@
 # Candor's two commands: `make run` and `make test`. Both fetch what they need.
-.PHONY: run test assets wasm-target plugins build build-debug clean-data scifact-answers bench-plugins
+.PHONY: run test assets wasm-target plugins chromium build build-debug clean-data scifact-answers bench-plugins
 
 CARGO ?= cargo
 DATA_DIR ?= data
@@ -24,13 +24,20 @@ build: assets
 build-debug: assets
 	$(CARGO) build --bin candor
 
-## Index the starter corpus and serve every corpus on $(ADDR).
-run: build
-	target/release/candor index --corpus corpora/starter --data-dir $(DATA_DIR)
+## Index every corpus under corpora/ (the Ferrule demo) and serve them on $(ADDR).
+run: build plugins
+	for c in corpora/*/; do target/release/candor index --corpus "$$c" --data-dir $(DATA_DIR) || exit 1; done
 	target/release/candor serve --corpora corpora --data-dir $(DATA_DIR) --addr $(ADDR)
 
+## Headless Chromium for the playground test (Debian's package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || (apt-get update -q && apt-get install -y -q chromium) \
+	  || (sudo apt-get update -q && sudo apt-get install -y -q chromium) \
+	  || { echo "install chromium (Debian: apt-get install chromium) and run make test again" >&2; exit 1; }
+
 ## The whole test suite: unit tests, the real-model index tests, end-to-end HTTP tests.
-test: assets plugins build-debug
+test: assets plugins build-debug chromium
 	$(CARGO) test --workspace
 
 ## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.

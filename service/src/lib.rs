@@ -1,8 +1,9 @@
 //! Candor: a narrow-scope retrieval and answer engine over domain corpora.
 //!
-//! The modules follow the data's path: [`config`] → [`ingest`] → [`embed`] →
-//! [`index`] → [`retrieve`] → [`api`], with [`eval`] measuring retrieval quality.
-//! No module imports one later in that chain; only [`api`] knows about HTTP.
+//! The modules follow the data's path: [`config`] → [`plugins`] → [`ingest`] →
+//! [`embed`] → [`index`] → [`retrieve`] → [`answer`] → [`api`], with [`eval`]
+//! measuring quality and [`feedback`] keeping answers and ratings. No module
+//! imports one later in that chain; only [`api`] knows about HTTP.
 //!
 //! Index a corpus folder and search it:
 //!
@@ -14,7 +15,7 @@
 //! use candor::{index, retrieve};
 //!
 //! # fn main() -> candor::Result<()> {
-//! let corpus = Corpus::load(Path::new("corpora/starter"))?;
+//! let corpus = Corpus::load(Path::new("corpora/ferrule"))?;
 //! let embedder = Embedder::load(&Assets::locate()?)?;
 //! let data = Path::new("data");
 //! index::index_corpus(&corpus, data, index::Mode::Incremental, &embedder, &())?;
@@ -64,7 +65,8 @@ mod layering_tests {
 
     use std::path::{Path, PathBuf};
 
-    /// Stages in pipeline order; `eval` and `api` are both consumers at the end.
+    /// Stages in pipeline order; `eval` and `feedback` consume answers, and `api`
+    /// serves them all.
     /// Modules outside the list (`error`, `cache`, `ids`, `jsonl`, `metrics`) are
     /// shared utilities.
     const STAGES: [(&str, usize); 10] = [
@@ -77,7 +79,7 @@ mod layering_tests {
         ("answer", 6),
         ("eval", 7),
         ("feedback", 7),
-        ("api", 7),
+        ("api", 8),
     ];
 
     fn rust_files(dir: &Path) -> Vec<PathBuf> {

@@ -96,6 +96,7 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 /// The router with every route.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
+        .route("/", get(playground))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -253,6 +254,11 @@ async fn log_errors(req: Request, next: Next) -> Response {
         tracing::error!(%method, %path, status = resp.status().as_u16(), error = %detail, "request failed");
     }
     resp
+}
+
+/// The browser playground: one self-contained page that calls the API.
+async fn playground() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("playground.html"))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "ops",

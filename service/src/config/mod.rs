@@ -56,7 +56,7 @@ pub struct CorpusConfig {
     #[serde(default)]
     pub guardrails: Vec<GuardrailSettings>,
     /// Complete generations kept on disk after a swap, the serving one included;
-    /// 1..=100. Default: 2 (the previous one stays for a quick look back).
+    /// 2..=100. Default: 2 (the one just replaced may still be answering).
     #[serde(default = "default_keep_generations")]
     pub keep_generations: usize,
     /// Reindex on a schedule; absent: only when asked (admin API or CLI).
@@ -541,10 +541,14 @@ impl Corpus {
             )
             .map_err(|(k, m)| bad(&k, m))?;
         }
-        if !(1..=100).contains(&c.keep_generations) {
+        // The generation a swap replaces may still answer requests in flight.
+        if !(2..=100).contains(&c.keep_generations) {
             return Err(bad(
                 "keep_generations",
-                format!("must be in 1..=100, got {}", c.keep_generations),
+                format!(
+                    "must be in 2..=100 (the replaced generation may still be serving), got {}",
+                    c.keep_generations
+                ),
             ));
         }
         if let Some(w) = &c.watch {

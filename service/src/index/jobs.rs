@@ -184,12 +184,24 @@ impl Jobs {
                     state: state.clone(),
                     id,
                 };
-                let result = index_corpus(&corpus, &data_dir, mode, &embedder, &progress).and_then(
-                    |report| {
-                        progress.update(|j| j.phase = Phase::Swapping);
-                        after_swap().map(|_| report)
-                    },
-                );
+                // A panic deep in a library must not leave the corpus marked as
+                // reindexing forever: it fails the job like any error.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    index_corpus(&corpus, &data_dir, mode, &embedder, &progress).and_then(
+                        |report| {
+                            progress.update(|j| j.phase = Phase::Swapping);
+                            after_swap().map(|_| report)
+                        },
+                    )
+                }))
+                .unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("no message");
+                    Err(crate::Error::Internal(format!("the job panicked: {what}")))
+                });
                 finish(&state, id, &job_name, result);
             });
         if let Err(e) = spawned {

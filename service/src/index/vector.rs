@@ -97,7 +97,23 @@ pub trait VectorStore: Send + Sync {
 /// The embedded store: a `qdrant-edge` shard in a folder of the generation.
 pub struct EdgeStore {
     dir: PathBuf,
-    shard: EdgeShard,
+    // Dropped by hand: see the Drop impl.
+    shard: std::mem::ManuallyDrop<EdgeShard>,
+}
+
+impl Drop for EdgeStore {
+    fn drop(&mut self) {
+        // qdrant-edge flushes its segments when dropped, and panics when it cannot.
+        // A generation deleted while a reader still held it (a request that
+        // outlived two swaps) has nowhere to flush to; its store is left to the
+        // process's end instead, which costs its memory, not a crashed thread.
+        if self.dir.is_dir() {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.shard) };
+        } else {
+            tracing::warn!(dir = %self.dir.display(), "vector store deleted while in use; not flushing it");
+        }
+    }
 }
 
 fn vector_err(dir: &Path) -> impl Fn(qdrant_edge::OperationError) -> Error + '_ {
@@ -142,7 +158,7 @@ impl EdgeStore {
         let shard = EdgeShard::new(dir, config).map_err(vector_err(dir))?;
         let store = EdgeStore {
             dir: dir.to_path_buf(),
-            shard,
+            shard: std::mem::ManuallyDrop::new(shard),
         };
         for (field, ty) in [
             ("doc_id", PayloadSchemaType::Keyword),
@@ -177,7 +193,7 @@ impl EdgeStore {
         let shard = EdgeShard::load(dir, None).map_err(vector_err(dir))?;
         Ok(EdgeStore {
             dir: dir.to_path_buf(),
-            shard,
+            shard: std::mem::ManuallyDrop::new(shard),
         })
     }
 }
