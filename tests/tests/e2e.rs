@@ -2116,6 +2116,8 @@ fn feedback_round_trip_answer_rate_export_and_eval() {
             data.to_str().unwrap(),
             "--with",
             cases.to_str().unwrap(),
+            "--report",
+            tmp.path().join("report").to_str().unwrap(),
             "--json",
         ],
     );
@@ -2129,13 +2131,14 @@ fn feedback_round_trip_answer_rate_export_and_eval() {
         (
             own["in_scope"].as_u64(),
             own["out_of_scope"].as_u64(),
-            own["retrieval"]["queries"].as_u64()
+            own["retrieval"][3]["queries"].as_u64()
         ),
         (Some(2), Some(1), Some(2)),
         "{own}"
     );
     assert!(
-        own["retrieval"]["ndcg_at_10"].as_f64().unwrap() > 0.9,
+        own["retrieval"][3]["mode"] == "hybrid+recency"
+            && own["retrieval"][3]["ndcg_at_10"].as_f64().unwrap() > 0.9,
         "{own}"
     );
     assert_eq!(
@@ -2147,6 +2150,22 @@ fn feedback_round_trip_answer_rate_export_and_eval() {
         (export["in_scope"].as_u64(), export["unanswerable"].as_u64()),
         (Some(1), Some(2)),
         "{export}"
+    );
+    // The report: the same figures as JSON, and one page with its charts inline.
+    let page = std::fs::read_to_string(tmp.path().join("report/report.html")).unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("hybrid+recency") && page.contains("threshold"),
+        "{page}"
+    );
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("report/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (
+            json[0]["report"]["in_scope"].as_u64(),
+            json[1]["set"].as_str()
+        ),
+        (Some(2), cases.to_str())
     );
 }
 

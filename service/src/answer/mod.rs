@@ -439,6 +439,7 @@ impl Answerer {
             mode: Mode::Hybrid,
             limit: served.config.retrieval.candidates,
             as_of,
+            recency: true,
         };
         let ranked = self.corpora.rank(&served, &query)?;
         let vector = self.corpora.embedder().embed_one(text)?;

@@ -415,6 +415,7 @@ async fn search(
             mode,
             limit: top_k,
             as_of: body.as_of,
+            recency: true,
         };
         state.answerer.corpora().search(&query)
     })

@@ -61,6 +61,7 @@ impl Labelled {
                 in_scope,
                 unanswerable,
                 out_of_scope,
+                guarded: Vec::new(),
             },
         })
     }
@@ -179,18 +180,40 @@ pub fn eval_corpus_cmd(
     corpus: &Corpus,
     data_dir: &Path,
     with: Option<&Path>,
+    report: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let own = eval_answer::EvalSet::from_folder(&corpus.root.join("eval"))?;
-    let extra = with.map(eval_answer::EvalSet::from_cases).transpose()?;
+    let mut sets = vec![(
+        "eval/".to_owned(),
+        eval_answer::EvalSet::from_folder(&corpus.root.join("eval"))?,
+    )];
+    if let Some(path) = with {
+        sets.push((
+            path.display().to_string(),
+            eval_answer::EvalSet::from_cases(path)?,
+        ));
+    }
     let answerer = load_answerer(vec![corpus.clone()], data_dir)?;
-    let name = &corpus.config.name;
-    print_report(&eval_answer::run(&answerer, name, &own)?, json)?;
-    if let (Some(set), Some(path)) = (extra, with) {
-        if !json {
-            outln!("\n{}:", path.display());
+    let mut reports = Vec::new();
+    for (i, (label, set)) in sets.iter().enumerate() {
+        let r = eval_answer::run(&answerer, &corpus.config.name, set)?;
+        if i > 0 && !json {
+            outln!("\n{label}:");
         }
-        print_report(&eval_answer::run(&answerer, name, &set)?, json)?;
+        print_report(&r, json)?;
+        reports.push(r);
+    }
+    if let Some(dir) = report {
+        let sections: Vec<candor::eval::report::Section<'_>> = sets
+            .iter()
+            .zip(&reports)
+            .map(|((set, _), report)| candor::eval::report::Section {
+                set: set.clone(),
+                report,
+            })
+            .collect();
+        candor::eval::report::write(dir, &sections)?;
+        eprintln!("wrote {}", dir.join("report.html").display());
     }
     Ok(())
 }
@@ -241,9 +264,17 @@ fn print_report(r: &eval_answer::AnswerReport, json: bool) -> anyhow::Result<()>
         c.expected_decline.answered,
         c.expected_decline.unsupported
     );
-    if let Some(x) = &r.retrieval {
+    if r.guarded > 0 {
         outln!(
-            "  retrieval ({} judged): nDCG@10 {:.3}, Recall@100 {:.3}, MRR@10 {:.3}",
+            "  guardrail cases: {:>2} asked, {:.1}% blocked by the rule they name",
+            r.guarded,
+            100.0 * r.guarded_blocked
+        );
+    }
+    for x in &r.retrieval {
+        outln!(
+            "  {:<15} ({} judged): nDCG@10 {:.3}, Recall@100 {:.3}, MRR@10 {:.3}",
+            x.mode,
             x.queries,
             x.ndcg_at_10,
             x.recall_at_100,

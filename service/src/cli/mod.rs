@@ -241,6 +241,9 @@ enum EvalCommand {
         /// A second eval set to run too, such as a `candor feedback export`.
         #[arg(long)]
         with: Option<PathBuf>,
+        /// Also write report.html (charts) and report.json into this folder.
+        #[arg(long)]
+        report: Option<PathBuf>,
         /// Print each report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -353,11 +356,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     corpus,
                     place,
                     with,
+                    report,
                     json,
                 },
         } => {
             let corpus = find_corpus(&corpus, &place.corpora)?;
-            answer::eval_corpus_cmd(&corpus, &place.data_dir, with.as_deref(), json)
+            answer::eval_corpus_cmd(
+                &corpus,
+                &place.data_dir,
+                with.as_deref(),
+                report.as_deref(),
+                json,
+            )
         }
         Command::Feedback {
             what:
@@ -558,6 +568,7 @@ fn search_cmd(
         mode,
         limit: top_k,
         as_of: None,
+        recency: true,
     })?;
     if json {
         outln!("{}", serde_json::to_string(&result)?);

@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{mrr_at, ndcg_at, percentiles, recall_at, Percentiles};
-use crate::answer::{Answerer, Outcome, Question};
+use crate::answer::{Answer, Answerer, Outcome, Question};
 use crate::retrieve::corpora::Query;
 use crate::retrieve::Mode;
 use crate::Error;
@@ -24,9 +24,16 @@ pub struct Judged {
     /// Relevant document ids; empty when not judged.
     #[serde(default)]
     pub relevant: Vec<String>,
-    /// In a mixed set (a feedback export): `answered` or `unsupported`.
+    /// In a mixed set (a feedback export): `answered` or `unsupported`; in a
+    /// guardrail set, `blocked`.
     #[serde(default)]
     pub expect: Option<String>,
+    /// Ask as of this day (documents dated after it are out of bounds).
+    #[serde(default)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// For a guardrail case: the rule that must fire (`pii.request`).
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 /// The questions of one evaluation, by what the corpus should do with them.
@@ -38,10 +45,19 @@ pub struct EvalSet {
     pub unanswerable: Vec<Judged>,
     /// Off-topic questions.
     pub out_of_scope: Vec<Judged>,
+    /// Questions a guardrail must block, each with the rule's code.
+    pub guarded: Vec<Judged>,
 }
 
-/// The files of a corpus's eval folder, by the set they fill.
-pub const EVAL_FILES: [&str; 3] = ["in_scope.jsonl", "unanswerable.jsonl", "out_of_scope.jsonl"];
+/// The files of a corpus's eval folder. `recency.jsonl` holds in-scope questions
+/// whose answer depends on time, and joins the in-scope set.
+pub const EVAL_FILES: [&str; 5] = [
+    "in_scope.jsonl",
+    "recency.jsonl",
+    "unanswerable.jsonl",
+    "out_of_scope.jsonl",
+    "guardrails.jsonl",
+];
 
 impl EvalSet {
     /// A corpus's own eval set: whichever of [`EVAL_FILES`] its `eval/` folder holds.
@@ -58,11 +74,20 @@ impl EvalSet {
                 Ok(Vec::new())
             }
         };
+        let mut in_scope = read(EVAL_FILES[0])?;
+        in_scope.extend(read(EVAL_FILES[1])?);
         let set = EvalSet {
-            in_scope: read(EVAL_FILES[0])?,
-            unanswerable: read(EVAL_FILES[1])?,
-            out_of_scope: read(EVAL_FILES[2])?,
+            in_scope,
+            unanswerable: read(EVAL_FILES[2])?,
+            out_of_scope: read(EVAL_FILES[3])?,
+            guarded: read(EVAL_FILES[4])?,
         };
+        if let Some(q) = set.guarded.iter().find(|q| q.code.is_none()) {
+            return Err(Error::BadDocument {
+                path: dir.join(EVAL_FILES[4]),
+                reason: format!("`{}` has no `code`: which rule must block it?", q.text),
+            });
+        }
         if set.in_scope.is_empty() && set.unanswerable.is_empty() && set.out_of_scope.is_empty() {
             return Err(Error::InvalidRequest(format!(
                 "{} holds none of {}",
@@ -119,12 +144,15 @@ pub struct Outcomes {
     pub unsupported: usize,
 }
 
-/// Ranking quality on the judged questions that should be answered.
+/// Ranking quality of one retrieval mode on the judged questions that should be
+/// answered.
 #[derive(Debug, Clone, Serialize)]
 pub struct Retrieval {
+    /// `bm25`, `dense`, `hybrid` (relevance only) or `hybrid+recency` (as served).
+    pub mode: String,
     /// Judged questions.
     pub queries: usize,
-    /// Mean nDCG@10 of the documents ranked by hybrid search.
+    /// Mean nDCG@10 of the ranked documents.
     pub ndcg_at_10: f64,
     /// Mean Recall@100.
     pub recall_at_100: f64,
@@ -176,16 +204,37 @@ pub struct AnswerReport {
     pub out_of_scope_unsupported: f64,
     /// Unsupported outcomes by reason, over both sets.
     pub reasons: BTreeMap<String, usize>,
-    /// Expected against actual outcomes.
+    /// Guardrail cases asked.
+    pub guarded: usize,
+    /// Share of them blocked by the rule they name.
+    pub guarded_blocked: f64,
+    /// Expected against actual outcomes (guardrail cases are expected declines).
     pub confusion: Confusion,
-    /// Ranking quality on the judged in-scope questions; `None` when none is judged.
-    pub retrieval: Option<Retrieval>,
+    /// Ranking quality by mode on the judged in-scope questions; empty when none
+    /// is judged.
+    pub retrieval: Vec<Retrieval>,
+    /// Every question's confidence, by set, and the threshold it was held to.
+    pub confidence: Confidences,
     /// Per-question answer latency, in milliseconds.
     pub latency_ms: Percentiles,
 }
 
+/// The support model's confidence in each question, by set.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Confidences {
+    /// The confidence an answer needs (the corpus's calibrated threshold).
+    pub threshold: f32,
+    /// In-scope questions.
+    pub in_scope: Vec<f32>,
+    /// On-topic questions the documents do not answer.
+    pub unanswerable: Vec<f32>,
+    /// Off-topic questions.
+    pub out_of_scope: Vec<f32>,
+}
+
 /// Asks every question of every set in corpus `name`: questions it should answer,
-/// on-topic questions it cannot answer (may be empty), and off-topic ones.
+/// on-topic questions it cannot answer, off-topic ones, and guardrail cases (any
+/// set may be empty).
 ///
 /// # Errors
 ///
@@ -195,26 +244,33 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
         in_scope,
         unanswerable,
         out_of_scope,
+        guarded,
     } = set;
     let mut latencies = Vec::new();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    let mut ask = |q: &Judged| -> crate::Result<Outcome> {
+    let mut confidence = Confidences::default();
+    let mut ask = |q: &Judged| -> crate::Result<Answer> {
         let started = Instant::now();
         let a = answerer.answer(&Question {
             text: &q.text,
             corpus: Some(name),
-            as_of: None,
+            as_of: q.as_of,
             top_k: None,
         })?;
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         if let Outcome::Unsupported(r) = a.outcome {
             *reasons.entry(r.as_str().to_owned()).or_default() += 1;
         }
-        Ok(a.outcome)
+        Ok(a)
     };
     let (mut answered, mut judged, mut relevant_first) = (0, 0, 0);
     for q in in_scope {
-        if let Outcome::Answered(c) = ask(q)? {
+        let a = ask(q)?;
+        if let Some(s) = a.support {
+            confidence.threshold = s.threshold;
+        }
+        confidence.in_scope.push(a.confidence);
+        if let Outcome::Answered(c) = a.outcome {
             answered += 1;
             if !q.relevant.is_empty() {
                 judged += 1;
@@ -227,29 +283,52 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
             }
         }
     }
-    let mut declined = |set: &[Judged]| -> crate::Result<usize> {
+    let mut declined = |set: &[Judged], seen: &mut Vec<f32>| -> crate::Result<usize> {
         let mut n = 0;
         for q in set {
-            if matches!(ask(q)?, Outcome::Unsupported(_)) {
+            let a = ask(q)?;
+            seen.push(a.confidence);
+            if matches!(a.outcome, Outcome::Unsupported(_)) {
                 n += 1;
             }
         }
         Ok(n)
     };
-    let (declined_unanswerable, declined) = (declined(unanswerable)?, declined(out_of_scope)?);
+    let declined_unanswerable = declined(unanswerable, &mut confidence.unanswerable)?;
+    let declined = declined(out_of_scope, &mut confidence.out_of_scope)?;
+    let (mut blocked, mut guarded_declined) = (0, 0);
+    for q in guarded {
+        let a = ask(q)?;
+        let by_rule = a
+            .guardrails
+            .iter()
+            .any(|f| f.action == "block" && Some(&f.code) == q.code.as_ref());
+        guarded_declined += usize::from(matches!(a.outcome, Outcome::Unsupported(_)));
+        blocked += usize::from(by_rule && matches!(a.outcome, Outcome::Unsupported(_)));
+    }
     let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let declines = unanswerable.len() + out_of_scope.len();
+    let declines = unanswerable.len() + out_of_scope.len() + guarded.len();
+    let unsupported = declined_unanswerable + declined + guarded_declined;
     let confusion = Confusion {
         expected_answer: Outcomes {
             answered,
             unsupported: in_scope.len() - answered,
         },
         expected_decline: Outcomes {
-            answered: declines - declined_unanswerable - declined,
-            unsupported: declined_unanswerable + declined,
+            answered: declines - unsupported,
+            unsupported,
         },
     };
-    let retrieval = retrieval(answerer, name, in_scope)?;
+    let modes = [
+        ("bm25", Mode::Bm25, false),
+        ("dense", Mode::Dense, false),
+        ("hybrid", Mode::Hybrid, false),
+        ("hybrid+recency", Mode::Hybrid, true),
+    ];
+    let mut retrieval = Vec::new();
+    for (label, mode, recency) in modes {
+        retrieval.extend(ranking(answerer, name, in_scope, (label, mode, recency))?);
+    }
     Ok(AnswerReport {
         corpus: name.to_owned(),
         in_scope: in_scope.len(),
@@ -261,17 +340,21 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
         out_of_scope: out_of_scope.len(),
         out_of_scope_unsupported: share(declined, out_of_scope.len()),
         reasons,
+        guarded: guarded.len(),
+        guarded_blocked: share(blocked, guarded.len()),
         confusion,
         retrieval,
+        confidence,
         latency_ms: percentiles(&mut latencies),
     })
 }
 
-/// nDCG@10, Recall@100 and MRR@10 of hybrid search over the judged questions.
-fn retrieval(
+/// nDCG@10, Recall@100 and MRR@10 of one mode over the judged questions.
+fn ranking(
     answerer: &Answerer,
     name: &str,
     judged: &[Judged],
+    (label, mode, recency): (&str, Mode, bool),
 ) -> crate::Result<Option<Retrieval>> {
     let judged: Vec<&Judged> = judged.iter().filter(|q| !q.relevant.is_empty()).collect();
     if judged.is_empty() {
@@ -282,9 +365,10 @@ fn retrieval(
         let result = answerer.corpora().search(&Query {
             text: &q.text,
             corpus: Some(name),
-            mode: Mode::Hybrid,
+            mode,
             limit: 100,
-            as_of: None,
+            as_of: q.as_of,
+            recency,
         })?;
         // Documents in the order of their best chunk.
         let mut docs: Vec<&str> = Vec::new();
@@ -300,6 +384,7 @@ fn retrieval(
     }
     let n = judged.len() as f64;
     Ok(Some(Retrieval {
+        mode: label.to_owned(),
         queries: judged.len(),
         ndcg_at_10: ndcg / n,
         recall_at_100: recall / n,

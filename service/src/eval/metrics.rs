@@ -52,7 +52,7 @@ pub fn mrr_at<S: AsRef<str>>(ranked: &[S], relevant: &HashSet<String>, k: usize)
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Percentiles {
     /// Median.
     pub p50: f64,

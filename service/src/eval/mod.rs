@@ -1,5 +1,5 @@
-//! Evaluation: ranking metrics, the BEIR benchmark runner, answer-level checks and
-//! the HTTP load generator.
+//! Evaluation: ranking metrics, the BEIR benchmark runner, answer-level checks,
+//! the eval report and the HTTP load generator.
 //!
 //! Measures retrieval quality and speed on judged query sets; it drives the index
 //! and retrieve modules like any caller and must not reach into their internals.
@@ -8,3 +8,4 @@ pub mod answer;
 pub mod beir;
 pub mod bench;
 pub mod metrics;
+pub mod report;

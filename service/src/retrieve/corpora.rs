@@ -91,6 +91,9 @@ pub struct Query<'a> {
     pub limit: usize,
     /// Documents dated after this day are left out.
     pub as_of: Option<chrono::NaiveDate>,
+    /// Apply the corpus's recency, temporal intent and supersession; false ranks
+    /// by relevance alone (to measure what recency adds).
+    pub recency: bool,
 }
 
 /// Summary of a served corpus.
@@ -255,7 +258,7 @@ impl Corpora {
             filter: VectorFilter {
                 not_after: query.as_of,
             },
-            recency: Some(clock),
+            recency: query.recency.then_some(clock),
         };
         search_chunks(
             &served.generation,
