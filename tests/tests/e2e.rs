@@ -2695,3 +2695,62 @@ fn the_playground_asks_shows_citations_and_reasons_and_sends_feedback() {
         (Some("up"), Some("answered"))
     );
 }
+
+#[test]
+fn the_benchmark_suite_reports_every_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = clinic(tmp.path(), "clinic", "");
+    let questions: String = (0..20)
+        .map(|i| format!("{{\"text\": \"When does the clinic open on day {i}?\"}}\n"))
+        .collect();
+    write(&tmp.path().join("q.jsonl"), questions);
+    let out = candor_ok(
+        tmp.path(),
+        &[
+            "bench",
+            "--corpus",
+            c.to_str().unwrap(),
+            "--data-dir",
+            tmp.path().join("data").to_str().unwrap(),
+            "--questions",
+            tmp.path().join("q.jsonl").to_str().unwrap(),
+            "--requests",
+            "5",
+            "--json",
+        ],
+    );
+    let figures: Value = serde_json::from_str(out.trim()).unwrap();
+    for key in [
+        "answer_uncached_c1_p50_ms",
+        "answer_uncached_c1_p99_ms",
+        "answer_cached_c1_p50_ms",
+        "answer_uncached_c8_rps",
+        "answer_uncached_c32_rps",
+        "index_overhead",
+        "incremental_ratio",
+        "serve_rss_mb",
+        "guardrail_p50_us",
+        "parser_mb_per_s",
+    ] {
+        let v = figures[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing in {figures}"));
+        assert!(v.is_finite(), "{key}: {v}");
+    }
+    assert_eq!(figures["incremental_files_changed"], 1, "{figures}");
+    // Too few questions for the runs asked: a clear refusal, before any work.
+    let out = candor(
+        tmp.path(),
+        &[
+            "bench",
+            "--corpus",
+            c.to_str().unwrap(),
+            "--questions",
+            tmp.path().join("q.jsonl").to_str().unwrap(),
+            "--requests",
+            "50",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("needs 151"), "{err}");
+}

@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod answer;
+mod bench;
 mod plugin;
 mod progress;
 
@@ -100,10 +101,14 @@ enum Command {
         #[command(subcommand)]
         what: plugin::PluginCommand,
     },
-    /// Measure speed.
+    /// Measure speed: with --corpus, the whole suite (indexing, incremental
+    /// reindex, /v1/answer over HTTP, server memory, plugins); or one part.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        what: BenchCommand,
+        what: Option<BenchCommand>,
+        #[command(flatten)]
+        suite: bench::SuiteArgs,
     },
     /// Measure retrieval quality.
     Eval {
@@ -378,16 +383,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     out,
                 },
         } => feedback_export_cmd(&corpus, &data_dir, since, out.as_deref()),
+        Command::Bench { what: None, suite } => bench::run(&suite),
         Command::Bench {
             what:
-                BenchCommand::Answer {
+                Some(BenchCommand::Answer {
                     corpora,
                     data_dir,
                     corpus,
                     questions,
                     requests,
                     json,
-                },
+                }),
+            ..
         } => answer::bench_answer_cmd(&corpora, &data_dir, &corpus, &questions, requests, json),
         Command::Import {
             what:

@@ -141,15 +141,7 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                 _ => bail!("give --file for a parser or --question for a guardrail"),
             };
             call()?;
-            let mut micros = Vec::with_capacity(calls);
-            let started = std::time::Instant::now();
-            for _ in 0..calls {
-                let t = std::time::Instant::now();
-                call()?;
-                micros.push(t.elapsed().as_secs_f64() * 1e6);
-            }
-            let total = started.elapsed().as_secs_f64();
-            let pct = candor::eval::metrics::percentiles(&mut micros);
+            let (pct, total) = time_calls(calls, call)?;
             let mut report = json!({"calls": calls, "call_p50_us": pct.p50, "call_p99_us": pct.p99, "calls_per_s": calls as f64 / total});
             if bytes > 0 {
                 report["mb_per_s"] = json!(bytes as f64 * calls as f64 / total / 1e6);
@@ -158,6 +150,23 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Times `calls` calls of `call`: per-call percentiles in microseconds, and the
+/// total seconds.
+pub(super) fn time_calls(
+    calls: usize,
+    call: impl Fn() -> candor::Result<()>,
+) -> anyhow::Result<(candor::eval::metrics::Percentiles, f64)> {
+    let mut micros = Vec::with_capacity(calls);
+    let started = std::time::Instant::now();
+    for _ in 0..calls {
+        let t = std::time::Instant::now();
+        call()?;
+        micros.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let total = started.elapsed().as_secs_f64();
+    Ok((candor::eval::metrics::percentiles(&mut micros), total))
 }
 
 fn check_config(config: &str) -> anyhow::Result<()> {

@@ -277,6 +277,42 @@ fn figures_of(r: &BuildReport) -> IndexFigures {
     }
 }
 
+/// Embeds `sample` chunks of `gen`, spread over it, with plain fastembed calls, and
+/// compares that rate with the pipeline's `pipeline_rate` (chunks per second of a
+/// whole build); `None` when the sample or the generation is empty.
+///
+/// # Errors
+///
+/// [`crate::Error::Embed`] when the model fails.
+pub fn raw_embedding(
+    gen: &crate::index::Generation,
+    embedder: &Embedder,
+    sample: usize,
+    pipeline_rate: f64,
+) -> crate::Result<Option<RawEmbedding>> {
+    if sample == 0 || gen.chunks.is_empty() {
+        return Ok(None);
+    }
+    let step = (gen.chunks.len() / sample).max(1);
+    let texts: Vec<String> = gen
+        .chunks
+        .iter()
+        .step_by(step)
+        .take(sample)
+        .map(|c| c.embedding_text())
+        .collect();
+    let t = Instant::now();
+    embedder.embed_raw(&texts)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let raw_rate = texts.len() as f64 / seconds.max(1e-9);
+    Ok(Some(RawEmbedding {
+        sample_chunks: texts.len(),
+        seconds,
+        chunks_per_second: raw_rate,
+        pipeline_overhead_pct: 100.0 * (raw_rate / pipeline_rate.max(1e-9) - 1.0),
+    }))
+}
+
 /// Runs the evaluation.
 ///
 /// # Errors
@@ -295,29 +331,7 @@ pub fn run(
     let (store, figures) = ensure_index(dir, &opts.data_dir, opts.chunking, embedder, progress)?;
     let gen = store.open_current()?;
 
-    let raw_embedding =
-        (opts.raw_sample > 0 && !gen.chunks.is_empty()).then(|| -> crate::Result<RawEmbedding> {
-            let step = (gen.chunks.len() / opts.raw_sample).max(1);
-            let sample: Vec<String> = gen
-                .chunks
-                .iter()
-                .step_by(step)
-                .take(opts.raw_sample)
-                .map(|c| c.embedding_text())
-                .collect();
-            let t = Instant::now();
-            embedder.embed_raw(&sample)?;
-            let seconds = t.elapsed().as_secs_f64();
-            let raw_rate = sample.len() as f64 / seconds.max(1e-9);
-            Ok(RawEmbedding {
-                sample_chunks: sample.len(),
-                seconds,
-                chunks_per_second: raw_rate,
-                pipeline_overhead_pct: 100.0
-                    * (raw_rate / figures.chunks_per_second.max(1e-9) - 1.0),
-            })
-        });
-    let raw_embedding = raw_embedding.transpose()?;
+    let raw_embedding = raw_embedding(&gen, embedder, opts.raw_sample, figures.chunks_per_second)?;
 
     let mut latencies = Vec::with_capacity(judged.len());
     let (mut ndcg, mut recall, mut mrr) = (0.0, 0.0, 0.0);
