@@ -100,9 +100,12 @@ impl Headings {
             version_paren: built_in(&format!(
                 r"^(?i:version|release)\s+(?P<version>{VERSION})\s*\((?P<date>\d{{4}}-\d{{2}}-\d{{2}})\)\s*$"
             )),
-            versionish: built_in(&format!(
-                r"^\[?(?i:version\s+|release\s+)?{VERSION}\]?(\s|$)"
-            )),
+            // A dotted version in brackets or at the start, then a link, space
+            // or the end: `## [1.2.0](https://...) (2024-05-01)` is caught, and
+            // `### 2 new backends` is not.
+            versionish: built_in(
+                r"^\[?(?i:version\s+|release\s+)?v?\d+\.\d+[0-9A-Za-z.+-]*\]?(\(|\s|$)",
+            ),
             unreleased: built_in(r"^\[?(?i:unreleased)\]?\s*$"),
         })
     }
@@ -165,6 +168,10 @@ fn starts_release_word(s: &str) -> bool {
 
 /// A Markdown ATX heading's level and text, or `(0, line)`.
 fn markdown_heading(line: &str) -> (usize, &str) {
+    // Four spaces of indent make a code block, not a heading.
+    if line.starts_with("    ") || line.starts_with('\t') {
+        return (0, line);
+    }
     let trimmed = line.trim_start();
     let hashes = trimmed.bytes().take_while(|&b| b == b'#').count();
     let rest = &trimmed[hashes..];
@@ -212,9 +219,18 @@ fn split(text: &str, headings: &Headings) -> Result<Vec<Release>, String> {
     // The open release's heading level, and the subheadings inside it.
     let mut open: Option<usize> = None;
     let mut path: Vec<(usize, String)> = Vec::new();
+    let mut in_fence = false;
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
-        match headings.line(n, line)? {
+        // Inside a fenced code block every line is text, `# comments` included.
+        let fence = line.trim_start().starts_with("```") || line.trim_start().starts_with("~~~");
+        let kind = if in_fence || fence {
+            in_fence ^= fence;
+            Line::Text(line)
+        } else {
+            headings.line(n, line)?
+        };
+        match kind {
             Line::Release {
                 version,
                 date,
@@ -234,6 +250,9 @@ fn split(text: &str, headings: &Headings) -> Result<Vec<Release>, String> {
                 });
             }
             Line::Heading { level, text } => match open {
+                // A release on a plain line owns every heading below it, up to
+                // the next release or an `Unreleased` heading.
+                Some(0) if headings.unreleased.is_match(text) => open = None,
                 Some(release_level) if level > release_level || release_level == 0 => {
                     path.retain(|(l, _)| *l < level);
                     path.push((level, text.to_owned()));
@@ -478,6 +497,39 @@ mod tests {
         assert!(parse("x.md", &[0xff, 0xfe], "")
             .unwrap_err()
             .contains("UTF-8"));
+    }
+
+    #[test]
+    fn code_blocks_link_headings_and_numbered_subheadings_are_read_right() {
+        let text = "## [2.0.0] - 2024-06-01\n### Changed\nRun this:\n```sh\n# stop the old agent first\nferrule-agent stop\n```\n    # indented code\nStill 2.0.0.\n### 2 new backends\n- S3 and B2.\n";
+        let d = docs(text, "").unwrap();
+        let body: Vec<&str> = d[0].sections.iter().map(|s| s.text.as_str()).collect();
+        assert!(
+            body[1].contains("# stop the old agent first") && body[1].contains("Still 2.0.0."),
+            "{body:?}"
+        );
+        assert_eq!(d[0].sections[2].heading, vec!["2 new backends".to_owned()]);
+        // A git-cliff style heading is not a format we read: an error, not lost notes.
+        let linked = docs(
+            "## [1.2.0](https://example.invalid/1.2.0) (2024-05-01)\n- x\n",
+            "",
+        )
+        .unwrap_err();
+        assert!(linked.contains("line 1"), "{linked}");
+        // A plain-line release ends at an Unreleased heading.
+        let plain = docs(
+            "Version 1.0.0 (2024-01-01)\nFirst.\n## Unreleased\nNot yet.\n",
+            "",
+        )
+        .unwrap();
+        assert!(
+            plain[0]
+                .sections
+                .iter()
+                .all(|s| !s.text.contains("Not yet")),
+            "{:?}",
+            plain[0].sections
+        );
     }
 
     #[test]

@@ -121,6 +121,9 @@ pub struct Answer {
     pub cached: bool,
     /// Time spent, in milliseconds.
     pub took_ms: f64,
+    /// The question as the input guardrails left it, redactions applied: what
+    /// an answer log may keep. Not part of the JSON answer.
+    pub asked: String,
 }
 
 impl Serialize for Answer {
@@ -204,6 +207,7 @@ struct Assessment<'a> {
 }
 
 type CacheKey = (
+    u64,
     Vec<GenerationId>,
     Option<String>,
     String,
@@ -218,6 +222,8 @@ pub struct Answerer {
     default: Calibration,
     cache: Mutex<Fifo<CacheKey, Answer>>,
     plugin_cache: std::path::PathBuf,
+    /// Bumped by every guardrail reload; part of the cache key.
+    guards_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl Answerer {
@@ -261,6 +267,7 @@ impl Answerer {
             default,
             cache: Mutex::new(Fifo::new(ANSWER_CACHE_ENTRIES)),
             plugin_cache: plugin_cache.to_path_buf(),
+            guards_epoch: Default::default(),
         })
     }
 
@@ -291,7 +298,10 @@ impl Answerer {
                 *j.guards.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(guards);
             }
         }
-        // Cached answers were judged by the guardrails just replaced.
+        // Cached answers were judged by the guardrails just replaced; answers in
+        // flight carry the old epoch in their keys.
+        self.guards_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         Ok(counts)
     }
@@ -318,7 +328,10 @@ impl Answerer {
         if let Some(name) = q.corpus {
             self.corpora.pick(Some(name))?;
         }
+        // Read before answering: an answer judged by guardrails that a reload
+        // replaces meanwhile lands under the old epoch and is never served.
         let key: CacheKey = (
+            self.guards_epoch.load(std::sync::atomic::Ordering::SeqCst),
             self.corpora
                 .iter()
                 .map(|(_, s)| s.generation.manifest.generation)
@@ -360,7 +373,7 @@ impl Answerer {
             fired.extend(checked.fired);
             warnings.extend(checked.warnings);
             if let Some(block) = checked.blocked {
-                return self.blocked(name, block, fired, warnings);
+                return self.blocked(name, &text, block, fired, warnings);
             }
             text = checked.text;
         }
@@ -397,6 +410,7 @@ impl Answerer {
     fn blocked(
         &self,
         name: &str,
+        asked: &str,
         block: Fired,
         fired: Vec<Fired>,
         warnings: Vec<String>,
@@ -417,6 +431,7 @@ impl Answerer {
             generation: served.generation.manifest.generation,
             cached: false,
             took_ms: 0.0,
+            asked: asked.to_owned(),
         })
     }
 
@@ -507,7 +522,7 @@ impl Answerer {
             warnings.extend(checked.warnings);
             fired = checked.fired;
             if let Some(block) = checked.blocked {
-                let mut b = self.blocked(a.name, block, fired, warnings)?;
+                let mut b = self.blocked(a.name, q.text, block, fired, warnings)?;
                 b.confidence = a.confidence;
                 b.support = Some(a.support);
                 return Ok(b);
@@ -577,6 +592,7 @@ impl Answerer {
             generation: a.served.generation.manifest.generation,
             cached: false,
             took_ms: 0.0,
+            asked: q.text.to_owned(),
         })
     }
 

@@ -160,6 +160,8 @@ pub async fn serve(
             }
         }
     });
+    // Requests answered while loading carry a request id too.
+    let front = front.layer(middleware::from_fn(request_id));
     axum::serve(listener, front)
         .with_graceful_shutdown(shutdown)
         .await
@@ -238,6 +240,11 @@ async fn request_id(req: Request, next: Next) -> Response {
         .map(str::to_owned);
     let id = given.unwrap_or_else(crate::ids::next_hex);
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut req = req;
+    // Passed on with the request, so an inner layer keeps this id.
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID, v);
+    }
     let mut resp = next.run(req).instrument(span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
@@ -267,9 +274,8 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready once every corpus serves a generation. The server only listens after
-/// loading them all, so this is 200 with what it serves; a load balancer can
-/// poll it like any readiness probe.
+/// 200 with what each corpus serves. Before the corpora are loaded the loading
+/// front answers this route with 503 instead (see [`serve`]).
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses(
         (status = 200, description = "Every corpus serves a generation", body = openapi::Ready),
@@ -463,7 +469,7 @@ async fn answer(
         };
         let answer = state.answerer.answer(&q)?;
         let answer_id = match &state.feedback {
-            Some(store) => Some(store.log(&body.question, &answer)?),
+            Some(store) => Some(store.log(&answer.asked, &answer)?),
             None => None,
         };
         Ok(Logged { answer_id, answer })

@@ -183,7 +183,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRequest`] for an unknown answer id or an overlong comment;
+    /// [`Error::UnknownAnswer`] for an unknown answer id, [`Error::InvalidRequest`]
+    /// for an overlong comment;
     /// [`Error::Io`] when the store cannot be written.
     pub fn record(&self, f: &Feedback) -> crate::Result<()> {
         if f.comment

@@ -64,6 +64,9 @@ pub struct BuildInput {
     pub hash: String,
     /// Parses the content.
     pub parse: ParseFn,
+    /// The file's modification time when its bytes were read (nanoseconds since
+    /// the epoch), so a later look can tell whether it changed since.
+    pub modified: Option<u64>,
 }
 
 impl BuildInput {
@@ -73,6 +76,7 @@ impl BuildInput {
             key,
             hash: sha256_hex(bytes),
             parse,
+            modified: None,
         }
     }
 }
@@ -256,6 +260,7 @@ pub fn build(
     struct Slot {
         key: String,
         hash: String,
+        modified: Option<u64>,
         chunks: Vec<Chunk>,
         vectors: Option<Vec<Vec<f32>>>,
     }
@@ -274,6 +279,7 @@ pub fn build(
                 slots.push(Slot {
                     key: input.key,
                     hash: input.hash,
+                    modified: input.modified,
                     chunks,
                     vectors: Some(vectors),
                 });
@@ -290,6 +296,7 @@ pub fn build(
                     slots.push(Slot {
                         key: input.key,
                         hash: input.hash,
+                        modified: input.modified,
                         chunks,
                         vectors: None,
                     });
@@ -362,6 +369,7 @@ pub fn build(
             key: slot.key,
             hash: slot.hash,
             chunks: (first, chunks.len() as u64),
+            modified: slot.modified,
         });
     }
     let id = GenerationId(store.generation_ids()?.last().map_or(1, |g| g.0 + 1));
@@ -470,30 +478,43 @@ pub fn pending_changes(corpus: &Corpus, data_dir: &Path) -> crate::Result<Option
             path: store.generation_dir(id).join(MANIFEST),
             reason: format!("indexed_at: {e}"),
         })?;
-    let mut known: std::collections::HashSet<String> =
-        manifest.files.into_iter().map(|f| f.key).collect();
+    // A file's time as read by the build when it was recorded (any difference,
+    // earlier or later, is a change); otherwise (a failed file) its time
+    // against the generation's.
+    let mut known: HashMap<String, Option<u64>> = manifest
+        .files
+        .into_iter()
+        .map(|f| (f.key, f.modified))
+        .collect();
     known.extend(
         manifest
             .errors
             .into_iter()
-            .map(|e| e.path.to_string_lossy().into_owned()),
+            .map(|e| (e.path.to_string_lossy().into_owned(), None)),
     );
     let (mut added, mut modified) = (0, 0);
     for file in ingest::discover(corpus)? {
         let key = file.rel_path.to_string_lossy().into_owned();
-        if !known.remove(&key) {
-            added += 1;
-        } else if std::fs::metadata(&file.abs_path)
+        let now = std::fs::metadata(&file.abs_path)
             .and_then(|m| m.modified())
-            .map_or(true, |t| t > indexed_at)
-        {
-            modified += 1;
+            .ok();
+        match known.remove(&key) {
+            None => added += 1,
+            Some(Some(recorded)) if now.map(nanos) != Some(recorded) => modified += 1,
+            Some(None) if now.is_none_or(|t| t > indexed_at) => modified += 1,
+            Some(_) => {}
         }
     }
     let removed = known.len();
     Ok((added + modified + removed > 0).then(|| {
         format!("{added} files added, {modified} modified, {removed} removed since generation {id}")
     }))
+}
+
+/// A file time as nanoseconds since the epoch (0 before it).
+fn nanos(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Indexes a corpus folder: discovers its files, builds a generation, swaps it in.
@@ -517,9 +538,12 @@ pub fn index_corpus(
         let parser = parsers[file.source_index].clone();
         let key = file.rel_path.to_string_lossy().into_owned();
         let rel = file.rel_path.clone();
-        let (bytes, modified) = match std::fs::read(&file.abs_path)
-            .and_then(|b| Ok((b, std::fs::metadata(&file.abs_path)?.modified().ok())))
-        {
+        // The time before the bytes: an edit between the two shows as a change
+        // at the next look rather than hiding behind a newer time.
+        let read = std::fs::metadata(&file.abs_path)
+            .map(|m| m.modified().ok())
+            .and_then(|t| Ok((std::fs::read(&file.abs_path)?, t)));
+        let (bytes, modified) = match read {
             Ok(x) => x,
             Err(e) => {
                 // An unreadable file fails like an unparseable one: reported, never reused.
@@ -528,6 +552,7 @@ pub fn index_corpus(
                     key,
                     hash: String::new(),
                     parse: Box::new(move || Err(Error::BadDocument { path: rel, reason })),
+                    modified: None,
                 });
                 continue;
             }
@@ -535,6 +560,7 @@ pub fn index_corpus(
         inputs.push(BuildInput {
             key,
             hash: sha256_hex(&bytes),
+            modified: modified.map(nanos),
             parse: Box::new(move || {
                 let mut docs = parser.parse(&rel, &bytes)?;
                 // Dates come from the document; the file's time is the documented fallback.

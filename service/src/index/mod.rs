@@ -105,6 +105,10 @@ pub struct FileEntry {
     pub hash: String,
     /// Its chunks: ids `[first, end)`.
     pub chunks: (u64, u64),
+    /// The file's modification time when it was read, in nanoseconds since the
+    /// epoch; absent for imported records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<u64>,
 }
 
 /// The on-disk home of one corpus's generations: `<data-dir>/<corpus>/`.
@@ -167,7 +171,9 @@ impl CorpusStore {
         }
     }
 
-    /// The same store, keeping `n` complete generations after a swap (at least 1).
+    /// The same store, keeping `n` complete generations after a swap (at least 1
+    /// here; corpus configs ask for at least 2, as a server may still read the
+    /// generation a swap replaces).
     pub fn keeping(mut self, n: usize) -> CorpusStore {
         self.keep = n.max(1);
         self

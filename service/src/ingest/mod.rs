@@ -48,7 +48,7 @@ pub struct Document {
     /// Versions of one document share a series (`install-guide`); the newest
     /// supersedes the others.
     pub series: Option<String>,
-    /// Extra fields a parser plugin kept with the document, in its order.
+    /// Extra fields a parser plugin kept with the document, by key.
     pub metadata: BTreeMap<String, String>,
     /// The body, in reading order.
     pub sections: Vec<Section>,

@@ -43,11 +43,11 @@ const HISTORY_WORDS: [&str; 7] = [
     "changed",
 ];
 
-/// Phrases that ask when something happened or which version did it.
-const HISTORY_PHRASES: [&str; 6] = [
+/// Phrases that ask when something happened or which version did it. ("What
+/// version do I need" asks about now, so "what version" is not one.)
+const HISTORY_PHRASES: [&str; 5] = [
     "used to",
     "which version",
-    "what version",
     "which release",
     "when was",
     "when did",
@@ -186,6 +186,7 @@ mod tests {
         assert!(intent("Which version added S3 storage?").history);
         assert!(intent("When was encryption introduced?").history);
         assert!(!intent("How do I encrypt backups?").history);
+        assert!(!intent("What version of PostgreSQL do I need?").history);
         assert_eq!(
             intent("What was the default as of 2023?").not_after,
             Some(d(2023, 12, 31))
