@@ -2592,8 +2592,24 @@ fn readyz_is_503_while_the_server_loads_and_200_after() {
         }
         loading += 1;
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    // SIGTERM ends a serving server cleanly and at once.
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
     assert_eq!(ready, json!({"ready": true, "generations": {"clinic": 1}}));
     assert!(loading > 0, "the loading phase was seen");
 }

@@ -632,19 +632,39 @@ fn serve_cmd(args: &ServeArgs) -> anyhow::Result<()> {
         bail!("--max-question-chars must be at least 1");
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let addr = args.addr;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
+        // One signal stops both the server and a load still under way.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
         // Listening first: a probe sees 503 from /readyz while the model and the
         // corpora load, rather than a refused connection.
         let startup = candor::api::Startup::default();
-        let server = tokio::spawn(candor::api::serve(startup.clone(), listener, shutdown_signal()));
+        let server = tokio::spawn(candor::api::serve(
+            startup.clone(),
+            listener,
+            until_stopped(stopped.clone()),
+        ));
         tracing::info!(%addr, "listening; loading the model and the corpora");
         let (place, cors, max) = (args.place.clone(), args.cors_origin.clone(), args.max_question_chars);
-        let state = tokio::task::spawn_blocking(move || load_state(&place, cors, max)).await??;
+        let load = tokio::task::spawn_blocking(move || load_state(&place, cors, max));
+        let state = tokio::select! {
+            state = load => state??,
+            () = until_stopped(stopped) => {
+                tracing::info!("stopped while loading");
+                return server.await?.context("server failed");
+            }
+        };
         let example = state
             .answerer
             .corpora()
@@ -657,7 +677,10 @@ fn serve_cmd(args: &ServeArgs) -> anyhow::Result<()> {
             "ready on http://{addr}\ntry: curl -s http://{addr}/v1/answer -H 'content-type: application/json' -d '{{\"question\":\"How do I back up the database?\",\"corpus\":\"{example}\"}}'"
         );
         server.await?.context("server failed")
-    })
+    });
+    // A load abandoned by a stop may still hold a blocking thread: do not wait for it.
+    runtime.shutdown_background();
+    served
 }
 
 /// Everything a server serves: corpora, guardrails, jobs and watches, admin

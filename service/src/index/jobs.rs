@@ -231,19 +231,31 @@ impl Jobs {
         let failed = format!("cannot start watching `{name}`");
         std::thread::Builder::new()
             .name(thread)
-            .spawn(move || loop {
-                std::thread::sleep(interval);
-                match super::pending_changes(&corpus, &jobs.data_dir) {
-                    Ok(None) => {}
-                    Ok(Some(what)) => {
-                        let hook = after_swap.clone();
-                        if let Ok(id) =
-                            jobs.start(corpus.clone(), Mode::Incremental, move || hook())
-                        {
-                            tracing::info!(corpus = %name, job = %id, "{what}; reindexing");
-                        }
+            .spawn(move || {
+                // After a job that failed, the changes are still pending; waiting
+                // twice as long each time (up to 64 intervals) keeps a broken
+                // corpus from filling the log and the job history.
+                let (mut last, mut backoff) = (None, 1u32);
+                loop {
+                    std::thread::sleep(interval * backoff);
+                    match last.and_then(|id| jobs.get(id)).map(|j| j.phase) {
+                        Some(Phase::Failed) => backoff = (backoff * 2).min(64),
+                        Some(Phase::Done) => backoff = 1,
+                        _ => {}
                     }
-                    Err(e) => tracing::warn!(corpus = %name, "cannot look for changes: {e}"),
+                    match super::pending_changes(&corpus, &jobs.data_dir) {
+                        Ok(None) => {}
+                        Ok(Some(what)) => {
+                            let hook = after_swap.clone();
+                            if let Ok(id) =
+                                jobs.start(corpus.clone(), Mode::Incremental, move || hook())
+                            {
+                                tracing::info!(corpus = %name, job = %id, "{what}; reindexing");
+                                last = Some(id);
+                            }
+                        }
+                        Err(e) => tracing::warn!(corpus = %name, "cannot look for changes: {e}"),
+                    }
                 }
             })
             .map(drop)
