@@ -1,5 +1,5 @@
 # Candor's two commands: `make run` and `make test`. Both fetch what they need.
-.PHONY: run test assets wasm-target plugins chromium build build-debug clean-data scifact-answers bench-plugins
+.PHONY: run test assets wasm-target plugins chromium build build-debug clean-data scifact-answers bench-plugins bench-peer
 
 CARGO ?= cargo
 DATA_DIR ?= data
@@ -47,6 +47,10 @@ scifact-answers: build
 ## Plugin benchmarks: guardrail cost per call, release-notes parser throughput.
 bench-plugins: build plugins
 	service/scripts/bench-plugins.sh
+
+## Candor against the LlamaIndex peer on SciFact, side by side (about 15 minutes).
+bench-peer: build
+	service/scripts/bench-peer.sh
 
 clean-data:
 	rm -rf $(DATA_DIR)
