@@ -14,7 +14,6 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState, Json};
-use crate::config::Corpus;
 use crate::index::jobs::{Job, JobId, Jobs};
 use crate::index::Mode;
 
@@ -110,15 +109,11 @@ pub(super) async fn reindex(
         .unwrap_or("incremental")
         .parse()
         .map_err(|m| ApiError::invalid("invalid_mode", m))?;
-    let corpora = state.answerer.corpora().clone();
+    let corpora = state.answerer.corpora();
     let (_, served) = corpora.pick(Some(&name))?;
-    let corpus = Corpus {
-        root: served.root.clone(),
-        config: served.config.clone(),
-    };
     let started = admin
         .jobs
-        .start(corpus, mode, move || corpora.reload(&name));
+        .start(served.corpus(), mode, corpora.reloader(&name));
     match started {
         Ok(job_id) => Ok((
             StatusCode::ACCEPTED,

@@ -698,16 +698,10 @@ fn load_state(
     );
     for (name, served) in answerer.corpora().iter() {
         if let Some(w) = &served.config.watch {
-            let corpora = answerer.corpora().clone();
-            let corpus = Corpus {
-                root: served.root.clone(),
-                config: served.config.clone(),
-            };
-            let reload_name = name.clone();
             jobs.watch(
-                corpus,
+                served.corpus(),
                 std::time::Duration::from_secs(w.interval_seconds),
-                Arc::new(move || corpora.reload(&reload_name)),
+                Arc::new(answerer.corpora().reloader(name)),
             )?;
             tracing::info!(corpus = %name, every_seconds = w.interval_seconds, "watching for changed files");
         }

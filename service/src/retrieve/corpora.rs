@@ -27,6 +27,16 @@ pub struct Served {
     pub generation: Arc<Generation>,
 }
 
+impl Served {
+    /// The corpus as configured when the server started: what a reindex of it reads.
+    pub fn corpus(&self) -> Corpus {
+        Corpus {
+            root: self.root.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
 /// All served corpora, by name, and the shared embedder.
 ///
 /// Each corpus's [`Served`] is swapped whole when a new generation is loaded; a
@@ -188,6 +198,16 @@ impl Corpora {
         };
         *slot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
         Ok(id)
+    }
+
+    /// A hook that loads corpus `name`'s current generation, for a job to call
+    /// after it swaps one in.
+    pub fn reloader(
+        self: &Arc<Self>,
+        name: &str,
+    ) -> impl Fn() -> crate::Result<GenerationId> + Send + Sync + 'static {
+        let (corpora, name) = (self.clone(), name.to_owned());
+        move || corpora.reload(&name)
     }
 
     /// The served corpora, by name.
