@@ -1,5 +1,5 @@
 # Candor's two commands: `make run` and `make test`. Both fetch what they need.
-.PHONY: run test assets wasm-target plugins chromium build build-debug clean-data scifact-answers bench-plugins bench-peer
+.PHONY: run test assets llm llm-server wasm-target plugins chromium build build-debug clean-data scifact-answers bench-plugins bench-peer
 
 CARGO ?= cargo
 DATA_DIR ?= data
@@ -8,6 +8,16 @@ ADDR ?= 127.0.0.1:8080
 ## Fetch ONNX Runtime and the embedding model into .assets/ (idempotent, quiet when done).
 assets:
 	@service/scripts/fetch-assets.sh
+
+## The local language model (SmolLM2-135M-Instruct, GGUF) and its small
+## OpenAI-compatible server (tests/llm-server, on node-llama-cpp).
+llm:
+	@service/scripts/fetch-llm.sh
+
+## Serve the local model on $(LLM_PORT) for corpora with `[answer] composer = "llm"`.
+LLM_PORT ?= 8091
+llm-server: llm
+	LLM_THREADS=$${LLM_THREADS:-1} node tests/llm-server/server.mjs .assets/llm/SmolLM2-135M-Instruct.Q4_1.gguf $(LLM_PORT)
 
 ## The WebAssembly target that plugins build for.
 wasm-target:
@@ -37,7 +47,7 @@ chromium:
 	  || { echo "install chromium (Debian: apt-get install chromium) and run make test again" >&2; exit 1; }
 
 ## The whole test suite: unit tests, the real-model index tests, end-to-end HTTP tests.
-test: assets plugins build-debug chromium
+test: assets llm plugins build-debug chromium
 	$(CARGO) test --workspace
 
 ## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.

@@ -70,6 +70,9 @@ pub enum Error {
         /// What went wrong.
         cause: String,
     },
+    /// The reader of a streamed answer went away before it was complete.
+    #[error("the client went away before the answer was complete")]
+    Cancelled,
     /// A worker thread panicked; a bug in Candor or a library, never the caller's fault.
     #[error("internal failure: {0}")]
     Internal(String),

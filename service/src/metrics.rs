@@ -49,12 +49,17 @@ fn labels(pairs: &[(&'static str, &str)]) -> Labels {
 
 /// Adds one to counter `name` with these labels.
 pub fn inc(name: &'static str, help: &'static str, pairs: &[(&'static str, &str)]) {
+    add(name, help, pairs, 1);
+}
+
+/// Adds `n` to counter `name` with these labels.
+pub fn add(name: &'static str, help: &'static str, pairs: &[(&'static str, &str)], n: u64) {
     let mut r = registry();
     let family = r.counters.entry(name).or_insert_with(|| Family {
         help,
         series: BTreeMap::new(),
     });
-    *family.series.entry(labels(pairs)).or_default() += 1;
+    *family.series.entry(labels(pairs)).or_default() += n;
 }
 
 /// Records `seconds` in histogram `name` with these labels.

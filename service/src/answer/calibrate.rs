@@ -3,8 +3,21 @@
 
 use std::path::PathBuf;
 
-use super::support::Labelled;
+use super::compose::sentence_texts;
+use super::generate::Support;
+use super::support::{CitationThreshold, Labelled};
 use super::{Answerer, Calibration};
+use crate::retrieve::corpora::Query;
+use crate::retrieve::Mode;
+
+/// Corpus sentences the citation threshold is chosen on, at most.
+const CITATION_SAMPLE: usize = 200;
+/// Share of wrong citations the threshold may let through.
+const WRONG_ACCEPTED: f32 = 0.05;
+/// Cosine similarity at which another chunk's sentence repeats the sampled one.
+const REPEATS: f32 = 0.9;
+/// A sampled sentence has at least this many words: a claim, not a label.
+const CLAIM_WORDS: usize = 6;
 
 /// Fits the support models of corpus `name` on questions it should answer
 /// (`in_scope`), on-topic questions it cannot answer (`unanswerable`, may be
@@ -37,6 +50,78 @@ pub fn calibrate(
         unanswerable: &unanswerable,
         out_of_scope: &out_of_scope,
     })?;
+    let calibration = Calibration {
+        citation: Some(citation_threshold(answerer, name)?),
+        ..calibration
+    };
     let path = calibration.save(&served.root)?;
     Ok((calibration, path))
+}
+
+/// Chooses the support score a generated sentence needs: sentences sampled
+/// evenly from the corpus are scored against the best-ranked chunk of another
+/// document (a plausible wrong citation), and the threshold is the score that
+/// at most [`WRONG_ACCEPTED`] of those pairs reach. Another version of the same
+/// document (same series), or a chunk that repeats the sentence nearly word for
+/// word, would support it, so neither counts as wrong.
+///
+/// # Errors
+///
+/// [`Error::InvalidRequest`] when the corpus has no sentence to sample; index
+/// and model errors.
+pub fn citation_threshold(answerer: &Answerer, name: &str) -> crate::Result<CitationThreshold> {
+    let (name, served) = answerer.corpora().pick(Some(name))?;
+    let gen = &served.generation;
+    let embedder = answerer.corpora().embedder();
+    let stride = (gen.chunks.len() / CITATION_SAMPLE).max(1);
+    let (mut wrong, mut own) = (Vec::new(), Vec::new());
+    for chunk in gen.chunks.iter().step_by(stride).take(CITATION_SAMPLE) {
+        let Some(sentence) = sentence_texts(&chunk.text)
+            .into_iter()
+            .find(|s| s.split_whitespace().count() >= CLAIM_WORDS)
+        else {
+            continue;
+        };
+        let query = Query {
+            text: &sentence,
+            corpus: Some(name),
+            mode: Mode::Hybrid,
+            limit: 20,
+            as_of: None,
+            recency: false,
+        };
+        let ranked = answerer.corpora().rank(&served, &query)?;
+        let mut support = Support::new(gen, embedder);
+        let mut found = None;
+        for s in &ranked {
+            let c = gen.chunk(s.id)?;
+            let same_series = c.series.is_some() && c.series == chunk.series;
+            if c.doc_id == chunk.doc_id || same_series {
+                continue;
+            }
+            let (dense, lexical) = support.parts(&sentence, &[c], &[0])?;
+            if dense < REPEATS {
+                found = Some((dense + lexical) / 2.0);
+                break;
+            }
+        }
+        let Some(score) = found else { continue };
+        wrong.push(score);
+        own.push(Support::new(gen, embedder).score(&sentence, &[chunk], &[0])?);
+    }
+    if wrong.is_empty() {
+        return Err(crate::Error::InvalidRequest(format!(
+            "corpus `{name}` has no sentence of {CLAIM_WORDS}+ words with a chunk of another document to test citations on"
+        )));
+    }
+    wrong.sort_by(f32::total_cmp);
+    let k = ((wrong.len() as f32 * (1.0 - WRONG_ACCEPTED)).ceil() as usize).min(wrong.len() - 1);
+    let threshold = wrong[k];
+    let share = |v: &[f32]| v.iter().filter(|&&x| x >= threshold).count() as f32 / v.len() as f32;
+    Ok(CitationThreshold {
+        threshold,
+        pairs: wrong.len(),
+        wrong_accepted: share(&wrong),
+        quotes_accepted: share(&own),
+    })
 }

@@ -136,6 +136,15 @@ fn sentences(text: &str) -> Vec<Span> {
     out
 }
 
+/// The sentences of `text`, as [`compose`] reads them.
+pub fn sentence_texts(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    sentences(text)
+        .iter()
+        .map(|s| slice(&chars, s.start, s.end))
+        .collect()
+}
+
 /// Length of a list marker (`- `, `* `, `+ `, `12. `, `3) `) at the start of `s`.
 fn list_marker(s: &[char]) -> usize {
     match s {
@@ -176,6 +185,21 @@ struct Candidate<'a> {
     score: f32,
 }
 
+/// The first `evidence_chunks` of `ranked` a composer reads: superseded chunks
+/// only when there is nothing else.
+pub fn evidence(ranked: &[Scored<ChunkId>], evidence_chunks: usize) -> Vec<&Scored<ChunkId>> {
+    let current: Vec<&Scored<ChunkId>> = ranked
+        .iter()
+        .filter(|s| !s.superseded)
+        .take(evidence_chunks)
+        .collect();
+    if current.is_empty() {
+        ranked.iter().take(evidence_chunks).collect()
+    } else {
+        current
+    }
+}
+
 /// Picks up to `max_sentences` sentences from the first `evidence_chunks` of
 /// `ranked` that best answer `question`. Superseded chunks are read only when
 /// nothing else was found. Returns None when no chunk has a sentence.
@@ -196,16 +220,7 @@ pub fn compose(
         idf.insert(t, gen.lexical.idf(t)?);
     }
     let total: f32 = idf.values().sum();
-    let current: Vec<&Scored<ChunkId>> = ranked
-        .iter()
-        .filter(|s| !s.superseded)
-        .take(evidence_chunks)
-        .collect();
-    let pool = if current.is_empty() {
-        ranked.iter().take(evidence_chunks).collect()
-    } else {
-        current
-    };
+    let pool = evidence(ranked, evidence_chunks);
 
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
     for (rank, s) in pool.iter().enumerate() {
@@ -353,26 +368,21 @@ fn repeats(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
 mod tests {
     use super::*;
 
-    fn texts(t: &str) -> Vec<String> {
-        let chars: Vec<char> = t.chars().collect();
-        sentences(t)
-            .iter()
-            .map(|s| slice(&chars, s.start, s.end))
-            .collect()
-    }
-
     #[test]
     fn splits_at_sentence_ends_and_line_breaks_but_not_inside_abbreviations() {
         assert_eq!(
-            texts("Backups run nightly. They keep 30 days, e.g. for audits.\n\nSee retention! (Really.) Done"),
+            sentence_texts("Backups run nightly. They keep 30 days, e.g. for audits.\n\nSee retention! (Really.) Done"),
             ["Backups run nightly.", "They keep 30 days, e.g. for audits.", "See retention!", "(Really.)", "Done"]
         );
         assert_eq!(
-            texts("Backing up\n\nPinned snapshots are never pruned\nand do not count.\n- Port 7420 open.\n2. Then start it."),
+            sentence_texts("Backing up\n\nPinned snapshots are never pruned\nand do not count.\n- Port 7420 open.\n2. Then start it."),
             ["Backing up", "Pinned snapshots are never pruned\nand do not count.", "Port 7420 open.", "Then start it."]
         );
-        assert_eq!(texts("Version 2.5 is out."), ["Version 2.5 is out."]);
-        assert!(texts("  \n ").is_empty());
+        assert_eq!(
+            sentence_texts("Version 2.5 is out."),
+            ["Version 2.5 is out."]
+        );
+        assert!(sentence_texts("  \n ").is_empty());
     }
 
     #[test]

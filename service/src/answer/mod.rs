@@ -2,13 +2,17 @@
 //! not supported, with the reason.
 //!
 //! The path of a question: retrieve (with recency) → measure support signals →
-//! decide with the corpus's calibrated models → compose from the corpus's own
-//! sentences → warn about stale evidence → cache. Unsupported is a normal outcome,
-//! not an error. Knows nothing of HTTP.
+//! decide with the corpus's calibrated models → compose (from the corpus's own
+//! sentences, or by a language model whose every sentence is checked) → warn
+//! about stale evidence → cache. Unsupported is a normal outcome, not an error.
+//! A reader may follow an answer as it is made ([`Progress`]). Knows nothing of
+//! HTTP.
 
 pub mod calibrate;
 pub mod compose;
+pub mod generate;
 pub mod guard;
+pub mod llm;
 pub mod support;
 
 use std::collections::BTreeMap;
@@ -20,13 +24,20 @@ use serde::ser::SerializeStruct;
 use serde::Serialize;
 
 use crate::cache::Fifo;
+use crate::config::{Composer, OnLlmFailure};
 use crate::index::{ChunkId, GenerationId};
 use crate::retrieve::corpora::{Corpora, Query, Served};
 use crate::retrieve::{Mode, Scored};
 use crate::Error;
 pub use compose::{Citation, Composed};
+pub use generate::Dropped;
 pub use guard::{Fired, Guards};
 pub use support::{Calibration, ScopeProfile, Signals, Verdict};
+
+/// The support a generated sentence needs from its sources when the corpus's
+/// calibration has no citation threshold: the one `candor calibrate` chose on
+/// the Ferrule demo corpus (5% of wrong citations pass it).
+pub const DEFAULT_CITATION_THRESHOLD: f32 = 0.62;
 
 /// Composed answers kept for reuse. Default: 4,096.
 pub const ANSWER_CACHE_ENTRIES: usize = 4096;
@@ -62,6 +73,9 @@ pub enum Reason {
     InsufficientEvidence,
     /// A guardrail refused the question or the answer.
     Blocked,
+    /// The corpus composes with a language model, the model failed, and the
+    /// corpus is set to decline rather than answer extractively.
+    ComposerUnavailable,
 }
 
 impl Reason {
@@ -71,6 +85,7 @@ impl Reason {
             Reason::OutOfScope => "out_of_scope",
             Reason::InsufficientEvidence => "insufficient_evidence",
             Reason::Blocked => "blocked",
+            Reason::ComposerUnavailable => "composer_unavailable",
         }
     }
 }
@@ -82,6 +97,40 @@ pub enum Outcome {
     Answered(Composed),
     /// No answer, and why.
     Unsupported(Reason),
+}
+
+/// A piece of an answer in the making, for a reader that follows it.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// The evidence the answer cites, numbered from 1: first, before any text.
+    Evidence(&'a [Citation]),
+    /// The next sentence, released only after it passed every check.
+    Sentence(&'a str),
+    /// Everything sent so far is void (the language model failed); the answer
+    /// starts again, from new evidence. The text says why.
+    Restart(&'a str),
+}
+
+/// Receives [`Progress`]; returns false when the reader has gone, which stops
+/// the answer ([`Error::Cancelled`]).
+pub type Sink<'a> = &'a mut dyn FnMut(Progress<'_>) -> bool;
+
+/// What the language model did for an answer: for the answer log, so that rated
+/// answers become eval cases for the composer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmRun {
+    /// The model, as the endpoint named it.
+    pub model: String,
+    /// SHA-256 of the system prompt and question.
+    pub prompt_hash: String,
+    /// Everything the model wrote.
+    pub raw_output: String,
+    /// The sentences kept, with their support scores.
+    pub kept: Vec<generate::Kept>,
+    /// The sentences left out, and why.
+    pub dropped: Vec<Dropped>,
+    /// Why the model failed, when it did (the answer then fell back).
+    pub failure: Option<String>,
 }
 
 /// How the support decision saw the question (for explaining an outcome).
@@ -124,11 +173,16 @@ pub struct Answer {
     /// The question as the input guardrails left it, redactions applied: what
     /// an answer log may keep. Not part of the JSON answer.
     pub asked: String,
+    /// Who wrote the answer (after any fallback).
+    pub composer: Composer,
+    /// The language model's part, when the corpus composes with one. Not part of
+    /// the JSON answer beyond `dropped_sentences`.
+    pub llm: Option<LlmRun>,
 }
 
 impl Serialize for Answer {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        let mut s = ser.serialize_struct("Answer", 14)?;
+        let mut s = ser.serialize_struct("Answer", 16)?;
         match &self.outcome {
             Outcome::Answered(c) => {
                 s.serialize_field("status", "answered")?;
@@ -153,6 +207,11 @@ impl Serialize for Answer {
         s.serialize_field("generation", &self.generation)?;
         s.serialize_field("cached", &self.cached)?;
         s.serialize_field("took_ms", &self.took_ms)?;
+        s.serialize_field("composer", &self.composer)?;
+        s.serialize_field(
+            "dropped_sentences",
+            &self.llm.as_ref().map_or(0, |r| r.dropped.len()),
+        )?;
         s.end()
     }
 }
@@ -183,6 +242,8 @@ fn count(a: &Answer) {
 struct Judge {
     profile: ScopeProfile,
     calibration: Option<Calibration>,
+    /// The language model client, when the corpus has an `[llm]` table.
+    llm: Option<llm::Llm>,
     /// Swapped whole by [`Answerer::reload_plugins`]; a request keeps the set it took.
     guards: RwLock<Arc<Guards>>,
 }
@@ -249,11 +310,22 @@ impl Answerer {
                 &served.config.guardrails,
                 plugin_cache,
             )?));
+            let llm = match &served.config.llm {
+                Some(settings) => {
+                    Some(llm::Llm::new(settings).map_err(|message| Error::Config {
+                        file: file.clone(),
+                        key: "llm.api_key_env".into(),
+                        message,
+                    })?)
+                }
+                None => None,
+            };
             judges.insert(
                 name.clone(),
                 Judge {
                     profile,
                     calibration,
+                    llm,
                     guards,
                 },
             );
@@ -314,6 +386,18 @@ impl Answerer {
     /// [`Error::InvalidRequest`] for an empty question or a bad `top_k`,
     /// [`Error::UnknownCorpus`], index and model errors.
     pub fn answer(&self, q: &Question<'_>) -> crate::Result<Answer> {
+        self.answer_with(q, &mut |_| true)
+    }
+
+    /// Answers `q` as [`Answerer::answer`] does, and tells `sink` about the
+    /// answer as it is made: its evidence, then each sentence once it passed
+    /// every check. An answer that is not written sentence by sentence (cached,
+    /// extractive, unsupported) is told whole at the end, in the same events.
+    ///
+    /// # Errors
+    ///
+    /// As [`Answerer::answer`]; [`Error::Cancelled`] when `sink` returns false.
+    pub fn answer_with(&self, q: &Question<'_>, sink: Sink<'_>) -> crate::Result<Answer> {
         let started = Instant::now();
         if q.text.trim().is_empty() {
             return Err(Error::InvalidRequest("the question is empty".into()));
@@ -346,20 +430,40 @@ impl Answerer {
                 .lock()
                 .map_err(|_| Error::Internal("answer cache poisoned by an earlier panic".into()))
         };
-        if let Some(mut hit) = cache()?.get(&key) {
+        let hit = cache()?.get(&key);
+        if let Some(mut hit) = hit {
             hit.cached = true;
+            tell(&hit, sink)?;
             hit.took_ms = started.elapsed().as_secs_f64() * 1000.0;
             count(&hit);
             return Ok(hit);
         }
-        let mut answer = self.answer_uncached(q)?;
+        // Whether the reader still needs the answer told whole: until evidence
+        // was streamed, and again after a restart.
+        let mut untold = true;
+        let mut following = |p: Progress<'_>| {
+            match p {
+                Progress::Evidence(_) => untold = false,
+                Progress::Restart(_) => untold = true,
+                Progress::Sentence(_) => {}
+            }
+            sink(p)
+        };
+        let mut answer = self.answer_uncached(q, &mut following)?;
+        if untold {
+            tell(&answer, sink)?;
+        }
         answer.took_ms = started.elapsed().as_secs_f64() * 1000.0;
-        cache()?.put(key, answer.clone());
+        // An answer the model failed to write is not kept: the model may be
+        // back for the next asker.
+        if answer.llm.as_ref().is_none_or(|r| r.failure.is_none()) {
+            cache()?.put(key, answer.clone());
+        }
         count(&answer);
         Ok(answer)
     }
 
-    fn answer_uncached(&self, q: &Question<'_>) -> crate::Result<Answer> {
+    fn answer_uncached(&self, q: &Question<'_>, sink: Sink<'_>) -> crate::Result<Answer> {
         let names: Vec<&str> = match q.corpus {
             Some(name) => vec![name],
             None => self.corpora.iter().map(|(n, _)| n.as_str()).collect(),
@@ -394,6 +498,7 @@ impl Answerer {
                 ..q.clone()
             },
             routed,
+            sink,
         )?;
         answer.warnings.splice(0..0, warnings);
         answer.guardrails.splice(0..0, fired);
@@ -432,6 +537,8 @@ impl Answerer {
             cached: false,
             took_ms: 0.0,
             asked: asked.to_owned(),
+            composer: served.config.answer.composer,
+            llm: None,
         })
     }
 
@@ -487,7 +594,13 @@ impl Answerer {
         })
     }
 
-    fn conclude(&self, a: Assessment<'_>, q: &Question<'_>, routed: bool) -> crate::Result<Answer> {
+    fn conclude(
+        &self,
+        a: Assessment<'_>,
+        q: &Question<'_>,
+        routed: bool,
+        sink: Sink<'_>,
+    ) -> crate::Result<Answer> {
         let config = &a.served.config;
         let mut warnings = Vec::new();
         if !a.support.calibrated {
@@ -497,17 +610,55 @@ impl Answerer {
             ));
         }
         let mut composed = None;
+        let mut fired = Vec::new();
+        let mut composer = Composer::Extractive;
+        let mut run = None;
+        let mut unavailable = false;
         if a.verdict == Verdict::Supported {
             let k = q.top_k.unwrap_or(config.answer.evidence_chunks);
-            composed = compose::compose(
-                &a.served.generation,
-                q.text,
-                &a.ranked,
-                k,
-                config.answer.max_sentences,
-            )?;
+            let judge = self.judge(a.name)?;
+            if let (Composer::Llm, Some(llm)) = (config.answer.composer, &judge.llm) {
+                match self.write(&a, q, k, llm, sink, &mut fired, &mut warnings)? {
+                    Written::Blocked(block) => {
+                        let mut b = self.blocked(a.name, q.text, block, fired, warnings)?;
+                        b.confidence = a.confidence;
+                        b.support = Some(a.support);
+                        return Ok(b);
+                    }
+                    Written::Done(c, r) => {
+                        composer = Composer::Llm;
+                        composed = c;
+                        run = Some(r);
+                    }
+                    Written::Failed(r) => {
+                        let why = r.failure.clone().unwrap_or_default();
+                        run = Some(r);
+                        match config.llm.as_ref().map(|l| l.on_failure) {
+                            Some(OnLlmFailure::Unsupported) => {
+                                warnings.push(why);
+                                unavailable = true;
+                            }
+                            _ => {
+                                let w = format!("{why}; this answer was composed extractively");
+                                if !sink(Progress::Restart(&w)) {
+                                    return Err(Error::Cancelled);
+                                }
+                                warnings.push(w);
+                            }
+                        }
+                    }
+                }
+            }
+            if composer == Composer::Extractive && !unavailable {
+                composed = compose::compose(
+                    &a.served.generation,
+                    q.text,
+                    &a.ranked,
+                    k,
+                    config.answer.max_sentences,
+                )?;
+            }
         }
-        let mut fired = Vec::new();
         if let Some(c) = composed.as_mut() {
             let cites: Vec<crate::plugins::Citation> = c
                 .citations
@@ -520,7 +671,7 @@ impl Answerer {
                 .collect();
             let checked = self.judge(a.name)?.guards().answer(q.text, &c.text, &cites);
             warnings.extend(checked.warnings);
-            fired = checked.fired;
+            fired.extend(checked.fired);
             if let Some(block) = checked.blocked {
                 let mut b = self.blocked(a.name, q.text, block, fired, warnings)?;
                 b.confidence = a.confidence;
@@ -529,7 +680,27 @@ impl Answerer {
             }
             c.text = checked.text;
         }
+        let declined = run
+            .as_ref()
+            .is_some_and(|r| r.dropped.iter().any(|d| d.why == generate::Why::Declined));
         let (outcome, message, scope) = match (composed, a.verdict) {
+            (None, _) if unavailable => (
+                Outcome::Unsupported(Reason::ComposerUnavailable),
+                format!(
+                    "The language model that writes answers for `{}` is unavailable, and this corpus is set not to answer without it.",
+                    a.name
+                ),
+                config.scope.clone(),
+            ),
+            (None, Verdict::Supported) if composer == Composer::Llm => (
+                Outcome::Unsupported(Reason::InsufficientEvidence),
+                if declined {
+                    format!("The language model found no answer to your question in the evidence from `{}`.", a.name)
+                } else {
+                    format!("No sentence the language model wrote was supported by the evidence from `{}`, so there is no answer.", a.name)
+                },
+                config.scope.clone(),
+            ),
             (Some(c), _) => {
                 let today = q.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
                 if let Some(w) = staleness(&c, today, config.recency.freshness_days) {
@@ -593,7 +764,129 @@ impl Answerer {
             cached: false,
             took_ms: 0.0,
             asked: q.text.to_owned(),
+            composer,
+            llm: run,
         })
+    }
+
+    /// Has the corpus's language model write the answer from the top `k`
+    /// chunks. Each sentence that passes the checks also passes the output
+    /// guardrails before the reader sees it.
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        a: &Assessment<'_>,
+        q: &Question<'_>,
+        k: usize,
+        llm: &llm::Llm,
+        sink: Sink<'_>,
+        fired: &mut Vec<Fired>,
+        warnings: &mut Vec<String>,
+    ) -> crate::Result<Written> {
+        let gen = &a.served.generation;
+        let config = &a.served.config;
+        let mut chunks = Vec::new();
+        for s in compose::evidence(&a.ranked, k) {
+            chunks.push((gen.chunk(s.id)?, s.score));
+        }
+        let evidence = generate::Evidence::new(chunks);
+        let template = config
+            .llm
+            .as_ref()
+            .and_then(|l| l.prompt.as_deref())
+            .unwrap_or(generate::DEFAULT_PROMPT);
+        let system = generate::prompt(template, &config.scope, &evidence);
+        let threshold = self
+            .judge(a.name)?
+            .calibration
+            .as_ref()
+            .and_then(|c| c.citation)
+            .map_or(DEFAULT_CITATION_THRESHOLD, |c| c.threshold);
+        if !sink(Progress::Evidence(&evidence.citations)) {
+            return Err(Error::Cancelled);
+        }
+        let guards = self.judge(a.name)?.guards();
+        let cites: Vec<crate::plugins::Citation> = evidence
+            .citations
+            .iter()
+            .map(|x| crate::plugins::Citation {
+                doc_id: x.doc_id.0.clone(),
+                title: x.title.clone(),
+                snippet: x.snippet.clone(),
+            })
+            .collect();
+        let (mut gone, mut block) = (false, None);
+        let mut release = |sentence: &str| {
+            let checked = guards.answer(q.text, sentence, &cites);
+            fired.extend(checked.fired);
+            warnings.extend(checked.warnings);
+            if let Some(b) = checked.blocked {
+                block = Some(b);
+                return None;
+            }
+            if !sink(Progress::Sentence(&checked.text)) {
+                gone = true;
+                return None;
+            }
+            Some(checked.text)
+        };
+        let mut support = generate::Support::new(gen, self.corpora.embedder());
+        let task = generate::Task {
+            system: &system,
+            question: q.text,
+            evidence: &evidence,
+            threshold,
+            max_sentences: config.answer.max_sentences,
+        };
+        let result = generate::generate(llm, &task, &mut support, &mut release);
+        if gone {
+            return Err(Error::Cancelled);
+        }
+        if let Some(b) = block {
+            return Ok(Written::Blocked(b));
+        }
+        match result {
+            Ok(g) => {
+                crate::metrics::add(
+                    "candor_llm_sentences_total",
+                    "Sentences the language model wrote, by whether they were kept.",
+                    &[("corpus", a.name), ("result", "dropped")],
+                    g.dropped.len() as u64,
+                );
+                crate::metrics::add(
+                    "candor_llm_sentences_total",
+                    "Sentences the language model wrote, by whether they were kept.",
+                    &[("corpus", a.name), ("result", "kept")],
+                    g.kept.len() as u64,
+                );
+                let run = LlmRun {
+                    model: g.model,
+                    prompt_hash: g.prompt_hash,
+                    raw_output: g.raw,
+                    kept: g.kept,
+                    dropped: g.dropped,
+                    failure: None,
+                };
+                Ok(Written::Done(g.composed, run))
+            }
+            Err(generate::Failure::Engine(e)) => Err(e),
+            Err(generate::Failure::Llm(e)) => {
+                tracing::warn!(corpus = %a.name, error = %e, "language model failed");
+                crate::metrics::inc(
+                    "candor_llm_failures_total",
+                    "Language model calls that failed, by corpus and cause.",
+                    &[("corpus", a.name), ("cause", e.label())],
+                );
+                Ok(Written::Failed(LlmRun {
+                    model: llm.model().to_owned(),
+                    prompt_hash: String::new(),
+                    raw_output: String::new(),
+                    kept: Vec::new(),
+                    dropped: Vec::new(),
+                    failure: Some(e.to_string()),
+                }))
+            }
+        }
     }
 
     /// The support signals of `text` in corpus `name`, as calibration sees them: a
@@ -604,6 +897,35 @@ impl Answerer {
     /// As [`Answerer::answer`].
     pub fn signals(&self, name: &str, text: &str) -> crate::Result<Signals> {
         Ok(self.assess(name, text, None, true)?.support.signals)
+    }
+}
+
+/// What the language model's attempt at an answer came to.
+enum Written {
+    /// It wrote; the kept sentences (None when none was kept).
+    Done(Option<Composed>, LlmRun),
+    /// A guardrail blocked a sentence.
+    Blocked(Fired),
+    /// It failed; the run says why.
+    Failed(LlmRun),
+}
+
+/// Tells `sink` a finished answer whole: its citations, then its sentences.
+fn tell(a: &Answer, sink: Sink<'_>) -> crate::Result<()> {
+    let told = match &a.outcome {
+        Outcome::Answered(c) => {
+            sink(Progress::Evidence(&c.citations))
+                && generate::split(&c.text, true)
+                    .0
+                    .iter()
+                    .all(|s| sink(Progress::Sentence(s)))
+        }
+        Outcome::Unsupported(_) => sink(Progress::Evidence(&[])),
+    };
+    if told {
+        Ok(())
+    } else {
+        Err(Error::Cancelled)
     }
 }
 

@@ -478,6 +478,27 @@ pub struct Calibration {
     pub unanswerable_declined: f32,
     /// When the fit ran (RFC 3339).
     pub calibrated_at: String,
+    /// The support a generated sentence needs from the sources it cites (the
+    /// `llm` composer); absent in calibrations made before there was one.
+    #[serde(default)]
+    pub citation: Option<CitationThreshold>,
+}
+
+/// The support score a generated sentence needs from the sources it cites, and
+/// how it was chosen: the score that few wrong citations reach. A wrong
+/// citation is a sentence of the corpus paired with the best-ranked chunk of
+/// another document, the most plausible wrong source there is.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CitationThreshold {
+    /// The score a sentence needs.
+    pub threshold: f32,
+    /// Sentence–wrong-source pairs it was chosen on.
+    pub pairs: usize,
+    /// Share of those wrong pairs that reach it.
+    pub wrong_accepted: f32,
+    /// Share of the same sentences that reach it with their own source.
+    pub quotes_accepted: f32,
 }
 
 impl Calibration {
@@ -524,6 +545,7 @@ impl Calibration {
             out_of_scope_declined: 0.0,
             unanswerable_declined: 0.0,
             calibrated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            citation: None,
         };
         let answered = |set: &[Signals]| {
             let yes = set

@@ -70,6 +70,11 @@ impl From<Error> for ApiError {
             Error::UnknownAnswer(_) => (StatusCode::NOT_FOUND, "unknown_answer"),
             Error::NotIndexed(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_indexed"),
             Error::IndexBusy(_) => (StatusCode::CONFLICT, "index_busy"),
+            // Nobody reads it: the client closed the connection (nginx's 499).
+            Error::Cancelled => (
+                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+                "client_closed",
+            ),
             Error::Config { .. } | Error::BadDocument { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid_input")
             }
@@ -93,18 +98,30 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The body a client sees: `{"error":{"code","message",…}}`, without the
+    /// detail of a 5xx.
+    pub fn body(&self) -> serde_json::Value {
         let message = if self.status.is_server_error() {
             "internal error".to_owned()
         } else {
             self.message.clone()
         };
-        let mut error = self.extra;
+        let mut error = self.extra.clone();
         error.insert("code".into(), self.code.into());
         error.insert("message".into(), message.into());
-        let body = json!({ "error": error });
-        let mut resp = (self.status, axum::Json(body)).into_response();
+        json!({ "error": error })
+    }
+
+    /// The detail behind the error, 5xx included: for the log.
+    pub fn detail(&self) -> &str {
+        &self.message
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, axum::Json(self.body())).into_response();
         if self.status.is_server_error() {
             resp.extensions_mut().insert(InternalDetail(self.message));
         }

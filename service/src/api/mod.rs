@@ -14,6 +14,7 @@ use std::time::Instant;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -25,7 +26,7 @@ pub use admin::Admin;
 pub use error::ApiError;
 use error::InternalDetail;
 
-use crate::answer::{Answer, Answerer, Question};
+use crate::answer::{Answer, Answerer, Progress, Question};
 use crate::feedback::{AnswerId, Feedback};
 use crate::retrieve::corpora::{CorpusInfo, Query, SearchResult};
 use crate::retrieve::Mode;
@@ -450,32 +451,98 @@ struct Logged {
 
 #[utoipa::path(post, path = "/v1/answer", tag = "questions", request_body = AnswerBody,
     responses(
-        (status = 200, description = "Answered, or declared unsupported with the reason", body = openapi::AnswerResponse),
+        (status = 200, description = "Answered, or declared unsupported with the reason. With `Accept: text/event-stream`, server-sent events instead: `evidence` (`{citations}`), then `delta` (`{text}`, one checked sentence each), `restart` (`{warning}`: discard what came so far) when the language model failed and another composer answers, and last `done` (this same JSON) or `error` (`{error}`)",
+            content((openapi::AnswerResponse = "application/json"), (String = "text/event-stream"))),
         (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
         (status = 404, description = "No such corpus", body = openapi::ErrorBody),
     ))]
 async fn answer(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Json(body): Json<AnswerBody>,
-) -> Result<Json<Logged>, ApiError> {
+) -> Result<Response, ApiError> {
     check_question(&state, &body.question)?;
     check_top_k(body.top_k, crate::answer::MAX_TOP_K)?;
-    let logged = blocking(move || {
-        let q = Question {
-            text: &body.question,
-            corpus: body.corpus.as_deref(),
-            as_of: body.as_of,
-            top_k: body.top_k,
+    if let Some(name) = &body.corpus {
+        state.answerer.corpora().pick(Some(name))?;
+    }
+    let streamed = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"));
+    if streamed {
+        return Ok(answer_events(state, body).into_response());
+    }
+    let logged = blocking(move || answer_logged(&state, &body, &mut |_| true)).await?;
+    Ok(Json(logged).into_response())
+}
+
+/// Answers and logs one request, telling `sink` the answer as it is made.
+fn answer_logged(
+    state: &AppState,
+    body: &AnswerBody,
+    sink: crate::answer::Sink<'_>,
+) -> crate::Result<Logged> {
+    let q = Question {
+        text: &body.question,
+        corpus: body.corpus.as_deref(),
+        as_of: body.as_of,
+        top_k: body.top_k,
+    };
+    let answer = state.answerer.answer_with(&q, sink)?;
+    let answer_id = match &state.feedback {
+        Some(store) => Some(store.log(&answer.asked, &answer)?),
+        None => None,
+    };
+    Ok(Logged { answer_id, answer })
+}
+
+/// Events a streamed answer may have waiting before the reader takes them.
+const EVENT_BUFFER: usize = 16;
+
+/// `/v1/answer` as server-sent events. The engine runs on a blocking thread and
+/// sends each event as it is made; when the client goes, the next send fails,
+/// which stops the answer and with it any language model call.
+fn answer_events(
+    state: AppState,
+    body: AnswerBody,
+) -> Sse<impl tokio_stream::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(EVENT_BUFFER);
+    tokio::task::spawn_blocking(move || {
+        let send = |name: &str, data: serde_json::Value| -> bool {
+            match Event::default().event(name).json_data(data) {
+                Ok(e) => tx.blocking_send(e).is_ok(),
+                Err(_) => false,
+            }
         };
-        let answer = state.answerer.answer(&q)?;
-        let answer_id = match &state.feedback {
-            Some(store) => Some(store.log(&answer.asked, &answer)?),
-            None => None,
+        let mut sink = |p: Progress<'_>| match p {
+            Progress::Evidence(c) => send("evidence", serde_json::json!({ "citations": c })),
+            Progress::Sentence(t) => send("delta", serde_json::json!({ "text": t })),
+            Progress::Restart(w) => send("restart", serde_json::json!({ "warning": w })),
         };
-        Ok(Logged { answer_id, answer })
-    })
-    .await?;
-    Ok(Json(logged))
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            answer_logged(&state, &body, &mut sink)
+        }))
+        .unwrap_or_else(|_| Err(crate::Error::Internal("the answer panicked".into())));
+        match result {
+            Ok(logged) => {
+                let done = serde_json::to_value(&logged)
+                    .unwrap_or_else(|e| ApiError::internal(e.to_string()).body());
+                send("done", done);
+            }
+            Err(crate::Error::Cancelled) => {}
+            Err(e) => {
+                let e = ApiError::from(e);
+                if e.body()["error"]["code"] == "internal" {
+                    tracing::error!(error = %e.detail(), "streamed answer failed");
+                }
+                send("error", e.body());
+            }
+        }
+    });
+    let events = tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), Ok);
+    Sse::new(events).keep_alive(KeepAlive::default())
 }
 
 #[utoipa::path(post, path = "/v1/feedback", tag = "questions", request_body = Feedback,

@@ -143,4 +143,9 @@ pub struct AnswerResponse {
     cached: bool,
     /// Time spent, in milliseconds.
     took_ms: f64,
+    /// Who wrote the answer: `extractive` or `llm` (after any fallback).
+    composer: crate::config::Composer,
+    /// Sentences the language model wrote that were left out (no valid
+    /// citation, or not supported by the source cited); 0 for extractive answers.
+    dropped_sentences: usize,
 }

@@ -52,6 +52,10 @@ pub struct CorpusConfig {
     /// How answers are composed and when the corpus declines to answer.
     #[serde(default)]
     pub answer: AnswerSettings,
+    /// The language model the `llm` composer asks; required when
+    /// `answer.composer = "llm"`.
+    #[serde(default)]
+    pub llm: Option<LlmSettings>,
     /// Guardrail plugins, run in order.
     #[serde(default)]
     pub guardrails: Vec<GuardrailSettings>,
@@ -379,7 +383,7 @@ impl Default for Retrieval {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerSettings {
-    /// Most sentences an extractive answer holds; 1..=4. Default: 3.
+    /// Most sentences an answer holds (either composer); 1..=4. Default: 3.
     #[serde(default = "default_max_sentences")]
     pub max_sentences: usize,
     /// Top-ranked chunks the composer reads sentences from; 1..=20. Default: 5.
@@ -390,6 +394,120 @@ pub struct AnswerSettings {
     /// scope; they sharpen the scope statement. Default: none.
     #[serde(default)]
     pub scope_examples: Vec<PathBuf>,
+    /// Who writes the answer. Default: `extractive`.
+    #[serde(default)]
+    pub composer: Composer,
+}
+
+/// Who writes an answer.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Composer {
+    /// The corpus's own sentences, each cited.
+    #[default]
+    Extractive,
+    /// A language model writes from the numbered evidence; sentences without a
+    /// valid, supported citation are dropped.
+    Llm,
+}
+
+/// `[llm]`: an OpenAI-compatible chat completions endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    /// The API's base address, up to and including `/v1`
+    /// (`http://127.0.0.1:8091/v1`, `https://api.openai.com/v1`).
+    pub base_url: String,
+    /// The model name sent with each request.
+    pub model: String,
+    /// The environment variable holding the API key, sent as a bearer token;
+    /// absent: no key is sent.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Deadline for a whole generation in milliseconds; 100..=600000. Default: 30000.
+    #[serde(default = "default_llm_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Most tokens the model may write; 1..=8192. Default: 400.
+    #[serde(default = "default_llm_max_tokens")]
+    pub max_tokens: u32,
+    /// Sampling temperature; 0..=2. Default: 0 (the most likely words).
+    #[serde(default)]
+    pub temperature: f32,
+    /// The system prompt. `{scope}` becomes the scope statement and `{sources}`
+    /// the numbered evidence; both must appear. Absent: a built-in prompt.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// What an answer becomes when the model fails (unreachable, too slow,
+    /// malformed output). Default: `extractive`.
+    #[serde(default)]
+    pub on_failure: OnLlmFailure,
+}
+
+/// What an answer becomes when the language model fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnLlmFailure {
+    /// The extractive composer answers instead, with a warning.
+    #[default]
+    Extractive,
+    /// `unsupported` with reason `composer_unavailable`.
+    Unsupported,
+}
+
+fn default_llm_timeout_ms() -> u64 {
+    30_000
+}
+fn default_llm_max_tokens() -> u32 {
+    400
+}
+
+impl LlmSettings {
+    /// Checks every value; on failure, the key (below `llm.`) and why.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        let url = self.base_url.trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err((
+                "base_url",
+                format!(
+                    "must be an http:// or https:// address, got `{}`",
+                    self.base_url
+                ),
+            ));
+        }
+        if self.model.trim().is_empty() {
+            return Err(("model", "must not be empty".into()));
+        }
+        if !(100..=600_000).contains(&self.timeout_ms) {
+            return Err((
+                "timeout_ms",
+                format!("must be in 100..=600000, got {}", self.timeout_ms),
+            ));
+        }
+        if !(1..=8192).contains(&self.max_tokens) {
+            return Err((
+                "max_tokens",
+                format!("must be in 1..=8192, got {}", self.max_tokens),
+            ));
+        }
+        if !(0.0..=2.0).contains(&self.temperature) {
+            return Err((
+                "temperature",
+                format!("must be in [0, 2], got {}", self.temperature),
+            ));
+        }
+        if let Some(p) = &self.prompt {
+            for slot in ["{scope}", "{sources}"] {
+                if !p.contains(slot) {
+                    return Err(("prompt", format!("must contain `{slot}`")));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_max_sentences() -> usize {
@@ -405,6 +523,7 @@ impl Default for AnswerSettings {
             max_sentences: default_max_sentences(),
             evidence_chunks: default_evidence_chunks(),
             scope_examples: Vec::new(),
+            composer: Composer::default(),
         }
     }
 }
@@ -530,6 +649,15 @@ impl Corpus {
             return Err(bad(
                 "answer.evidence_chunks",
                 format!("must be in 1..=20, got {}", a.evidence_chunks),
+            ));
+        }
+        if let Some(l) = &c.llm {
+            l.check().map_err(|(k, m)| bad(&format!("llm.{k}"), m))?;
+        }
+        if a.composer == Composer::Llm && c.llm.is_none() {
+            return Err(bad(
+                "answer.composer",
+                "`llm` needs an [llm] table (base_url, model)".into(),
             ));
         }
         for (i, g) in c.guardrails.iter().enumerate() {
@@ -766,6 +894,33 @@ glob = "**/*.md"
         let (key, message) = config_error(r);
         assert_eq!(key, "answer.scope_examples[0]");
         assert!(message.contains("missing.jsonl"), "{message}");
+    }
+
+    #[test]
+    fn the_llm_composer_needs_a_valid_llm_table() {
+        let (_d, r) = corpus_with(&format!("{MINIMAL}\n[answer]\ncomposer = \"llm\"\n"));
+        assert_eq!(config_error(r).0, "answer.composer");
+        let llm = "\n[llm]\nbase_url = \"http://127.0.0.1:8091/v1\"\nmodel = \"m\"\n";
+        let (_d, r) = corpus_with(&format!("{MINIMAL}\n[answer]\ncomposer = \"llm\"\n{llm}"));
+        let c = r.unwrap().config;
+        let l = c.llm.unwrap();
+        assert_eq!(c.answer.composer, Composer::Llm);
+        assert_eq!(
+            (l.timeout_ms, l.max_tokens, l.on_failure),
+            (30_000, 400, OnLlmFailure::Extractive)
+        );
+        for (extra, key) in [
+            ("timeout_ms = 5\n", "llm.timeout_ms"),
+            ("temperature = 3.0\n", "llm.temperature"),
+            ("prompt = \"Answer from {sources}.\"\n", "llm.prompt"),
+        ] {
+            let (_d, r) = corpus_with(&format!("{MINIMAL}{llm}{extra}"));
+            assert_eq!(config_error(r).0, key, "{extra}");
+        }
+        let (_d, r) = corpus_with(&format!(
+            "{MINIMAL}\n[llm]\nbase_url = \"ftp://x\"\nmodel = \"m\"\n"
+        ));
+        assert_eq!(config_error(r).0, "llm.base_url");
     }
 
     #[test]

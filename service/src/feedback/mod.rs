@@ -71,6 +71,28 @@ pub struct EvalCase {
     /// The caller's comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// What the language model did, for answers a model composed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composer: Option<ComposerCase>,
+}
+
+/// The language model's part in an exported case: enough to replay the prompt
+/// and to see which of its sentences the checks dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComposerCase {
+    /// The model, as the endpoint named it.
+    pub model: String,
+    /// SHA-256 of the system prompt and question.
+    pub prompt_hash: String,
+    /// Everything the model wrote.
+    pub raw_output: String,
+    /// The sentences kept, each with `sentence` and its support `score`.
+    pub kept: serde_json::Value,
+    /// The sentences left out, each with `sentence` and `why`.
+    pub dropped: serde_json::Value,
+    /// Why the model failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// The answer log and the feedback on it.
@@ -126,6 +148,15 @@ impl Store {
                  comment TEXT,
                  correct_doc_ids TEXT NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS generations (
+                 answer_id TEXT PRIMARY KEY REFERENCES answers(id),
+                 model TEXT NOT NULL,
+                 prompt_hash TEXT NOT NULL,
+                 raw_output TEXT NOT NULL,
+                 kept TEXT NOT NULL,
+                 dropped TEXT NOT NULL,
+                 failure TEXT
+             );
              CREATE INDEX IF NOT EXISTS answers_corpus_at ON answers (corpus, at);",
         )
         .map_err(&err)?;
@@ -158,8 +189,10 @@ impl Store {
             Outcome::Unsupported(r) => ("unsupported", Some(r.as_str()), Vec::<String>::new()),
         };
         let cited = serde_json::to_string(&cited).map_err(|e| Error::Internal(e.to_string()))?;
-        self.conn()
-            .execute(
+        let mut conn = self.conn();
+        let err = db_error(&self.path);
+        let tx = conn.transaction().map_err(&err)?;
+        tx.execute(
                 "INSERT INTO answers (id, at, corpus, question, status, reason, citations, confidence, generation, latency_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
@@ -175,7 +208,24 @@ impl Store {
                     a.took_ms
                 ],
             )
-            .map_err(db_error(&self.path))?;
+            .map_err(&err)?;
+        if let Some(run) = &a.llm {
+            tx.execute(
+                "INSERT INTO generations (answer_id, model, prompt_hash, raw_output, kept, dropped, failure)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    id.0,
+                    run.model,
+                    run.prompt_hash,
+                    run.raw_output,
+                    to_json(&run.kept)?,
+                    to_json(&run.dropped)?,
+                    run.failure
+                ],
+            )
+            .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
         Ok(id)
     }
 
@@ -240,9 +290,11 @@ impl Store {
         let err = db_error(&self.path);
         let mut stmt = conn
             .prepare(
-                "SELECT a.id, a.question, a.status, a.citations, f.rating, f.comment, f.correct_doc_ids
+                "SELECT a.id, a.question, a.status, a.citations, f.rating, f.comment, f.correct_doc_ids,
+                        g.model, g.prompt_hash, g.raw_output, g.kept, g.dropped, g.failure
                  FROM answers a
                  JOIN feedback f ON f.seq = (SELECT MAX(seq) FROM feedback WHERE answer_id = a.id)
+                 LEFT JOIN generations g ON g.answer_id = a.id
                  WHERE a.corpus = ?1 AND a.at >= ?2
                  ORDER BY a.at, a.id",
             )
@@ -257,12 +309,26 @@ impl Store {
                     r.get::<_, String>(4)?,
                     r.get::<_, Option<String>>(5)?,
                     r.get::<_, String>(6)?,
+                    match r.get::<_, Option<String>>(7)? {
+                        Some(model) => Some(ComposerCase {
+                            model,
+                            prompt_hash: r.get(8)?,
+                            raw_output: r.get(9)?,
+                            kept: serde_json::from_str(&r.get::<_, String>(10)?)
+                                .unwrap_or_default(),
+                            dropped: serde_json::from_str(&r.get::<_, String>(11)?)
+                                .unwrap_or_default(),
+                            failure: r.get(12)?,
+                        }),
+                        None => None,
+                    },
                 ))
             })
             .map_err(&err)?;
         let mut cases = Vec::new();
         for row in rows {
-            let (id, text, status, cited, rating, comment, correct) = row.map_err(&err)?;
+            let (id, text, status, cited, rating, comment, correct, composer) =
+                row.map_err(&err)?;
             let list =
                 |json: &str| -> Vec<String> { serde_json::from_str(json).unwrap_or_default() };
             let (cited, correct) = (list(&cited), list(&correct));
@@ -281,10 +347,15 @@ impl Store {
                 answer_id: id,
                 rating,
                 comment,
+                composer,
             });
         }
         Ok(cases)
     }
+}
+
+fn to_json(v: &impl Serialize) -> crate::Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
 }
 
 fn now() -> String {
