@@ -1,6 +1,8 @@
 // A small OpenAI-compatible chat server on node-llama-cpp, for Candor's tests:
 // POST /v1/chat/completions (plain and `stream: true`), GET /v1/models.
-// Usage: node server.mjs <model.gguf> <port>; LLM_THREADS sets the threads (default 1).
+// Usage: node server.mjs <model.gguf> <port> (0: any free port); LLM_THREADS sets the
+// threads (default 1). Prints `listening on <host:port>`, then one line per request:
+// `completed <id>` or `cancelled <id>` (the client went away mid-answer).
 import http from "node:http";
 import { getLlama, LlamaChatSession } from "node-llama-cpp";
 
@@ -90,6 +92,8 @@ async function complete(req, res) {
     } finally {
       session.dispose({ disposeSequence: true });
     }
+    // Tests read these lines to see that a client's disconnect stopped the model.
+    console.log(`${abort.signal.aborted ? "cancelled" : "completed"} ${id}`);
     if (abort.signal.aborted) return;
     if (stream) {
       const last = { id, object: "chat.completion.chunk", created, model: name,

@@ -121,9 +121,14 @@ pub struct Generated {
     pub prompt_hash: String,
 }
 
-/// What the caller does with a sentence that passed the checks: keep it (as
-/// the returned text, which a guardrail may have redacted) or stop generating.
-pub type Release<'a> = &'a mut dyn FnMut(&str) -> Option<String>;
+/// Who receives a generation as it is written.
+pub trait Reader {
+    /// A sentence passed the checks: the text to keep (a guardrail may have
+    /// redacted it), or None to stop generating.
+    fn release(&mut self, sentence: &str) -> Option<String>;
+    /// Asked as text arrives: false stops generating (the reader has gone).
+    fn wanted(&mut self) -> bool;
+}
 
 /// The evidence of one answer: the top chunks, numbered from 1.
 pub struct Evidence<'a> {
@@ -330,7 +335,7 @@ pub struct Task<'a> {
 }
 
 /// Asks `llm` to answer the task's question from its evidence, checks each
-/// sentence as it completes and hands those that pass to `release`. The model
+/// sentence as it completes and hands those that pass to `reader`. The model
 /// is stopped once `max_sentences` were kept, or when it keeps writing
 /// sentences that fail.
 ///
@@ -342,7 +347,7 @@ pub fn generate(
     llm: &Llm,
     task: &Task<'_>,
     support: &mut Support<'_>,
-    release: Release<'_>,
+    reader: &mut dyn Reader,
 ) -> Result<Generated, Failure> {
     let messages = chat(task.system, task.question, task.evidence);
     let prompt_hash = hex::encode(Sha256::digest(
@@ -353,7 +358,7 @@ pub fn generate(
         support,
         threshold: task.threshold,
         max_sentences: task.max_sentences,
-        release,
+        reader,
         kept: Vec::new(),
         dropped: Vec::new(),
         engine: None,
@@ -368,6 +373,7 @@ pub fn generate(
             judge.judge(&s);
         }
         buffer.drain(..rest);
+        judge.stopped |= !judge.reader.wanted();
         !(judge.stopped || judge.engine.is_some())
     });
     if let Some(e) = judge.engine.take() {
@@ -420,7 +426,7 @@ struct Judge<'e, 's, 'g, 'r> {
     support: &'s mut Support<'g>,
     threshold: f32,
     max_sentences: usize,
-    release: Release<'r>,
+    reader: &'r mut dyn Reader,
     kept: Vec<Kept>,
     dropped: Vec<Dropped>,
     engine: Option<crate::Error>,
@@ -456,7 +462,7 @@ impl Judge<'_, '_, '_, '_> {
             let sources: Vec<usize> = cited.iter().map(|n| n - 1).collect();
             match self.support.score(&claim, &self.evidence.chunks, &sources) {
                 Ok(score) if score >= self.threshold => {
-                    match (self.release)(&sentence) {
+                    match self.reader.release(&sentence) {
                         Some(sentence) => self.kept.push(Kept { sentence, score }),
                         None => self.stopped = true,
                     }

@@ -37,7 +37,7 @@ pub use support::{Calibration, ScopeProfile, Signals, Verdict};
 /// The support a generated sentence needs from its sources when the corpus's
 /// calibration has no citation threshold: the one `candor calibrate` chose on
 /// the Ferrule demo corpus (5% of wrong citations pass it).
-pub const DEFAULT_CITATION_THRESHOLD: f32 = 0.62;
+pub const DEFAULT_CITATION_THRESHOLD: f32 = 0.846;
 
 /// Composed answers kept for reuse. Default: 4,096.
 pub const ANSWER_CACHE_ENTRIES: usize = 4096;
@@ -109,6 +109,9 @@ pub enum Progress<'a> {
     /// Everything sent so far is void (the language model failed); the answer
     /// starts again, from new evidence. The text says why.
     Restart(&'a str),
+    /// Still working, nothing to show: lets a reader that has gone stop a
+    /// language model mid-sentence.
+    Working,
 }
 
 /// Receives [`Progress`]; returns false when the reader has gone, which stops
@@ -445,7 +448,7 @@ impl Answerer {
             match p {
                 Progress::Evidence(_) => untold = false,
                 Progress::Restart(_) => untold = true,
-                Progress::Sentence(_) => {}
+                Progress::Sentence(_) | Progress::Working => {}
             }
             sink(p)
         };
@@ -815,20 +818,15 @@ impl Answerer {
                 snippet: x.snippet.clone(),
             })
             .collect();
-        let (mut gone, mut block) = (false, None);
-        let mut release = |sentence: &str| {
-            let checked = guards.answer(q.text, sentence, &cites);
-            fired.extend(checked.fired);
-            warnings.extend(checked.warnings);
-            if let Some(b) = checked.blocked {
-                block = Some(b);
-                return None;
-            }
-            if !sink(Progress::Sentence(&checked.text)) {
-                gone = true;
-                return None;
-            }
-            Some(checked.text)
+        let mut reader = Release {
+            sink,
+            guards: &guards,
+            question: q.text,
+            cites: &cites,
+            fired,
+            warnings,
+            gone: false,
+            block: None,
         };
         let mut support = generate::Support::new(gen, self.corpora.embedder());
         let task = generate::Task {
@@ -838,11 +836,11 @@ impl Answerer {
             threshold,
             max_sentences: config.answer.max_sentences,
         };
-        let result = generate::generate(llm, &task, &mut support, &mut release);
-        if gone {
+        let result = generate::generate(llm, &task, &mut support, &mut reader);
+        if reader.gone {
             return Err(Error::Cancelled);
         }
-        if let Some(b) = block {
+        if let Some(b) = reader.block {
             return Ok(Written::Blocked(b));
         }
         match result {
@@ -897,6 +895,41 @@ impl Answerer {
     /// As [`Answerer::answer`].
     pub fn signals(&self, name: &str, text: &str) -> crate::Result<Signals> {
         Ok(self.assess(name, text, None, true)?.support.signals)
+    }
+}
+
+/// Receives a generation for [`Answerer::write`]: each sentence that passed
+/// the checks goes through the output guardrails, then to the reader.
+struct Release<'s, 'a> {
+    sink: Sink<'s>,
+    guards: &'a Guards,
+    question: &'a str,
+    cites: &'a [crate::plugins::Citation],
+    fired: &'a mut Vec<Fired>,
+    warnings: &'a mut Vec<String>,
+    gone: bool,
+    block: Option<Fired>,
+}
+
+impl generate::Reader for Release<'_, '_> {
+    fn release(&mut self, sentence: &str) -> Option<String> {
+        let checked = self.guards.answer(self.question, sentence, self.cites);
+        self.fired.extend(checked.fired);
+        self.warnings.extend(checked.warnings);
+        if let Some(b) = checked.blocked {
+            self.block = Some(b);
+            return None;
+        }
+        if !(self.sink)(Progress::Sentence(&checked.text)) {
+            self.gone = true;
+            return None;
+        }
+        Some(checked.text)
+    }
+
+    fn wanted(&mut self) -> bool {
+        self.gone |= !(self.sink)(Progress::Working);
+        !self.gone
     }
 }
 

@@ -520,6 +520,7 @@ fn answer_events(
             Progress::Evidence(c) => send("evidence", serde_json::json!({ "citations": c })),
             Progress::Sentence(t) => send("delta", serde_json::json!({ "text": t })),
             Progress::Restart(w) => send("restart", serde_json::json!({ "warning": w })),
+            Progress::Working => !tx.is_closed(),
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             answer_logged(&state, &body, &mut sink)
