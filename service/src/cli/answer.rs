@@ -178,6 +178,7 @@ pub fn eval_answer_cmd(args: &Labelled) -> anyhow::Result<()> {
 /// export) when given.
 pub fn eval_corpus_cmd(
     corpus: &Corpus,
+    composer: Option<candor::config::Composer>,
     data_dir: &Path,
     with: Option<&Path>,
     report: Option<&Path>,
@@ -193,6 +194,17 @@ pub fn eval_corpus_cmd(
             eval_answer::EvalSet::from_cases(path)?,
         ));
     }
+    let mut corpus = corpus.clone();
+    if let Some(c) = composer {
+        if c == candor::config::Composer::Llm && corpus.config.llm.is_none() {
+            anyhow::bail!(
+                "--composer llm: {} has no [llm] table (base_url, model)",
+                corpus.root.join(candor::config::CORPUS_FILE).display()
+            );
+        }
+        corpus.config.answer.composer = c;
+    }
+    let corpus = &corpus;
     let answerer = load_answerer(vec![corpus.clone()], data_dir)?;
     let mut reports = Vec::new();
     for (i, (label, set)) in sets.iter().enumerate() {
@@ -264,6 +276,16 @@ fn print_report(r: &eval_answer::AnswerReport, json: bool) -> anyhow::Result<()>
         c.expected_decline.answered,
         c.expected_decline.unsupported
     );
+    if let Some(g) = &r.generated {
+        outln!(
+            "  language model: {} answers asked ({} failed); {} sentences written, {:.1}% dropped {}",
+            g.asked,
+            g.failed,
+            g.sentences,
+            100.0 * g.dropped_share,
+            serde_json::to_string(&g.dropped_by_why)?
+        );
+    }
     if r.guarded > 0 {
         outln!(
             "  guardrail cases: {:>2} asked, {:.1}% blocked by the rule they name",

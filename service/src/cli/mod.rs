@@ -127,6 +127,15 @@ enum Command {
     },
 }
 
+/// `extractive` or `llm`.
+fn parse_composer(s: &str) -> Result<candor::config::Composer, String> {
+    match s {
+        "extractive" => Ok(candor::config::Composer::Extractive),
+        "llm" => Ok(candor::config::Composer::Llm),
+        _ => Err(format!("`{s}` is not a composer: extractive or llm")),
+    }
+}
+
 #[derive(Subcommand)]
 enum FeedbackCommand {
     /// Write rated answers of a corpus as eval cases (JSON lines with `text`,
@@ -249,6 +258,10 @@ enum EvalCommand {
         /// Also write report.html (charts) and report.json into this folder.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Compose with this instead of the corpus's `[answer] composer`
+        /// (`llm` needs its `[llm]` table).
+        #[arg(long, value_parser = parse_composer)]
+        composer: Option<candor::config::Composer>,
         /// Print each report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -362,12 +375,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     place,
                     with,
                     report,
+                    composer,
                     json,
                 },
         } => {
             let corpus = find_corpus(&corpus, &place.corpora)?;
             answer::eval_corpus_cmd(
                 &corpus,
+                composer,
                 &place.data_dir,
                 with.as_deref(),
                 report.as_deref(),

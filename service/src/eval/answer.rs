@@ -217,6 +217,24 @@ pub struct AnswerReport {
     pub confidence: Confidences,
     /// Per-question answer latency, in milliseconds.
     pub latency_ms: Percentiles,
+    /// What the language model did, when the corpus composes with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated: Option<Generated>,
+}
+
+/// The language model's work over a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Generated {
+    /// Answers the model was asked to write.
+    pub asked: usize,
+    /// Of those, answers where the model failed and the fallback answered.
+    pub failed: usize,
+    /// Sentences the model wrote (kept and dropped).
+    pub sentences: usize,
+    /// Share of them dropped.
+    pub dropped_share: f64,
+    /// Dropped sentences by why (`no_citation`, `unsupported`, ...).
+    pub dropped_by_why: BTreeMap<String, usize>,
 }
 
 /// The support model's confidence in each question, by set.
@@ -249,6 +267,8 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
     let mut latencies = Vec::new();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut confidence = Confidences::default();
+    let mut generated: Option<Generated> = None;
+    let (mut written, mut dropped) = (0usize, 0usize);
     let mut ask = |q: &Judged| -> crate::Result<Answer> {
         let started = Instant::now();
         let a = answerer.answer(&Question {
@@ -260,6 +280,20 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         if let Outcome::Unsupported(r) = a.outcome {
             *reasons.entry(r.as_str().to_owned()).or_default() += 1;
+        }
+        if let Some(run) = &a.llm {
+            let g = generated.get_or_insert_with(Generated::default);
+            g.asked += 1;
+            g.failed += usize::from(run.failure.is_some());
+            written += run.kept.len() + run.dropped.len();
+            dropped += run.dropped.len();
+            for d in &run.dropped {
+                let why = serde_json::to_value(&d.why)
+                    .ok()
+                    .and_then(|v| v["why"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                *g.dropped_by_why.entry(why).or_default() += 1;
+            }
         }
         Ok(a)
     };
@@ -325,6 +359,10 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
         ("hybrid", Mode::Hybrid, false),
         ("hybrid+recency", Mode::Hybrid, true),
     ];
+    if let Some(g) = generated.as_mut() {
+        g.sentences = written;
+        g.dropped_share = share(dropped, written);
+    }
     let mut retrieval = Vec::new();
     for (label, mode, recency) in modes {
         retrieval.extend(ranking(answerer, name, in_scope, (label, mode, recency))?);
@@ -346,6 +384,7 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
         retrieval,
         confidence,
         latency_ms: percentiles(&mut latencies),
+        generated,
     })
 }
 

@@ -283,6 +283,7 @@ mod tests {
                 out_of_scope: vec![0.1],
             },
             latency_ms: Percentiles::default(),
+            generated: None,
         };
         let dir = tempfile::tempdir().unwrap();
         write(
