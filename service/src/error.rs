@@ -61,6 +61,10 @@ pub enum Error {
     /// The vector store failed.
     #[error("vector store: {0}")]
     Vector(String),
+    /// The vector store's server cannot be reached (after retries); the request
+    /// may succeed later.
+    #[error("vector store unavailable: {0}")]
+    VectorUnavailable(String),
     /// A plugin failed: it could not be loaded, or a call trapped, ran out of time
     /// or memory, or returned something malformed.
     #[error("plugin `{plugin}`: {cause}")]

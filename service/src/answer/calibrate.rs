@@ -9,6 +9,7 @@ use super::support::{CitationThreshold, Labelled};
 use super::{Answerer, Calibration};
 use crate::retrieve::corpora::Query;
 use crate::retrieve::Mode;
+use crate::Error;
 
 /// Corpus sentences the citation threshold is chosen on, at most.
 const CITATION_SAMPLE: usize = 200;
@@ -50,8 +51,18 @@ pub fn calibrate(
         unanswerable: &unanswerable,
         out_of_scope: &out_of_scope,
     })?;
+    // A corpus without two documents to tell apart gets no citation threshold:
+    // it keeps the built-in one, which the LLM composer then uses.
+    let citation = match citation_threshold(answerer, name) {
+        Ok(t) => Some(t),
+        Err(Error::InvalidRequest(why)) => {
+            tracing::warn!(corpus = %name, "{why}; the built-in citation threshold will be used");
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let calibration = Calibration {
-        citation: Some(citation_threshold(answerer, name)?),
+        citation,
         ..calibration
     };
     let path = calibration.save(&served.root)?;
@@ -110,7 +121,7 @@ pub fn citation_threshold(answerer: &Answerer, name: &str) -> crate::Result<Cita
         own.push(Support::new(gen, embedder).score(&sentence, &[chunk], &[0])?);
     }
     if wrong.is_empty() {
-        return Err(crate::Error::InvalidRequest(format!(
+        return Err(Error::InvalidRequest(format!(
             "corpus `{name}` has no sentence of {CLAIM_WORDS}+ words with a chunk of another document to test citations on"
         )));
     }

@@ -33,8 +33,9 @@ Sources:
 
 /// Characters of a source's text given to the model.
 const SOURCE_CHARS: usize = 1_000;
-/// Sentences judged per kept sentence allowed, before a model that keeps
-/// writing what fails the checks (a loop, a lecture) is stopped.
+/// A model is stopped after judging this many times `max_sentences`
+/// sentences: one that keeps writing what fails the checks (a loop, a lecture)
+/// has nothing more to give.
 const JUDGED_PER_KEPT: usize = 3;
 /// Characters of a source's text in its citation snippet.
 const SNIPPET_CHARS: usize = 300;
@@ -115,9 +116,11 @@ pub struct Generated {
     pub dropped: Vec<Dropped>,
     /// Everything the model wrote.
     pub raw: String,
-    /// The model that wrote it.
+    /// The model that wrote it, as the endpoint named it (as configured when
+    /// the model was stopped before its first event named it).
     pub model: String,
-    /// SHA-256 of the system prompt and question, hex: equal hashes, equal prompts.
+    /// SHA-256 of the messages sent (system prompt, example turn, question),
+    /// hex: equal hashes, equal prompts.
     pub prompt_hash: String,
 }
 
@@ -232,8 +235,9 @@ pub fn chat(system: &str, question: &str, evidence: &Evidence<'_>) -> Vec<Messag
 pub struct Support<'a> {
     gen: &'a Generation,
     embedder: &'a Embedder,
-    /// Per source: its sentences' vectors and its terms, computed when first cited.
-    seen: HashMap<usize, (Vec<Vec<f32>>, HashSet<String>)>,
+    /// Per chunk (document and place): its passages' vectors and its terms,
+    /// computed when first cited.
+    seen: HashMap<(String, (usize, usize)), (Vec<Vec<f32>>, HashSet<String>)>,
 }
 
 impl<'a> Support<'a> {
@@ -273,8 +277,12 @@ impl<'a> Support<'a> {
         chunks: &[&Chunk],
         sources: &[usize],
     ) -> crate::Result<(f32, f32)> {
-        for &i in sources {
-            if !self.seen.contains_key(&i) {
+        let keys: Vec<(String, (usize, usize))> = sources
+            .iter()
+            .map(|&i| (chunks[i].doc_id.0.clone(), chunks[i].span))
+            .collect();
+        for (&i, key) in sources.iter().zip(&keys) {
+            if !self.seen.contains_key(key) {
                 let c = chunks[i];
                 // Support may span two sentences ("Only one: port 7420. Agents
                 // use it."), so adjacent pairs count as passages too.
@@ -285,13 +293,13 @@ impl<'a> Support<'a> {
                 let terms: HashSet<String> = lexical::terms(&format!("{}\n{}", c.title, c.text))
                     .into_iter()
                     .collect();
-                self.seen.insert(i, (vectors, terms));
+                self.seen.insert(key.clone(), (vectors, terms));
             }
         }
         let v = self.embedder.embed_one(claim)?;
         let mut dense = 0.0f32;
-        for i in sources {
-            for s in &self.seen[i].0 {
+        for key in &keys {
+            for s in &self.seen[key].0 {
                 dense = dense.max(cosine(&v, s));
             }
         }
@@ -300,7 +308,7 @@ impl<'a> Support<'a> {
         for t in &terms {
             let idf = self.gen.lexical.idf(t)?;
             total += idf;
-            if sources.iter().any(|i| self.seen[i].1.contains(t)) {
+            if keys.iter().any(|k| self.seen[k].1.contains(t)) {
                 covered += idf;
             }
         }
@@ -382,7 +390,13 @@ pub fn generate(
     let model = match completion {
         Ok(c) => c.model,
         Err(LlmError::Cancelled) if judge.stopped => llm.model().to_owned(),
-        Err(e) => return Err(Failure::Llm(e)),
+        Err(error) => {
+            return Err(Failure::Llm {
+                error,
+                prompt_hash,
+                raw,
+            })
+        }
     };
     if !judge.stopped {
         for s in split(&buffer, true).0 {
@@ -415,7 +429,14 @@ pub fn generate(
 #[derive(Debug)]
 pub enum Failure {
     /// The model failed.
-    Llm(LlmError),
+    Llm {
+        /// What went wrong.
+        error: LlmError,
+        /// SHA-256 of the messages sent.
+        prompt_hash: String,
+        /// What the model wrote before it failed.
+        raw: String,
+    },
     /// Checking a sentence failed (the embedding model or the index).
     Engine(crate::Error),
 }
@@ -440,24 +461,21 @@ impl Judge<'_, '_, '_, '_> {
         }
         let sentence = sentence.split_whitespace().collect::<Vec<_>>().join(" ");
         let (claim, cited) = markers(&sentence);
+        let lower = claim.to_lowercase();
+        let fragment = claim.chars().filter(|c| c.is_alphanumeric()).count() < MIN_CLAIM_CHARS;
         let why = if self.kept.iter().any(|k| k.sentence == sentence) {
             Why::Repeat
+        } else if cited.is_empty() && DECLINES.iter().any(|d| lower.contains(d)) {
+            Why::Declined
+        } else if fragment {
+            Why::Fragment
         } else if cited.is_empty() {
-            let lower = claim.to_lowercase();
-            if DECLINES.iter().any(|d| lower.contains(d)) {
-                Why::Declined
-            } else if claim.chars().filter(|c| c.is_alphanumeric()).count() < MIN_CLAIM_CHARS {
-                Why::Fragment
-            } else {
-                Why::NoCitation
-            }
+            Why::NoCitation
         } else if let Some(&n) = cited
             .iter()
             .find(|&&n| n == 0 || n > self.evidence.chunks.len())
         {
             Why::UnknownSource { cited: n }
-        } else if claim.chars().filter(|c| c.is_alphanumeric()).count() < MIN_CLAIM_CHARS {
-            Why::Fragment
         } else {
             let sources: Vec<usize> = cited.iter().map(|n| n - 1).collect();
             match self.support.score(&claim, &self.evidence.chunks, &sources) {
@@ -533,12 +551,22 @@ pub fn split(text: &str, finished: bool) -> (Vec<String>, usize) {
     let (mut start, mut i) = (0, 0);
     let push = |s: usize, e: usize, out: &mut Vec<String>| {
         let piece = text[s..e].trim();
-        // A list item's bullet is layout, not part of its sentence.
-        let piece = ["- ", "* ", "• "]
-            .iter()
-            .find_map(|b| piece.strip_prefix(b))
-            .unwrap_or(piece)
-            .trim();
+        // A list item's bullet or number is layout, not part of its sentence.
+        let digits = piece.bytes().take_while(u8::is_ascii_digit).count();
+        let numbered = (1..=3).contains(&digits)
+            && matches!(
+                piece.as_bytes().get(digits..digits + 2),
+                Some([b'.' | b')', b' '])
+            );
+        let piece = if numbered {
+            &piece[digits + 2..]
+        } else {
+            ["- ", "* ", "• "]
+                .iter()
+                .find_map(|b| piece.strip_prefix(b))
+                .unwrap_or(piece)
+        }
+        .trim();
         if !piece.is_empty() {
             out.push(piece.to_owned());
         }
@@ -582,11 +610,15 @@ pub fn split(text: &str, finished: bool) -> (Vec<String>, usize) {
                 if open || (at_end && !finished) {
                     break;
                 }
-                if at_end || bytes[k].is_ascii_whitespace() {
-                    // `k` may sit on a stop after the markers (`… [1].`).
-                    if k < bytes.len() && matches!(bytes[k], b'.') {
-                        k += 1;
-                    }
+                // As in the corpus's own text: a sentence starts with a capital, a
+                // digit or an opening mark, so `e.g. port 7420` goes on.
+                let starts = text[k..].trim_start().chars().next().is_some_and(|n| {
+                    n.is_uppercase()
+                        || n.is_ascii_digit()
+                        || matches!(n, '"' | '(' | '[' | '*' | '-' | '`')
+                });
+                let number = text[start..i].trim().bytes().all(|b| b.is_ascii_digit());
+                if at_end || (bytes[k].is_ascii_whitespace() && starts && !number) {
                     push(start, k, &mut out);
                     start = k;
                     i = k;
@@ -640,6 +672,14 @@ mod tests {
         assert_eq!((done, used), (vec!["It runs at 02:00 UTC.".to_owned()], 21));
         let (done, _) = split("- first [1]\n- second [2]\n", false);
         assert_eq!(done, ["first [1]", "second [2]"]);
+        let (done, _) = split(
+            "1. Open port 7420 [1]. 2. Enrol, e.g. with a token [2]. Done",
+            false,
+        );
+        assert_eq!(
+            done,
+            ["Open port 7420 [1].", "Enrol, e.g. with a token [2]."]
+        );
     }
 
     #[test]

@@ -38,15 +38,14 @@ pub enum LlmError {
         /// The deadline.
         ms: u64,
     },
-    /// The endpoint answered with an HTTP error.
-    #[error("the language model at {url} answered HTTP {status}: {body}")]
+    /// The endpoint answered with an HTTP error. (Its body, which may quote a
+    /// key, goes to the log, not into answers.)
+    #[error("the language model at {url} answered HTTP {status}")]
     Status {
         /// The endpoint.
         url: String,
         /// The HTTP status.
         status: u16,
-        /// The start of the response body.
-        body: String,
     },
     /// The response was not an OpenAI-style completion.
     #[error("the language model at {url} sent malformed output: {cause}")]
@@ -136,11 +135,6 @@ impl Llm {
         &self.settings.model
     }
 
-    /// The endpoint's base address as configured.
-    pub fn base_url(&self) -> &str {
-        &self.settings.base_url
-    }
-
     /// Asks for a streamed completion of the chat `messages` and hands each
     /// piece of text to `on_text` as it arrives; `on_text` returning false stops
     /// the completion ([`LlmError::Cancelled`]).
@@ -183,10 +177,11 @@ impl Llm {
         if status != 200 {
             let mut start = Vec::new();
             let _ = (&mut reader).take(500).read_to_end(&mut start);
+            let body = String::from_utf8_lossy(&start);
+            tracing::warn!(url = %self.url, status, body = %body.trim(), "language model answered an HTTP error");
             return Err(LlmError::Status {
                 url: self.url.clone(),
                 status,
-                body: String::from_utf8_lossy(&start).trim().to_owned(),
             });
         }
         if !streamed {
@@ -209,6 +204,7 @@ impl Llm {
         }
         let mut text = String::new();
         let mut model = self.settings.model.clone();
+        let mut finished = false;
         let mut line = Vec::new();
         loop {
             line.clear();
@@ -216,6 +212,10 @@ impl Llm {
                 .take(MAX_LINE_BYTES as u64)
                 .read_until(b'\n', &mut line)
                 .map_err(|e| self.io(e))?;
+            if n == 0 && finished {
+                // Some servers close after the last choice without `[DONE]`.
+                return Ok(Completion { text, model });
+            }
             if n == 0 {
                 return Err(LlmError::Unreachable {
                     url: self.url.clone(),
@@ -241,10 +241,15 @@ impl Llm {
             if let Some(err) = v.get("error") {
                 return Err(self.malformed(format!("the stream reported an error: {err}")));
             }
-            let choice = v
-                .pointer("/choices/0")
-                .ok_or_else(|| self.malformed("an event has no choices[0]".into()))?;
+            if v.get("choices").and_then(Value::as_array).is_none() {
+                return Err(self.malformed("an event has no `choices`".into()));
+            }
             model = self.reported_model(&v);
+            // Content filter results and usage come as events without a choice.
+            let Some(choice) = v.pointer("/choices/0") else {
+                continue;
+            };
+            finished |= choice.get("finish_reason").is_some_and(|f| !f.is_null());
             if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
                 text.push_str(piece);
                 if !on_text(piece) {

@@ -540,7 +540,7 @@ impl Answerer {
             cached: false,
             took_ms: 0.0,
             asked: asked.to_owned(),
-            composer: served.config.answer.composer,
+            composer: Composer::Extractive,
             llm: None,
         })
     }
@@ -622,10 +622,12 @@ impl Answerer {
             let judge = self.judge(a.name)?;
             if let (Composer::Llm, Some(llm)) = (config.answer.composer, &judge.llm) {
                 match self.write(&a, q, k, llm, sink, &mut fired, &mut warnings)? {
-                    Written::Blocked(block) => {
+                    Written::Blocked(block, r) => {
                         let mut b = self.blocked(a.name, q.text, block, fired, warnings)?;
                         b.confidence = a.confidence;
                         b.support = Some(a.support);
+                        b.composer = Composer::Llm;
+                        b.llm = Some(r);
                         return Ok(b);
                     }
                     Written::Done(c, r) => {
@@ -663,15 +665,7 @@ impl Answerer {
             }
         }
         if let Some(c) = composed.as_mut() {
-            let cites: Vec<crate::plugins::Citation> = c
-                .citations
-                .iter()
-                .map(|x| crate::plugins::Citation {
-                    doc_id: x.doc_id.0.clone(),
-                    title: x.title.clone(),
-                    snippet: x.snippet.clone(),
-                })
-                .collect();
+            let cites = plugin_citations(&c.citations);
             let checked = self.judge(a.name)?.guards().answer(q.text, &c.text, &cites);
             warnings.extend(checked.warnings);
             fired.extend(checked.fired);
@@ -679,10 +673,24 @@ impl Answerer {
                 let mut b = self.blocked(a.name, q.text, block, fired, warnings)?;
                 b.confidence = a.confidence;
                 b.support = Some(a.support);
+                b.composer = composer;
+                b.llm = run;
                 return Ok(b);
+            }
+            // Sentences already streamed were guarded one by one; a guardrail
+            // that changes the whole answer voids them, and the reader is told
+            // the answer again.
+            if composer == Composer::Llm
+                && checked.text != c.text
+                && !sink(Progress::Restart("an output guardrail changed the answer"))
+            {
+                return Err(Error::Cancelled);
             }
             c.text = checked.text;
         }
+        // Guardrails run per sentence and on the whole answer say the same things.
+        let mut said = std::collections::HashSet::new();
+        warnings.retain(|w| said.insert(w.clone()));
         let declined = run
             .as_ref()
             .is_some_and(|r| r.dropped.iter().any(|d| d.why == generate::Why::Declined));
@@ -809,22 +817,14 @@ impl Answerer {
             return Err(Error::Cancelled);
         }
         let guards = self.judge(a.name)?.guards();
-        let cites: Vec<crate::plugins::Citation> = evidence
-            .citations
-            .iter()
-            .map(|x| crate::plugins::Citation {
-                doc_id: x.doc_id.0.clone(),
-                title: x.title.clone(),
-                snippet: x.snippet.clone(),
-            })
-            .collect();
+        let cites = plugin_citations(&evidence.citations);
         let mut reader = Release {
             sink,
             guards: &guards,
             question: q.text,
             cites: &cites,
-            fired,
-            warnings,
+            fired: Vec::new(),
+            warnings: Vec::new(),
             gone: false,
             block: None,
         };
@@ -840,23 +840,16 @@ impl Answerer {
         if reader.gone {
             return Err(Error::Cancelled);
         }
-        if let Some(b) = reader.block {
-            return Ok(Written::Blocked(b));
-        }
         match result {
             Ok(g) => {
-                crate::metrics::add(
-                    "candor_llm_sentences_total",
-                    "Sentences the language model wrote, by whether they were kept.",
-                    &[("corpus", a.name), ("result", "dropped")],
-                    g.dropped.len() as u64,
-                );
-                crate::metrics::add(
-                    "candor_llm_sentences_total",
-                    "Sentences the language model wrote, by whether they were kept.",
-                    &[("corpus", a.name), ("result", "kept")],
-                    g.kept.len() as u64,
-                );
+                for (result, n) in [("dropped", g.dropped.len()), ("kept", g.kept.len())] {
+                    crate::metrics::add(
+                        "candor_llm_sentences_total",
+                        "Sentences the language model wrote, by whether they were kept.",
+                        &[("corpus", a.name), ("result", result)],
+                        n as u64,
+                    );
+                }
                 let run = LlmRun {
                     model: g.model,
                     prompt_hash: g.prompt_hash,
@@ -865,23 +858,33 @@ impl Answerer {
                     dropped: g.dropped,
                     failure: None,
                 };
+                if let Some(b) = reader.block {
+                    return Ok(Written::Blocked(b, run));
+                }
+                fired.append(&mut reader.fired);
+                warnings.append(&mut reader.warnings);
                 Ok(Written::Done(g.composed, run))
             }
             Err(generate::Failure::Engine(e)) => Err(e),
-            Err(generate::Failure::Llm(e)) => {
-                tracing::warn!(corpus = %a.name, error = %e, "language model failed");
+            // What the guardrails said of sentences now void is dropped with them.
+            Err(generate::Failure::Llm {
+                error,
+                prompt_hash,
+                raw,
+            }) => {
+                tracing::warn!(corpus = %a.name, error = %error, "language model failed");
                 crate::metrics::inc(
                     "candor_llm_failures_total",
                     "Language model calls that failed, by corpus and cause.",
-                    &[("corpus", a.name), ("cause", e.label())],
+                    &[("corpus", a.name), ("cause", error.label())],
                 );
                 Ok(Written::Failed(LlmRun {
                     model: llm.model().to_owned(),
-                    prompt_hash: String::new(),
-                    raw_output: String::new(),
+                    prompt_hash,
+                    raw_output: raw,
                     kept: Vec::new(),
                     dropped: Vec::new(),
-                    failure: Some(e.to_string()),
+                    failure: Some(error.to_string()),
                 }))
             }
         }
@@ -905,8 +908,8 @@ struct Release<'s, 'a> {
     guards: &'a Guards,
     question: &'a str,
     cites: &'a [crate::plugins::Citation],
-    fired: &'a mut Vec<Fired>,
-    warnings: &'a mut Vec<String>,
+    fired: Vec<Fired>,
+    warnings: Vec<String>,
     gone: bool,
     block: Option<Fired>,
 }
@@ -938,9 +941,21 @@ enum Written {
     /// It wrote; the kept sentences (None when none was kept).
     Done(Option<Composed>, LlmRun),
     /// A guardrail blocked a sentence.
-    Blocked(Fired),
+    Blocked(Fired, LlmRun),
     /// It failed; the run says why.
     Failed(LlmRun),
+}
+
+/// Citations as guardrail plugins see them.
+fn plugin_citations(citations: &[Citation]) -> Vec<crate::plugins::Citation> {
+    citations
+        .iter()
+        .map(|x| crate::plugins::Citation {
+            doc_id: x.doc_id.0.clone(),
+            title: x.title.clone(),
+            snippet: x.snippet.clone(),
+        })
+        .collect()
 }
 
 /// Tells `sink` a finished answer whole: its citations, then its sentences.

@@ -70,6 +70,15 @@ impl From<Error> for ApiError {
             Error::UnknownAnswer(_) => (StatusCode::NOT_FOUND, "unknown_answer"),
             Error::NotIndexed(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_indexed"),
             Error::IndexBusy(_) => (StatusCode::CONFLICT, "index_busy"),
+            Error::VectorUnavailable(detail) => {
+                // The address of the store is the operator's business, not the caller's.
+                tracing::warn!(error = %detail, "vector store unavailable");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "vector_store_unavailable",
+                    "vector_store unavailable; try again shortly",
+                );
+            }
             // Nobody reads it: the client closed the connection (nginx's 499).
             Error::Cancelled => (
                 StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
@@ -102,7 +111,7 @@ impl ApiError {
     /// The body a client sees: `{"error":{"code","message",…}}`, without the
     /// detail of a 5xx.
     pub fn body(&self) -> serde_json::Value {
-        let message = if self.status.is_server_error() {
+        let message = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             "internal error".to_owned()
         } else {
             self.message.clone()

@@ -527,11 +527,15 @@ fn answer_events(
         }))
         .unwrap_or_else(|_| Err(crate::Error::Internal("the answer panicked".into())));
         match result {
-            Ok(logged) => {
-                let done = serde_json::to_value(&logged)
-                    .unwrap_or_else(|e| ApiError::internal(e.to_string()).body());
-                send("done", done);
-            }
+            Ok(logged) => match serde_json::to_value(&logged) {
+                Ok(done) => {
+                    send("done", done);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "streamed answer does not serialise");
+                    send("error", ApiError::internal(e.to_string()).body());
+                }
+            },
             Err(crate::Error::Cancelled) => {}
             Err(e) => {
                 let e = ApiError::from(e);

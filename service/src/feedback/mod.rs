@@ -209,7 +209,8 @@ impl Store {
                 ],
             )
             .map_err(&err)?;
-        if let Some(run) = &a.llm {
+        // A cached answer's generation was logged when it was made.
+        if let Some(run) = a.llm.as_ref().filter(|_| !a.cached) {
             tx.execute(
                 "INSERT INTO generations (answer_id, model, prompt_hash, raw_output, kept, dropped, failure)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -10,6 +10,7 @@
 mod build;
 pub mod jobs;
 pub mod lexical;
+pub mod qdrant;
 pub mod vector;
 
 use std::collections::HashMap;

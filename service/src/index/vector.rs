@@ -23,7 +23,7 @@ use crate::index::ChunkId;
 use crate::Error;
 
 /// Points per update call; each call is one WAL record.
-const UPSERT_BATCH_POINTS: usize = 512;
+pub(super) const UPSERT_BATCH_POINTS: usize = 512;
 
 /// Size of one WAL segment file, which qdrant-edge preallocates. Default there is
 /// 32 MiB; generations are written once, so a small WAL wastes less disk.
@@ -31,7 +31,7 @@ const WAL_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 
 /// HNSW beam width at query time; high enough that approximate search returns the
 /// exact top 100 on corpora of this size in practice.
-const HNSW_EF: usize = 256;
+pub(super) const HNSW_EF: usize = 256;
 
 /// One point to store.
 #[derive(Debug, Clone)]
@@ -129,6 +129,30 @@ fn key(name: &str) -> JsonPath {
 /// Days since 1970-01-01: the payload's date representation, so ranges compare as numbers.
 fn epoch_days(d: NaiveDate) -> i64 {
     d.signed_duration_since(NaiveDate::default()).num_days()
+}
+
+/// The query vector's size is the model's.
+pub(super) fn check_dimension(vector: &[f32]) -> crate::Result<()> {
+    if vector.len() != DIM {
+        return Err(Error::Vector(format!(
+            "query vector has {} dimensions, expected {DIM}",
+            vector.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Hits to ask an engine for: a few more than `limit`, so that ties cut at the
+/// limit can be ordered by id.
+pub(super) fn over_fetch(limit: usize) -> usize {
+    limit + limit / 4 + 1
+}
+
+/// The `limit` best hits, best first; equal scores go to the lower chunk id.
+pub(super) fn best_first(mut hits: Vec<(ChunkId, f32)>, limit: usize) -> Vec<(ChunkId, f32)> {
+    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    hits.truncate(limit);
+    hits
 }
 
 impl EdgeStore {
@@ -235,12 +259,7 @@ impl VectorStore for EdgeStore {
         limit: usize,
         filter: &VectorFilter,
     ) -> crate::Result<Vec<(ChunkId, f32)>> {
-        if vector.len() != DIM {
-            return Err(Error::Vector(format!(
-                "query vector has {} dimensions, expected {DIM}",
-                vector.len()
-            )));
-        }
+        check_dimension(vector)?;
         let filter = filter.not_after.map(|d| {
             Filter::new_must(Condition::Field(FieldCondition::new_range(
                 key("date"),
@@ -250,7 +269,6 @@ impl VectorStore for EdgeStore {
                 },
             )))
         });
-        // Over-fetch a little so that ties cut at the limit can be ordered by id.
         let hits = self
             .shard
             .query(QueryRequest {
@@ -260,7 +278,7 @@ impl VectorStore for EdgeStore {
                 ))),
                 filter,
                 score_threshold: None,
-                limit: limit + limit / 4 + 1,
+                limit: over_fetch(limit),
                 offset: 0,
                 params: Some(SearchParams {
                     hnsw_ef: Some(HNSW_EF),
@@ -282,9 +300,7 @@ impl VectorStore for EdgeStore {
                 }
             }
         }
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        out.truncate(limit);
-        Ok(out)
+        Ok(best_first(out, limit))
     }
 
     fn count(&self) -> crate::Result<usize> {
@@ -297,8 +313,10 @@ impl VectorStore for EdgeStore {
     }
 }
 
+/// The behaviour every [`VectorStore`] owes its callers, checked on a fresh,
+/// empty store by each implementation's tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod contract {
     use super::*;
 
     fn unit(seed: usize) -> Vec<f32> {
@@ -310,55 +328,75 @@ mod tests {
         v
     }
 
-    #[test]
-    fn nearest_neighbours_with_date_filter_survive_reopen() -> crate::Result<()> {
-        let dir = tempfile::tempdir().unwrap();
-        let vectors: Vec<Vec<f32>> = (0..50).map(unit).collect();
-        let dates: Vec<NaiveDate> = (0..50)
-            .map(|i| NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(i * 10))
-            .collect();
+    fn day(i: u64) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(i * 10)
+    }
+
+    /// Writes 50 points (point 49 undated, 40 and 41 the same vector) into
+    /// `store` and finishes it.
+    pub fn fill(store: &dyn VectorStore) -> crate::Result<()> {
+        let mut vectors: Vec<Vec<f32>> = (0..50).map(unit).collect();
+        vectors[41] = vectors[40].clone();
         let doc_ids: Vec<String> = (0..50).map(|i| format!("doc{i}")).collect();
-        {
-            let store = EdgeStore::create(&dir.path().join("v"))?;
-            let points: Vec<VectorPoint> = (0..50)
-                .map(|i| VectorPoint {
-                    id: ChunkId(i as u64),
-                    vector: &vectors[i],
-                    doc_id: &doc_ids[i],
-                    date: Some(dates[i]),
-                    series: None,
-                })
-                .collect();
-            store.upsert(&points)?;
-            store.finish()?;
-            assert_eq!(store.count()?, 50);
-        }
-        let store = EdgeStore::open(&dir.path().join("v"))?;
+        let points: Vec<VectorPoint> = (0..50)
+            .map(|i| VectorPoint {
+                id: ChunkId(i as u64),
+                vector: &vectors[i],
+                doc_id: &doc_ids[i],
+                date: (i < 49).then(|| day(i as u64)),
+                series: (i % 2 == 0).then_some("even"),
+            })
+            .collect();
+        store.upsert(&points)?;
+        store.finish()
+    }
+
+    /// Checks a store that [`fill`] filled.
+    pub fn check(store: &dyn VectorStore) -> crate::Result<()> {
         assert_eq!(store.count()?, 50);
-        let hits = store.search(&vectors[7], 5, &VectorFilter::default())?;
+        let hits = store.search(&unit(7), 5, &VectorFilter::default())?;
+        assert_eq!(hits.len(), 5);
         assert_eq!(hits[0].0, ChunkId(7));
-        assert!((hits[0].1 - 1.0).abs() < 1e-4);
+        assert!((hits[0].1 - 1.0).abs() < 1e-4, "{hits:?}");
+        assert!(
+            hits.windows(2).all(|w| w[0].1 >= w[1].1),
+            "best first: {hits:?}"
+        );
+        // Equal scores: the lower chunk id first.
+        let tie = store.search(&unit(40), 2, &VectorFilter::default())?;
+        assert_eq!((tie[0].0, tie[1].0), (ChunkId(40), ChunkId(41)), "{tie:?}");
         let cutoff = VectorFilter {
-            not_after: Some(dates[3]),
+            not_after: Some(day(3)),
         };
-        let hits = store.search(&vectors[7], 10, &cutoff)?;
+        let hits = store.search(&unit(7), 10, &cutoff)?;
         assert_eq!(
             hits.len(),
             4,
-            "only points 0..=3 are dated on or before the cutoff"
+            "only points 0..=3 are dated on or before the cutoff: {hits:?}"
         );
         assert!(hits.iter().all(|h| h.0 .0 <= 3));
-        Ok(())
-    }
-
-    #[test]
-    fn wrong_dimension_is_an_error_not_a_panic() -> crate::Result<()> {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EdgeStore::create(dir.path())?;
+        let all = store.search(&unit(7), 100, &VectorFilter::default())?;
+        assert_eq!(all.len(), 50, "a limit above the count returns everything");
         assert!(matches!(
             store.search(&[0.5; 3], 5, &VectorFilter::default()),
             Err(Error::Vector(_))
         ));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_store_keeps_the_contract_across_reopening() -> crate::Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = EdgeStore::create(&dir.path().join("v"))?;
+            contract::fill(&store)?;
+            contract::check(&store)?;
+        }
+        contract::check(&EdgeStore::open(&dir.path().join("v"))?)
     }
 }
