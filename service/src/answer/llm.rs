@@ -101,16 +101,19 @@ pub struct Llm {
 }
 
 impl Llm {
-    /// A client for `settings`. The API key, when one is configured, is read from
-    /// its environment variable now.
+    /// A client for `settings`, from the corpus file `file`. The API key, when
+    /// one is configured, is read from its environment variable now.
     ///
     /// # Errors
     ///
-    /// The variable's name when `api_key_env` names a variable that is not set.
-    pub fn new(settings: &LlmSettings) -> Result<Llm, String> {
+    /// [`crate::Error::Config`] naming `llm.api_key_env` when that variable is
+    /// not set.
+    pub fn new(settings: &LlmSettings, file: &std::path::Path) -> crate::Result<Llm> {
         let key = match &settings.api_key_env {
-            Some(var) => Some(std::env::var(var).map_err(|_| {
-                format!("environment variable `{var}` (llm.api_key_env) is not set")
+            Some(var) => Some(std::env::var(var).map_err(|_| crate::Error::Config {
+                file: file.to_path_buf(),
+                key: "llm.api_key_env".into(),
+                message: format!("environment variable `{var}` is not set"),
             })?),
             None => None,
         };

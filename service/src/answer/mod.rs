@@ -314,13 +314,7 @@ impl Answerer {
                 plugin_cache,
             )?));
             let llm = match &served.config.llm {
-                Some(settings) => {
-                    Some(llm::Llm::new(settings).map_err(|message| Error::Config {
-                        file: file.clone(),
-                        key: "llm.api_key_env".into(),
-                        message,
-                    })?)
-                }
+                Some(settings) => Some(llm::Llm::new(settings, &file)?),
                 None => None,
             };
             judges.insert(

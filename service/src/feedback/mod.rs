@@ -315,10 +315,8 @@ impl Store {
                             model,
                             prompt_hash: r.get(8)?,
                             raw_output: r.get(9)?,
-                            kept: serde_json::from_str(&r.get::<_, String>(10)?)
-                                .unwrap_or_default(),
-                            dropped: serde_json::from_str(&r.get::<_, String>(11)?)
-                                .unwrap_or_default(),
+                            kept: json_column(r, 10)?,
+                            dropped: json_column(r, 11)?,
                             failure: r.get(12)?,
                         }),
                         None => None,
@@ -353,6 +351,14 @@ impl Store {
         }
         Ok(cases)
     }
+}
+
+/// Column `i` of `row`, a JSON text; a damaged one is an error, not `null`.
+fn json_column(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<serde_json::Value> {
+    let text: String = row.get(i)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn to_json(v: &impl Serialize) -> crate::Result<String> {
