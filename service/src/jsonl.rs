@@ -1,5 +1,6 @@
-//! JSON-lines reading shared by every stage that takes record files (BEIR data,
-//! scope examples, calibration and eval question sets).
+//! JSON-lines reading and writing shared by every stage that takes or leaves
+//! record files (BEIR data, scope examples, calibration and eval question sets,
+//! saved runs).
 //!
 //! A malformed line is an error naming the file and the line number; blank lines
 //! are skipped.
@@ -37,6 +38,23 @@ pub fn read<T: serde::de::DeserializeOwned>(path: &Path) -> crate::Result<Vec<T>
     records(path, &text)
         .map(|r| r.map(|(rec, _)| rec))
         .collect()
+}
+
+/// Writes `records` to `path`, one JSON object per line.
+///
+/// # Errors
+///
+/// [`Error::Io`] when a record cannot be serialized or the file written.
+pub fn write<T: serde::Serialize>(path: &Path, records: &[T]) -> crate::Result<()> {
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?);
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(Error::io(path))
 }
 
 #[cfg(test)]

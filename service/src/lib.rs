@@ -18,9 +18,10 @@
 //! let corpus = Corpus::load(Path::new("corpora/ferrule"))?;
 //! let embedder = Embedder::load(&Assets::locate()?)?;
 //! let data = Path::new("data");
-//! index::index_corpus(&corpus, data, index::Mode::Incremental, &embedder, &())?;
+//! let vectors = index::VectorBackend::Edge;
+//! index::index_corpus(&corpus, data, &vectors, index::Mode::Incremental, &embedder, &())?;
 //!
-//! let generation = index::CorpusStore::new(data, &corpus.config.name).open_current()?;
+//! let generation = index::CorpusStore::new(data, &corpus.config.name, &vectors).open_current()?;
 //! let request = retrieve::Request {
 //!     query: "How do I restore a file?",
 //!     mode: retrieve::Mode::Hybrid,

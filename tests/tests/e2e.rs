@@ -3343,3 +3343,262 @@ fn a_failing_language_model_falls_back_and_never_fails_the_request() {
     }
     assert_eq!(names, ["evidence", "done"]);
 }
+
+/// A Qdrant server process for the scale-out tests, killed when dropped.
+struct Qdrant {
+    child: Child,
+}
+
+impl Drop for Qdrant {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Qdrant server binary named by `CANDOR_TEST_QDRANT_BIN`, or None after
+/// saying that `what` is skipped.
+fn qdrant_bin(what: &str) -> Option<PathBuf> {
+    match std::env::var_os("CANDOR_TEST_QDRANT_BIN") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {what}: CANDOR_TEST_QDRANT_BIN (a Qdrant server binary) is not set"
+            );
+            None
+        }
+    }
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Starts Qdrant on loopback with its storage in `storage` and waits until it
+/// is ready.
+fn start_qdrant(bin: &Path, storage: &Path, http: u16, grpc: u16) -> Qdrant {
+    std::fs::create_dir_all(storage).unwrap();
+    let child = Command::new(bin)
+        .current_dir(storage)
+        .env("QDRANT__STORAGE__STORAGE_PATH", storage.join("storage"))
+        .env("QDRANT__STORAGE__SNAPSHOTS_PATH", storage.join("snapshots"))
+        .env("QDRANT__SERVICE__HOST", "127.0.0.1")
+        .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
+        .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
+        .env("QDRANT__TELEMETRY_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("qdrant starts");
+    let q = Qdrant { child };
+    let started = std::time::Instant::now();
+    while agent()
+        .get(&format!("http://127.0.0.1:{http}/readyz"))
+        .call()
+        .map_or(true, |r| r.status() != 200)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "qdrant never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    q
+}
+
+/// Polls `check` every 200 ms until it holds; false after `limit`.
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// The generation `/v1/corpora` reports for the only corpus.
+fn served_generation(base: &str) -> u64 {
+    let (status, body) = get(base, "/v1/corpora");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v[0]["generation"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no generation in {v}"))
+}
+
+#[test]
+fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
+    let Some(bin) = qdrant_bin("the Qdrant replica and fault test") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let corpus = make_corpus(root);
+    let corpora = root.join("corpora");
+    let (http, grpc) = (free_port(), free_port());
+    let config = root.join("candor.toml");
+    write(
+        &config,
+        format!(
+            "[vector_store]\nkind = \"qdrant\"\nurl = \"http://127.0.0.1:{grpc}\"\nfollow_seconds = 1\n"
+        ),
+    );
+    let config_arg = config.to_str().unwrap();
+    let storage = root.join("qdrant");
+    let (data_a, data_b) = (root.join("data-a"), root.join("data-b"));
+
+    // With the server down, indexing fails naming where it tried and writes nothing.
+    let out = candor(
+        root,
+        &[
+            &["--config", config_arg][..],
+            &index_argv(&corpus, &data_a, &[]),
+        ]
+        .concat(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains(&format!("127.0.0.1:{grpc}")),
+        "{err}"
+    );
+    assert!(!data_a.join("orchard/current").exists());
+
+    let qdrant = start_qdrant(&bin, &storage, http, grpc);
+    candor_ok(
+        root,
+        &[
+            &["--config", config_arg][..],
+            &index_argv(&corpus, &data_a, &[]),
+        ]
+        .concat(),
+    );
+    assert!(
+        !data_a.join("orchard/generations/000001/vectors").exists(),
+        "vectors live on the server, not on disk"
+    );
+    drop(qdrant);
+
+    // A replica started while Qdrant is down listens, is not ready, and says why.
+    let port = free_port();
+    let log = root.join("replica-a.log");
+    let mut starting = Command::new(candor_bin())
+        .args(["--config", config_arg, "serve", "--corpora"])
+        .arg(&corpora)
+        .arg("--data-dir")
+        .arg(&data_a)
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .current_dir(root)
+        .env_clear()
+        .env("CANDOR_ASSETS_DIR", workspace().join(".assets"))
+        .env("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "warn,candor=info,qdrant_edge=error")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("server starts");
+    let base_a = format!("http://127.0.0.1:{port}");
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            std::fs::read_to_string(&log).is_ok_and(|l| {
+                l.contains("does not answer") && l.contains(&format!("127.0.0.1:{grpc}"))
+            })
+        }),
+        "the log never said where it tried: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let readyz = || {
+        agent()
+            .get(&format!("{base_a}/readyz"))
+            .call()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(readyz(), 503);
+    let qdrant = start_qdrant(&bin, &storage, http, grpc);
+    let stdout = starting.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("readable");
+    assert!(first.starts_with("ready on "), "{first}");
+    std::thread::spawn(move || for _ in lines {});
+    let a = Server {
+        child: starting,
+        base: base_a.clone(),
+    };
+    assert_eq!(readyz(), 200);
+
+    // A second replica with an empty data dir copies the published generation.
+    let b = serve_full(root, &corpora, &data_b, &[], &["--config", config_arg]);
+    let search = |base: &str, q: &str| {
+        post(
+            base,
+            "/v1/search",
+            &json!({"question": q, "corpus": "orchard"}).to_string(),
+        )
+    };
+    let (sa, ra) = search(&a.base, "how long do the drip lines open");
+    let (sb, rb) = search(&b.base, "how long do the drip lines open");
+    assert_eq!((sa, sb), (200, 200), "{ra} {rb}");
+    assert_eq!(ra["evidence"], rb["evidence"]);
+    assert_eq!(served_generation(&b.base), 1);
+
+    // A reindex on one replica: the other follows the alias.
+    write(
+        &corpus.join("docs/alarms.txt"),
+        "Alarm relay\n\nThe alarm relay closes when hail is forecast by the weather service.\n",
+    );
+    let job = wait_for_job(&a.base, &start_full_reindex(&a.base, "orchard")["job_id"]);
+    assert_eq!(job["phase"], "done", "{job}");
+    assert_eq!(served_generation(&a.base), 2);
+    assert!(
+        eventually(Duration::from_secs(20), || served_generation(&b.base) == 2),
+        "the replica never followed"
+    );
+    let (_, rb) = search(&b.base, "when does the alarm relay close for hail");
+    assert!(
+        rb["evidence"][0]["text"].as_str().unwrap().contains("hail"),
+        "{rb}"
+    );
+
+    // Qdrant lost: a question that needs it is 503, never a wrong "unsupported".
+    drop(qdrant);
+    for base in [&a.base, &b.base] {
+        let (status, body) = post(
+            base,
+            "/v1/answer",
+            &json!({"question": "How many times does the valve controller retry?", "corpus": "orchard"}).to_string(),
+        );
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("vector_store_unavailable")),
+            "{body}"
+        );
+    }
+    // A reindex without it fails cleanly; the old generation keeps serving.
+    let job = wait_for_job(&a.base, &start_full_reindex(&a.base, "orchard")["job_id"]);
+    assert_eq!(job["phase"], "failed", "{job}");
+    assert!(
+        job["error"].as_str().unwrap().contains("unavailable"),
+        "{job}"
+    );
+    assert_eq!(served_generation(&a.base), 2);
+
+    // Back: both replicas answer again, from the generation the alias kept.
+    let _qdrant = start_qdrant(&bin, &storage, http, grpc);
+    for base in [&a.base, &b.base] {
+        let (status, body) = search(base, "how long do the drip lines open");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["generation"], 2);
+    }
+    let (status, body) = post(
+        &a.base,
+        "/v1/answer",
+        &json!({"question": "How many times does the valve controller retry?", "corpus": "orchard"}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+}

@@ -10,7 +10,7 @@ use candor::eval::{answer as eval_answer, bench};
 use candor::retrieve::corpora::discover_corpora;
 use serde_json::json;
 
-use super::load_answerer;
+use super::{load_answerer, Deployed};
 
 /// A corpus and questions it should and should not answer.
 #[derive(clap::Args)]
@@ -45,7 +45,7 @@ struct Opened {
 }
 
 impl Labelled {
-    fn open(&self) -> anyhow::Result<Opened> {
+    fn open(&self, deployed: &Deployed) -> anyhow::Result<Opened> {
         let corpus = Corpus::load(&self.corpus)?;
         let in_scope = eval_answer::read_questions(&self.in_scope)?;
         let out_of_scope = eval_answer::read_questions(&self.out_of_scope)?;
@@ -53,7 +53,7 @@ impl Labelled {
             Some(p) => eval_answer::read_questions(p)?,
             None => Vec::new(),
         };
-        let answerer = load_answerer(vec![corpus.clone()], &self.data_dir)?;
+        let answerer = load_answerer(vec![corpus.clone()], &self.data_dir, &deployed.vectors()?)?;
         Ok(Opened {
             corpus,
             answerer,
@@ -71,9 +71,10 @@ pub fn answer_cmd(
     corpus: &Corpus,
     question: &str,
     data_dir: &Path,
+    deployed: &Deployed,
     json: bool,
 ) -> anyhow::Result<()> {
-    let answerer = load_answerer(vec![corpus.clone()], data_dir)?;
+    let answerer = load_answerer(vec![corpus.clone()], data_dir, &deployed.vectors()?)?;
     let a = answerer.answer(&Question {
         text: question,
         corpus: None,
@@ -139,8 +140,8 @@ fn texts(questions: Vec<eval_answer::Judged>) -> Vec<String> {
     questions.into_iter().map(|q| q.text).collect()
 }
 
-pub fn calibrate_cmd(args: &Labelled) -> anyhow::Result<()> {
-    let o = args.open()?;
+pub fn calibrate_cmd(args: &Labelled, deployed: &Deployed) -> anyhow::Result<()> {
+    let o = args.open(deployed)?;
     let name = &o.corpus.config.name;
     let (c, path) = calibrate(
         &o.answerer,
@@ -168,8 +169,8 @@ pub fn calibrate_cmd(args: &Labelled) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn eval_answer_cmd(args: &Labelled) -> anyhow::Result<()> {
-    let o = args.open()?;
+pub fn eval_answer_cmd(args: &Labelled, deployed: &Deployed) -> anyhow::Result<()> {
+    let o = args.open(deployed)?;
     let r = eval_answer::run(&o.answerer, &o.corpus.config.name, &o.set)?;
     print_report(&r, args.json)
 }
@@ -180,6 +181,7 @@ pub fn eval_corpus_cmd(
     corpus: &Corpus,
     composer: Option<candor::config::Composer>,
     data_dir: &Path,
+    deployed: &Deployed,
     with: Option<&Path>,
     report: Option<&Path>,
     json: bool,
@@ -205,7 +207,7 @@ pub fn eval_corpus_cmd(
         corpus.config.answer.composer = c;
     }
     let corpus = &corpus;
-    let answerer = load_answerer(vec![corpus.clone()], data_dir)?;
+    let answerer = load_answerer(vec![corpus.clone()], data_dir, &deployed.vectors()?)?;
     let mut reports = Vec::new();
     for (i, (label, set)) in sets.iter().enumerate() {
         let r = eval_answer::run(&answerer, &corpus.config.name, set)?;
@@ -315,6 +317,7 @@ fn print_report(r: &eval_answer::AnswerReport, json: bool) -> anyhow::Result<()>
 pub fn bench_answer_cmd(
     corpora_dir: &Path,
     data_dir: &Path,
+    deployed: &Deployed,
     corpus: &str,
     questions: &Path,
     requests: usize,
@@ -332,7 +335,11 @@ pub fn bench_answer_cmd(
             2 * requests + 1
         );
     }
-    let answerer = load_answerer(discover_corpora(corpora_dir)?, data_dir)?;
+    let answerer = load_answerer(
+        discover_corpora(corpora_dir)?,
+        data_dir,
+        &deployed.vectors()?,
+    )?;
     answerer.corpora().pick(Some(corpus))?;
     let body = |q: &String| json!({"question": q, "corpus": corpus}).to_string();
     let warmup = vec![body(&qs[2 * requests])];

@@ -39,7 +39,7 @@ pub struct SuiteArgs {
     json: bool,
 }
 
-pub fn run(args: &SuiteArgs) -> anyhow::Result<()> {
+pub fn run(args: &SuiteArgs, deployed: &super::Deployed) -> anyhow::Result<()> {
     let Some(dir) = &args.corpus else {
         bail!("give --corpus <dir> (or a subcommand such as `bench answer`)");
     };
@@ -55,13 +55,14 @@ pub fn run(args: &SuiteArgs) -> anyhow::Result<()> {
     }
     let mut out = Map::new();
     let embedder = embedder()?;
+    let vectors = deployed.vectors()?;
 
     // Indexing from scratch, and the same chunks through plain fastembed.
     let data = &args.data_dir;
     let _ = std::fs::remove_dir_all(data.join(&corpus.config.name));
-    let full = index::index_corpus(&corpus, data, Mode::Full, &embedder, &())?;
+    let full = index::index_corpus(&corpus, data, &vectors, Mode::Full, &embedder, &())?;
     let rate = full.chunks_embedded as f64 / full.total_seconds.max(1e-9);
-    let gen = CorpusStore::new(data, &corpus.config.name).open_current()?;
+    let gen = CorpusStore::new(data, &corpus.config.name, &vectors).open_current()?;
     let raw = candor::eval::beir::raw_embedding(&gen, &embedder, RAW_SAMPLE, rate)?;
     drop(gen);
     out.insert("index_seconds".into(), json!(full.total_seconds));
@@ -84,6 +85,7 @@ pub fn run(args: &SuiteArgs) -> anyhow::Result<()> {
     let inc = index::index_corpus(
         &Corpus::load(&copy)?,
         data,
+        &vectors,
         Mode::Incremental,
         &embedder,
         &(),
@@ -99,6 +101,7 @@ pub fn run(args: &SuiteArgs) -> anyhow::Result<()> {
     serve_and_load(
         &copy,
         data,
+        deployed.file.as_deref(),
         &corpus.config.name,
         &questions,
         args.requests,
@@ -185,13 +188,18 @@ fn touch_one_percent(corpus: &Corpus) -> anyhow::Result<usize> {
 fn serve_and_load(
     copy: &Path,
     data: &Path,
+    config: Option<&Path>,
     name: &str,
     questions: &[String],
     requests: usize,
     out: &mut Map<String, Value>,
 ) -> anyhow::Result<()> {
     let corpora = copy.parent().context("the copy has a parent folder")?;
-    let mut child = Command::new(std::env::current_exe()?)
+    let mut command = Command::new(std::env::current_exe()?);
+    if let Some(file) = config {
+        command.arg("--config").arg(file);
+    }
+    let mut child = command
         .args(["serve", "--addr", "127.0.0.1:0", "--corpora"])
         .arg(corpora)
         .arg("--data-dir")

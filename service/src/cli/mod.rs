@@ -29,15 +29,15 @@ pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context};
 use candor::answer::Answerer;
-use candor::config::{Assets, Corpus, Fusion};
+use candor::config::{Assets, Corpus, Deployment, Fusion, QdrantAddress, CONFIG_ENV};
 use candor::embed::Embedder;
 use candor::eval::beir;
 use candor::index::jobs::Jobs;
-use candor::index::{self, BuildReport};
+use candor::index::{self, BuildReport, VectorBackend};
 use candor::retrieve::corpora::{discover_corpora, Corpora, Query, SearchResult};
 use candor::retrieve::Mode;
 use clap::{Parser, Subcommand};
@@ -50,8 +50,66 @@ const ADMIN_TOKEN_ENV: &str = "CANDOR_ADMIN_TOKEN";
 #[derive(Parser)]
 #[command(name = "candor", version, about)]
 pub struct Args {
+    /// The deployment file (`candor.toml`): where vectors live. Default: none,
+    /// vectors in process.
+    #[arg(long, global = true, env = CONFIG_ENV)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The deployment's vector store, connected when a command first needs it:
+/// commands that never open a generation never reach for a server.
+#[derive(Clone)]
+pub(crate) struct Deployed {
+    file: Option<PathBuf>,
+    qdrant: Option<QdrantAddress>,
+    vectors: OnceLock<VectorBackend>,
+}
+
+impl Deployed {
+    fn load(file: Option<&Path>) -> anyhow::Result<Deployed> {
+        let qdrant = match file {
+            Some(f) => Deployment::load(f)?.qdrant(f)?,
+            None => None,
+        };
+        Ok(Deployed {
+            file: file.map(Path::to_path_buf),
+            qdrant,
+            vectors: OnceLock::new(),
+        })
+    }
+
+    /// The vector store, connecting on first use.
+    pub(crate) fn vectors(&self) -> anyhow::Result<VectorBackend> {
+        if let Some(v) = self.vectors.get() {
+            return Ok(v.clone());
+        }
+        let v = VectorBackend::connect(self.qdrant.as_ref())?;
+        Ok(self.vectors.get_or_init(|| v).clone())
+    }
+}
+
+/// Runs `load` until it succeeds or fails for another reason than the vector
+/// store's server not answering; each such failure is logged with the address
+/// and the cause, and the server stays unready meanwhile.
+fn until_available<T>(mut load: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        match load() {
+            Err(e)
+                if matches!(
+                    e.downcast_ref::<candor::Error>(),
+                    Some(candor::Error::VectorUnavailable(_))
+                ) =>
+            {
+                tracing::warn!(error = %e, retry_in_seconds = wait.as_secs(), "the vector store does not answer; not ready");
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -307,6 +365,13 @@ enum EvalCommand {
         /// Override the chunk overlap in word-pieces.
         #[arg(long)]
         overlap_tokens: Option<usize>,
+        /// Write each query's top 10 documents to this file (JSON lines).
+        #[arg(long)]
+        save_run: Option<PathBuf>,
+        /// Report how many queries have the same top 10 documents as a run saved
+        /// earlier with --save-run (e.g. with another vector store).
+        #[arg(long)]
+        compare_run: Option<PathBuf>,
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -335,13 +400,14 @@ pub fn init_logging() {
 
 /// Runs one command.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let deployed = &Deployed::load(args.config.as_deref())?;
     match args.command {
         Command::Index {
             corpus,
             data_dir,
             mode,
             json,
-        } => index_cmd(&corpus, &data_dir, mode, json),
+        } => index_cmd(&corpus, &data_dir, deployed, mode, json),
         Command::Search {
             query,
             mode,
@@ -355,19 +421,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 mode,
                 top_k,
                 &target.place.data_dir,
+                deployed,
                 target.json,
             )
         }
         Command::Answer { question, target } => {
             let corpus = find_corpus(&target.corpus, &target.place.corpora)?;
-            answer::answer_cmd(&corpus, &question, &target.place.data_dir, target.json)
+            answer::answer_cmd(
+                &corpus,
+                &question,
+                &target.place.data_dir,
+                deployed,
+                target.json,
+            )
         }
-        Command::Serve(args) => serve_cmd(&args),
-        Command::Calibrate(args) => answer::calibrate_cmd(&args),
+        Command::Serve(args) => serve_cmd(&args, deployed),
+        Command::Calibrate(args) => answer::calibrate_cmd(&args, deployed),
         Command::Plugin { what } => plugin::run(what),
         Command::Eval {
             what: EvalCommand::Answer(args),
-        } => answer::eval_answer_cmd(&args),
+        } => answer::eval_answer_cmd(&args, deployed),
         Command::Eval {
             what:
                 EvalCommand::Corpus {
@@ -384,6 +457,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &corpus,
                 composer,
                 &place.data_dir,
+                deployed,
                 with.as_deref(),
                 report.as_deref(),
                 json,
@@ -398,7 +472,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     out,
                 },
         } => feedback_export_cmd(&corpus, &data_dir, since, out.as_deref()),
-        Command::Bench { what: None, suite } => bench::run(&suite),
+        Command::Bench { what: None, suite } => bench::run(&suite, deployed),
         Command::Bench {
             what:
                 Some(BenchCommand::Answer {
@@ -410,7 +484,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     json,
                 }),
             ..
-        } => answer::bench_answer_cmd(&corpora, &data_dir, &corpus, &questions, requests, json),
+        } => answer::bench_answer_cmd(
+            &corpora, &data_dir, deployed, &corpus, &questions, requests, json,
+        ),
         Command::Import {
             what:
                 ImportCommand::Beir {
@@ -452,6 +528,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     candidates,
                     max_tokens,
                     overlap_tokens,
+                    save_run,
+                    compare_run,
                     json,
                 },
         } => {
@@ -473,10 +551,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 split,
                 mode,
                 data_dir,
+                vectors: deployed.vectors()?,
                 retrieval,
                 chunking,
                 limit_queries,
                 raw_sample,
+                save_run,
+                compare_run,
             };
             eval_cmd(&data, &opts, json)
         }
@@ -491,13 +572,15 @@ fn embedder() -> anyhow::Result<Embedder> {
 fn index_cmd(
     corpus_dir: &Path,
     data_dir: &Path,
+    deployed: &Deployed,
     mode: index::Mode,
     json: bool,
 ) -> anyhow::Result<()> {
     let corpus = Corpus::load(corpus_dir)?;
+    let vectors = deployed.vectors()?;
     let embedder = embedder()?;
     let progress = CliProgress::new();
-    let report = index::index_corpus(&corpus, data_dir, mode, &embedder, &progress)?;
+    let report = index::index_corpus(&corpus, data_dir, &vectors, mode, &embedder, &progress)?;
     progress.finish();
     if json {
         outln!("{}", serde_json::to_string(&report)?);
@@ -580,10 +663,11 @@ fn search_cmd(
     mode: Mode,
     top_k: usize,
     data_dir: &Path,
+    deployed: &Deployed,
     json: bool,
 ) -> anyhow::Result<()> {
     let embedder = Arc::new(embedder()?);
-    let served = Corpora::open(vec![corpus], data_dir, embedder)?;
+    let served = Corpora::open(vec![corpus], data_dir, &deployed.vectors()?, embedder)?;
     let result = served.search(&Query {
         text: query,
         corpus: None,
@@ -632,17 +716,21 @@ fn print_search(r: &SearchResult) {
     }
 }
 
-/// The engine over every corpus under `corpora_dir`.
-fn load_answerer(corpora: Vec<Corpus>, data_dir: &Path) -> anyhow::Result<Arc<Answerer>> {
+/// The engine over the given corpora.
+fn load_answerer(
+    corpora: Vec<Corpus>,
+    data_dir: &Path,
+    vectors: &VectorBackend,
+) -> anyhow::Result<Arc<Answerer>> {
     let embedder = Arc::new(embedder()?);
-    let corpora = Corpora::open(corpora, data_dir, embedder)?;
+    let corpora = Corpora::open(corpora, data_dir, vectors, embedder)?;
     Ok(Arc::new(Answerer::new(
         Arc::new(corpora),
         &data_dir.join(candor::plugins::CACHE_DIR),
     )?))
 }
 
-fn serve_cmd(args: &ServeArgs) -> anyhow::Result<()> {
+fn serve_cmd(args: &ServeArgs, deployed: &Deployed) -> anyhow::Result<()> {
     if args.max_question_chars == 0 {
         bail!("--max-question-chars must be at least 1");
     }
@@ -672,7 +760,8 @@ fn serve_cmd(args: &ServeArgs) -> anyhow::Result<()> {
         ));
         tracing::info!(%addr, "listening; loading the model and the corpora");
         let (place, cors, max) = (args.place.clone(), args.cors_origin.clone(), args.max_question_chars);
-        let load = tokio::task::spawn_blocking(move || load_state(&place, cors, max));
+        let deployed = deployed.clone();
+        let load = tokio::task::spawn_blocking(move || load_state(&place, &deployed, cors, max));
         let state = tokio::select! {
             state = load => state??,
             () = until_stopped(stopped) => {
@@ -702,13 +791,26 @@ fn serve_cmd(args: &ServeArgs) -> anyhow::Result<()> {
 /// access, the feedback store.
 fn load_state(
     place: &Place,
+    deployed: &Deployed,
     cors_origins: Vec<candor::api::Origin>,
     max_question_chars: usize,
 ) -> anyhow::Result<candor::api::AppState> {
     let data_dir = &place.data_dir;
-    let answerer = load_answerer(discover_corpora(&place.corpora)?, data_dir)?;
+    let corpora = discover_corpora(&place.corpora)?;
+    let (vectors, answerer) = until_available(|| {
+        let vectors = deployed.vectors()?;
+        let answerer = load_answerer(corpora.clone(), data_dir, &vectors)?;
+        Ok((vectors, answerer))
+    })?;
+    if let Some(q) = &deployed.qdrant {
+        answerer
+            .corpora()
+            .follow_every(std::time::Duration::from_secs(q.follow_seconds))?;
+        tracing::info!(url = %q.url, every_seconds = q.follow_seconds, "vectors on a Qdrant server; following the generations it serves");
+    }
     let jobs = Jobs::new(
         data_dir.to_path_buf(),
+        vectors,
         answerer.corpora().embedder().clone(),
     );
     for (name, served) in answerer.corpora().iter() {

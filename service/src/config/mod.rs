@@ -1,14 +1,17 @@
-//! Corpus configuration (`corpus.toml`): parsing and validation before any work.
+//! Corpus configuration (`corpus.toml`) and the deployment file (`candor.toml`):
+//! parsing and validation before any work.
 //!
 //! Everything is checked up front (unknown keys, missing folders, bad globs, out of
 //! range numbers) so that a bad config fails in milliseconds with the file and key,
 //! never halfway through an index run. This module must not touch indexes or models.
 
 mod assets;
+mod deployment;
 
 use std::path::{Path, PathBuf};
 
 pub use assets::{find_dir, Assets, ASSETS_ENV};
+pub use deployment::{Deployment, QdrantAddress, VectorStoreKind, VectorStoreSettings, CONFIG_ENV};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
@@ -732,7 +735,7 @@ fn check_plugin(
     Ok(())
 }
 
-fn parse(file: &Path, text: &str) -> crate::Result<CorpusConfig> {
+fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> crate::Result<T> {
     let de = toml::Deserializer::parse(text).map_err(|e| Error::Config {
         file: file.to_path_buf(),
         key: "-".into(),

@@ -6,7 +6,7 @@
 //! header). The index lives in the data directory under a name derived from the
 //! corpus file's hash, so a second run with the same model and chunking reuses it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::metrics::{mrr_at, ndcg_at, percentiles, recall_at, Percentiles};
 use crate::config::{Chunking, Retrieval};
 use crate::embed::Embedder;
-use crate::index::{self, sha256_hex, BuildInput, BuildReport, CorpusStore, Progress};
+use crate::index::{
+    self, sha256_hex, BuildInput, BuildReport, CorpusStore, Progress, VectorBackend,
+};
 use crate::ingest::{Chunker, Document};
 use crate::retrieve::{self, Mode, Request};
 use crate::Error;
@@ -29,6 +31,8 @@ pub struct Options {
     pub mode: Mode,
     /// Where the cached index lives.
     pub data_dir: PathBuf,
+    /// Where its vectors live.
+    pub vectors: VectorBackend,
     /// Fusion and candidate settings.
     pub retrieval: Retrieval,
     /// Chunking settings.
@@ -37,6 +41,30 @@ pub struct Options {
     pub limit_queries: Option<usize>,
     /// Chunks embedded directly by fastembed to measure raw model throughput; 0 skips it.
     pub raw_sample: usize,
+    /// Write each query's top 10 documents here (JSON lines).
+    pub save_run: Option<PathBuf>,
+    /// Compare each query's top 10 documents with a run saved earlier.
+    pub compare_run: Option<PathBuf>,
+}
+
+/// One query's top 10 documents, as `save_run` writes them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunLine {
+    query: String,
+    top_10: Vec<String>,
+}
+
+/// How far two runs agree.
+#[derive(Debug, Clone, Serialize)]
+pub struct Parity {
+    /// The run compared with.
+    pub with: PathBuf,
+    /// Queries in both runs.
+    pub queries: usize,
+    /// Queries whose top 10 documents are the same, in the same order.
+    pub identical_top_10: usize,
+    /// `identical_top_10 / queries`.
+    pub share: f64,
 }
 
 /// The JSON printed by `candor eval beir`.
@@ -64,6 +92,8 @@ pub struct Report {
     pub index: IndexFigures,
     /// fastembed on its own, on a sample of the same chunks.
     pub raw_embedding: Option<RawEmbedding>,
+    /// Agreement with the run given as `compare_run`.
+    pub parity: Option<Parity>,
     /// Settings used.
     pub settings: Settings,
 }
@@ -224,6 +254,7 @@ const BUILD_FIGURES: &str = "beir_build.json";
 pub fn ensure_index(
     dir: &Path,
     data_dir: &Path,
+    vectors: &VectorBackend,
     chunking: Chunking,
     embedder: &Embedder,
     progress: &dyn Progress,
@@ -231,7 +262,7 @@ pub fn ensure_index(
     let corpus_path = dir.join("corpus.jsonl");
     let text = std::fs::read_to_string(&corpus_path).map_err(Error::io(&corpus_path))?;
     let name = format!("beir-{}", &sha256_hex(text.as_bytes())[..16]);
-    let store = CorpusStore::new(data_dir, &name);
+    let store = CorpusStore::new(data_dir, &name, vectors);
     let figures_path = data_dir.join(&name).join(BUILD_FIGURES);
     if let Ok(gen) = store.open_current() {
         let m = &gen.manifest;
@@ -246,10 +277,12 @@ pub fn ensure_index(
         }
     }
     let chunker = Chunker::from_file(embedder.tokenizer_path(), chunking)?;
+    // Incremental: a generation of the same records built for another vector
+    // store lends its embeddings, so switching stores costs no re-embedding.
     let report = index::build(
         &store,
         corpus_inputs(&corpus_path, &text)?,
-        index::Mode::Full,
+        index::Mode::Incremental,
         embedder,
         &chunker,
         progress,
@@ -328,15 +361,23 @@ pub fn run(
     if let Some(n) = opts.limit_queries {
         judged.truncate(n);
     }
-    let (store, figures) = ensure_index(dir, &opts.data_dir, opts.chunking, embedder, progress)?;
+    let (store, figures) = ensure_index(
+        dir,
+        &opts.data_dir,
+        &opts.vectors,
+        opts.chunking,
+        embedder,
+        progress,
+    )?;
     let gen = store.open_current()?;
 
     let raw_embedding = raw_embedding(&gen, embedder, opts.raw_sample, figures.chunks_per_second)?;
 
     let mut latencies = Vec::with_capacity(judged.len());
     let (mut ndcg, mut recall, mut mrr) = (0.0, 0.0, 0.0);
+    let mut run = Vec::with_capacity(judged.len());
     let started = Instant::now();
-    for (_, text, relevant) in &judged {
+    for (query, text, relevant) in &judged {
         let t = Instant::now();
         let ranked = retrieve::rank_documents(
             &gen,
@@ -355,8 +396,19 @@ pub fn run(
         ndcg += ndcg_at(&ids, relevant, 10);
         recall += recall_at(&ids, relevant, 100);
         mrr += mrr_at(&ids, relevant, 10);
+        run.push(RunLine {
+            query: query.clone(),
+            top_10: ids.iter().take(10).map(|s| (*s).to_owned()).collect(),
+        });
     }
     let query_seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &opts.save_run {
+        crate::jsonl::write(path, &run)?;
+    }
+    let parity = match &opts.compare_run {
+        Some(path) => Some(parity(path, &run)?),
+        None => None,
+    };
     let n = judged.len().max(1) as f64;
     let r = &opts.retrieval;
     Ok(Report {
@@ -374,6 +426,7 @@ pub fn run(
         query_seconds,
         index: figures,
         raw_embedding,
+        parity,
         settings: Settings {
             retrieval: RetrievalSettings {
                 fusion: r.fusion,
@@ -384,6 +437,28 @@ pub fn run(
             },
             chunking: opts.chunking,
         },
+    })
+}
+
+/// Compares `run` with the run saved at `path`, query by query.
+fn parity(path: &Path, run: &[RunLine]) -> crate::Result<Parity> {
+    let saved: HashMap<String, Vec<String>> = crate::jsonl::read::<RunLine>(path)?
+        .into_iter()
+        .map(|l| (l.query, l.top_10))
+        .collect();
+    let both: Vec<&RunLine> = run
+        .iter()
+        .filter(|l| saved.contains_key(&l.query))
+        .collect();
+    let identical = both
+        .iter()
+        .filter(|l| saved.get(&l.query) == Some(&l.top_10))
+        .count();
+    Ok(Parity {
+        with: path.to_path_buf(),
+        queries: both.len(),
+        identical_top_10: identical,
+        share: identical as f64 / both.len().max(1) as f64,
     })
 }
 
@@ -493,23 +568,18 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
     for (split, queries) in judged {
         std::fs::create_dir_all(&eval_dir).map_err(Error::io(&eval_dir))?;
         let path = eval_dir.join(format!("queries-{split}.jsonl"));
-        let mut lines = String::new();
-        for (id, text, relevant) in queries {
-            let mut relevant: Vec<String> = relevant
-                .iter()
-                .map(|d| format!("docs/{}", doc_file(d)))
-                .collect();
-            relevant.sort();
-            let line = serde_json::to_string(&EvalQuery { id, text, relevant }).map_err(|e| {
-                Error::Io {
-                    path: path.clone(),
-                    source: e.into(),
-                }
-            })?;
-            lines.push_str(&line);
-            lines.push('\n');
-        }
-        std::fs::write(&path, lines).map_err(Error::io(&path))?;
+        let lines: Vec<EvalQuery> = queries
+            .into_iter()
+            .map(|(id, text, relevant)| {
+                let mut relevant: Vec<String> = relevant
+                    .iter()
+                    .map(|d| format!("docs/{}", doc_file(d)))
+                    .collect();
+                relevant.sort();
+                EvalQuery { id, text, relevant }
+            })
+            .collect();
+        crate::jsonl::write(&path, &lines)?;
         eval_files.push(path);
     }
     Ok(ImportReport {

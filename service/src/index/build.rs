@@ -15,9 +15,8 @@ use sha2::{Digest, Sha256};
 
 use super::{
     read_chunks, read_embeddings, read_manifest, sync_dir, write_chunks, write_durable,
-    write_embeddings, ChunkId, CorpusStore, EdgeStore, FileEntry, GenerationId, LexicalIndex,
-    Manifest, VectorPoint, VectorStore, CHUNKS, EMBEDDINGS, FORMAT_VERSION, LEXICAL, MANIFEST,
-    VECTORS,
+    write_embeddings, ChunkId, CorpusStore, FileEntry, GenerationId, LexicalIndex, Manifest,
+    VectorBackend, VectorPoint, CHUNKS, EMBEDDINGS, FORMAT_VERSION, LEXICAL, MANIFEST,
 };
 use crate::config::Corpus;
 use crate::embed::Embedder;
@@ -372,10 +371,10 @@ pub fn build(
             modified: slot.modified,
         });
     }
-    let id = GenerationId(store.generation_ids()?.last().map_or(1, |g| g.0 + 1));
+    let id = store.next_generation()?;
     let dir = store.generation_dir(id);
     std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-    write_generation(&dir, &chunks, &vectors)?;
+    write_generation(store, id, &chunks, &vectors)?;
     // A file may hold several documents, and a document spans adjacent chunks.
     let documents = chunks
         .iter()
@@ -405,7 +404,7 @@ pub fn build(
     // manifest before `current` names the generation.
     write_durable(&manifest_path, &json)?;
     sync_dir(&dir)?;
-    store.swap(id)?;
+    store.swap(id, &json)?;
     let index_seconds = index_started.elapsed().as_secs_f64();
 
     Ok(BuildReport {
@@ -428,25 +427,29 @@ pub fn build(
     })
 }
 
-fn write_generation(dir: &Path, chunks: &[Chunk], vectors: &[Vec<f32>]) -> crate::Result<()> {
+fn write_generation(
+    store: &CorpusStore,
+    id: GenerationId,
+    chunks: &[Chunk],
+    vectors: &[Vec<f32>],
+) -> crate::Result<()> {
+    let dir = store.generation_dir(id);
     write_chunks(&dir.join(CHUNKS), chunks)?;
     write_embeddings(&dir.join(EMBEDDINGS), vectors)?;
     LexicalIndex::create(&dir.join(LEXICAL), chunks)?;
-    let store = EdgeStore::create(&dir.join(VECTORS))?;
     let points: Vec<VectorPoint> = chunks
         .iter()
         .zip(vectors)
         .enumerate()
-        .map(|(i, (c, v))| VectorPoint {
+        .map(|(i, (chunk, vector))| VectorPoint {
             id: ChunkId(i as u64),
-            vector: v,
-            doc_id: &c.doc_id.0,
-            date: c.date,
-            series: c.series.as_deref(),
+            vector,
+            chunk,
         })
         .collect();
-    store.upsert(&points)?;
-    store.finish()
+    let vectors = store.create_vectors(id)?;
+    vectors.upsert(&points)?;
+    vectors.finish()
 }
 
 /// A bad input's reason without repeating its path.
@@ -466,8 +469,12 @@ fn error_reason(e: &Error) -> String {
 /// # Errors
 ///
 /// [`Error::Io`] when discovery fails, index errors when the manifest is damaged.
-pub fn pending_changes(corpus: &Corpus, data_dir: &Path) -> crate::Result<Option<String>> {
-    let store = CorpusStore::new(data_dir, &corpus.config.name);
+pub fn pending_changes(
+    corpus: &Corpus,
+    data_dir: &Path,
+    vectors: &VectorBackend,
+) -> crate::Result<Option<String>> {
+    let store = CorpusStore::new(data_dir, &corpus.config.name, vectors);
     let Some(id) = store.current()? else {
         return Ok(Some("the corpus has no generation yet".into()));
     };
@@ -525,14 +532,15 @@ fn nanos(t: std::time::SystemTime) -> u64 {
 pub fn index_corpus(
     corpus: &Corpus,
     data_dir: &Path,
+    vectors: &VectorBackend,
     mode: Mode,
     embedder: &Embedder,
     progress: &dyn Progress,
 ) -> crate::Result<BuildReport> {
     let chunker = Chunker::from_file(embedder.tokenizer_path(), corpus.config.chunking)?;
     let parsers = Parser::for_sources(corpus, &data_dir.join(crate::plugins::CACHE_DIR))?;
-    let store =
-        CorpusStore::new(data_dir, &corpus.config.name).keeping(corpus.config.keep_generations);
+    let store = CorpusStore::new(data_dir, &corpus.config.name, vectors)
+        .keeping(corpus.config.keep_generations);
     let mut inputs = Vec::new();
     for file in ingest::discover(corpus)? {
         let parser = parsers[file.source_index].clone();
@@ -637,12 +645,41 @@ mod tests {
         ),
     ];
 
+    /// The embedded store, and the test Qdrant server when there is one; `test`
+    /// names the corpus on the server, which outlives the test's folders.
+    fn backends(test: &str) -> Vec<(String, VectorBackend)> {
+        let mut all = vec![("t".to_owned(), VectorBackend::Edge)];
+        if let Some(server) = crate::index::qdrant::test_server(test) {
+            all.push((
+                format!("{}{}", test.replace(' ', "_"), std::process::id()),
+                VectorBackend::Qdrant(server),
+            ));
+        }
+        all
+    }
+
+    /// Deletes what a test left on the Qdrant server.
+    fn clean_server(name: &str, backend: &VectorBackend) -> crate::Result<()> {
+        if let VectorBackend::Qdrant(server) = backend {
+            server.delete_others(name, &[])?;
+        }
+        Ok(())
+    }
+
     #[test]
     fn full_then_incremental_builds_reuse_unchanged_inputs() -> crate::Result<()> {
+        for (name, backend) in backends("the build test") {
+            builds_reuse_unchanged_inputs(&name, &backend)?;
+            clean_server(&name, &backend)?;
+        }
+        Ok(())
+    }
+
+    fn builds_reuse_unchanged_inputs(name: &str, backend: &VectorBackend) -> crate::Result<()> {
         let e = embedder();
         let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
         let dir = tempfile::tempdir().unwrap();
-        let store = CorpusStore::new(dir.path(), "t");
+        let store = CorpusStore::new(dir.path(), name, backend);
         let mut inputs: Vec<BuildInput> = DOCS.iter().map(|(k, t)| input(k, t)).collect();
         inputs.push(failing("broken"));
         let r = build(&store, inputs, Mode::Full, &e, &chunker, &())?;
@@ -688,10 +725,65 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_follows_the_generation_another_published() -> crate::Result<()> {
+        for (name, backend) in backends("the replica test") {
+            if let VectorBackend::Qdrant(server) = &backend {
+                replica_follows(&name, &backend, server)?;
+                clean_server(&name, &backend)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn replica_follows(
+        name: &str,
+        backend: &VectorBackend,
+        server: &crate::index::QdrantServer,
+    ) -> crate::Result<()> {
+        let e = embedder();
+        let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let builder = CorpusStore::new(a.path(), name, backend);
+        let replica = CorpusStore::new(b.path(), name, backend);
+        assert_eq!(replica.follow()?, None, "nothing published yet");
+        let inputs = DOCS.iter().map(|(k, t)| input(k, t)).collect();
+        build(&builder, inputs, Mode::Full, &e, &chunker, &())?;
+        assert_eq!(replica.follow()?, Some(GenerationId(1)));
+        assert_eq!(replica.follow()?, None, "already serving it");
+        let gen = replica.open_current()?;
+        let built = builder.open_current()?;
+        assert_eq!(gen.chunks, built.chunks);
+        assert_eq!(gen.manifest.files.len(), 3);
+        assert_eq!(lexical_docs(&gen, "lunar gravity")?, vec!["tides"]);
+        assert_eq!(dense_top(&gen, &e, "insects that make honey")?, "bees");
+        drop((gen, built));
+
+        // Two more generations: the replica skips straight to the newest, and
+        // the server keeps the two newest collections.
+        for text in ["Spring tides follow the full moon.", "Neap tides are weak."] {
+            let inputs = vec![input("bees", DOCS[0].1), input("tides", text)];
+            build(&builder, inputs, Mode::Incremental, &e, &chunker, &())?;
+        }
+        assert_eq!(replica.follow()?, Some(GenerationId(3)));
+        let gen = replica.open_current()?;
+        assert_eq!(lexical_docs(&gen, "neap tides")?, vec!["tides"]);
+        assert_eq!(
+            server.generations(name)?,
+            vec![GenerationId(2), GenerationId(3)]
+        );
+        // A replica with a copy builds the next generation after the server's.
+        let inputs = DOCS.iter().map(|(k, t)| input(k, t)).collect();
+        let r = build(&replica, inputs, Mode::Incremental, &e, &chunker, &())?;
+        assert_eq!(r.generation, GenerationId(4));
+        assert_eq!(builder.follow()?, Some(GenerationId(4)));
+        Ok(())
+    }
+
+    #[test]
     fn changed_chunking_re_embeds_everything_and_says_why() -> crate::Result<()> {
         let e = embedder();
         let dir = tempfile::tempdir().unwrap();
-        let store = CorpusStore::new(dir.path(), "t");
+        let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
         let first = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
         build(
             &store,
@@ -742,7 +834,7 @@ mod tests {
         let e = embedder();
         let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
         let dir = tempfile::tempdir().unwrap();
-        let store = CorpusStore::new(dir.path(), "t");
+        let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
         let held = store.lock_builds()?;
         let r = build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &());
         assert!(
@@ -766,7 +858,7 @@ mod tests {
             (1, vec![GenerationId(3)]),
             (3, vec![GenerationId(3), GenerationId(4), GenerationId(5)]),
         ] {
-            let store = CorpusStore::new(dir.path(), "t").keeping(keep);
+            let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge).keeping(keep);
             let runs = if keep == 1 { 3 } else { 2 };
             for _ in 0..runs {
                 build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &())?;
@@ -781,7 +873,7 @@ mod tests {
         let e = embedder();
         let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
         let dir = tempfile::tempdir().unwrap();
-        let store = CorpusStore::new(dir.path(), "t");
+        let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
         let r = build(
             &store,
             vec![input("a", "x"), input("a", "y")],

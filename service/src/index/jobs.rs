@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{index_corpus, BuildReport, GenerationId, Mode, Progress, ProgressEvent};
+use super::{
+    index_corpus, BuildReport, GenerationId, Mode, Progress, ProgressEvent, VectorBackend,
+};
 use crate::config::Corpus;
 use crate::embed::Embedder;
 use crate::ingest::FileError;
@@ -115,15 +117,18 @@ struct State {
 pub struct Jobs {
     state: Arc<Mutex<State>>,
     data_dir: PathBuf,
+    vectors: VectorBackend,
     embedder: Arc<Embedder>,
 }
 
 impl Jobs {
-    /// A queue whose jobs write generations under `data_dir`.
-    pub fn new(data_dir: PathBuf, embedder: Arc<Embedder>) -> Jobs {
+    /// A queue whose jobs write generations under `data_dir`, their vectors in
+    /// `vectors`.
+    pub fn new(data_dir: PathBuf, vectors: VectorBackend, embedder: Arc<Embedder>) -> Jobs {
         Jobs {
             state: Arc::default(),
             data_dir,
+            vectors,
             embedder,
         }
     }
@@ -171,9 +176,10 @@ impl Jobs {
             }
             id
         };
-        let (state, data_dir, embedder) = (
+        let (state, data_dir, vectors, embedder) = (
             self.state.clone(),
             self.data_dir.clone(),
+            self.vectors.clone(),
             self.embedder.clone(),
         );
         let job_name = name.clone();
@@ -187,7 +193,7 @@ impl Jobs {
                 // A panic deep in a library must not leave the corpus marked as
                 // reindexing forever: it fails the job like any error.
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    index_corpus(&corpus, &data_dir, mode, &embedder, &progress).and_then(
+                    index_corpus(&corpus, &data_dir, &vectors, mode, &embedder, &progress).and_then(
                         |report| {
                             progress.update(|j| j.phase = Phase::Swapping);
                             after_swap().map(|_| report)
@@ -243,7 +249,7 @@ impl Jobs {
                         Some(Phase::Done) => backoff = 1,
                         _ => {}
                     }
-                    match super::pending_changes(&corpus, &jobs.data_dir) {
+                    match super::pending_changes(&corpus, &jobs.data_dir, &jobs.vectors) {
                         Ok(None) => {}
                         Ok(Some(what)) => {
                             let hook = after_swap.clone();

@@ -6,6 +6,11 @@
 //! rename. Readers open whatever `current` names, so a run that fails or is killed
 //! leaves the previous generation serving. This module knows nothing about fusion,
 //! answers or HTTP.
+//!
+//! With a Qdrant server as the vector store, a generation's vectors are a
+//! collection there instead of a folder, and the server's alias is switched
+//! before `current`; a replica that sees the alias name a generation it lacks
+//! copies it from the server (see [`CorpusStore::follow`]).
 
 mod build;
 pub mod jobs;
@@ -17,6 +22,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -26,6 +32,7 @@ pub use build::{
     ProgressEvent,
 };
 pub use lexical::LexicalIndex;
+pub use qdrant::QdrantServer;
 pub use vector::{EdgeStore, VectorFilter, VectorPoint, VectorStore};
 
 use crate::config::Chunking;
@@ -112,12 +119,49 @@ pub struct FileEntry {
     pub modified: Option<u64>,
 }
 
+/// Where a deployment keeps its vectors.
+#[derive(Clone)]
+pub enum VectorBackend {
+    /// In process: a `qdrant-edge` shard in each generation's folder.
+    Edge,
+    /// On a Qdrant server: a collection per generation, an alias per corpus.
+    Qdrant(Arc<QdrantServer>),
+}
+
+impl std::fmt::Debug for VectorBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VectorBackend::Edge => f.write_str("Edge"),
+            VectorBackend::Qdrant(server) => write!(f, "Qdrant({})", server.url()),
+        }
+    }
+}
+
+impl VectorBackend {
+    /// Connects to the store a deployment names: nothing to do for the
+    /// embedded one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::VectorUnavailable`] naming the server when it does not answer.
+    pub fn connect(qdrant: Option<&crate::config::QdrantAddress>) -> crate::Result<VectorBackend> {
+        match qdrant {
+            None => Ok(VectorBackend::Edge),
+            Some(q) => Ok(VectorBackend::Qdrant(QdrantServer::connect(
+                &q.url,
+                q.api_key.clone(),
+            )?)),
+        }
+    }
+}
+
 /// The on-disk home of one corpus's generations: `<data-dir>/<corpus>/`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CorpusStore {
     dir: PathBuf,
     name: String,
     keep: usize,
+    vectors: VectorBackend,
 }
 
 /// A loaded, searchable generation.
@@ -163,12 +207,14 @@ impl Generation {
 }
 
 impl CorpusStore {
-    /// The store of corpus `name` under `data_dir`; nothing is created until a build.
-    pub fn new(data_dir: &Path, name: &str) -> CorpusStore {
+    /// The store of corpus `name` under `data_dir`, its vectors in `vectors`;
+    /// nothing is created until a build.
+    pub fn new(data_dir: &Path, name: &str, vectors: &VectorBackend) -> CorpusStore {
         CorpusStore {
             dir: data_dir.join(name),
             name: name.to_owned(),
             keep: 2,
+            vectors: vectors.clone(),
         }
     }
 
@@ -226,6 +272,7 @@ impl CorpusStore {
             .ok_or_else(|| Error::NotIndexed(self.name.clone()))?;
         let dir = self.generation_dir(id);
         let manifest = read_manifest(&dir)?;
+        let vectors = self.open_vectors(id)?;
         let chunks = read_chunks(&dir.join(CHUNKS))?;
         if chunks.len() != manifest.chunks {
             return Err(Error::Corrupt {
@@ -248,8 +295,102 @@ impl CorpusStore {
             series_dates,
             chunks,
             lexical: LexicalIndex::open(&dir.join(LEXICAL))?,
-            vectors: Box::new(EdgeStore::open(&dir.join(VECTORS))?),
+            vectors,
         })
+    }
+
+    /// A new, empty vector store for generation `id`.
+    fn create_vectors(&self, id: GenerationId) -> crate::Result<Box<dyn VectorStore>> {
+        Ok(match &self.vectors {
+            VectorBackend::Edge => {
+                Box::new(EdgeStore::create(&self.generation_dir(id).join(VECTORS))?)
+            }
+            VectorBackend::Qdrant(server) => Box::new(server.create(&self.name, id)?),
+        })
+    }
+
+    fn open_vectors(&self, id: GenerationId) -> crate::Result<Box<dyn VectorStore>> {
+        Ok(match &self.vectors {
+            VectorBackend::Edge => {
+                Box::new(EdgeStore::open(&self.generation_dir(id).join(VECTORS))?)
+            }
+            VectorBackend::Qdrant(server) => Box::new(server.open(&self.name, id)?),
+        })
+    }
+
+    /// The id a new generation gets: after every one on disk and, with a
+    /// Qdrant server, after every one there (another replica may have built it).
+    fn next_generation(&self) -> crate::Result<GenerationId> {
+        let mut last = self.generation_ids()?.last().copied();
+        if let VectorBackend::Qdrant(server) = &self.vectors {
+            last = last.max(server.generations(&self.name)?.last().copied());
+        }
+        Ok(GenerationId(last.map_or(1, |g| g.0 + 1)))
+    }
+
+    /// Makes this replica serve the generation the Qdrant alias names, when
+    /// another replica moved it: copies the generation from the server (chunk
+    /// table, embeddings and manifest; the lexical index is rebuilt here) unless
+    /// it is already on disk, then points `current` at it. Returns the
+    /// generation when it changed; with the embedded store, or while a build of
+    /// this corpus runs here, there is nothing to follow.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::VectorUnavailable`], or [`Error::Vector`] / [`Error::Corrupt`]
+    /// when the server's copy is incomplete; `current` is then unchanged.
+    pub fn follow(&self) -> crate::Result<Option<GenerationId>> {
+        let VectorBackend::Qdrant(server) = &self.vectors else {
+            return Ok(None);
+        };
+        let Some(served) = server.served(&self.name)? else {
+            return Ok(None);
+        };
+        if self.current()? == Some(served) {
+            return Ok(None);
+        }
+        let _lock = match self.lock_builds() {
+            Ok(lock) => lock,
+            Err(Error::IndexBusy(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let dir = self.generation_dir(served);
+        if !dir.join(MANIFEST).is_file() {
+            let manifest_json = server.manifest(&self.name, served)?;
+            let manifest: Manifest = serde_json::from_str(&manifest_json).map_err(|e| {
+                Error::Vector(format!(
+                    "Qdrant at {}: the manifest of generation {served} of `{}` is unreadable: {e}",
+                    server.url(),
+                    self.name
+                ))
+            })?;
+            let (chunks, vectors): (Vec<Chunk>, Vec<Vec<f32>>) = server
+                .open(&self.name, served)?
+                .records()?
+                .into_iter()
+                .unzip();
+            if chunks.len() != manifest.chunks {
+                return Err(Error::Vector(format!(
+                    "Qdrant at {}: generation {served} of `{}` holds {} chunks, its manifest says {}",
+                    server.url(),
+                    self.name,
+                    chunks.len(),
+                    manifest.chunks
+                )));
+            }
+            if dir.exists() {
+                fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
+            }
+            fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+            write_chunks(&dir.join(CHUNKS), &chunks)?;
+            write_embeddings(&dir.join(EMBEDDINGS), &vectors)?;
+            LexicalIndex::create(&dir.join(LEXICAL), &chunks)?;
+            write_durable(&dir.join(MANIFEST), manifest_json.as_bytes())?;
+            sync_dir(&dir)?;
+        }
+        self.point_current(served)?;
+        self.retire_local(served)?;
+        Ok(Some(served))
     }
 
     /// Takes the corpus's build lock, held until the returned file is dropped (or the
@@ -327,9 +468,30 @@ impl CorpusStore {
         Ok(removed)
     }
 
-    /// Points `current` at `id` atomically, then removes all but the newest
-    /// complete generations it keeps (see [`CorpusStore::keeping`]).
-    fn swap(&self, id: GenerationId) -> crate::Result<()> {
+    /// Serves generation `id` (whose `manifest` is on disk): moves the Qdrant
+    /// alias first, when there is one, then `current`, then removes all but the
+    /// newest generations it keeps (see [`CorpusStore::keeping`]), here and on
+    /// the server.
+    fn swap(&self, id: GenerationId, manifest: &[u8]) -> crate::Result<()> {
+        if let VectorBackend::Qdrant(server) = &self.vectors {
+            let manifest = std::str::from_utf8(manifest)
+                .map_err(|e| Error::Internal(format!("manifest is not UTF-8: {e}")))?;
+            server.publish(&self.name, id, manifest)?;
+        }
+        self.point_current(id)?;
+        let kept = self.retire_local(id)?;
+        if let VectorBackend::Qdrant(server) = &self.vectors {
+            // Other replicas may still serve the generation this one replaced:
+            // the server keeps as many as this disk does.
+            for name in server.delete_others(&self.name, &kept)? {
+                tracing::info!(corpus = %self.name, collection = %name, "deleted an old generation's collection");
+            }
+        }
+        Ok(())
+    }
+
+    /// Points `current` at `id` atomically.
+    fn point_current(&self, id: GenerationId) -> crate::Result<()> {
         let tmp = self.dir.join(format!("{CURRENT}.tmp"));
         let target = self.dir.join(CURRENT);
         {
@@ -338,7 +500,12 @@ impl CorpusStore {
             f.sync_all().map_err(Error::io(&tmp))?;
         }
         fs::rename(&tmp, &target).map_err(Error::io(&target))?;
-        sync_dir(&self.dir)?;
+        sync_dir(&self.dir)
+    }
+
+    /// Removes the generation folders beyond the newest it keeps, never `id`
+    /// (the one now current); returns those kept.
+    fn retire_local(&self, id: GenerationId) -> crate::Result<Vec<GenerationId>> {
         let ids = self.generation_ids()?;
         let keep_from = ids.len().saturating_sub(self.keep);
         for old in &ids[..keep_from] {
@@ -347,7 +514,11 @@ impl CorpusStore {
                 fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
             }
         }
-        Ok(())
+        let mut kept = ids[keep_from..].to_vec();
+        if !kept.contains(&id) {
+            kept.push(id);
+        }
+        Ok(kept)
     }
 }
 

@@ -6,22 +6,27 @@
 //! is the swap: Qdrant changes it atomically, so every replica that searches
 //! through it moves at once. The points and payloads are the embedded store's
 //! (point id = chunk id; document id, date and series), with the payload indexes
-//! that filters use.
+//! that filters use, plus the whole chunk; the collection's metadata holds the
+//! generation's manifest. With those, a replica that did not build a generation
+//! can rebuild its own copy of the chunk table and lexical index from the server.
 //!
 //! The engine is synchronous; this module owns a small Tokio runtime and blocks
 //! on it. Every call has a deadline and transient failures are retried a bounded
 //! number of times; what still fails is [`Error::VectorUnavailable`], which the
 //! API answers with 503, never with a wrong "unsupported".
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
 use qdrant_client::qdrant::{
-    point_id::PointIdOptions, Condition, CountPointsBuilder, CreateAliasBuilder,
-    CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DatetimeRange,
-    DeleteCollectionBuilder, Distance, FieldType, Filter, HnswConfigDiffBuilder, PointStruct,
-    Query, QueryPointsBuilder, SearchParamsBuilder, Timestamp, UpsertPointsBuilder,
+    point_id::PointIdOptions, value::Kind, vector_output::Vector, Condition, CountPointsBuilder,
+    CreateAliasBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DatetimeRange,
+    DeleteCollectionBuilder, Distance, FieldType, Filter, GetCollectionInfoRequest,
+    HnswConfigDiffBuilder, PointId, PointStruct, Query, QueryPointsBuilder, ScrollPointsBuilder,
+    SearchParamsBuilder, Timestamp, UpdateCollectionBuilder, UpsertPointsBuilder,
     VectorParamsBuilder,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
@@ -32,6 +37,7 @@ use super::vector::{
 };
 use super::{ChunkId, GenerationId};
 use crate::embed::DIM;
+use crate::ingest::Chunk;
 use crate::Error;
 
 /// Deadline of one call to the server.
@@ -42,6 +48,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ATTEMPTS: u32 = 3;
 /// Wait before the second attempt; doubled for each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Points read per call when a replica copies a generation.
+const SCROLL_PAGE: u32 = 1024;
+/// The collection metadata key holding the generation's manifest (JSON text).
+const MANIFEST_KEY: &str = "candor_manifest";
 
 /// A connection to one Qdrant deployment, shared by the stores of every corpus.
 pub struct QdrantServer {
@@ -58,7 +68,7 @@ impl QdrantServer {
     ///
     /// [`Error::VectorUnavailable`] naming the address and the cause when it does
     /// not answer; [`Error::Internal`] when no runtime can be started.
-    pub fn connect(url: &str, api_key: Option<String>) -> crate::Result<QdrantServer> {
+    pub fn connect(url: &str, api_key: Option<String>) -> crate::Result<Arc<QdrantServer>> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("candor-qdrant")
@@ -82,7 +92,7 @@ impl QdrantServer {
             runtime,
         };
         server.call("health check", |c| async move { c.health_check().await })?;
-        Ok(server)
+        Ok(Arc::new(server))
     }
 
     /// The address connected to.
@@ -152,7 +162,11 @@ impl QdrantServer {
     /// # Errors
     ///
     /// [`Error::VectorUnavailable`] or [`Error::Vector`].
-    pub fn create(&self, corpus: &str, generation: GenerationId) -> crate::Result<QdrantStore<'_>> {
+    pub fn create(
+        self: &Arc<Self>,
+        corpus: &str,
+        generation: GenerationId,
+    ) -> crate::Result<QdrantStore> {
         let name = Self::collection(corpus, generation);
         let n = name.clone();
         self.call("delete leftover collection", move |c| {
@@ -179,17 +193,90 @@ impl QdrantServer {
             })?;
         }
         Ok(QdrantStore {
-            server: self,
+            server: self.clone(),
             collection: name,
         })
     }
 
-    /// The store of one generation's collection (which must exist).
-    pub fn open(&self, corpus: &str, generation: GenerationId) -> QdrantStore<'_> {
-        QdrantStore {
-            server: self,
-            collection: Self::collection(corpus, generation),
+    /// The store of one generation's collection.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vector`] when the server has no such collection (the generation
+    /// was built for another vector store, or its collection was deleted);
+    /// [`Error::VectorUnavailable`].
+    pub fn open(
+        self: &Arc<Self>,
+        corpus: &str,
+        generation: GenerationId,
+    ) -> crate::Result<QdrantStore> {
+        let name = Self::collection(corpus, generation);
+        let n = name.clone();
+        let exists = self.call("check collection", move |c| {
+            let n = n.clone();
+            async move { c.collection_exists(n).await }
+        })?;
+        if !exists {
+            return Err(Error::Vector(format!(
+                "Qdrant at {} has no collection {name} for generation {generation} of `{corpus}`; reindex the corpus",
+                self.url
+            )));
         }
+        Ok(QdrantStore {
+            server: self.clone(),
+            collection: name,
+        })
+    }
+
+    /// Stores the manifest of `generation` with its collection, then points the
+    /// alias of `corpus` at it: from then on every replica can serve it.
+    ///
+    /// # Errors
+    ///
+    /// As [`QdrantServer::swap`].
+    pub fn publish(
+        &self,
+        corpus: &str,
+        generation: GenerationId,
+        manifest: &str,
+    ) -> crate::Result<()> {
+        let name = Self::collection(corpus, generation);
+        let metadata: HashMap<String, serde_json::Value> =
+            HashMap::from([(MANIFEST_KEY.to_owned(), manifest.into())]);
+        self.call("store manifest", move |c| {
+            let request = UpdateCollectionBuilder::new(name.clone()).metadata(metadata.clone());
+            async move { c.update_collection(request).await }
+        })?;
+        self.swap(corpus, generation)
+    }
+
+    /// The manifest stored with a generation's collection by [`QdrantServer::publish`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vector`] when the collection has none; [`Error::VectorUnavailable`].
+    pub fn manifest(&self, corpus: &str, generation: GenerationId) -> crate::Result<String> {
+        let name = Self::collection(corpus, generation);
+        let n = name.clone();
+        let info = self.call("read collection", move |c| {
+            let request = GetCollectionInfoRequest {
+                collection_name: n.clone(),
+            };
+            async move { c.collection_info(request).await }
+        })?;
+        info.result
+            .and_then(|r| r.config)
+            .and_then(|mut c| c.metadata.remove(MANIFEST_KEY))
+            .and_then(|v| match v.kind {
+                Some(Kind::StringValue(s)) => Some(s),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                Error::Vector(format!(
+                    "Qdrant at {}: collection {name} holds no Candor manifest",
+                    self.url
+                ))
+            })
     }
 
     /// Points the alias of `corpus` at `generation`, atomically: a search through
@@ -234,18 +321,10 @@ impl QdrantServer {
     ///
     /// [`Error::VectorUnavailable`] or [`Error::Vector`].
     pub fn delete_others(&self, corpus: &str, keep: &[GenerationId]) -> crate::Result<Vec<String>> {
-        let prefix = format!("{}_", Self::alias(corpus));
-        let keep: Vec<String> = keep.iter().map(|g| Self::collection(corpus, *g)).collect();
-        let all = self.call(
-            "list collections",
-            |c| async move { c.list_collections().await },
-        )?;
         let mut deleted = Vec::new();
-        for name in all.collections.into_iter().map(|c| c.name) {
-            let generation = name
-                .strip_prefix(&prefix)
-                .is_some_and(|g| g.parse::<u64>().is_ok());
-            if generation && !keep.contains(&name) {
+        for generation in self.generations(corpus)? {
+            if !keep.contains(&generation) {
+                let name = Self::collection(corpus, generation);
                 let n = name.clone();
                 self.call("delete collection", move |c| {
                     let n = n.clone();
@@ -255,6 +334,27 @@ impl QdrantServer {
             }
         }
         Ok(deleted)
+    }
+
+    /// The generations of `corpus` that have a collection, ascending.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::VectorUnavailable`] or [`Error::Vector`].
+    pub fn generations(&self, corpus: &str) -> crate::Result<Vec<GenerationId>> {
+        let prefix = format!("{}_", Self::alias(corpus));
+        let all = self.call(
+            "list collections",
+            |c| async move { c.list_collections().await },
+        )?;
+        let mut ids: Vec<GenerationId> = all
+            .collections
+            .iter()
+            .filter_map(|c| c.name.strip_prefix(&prefix)?.parse().ok())
+            .map(GenerationId)
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 }
 
@@ -282,35 +382,94 @@ fn timestamp(d: NaiveDate) -> Timestamp {
 }
 
 /// One generation's collection.
-pub struct QdrantStore<'a> {
-    server: &'a QdrantServer,
+pub struct QdrantStore {
+    server: Arc<QdrantServer>,
     collection: String,
 }
 
-impl QdrantStore<'_> {
+impl QdrantStore {
     /// The collection's name.
     pub fn collection(&self) -> &str {
         &self.collection
     }
+
+    /// Every point's chunk and vector, in chunk id order: what a replica needs to
+    /// rebuild the generation's chunk table and lexical index.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vector`] when the ids are not exactly `0..n` or a point lacks its
+    /// chunk or vector; [`Error::VectorUnavailable`].
+    pub fn records(&self) -> crate::Result<Vec<(Chunk, Vec<f32>)>> {
+        let mut out = Vec::new();
+        let mut offset: Option<PointId> = None;
+        loop {
+            let name = self.collection.clone();
+            let from = offset.clone();
+            let page = self.server.call("scroll points", move |c| {
+                let mut request = ScrollPointsBuilder::new(name.clone())
+                    .limit(SCROLL_PAGE)
+                    .with_payload(true)
+                    .with_vectors(true);
+                if let Some(id) = from.clone() {
+                    request = request.offset(id);
+                }
+                async move { c.scroll(request).await }
+            })?;
+            for point in page.result {
+                let bad = |what: &str| {
+                    Error::Vector(format!(
+                        "Qdrant at {}: collection {}, point {}: {what}",
+                        self.server.url,
+                        self.collection,
+                        out.len()
+                    ))
+                };
+                match point.id.and_then(|id| id.point_id_options) {
+                    Some(PointIdOptions::Num(n)) if n == out.len() as u64 => {}
+                    other => return Err(bad(&format!("unexpected point id {other:?}"))),
+                }
+                let chunk = match point.payload.get("chunk").and_then(|v| v.kind.as_ref()) {
+                    Some(Kind::StringValue(s)) => serde_json::from_str::<Chunk>(s)
+                        .map_err(|e| bad(&format!("unreadable chunk: {e}")))?,
+                    _ => return Err(bad("no chunk in the payload")),
+                };
+                let vector = match point.vectors.and_then(|v| v.get_vector()) {
+                    Some(Vector::Dense(d)) if d.data.len() == DIM => d.data,
+                    _ => return Err(bad("no vector of the model's size")),
+                };
+                out.push((chunk, vector));
+            }
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
 }
 
-impl VectorStore for QdrantStore<'_> {
+impl VectorStore for QdrantStore {
     fn upsert(&self, points: &[VectorPoint<'_>]) -> crate::Result<()> {
         for batch in points.chunks(UPSERT_BATCH_POINTS) {
             let list: Vec<PointStruct> = batch
                 .iter()
                 .map(|p| {
+                    let c = p.chunk;
                     let mut payload = Payload::new();
-                    payload.insert("doc_id", p.doc_id.to_owned());
-                    if let Some(s) = p.series {
-                        payload.insert("series", s.to_owned());
+                    payload.insert("doc_id", c.doc_id.0.clone());
+                    if let Some(s) = &c.series {
+                        payload.insert("series", s.clone());
                     }
-                    if let Some(d) = p.date {
+                    if let Some(d) = c.date {
                         payload.insert("date", format!("{d}T00:00:00Z"));
                     }
-                    PointStruct::new(p.id.0, p.vector.to_vec(), payload)
+                    let chunk = serde_json::to_string(c).map_err(|e| {
+                        Error::Internal(format!("chunk {} cannot be written as JSON: {e}", p.id.0))
+                    })?;
+                    payload.insert("chunk", chunk);
+                    Ok(PointStruct::new(p.id.0, p.vector.to_vec(), payload))
                 })
-                .collect();
+                .collect::<crate::Result<_>>()?;
             let name = self.collection.clone();
             self.server.call("upsert points", move |c| {
                 let request = UpsertPointsBuilder::new(name.clone(), list.clone()).wait(true);
@@ -376,26 +535,31 @@ impl VectorStore for QdrantStore<'_> {
     }
 }
 
+/// The server of `CANDOR_TEST_QDRANT_URL` (its gRPC address), or None after
+/// saying that the Qdrant half of a test (`what`) is skipped.
+#[cfg(test)]
+pub(crate) fn test_server(what: &str) -> Option<Arc<QdrantServer>> {
+    match std::env::var("CANDOR_TEST_QDRANT_URL") {
+        Ok(url) => Some(QdrantServer::connect(&url, None).expect("the test Qdrant answers")),
+        Err(_) => {
+            // Straight to stderr: the test harness would swallow eprintln!.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped the Qdrant half of {what}: CANDOR_TEST_QDRANT_URL is not set"
+            );
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::index::vector::contract;
 
-    /// The server of `CANDOR_TEST_QDRANT_URL` (its gRPC address), or None after
-    /// saying that the Qdrant half of the contract suite is skipped.
-    fn server() -> Option<QdrantServer> {
-        match std::env::var("CANDOR_TEST_QDRANT_URL") {
-            Ok(url) => Some(QdrantServer::connect(&url, None).expect("the test Qdrant answers")),
-            Err(_) => {
-                // Straight to stderr: the test harness would swallow eprintln!.
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "skipped: CANDOR_TEST_QDRANT_URL is not set, so the vector store contract ran against the embedded store only"
-                );
-                None
-            }
-        }
+    fn server() -> Option<Arc<QdrantServer>> {
+        test_server("the vector store contract")
     }
 
     #[test]
@@ -407,6 +571,17 @@ mod tests {
         let store = server.create(&corpus, GenerationId(1))?;
         contract::fill(&store)?;
         contract::check(&store)?;
+        // What a replica copies: every chunk and vector, in id order.
+        let (chunks, vectors) = contract::points();
+        let records = store.records()?;
+        assert_eq!(records.len(), chunks.len());
+        for (i, (chunk, vector)) in records.iter().enumerate() {
+            assert_eq!(chunk.doc_id, chunks[i].doc_id);
+            assert_eq!(chunk.date, chunks[i].date);
+            assert_eq!(chunk.text, chunks[i].text);
+            let dot: f32 = vector.iter().zip(&vectors[i]).map(|(a, b)| a * b).sum();
+            assert!((dot - 1.0).abs() < 1e-4, "point {i}: {dot}");
+        }
         server.delete_others(&corpus, &[])?;
         Ok(())
     }
@@ -425,7 +600,7 @@ mod tests {
         }
         let deleted = server.delete_others(&corpus, &[GenerationId(3)])?;
         assert_eq!(deleted.len(), 2, "{deleted:?}");
-        contract::check(&server.open(&corpus, GenerationId(3)))?;
+        contract::check(&server.open(&corpus, GenerationId(3))?)?;
         server.delete_others(&corpus, &[])?;
         Ok(())
     }

@@ -20,6 +20,7 @@ use qdrant_edge::{
 
 use crate::embed::DIM;
 use crate::index::ChunkId;
+use crate::ingest::Chunk;
 use crate::Error;
 
 /// Points per update call; each call is one WAL record.
@@ -33,19 +34,16 @@ const WAL_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 /// exact top 100 on corpora of this size in practice.
 pub(super) const HNSW_EF: usize = 256;
 
-/// One point to store.
+/// One point to store: a chunk and its embedding. A store keeps at least what
+/// filters use (document id, date, series).
 #[derive(Debug, Clone)]
 pub struct VectorPoint<'a> {
-    /// The chunk this vector embeds.
+    /// The chunk's id.
     pub id: ChunkId,
     /// Unit-length embedding.
     pub vector: &'a [f32],
-    /// The chunk's document.
-    pub doc_id: &'a str,
-    /// The document's date.
-    pub date: Option<NaiveDate>,
-    /// The document's series.
-    pub series: Option<&'a str>,
+    /// The chunk.
+    pub chunk: &'a Chunk,
 }
 
 /// Restricts a search to some points.
@@ -229,9 +227,9 @@ impl VectorStore for EdgeStore {
                 .iter()
                 .map(|p| {
                     let payload = json!({
-                        "doc_id": p.doc_id,
-                        "date": p.date.map(epoch_days),
-                        "series": p.series,
+                        "doc_id": p.chunk.doc_id.0,
+                        "date": p.chunk.date.map(epoch_days),
+                        "series": p.chunk.series,
                     });
                     PointStructPersisted::from(PointStruct::new(p.id.0, p.vector.to_vec(), payload))
                 })
@@ -332,19 +330,39 @@ pub(crate) mod contract {
         NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(i * 10)
     }
 
-    /// Writes 50 points (point 49 undated, 40 and 41 the same vector) into
-    /// `store` and finishes it.
-    pub fn fill(store: &dyn VectorStore) -> crate::Result<()> {
+    /// The 50 chunks and vectors [`fill`] writes: chunk 49 undated, 40 and 41
+    /// the same vector.
+    pub fn points() -> (Vec<Chunk>, Vec<Vec<f32>>) {
         let mut vectors: Vec<Vec<f32>> = (0..50).map(unit).collect();
         vectors[41] = vectors[40].clone();
-        let doc_ids: Vec<String> = (0..50).map(|i| format!("doc{i}")).collect();
-        let points: Vec<VectorPoint> = (0..50)
-            .map(|i| VectorPoint {
-                id: ChunkId(i as u64),
-                vector: &vectors[i],
-                doc_id: &doc_ids[i],
+        let chunks = (0..50)
+            .map(|i| Chunk {
+                doc_id: crate::ingest::DocId(format!("doc{i}")),
+                source: format!("doc{i}.md").into(),
+                title: format!("Document {i}"),
+                heading_path: vec!["Part".into()],
+                page: None,
                 date: (i < 49).then(|| day(i as u64)),
-                series: (i % 2 == 0).then_some("even"),
+                series: (i % 2 == 0).then(|| "even".to_owned()),
+                metadata: Default::default(),
+                span: (0, 9),
+                text: format!("chunk {i}."),
+            })
+            .collect();
+        (chunks, vectors)
+    }
+
+    /// Writes [`points`] into `store` and finishes it.
+    pub fn fill(store: &dyn VectorStore) -> crate::Result<()> {
+        let (chunks, vectors) = points();
+        let points: Vec<VectorPoint> = chunks
+            .iter()
+            .zip(&vectors)
+            .enumerate()
+            .map(|(i, (chunk, vector))| VectorPoint {
+                id: ChunkId(i as u64),
+                vector,
+                chunk,
             })
             .collect();
         store.upsert(&points)?;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::{search_chunks, Clock, Mode, Request, Scored};
 use crate::config::{Corpus, CorpusConfig, CORPUS_FILE};
 use crate::embed::Embedder;
-use crate::index::{ChunkId, CorpusStore, Generation, GenerationId, VectorFilter};
+use crate::index::{ChunkId, CorpusStore, Generation, GenerationId, VectorBackend, VectorFilter};
 use crate::ingest::Chunk;
 use crate::Error;
 
@@ -46,6 +46,7 @@ pub struct Corpora {
     corpora: BTreeMap<String, RwLock<Arc<Served>>>,
     embedder: Arc<Embedder>,
     data_dir: PathBuf,
+    vectors: VectorBackend,
 }
 
 /// A search result: the corpus and generation it came from and the ranked evidence.
@@ -125,18 +126,25 @@ pub struct CorpusInfo {
 
 impl Corpora {
     /// Loads every corpus folder (a subfolder holding `corpus.toml`) under `dir` and
-    /// its current generation from `data_dir`.
+    /// its current generation from `data_dir`, vectors from `vectors`.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] for a bad corpus config or a duplicate name,
     /// [`Error::NotIndexed`] for a corpus without a generation, and I/O or index
     /// errors.
-    pub fn load(dir: &Path, data_dir: &Path, embedder: Arc<Embedder>) -> crate::Result<Corpora> {
-        Corpora::open(discover_corpora(dir)?, data_dir, embedder)
+    pub fn load(
+        dir: &Path,
+        data_dir: &Path,
+        vectors: &VectorBackend,
+        embedder: Arc<Embedder>,
+    ) -> crate::Result<Corpora> {
+        Corpora::open(discover_corpora(dir)?, data_dir, vectors, embedder)
     }
 
-    /// Serves the given corpora with their current generations from `data_dir`.
+    /// Serves the given corpora with their current generations from `data_dir`;
+    /// with a Qdrant server, a generation another replica published there is
+    /// copied first (see [`CorpusStore::follow`]).
     ///
     /// # Errors
     ///
@@ -144,14 +152,19 @@ impl Corpora {
     pub fn open(
         list: Vec<Corpus>,
         data_dir: &Path,
+        vectors: &VectorBackend,
         embedder: Arc<Embedder>,
     ) -> crate::Result<Corpora> {
         let mut corpora = BTreeMap::new();
         for corpus in list {
             let name = corpus.config.name.clone();
-            let store = CorpusStore::new(data_dir, &name);
+            let store =
+                CorpusStore::new(data_dir, &name, vectors).keeping(corpus.config.keep_generations);
             for dir in store.clean_up()? {
                 tracing::warn!(corpus = %name, path = %dir.display(), "removed an incomplete generation left by an interrupted build");
+            }
+            if let Some(g) = store.follow()? {
+                tracing::info!(corpus = %name, generation = %g, "copied the generation the vector store serves");
             }
             let generation = Arc::new(store.open_current()?);
             let served = Served {
@@ -174,7 +187,69 @@ impl Corpora {
             corpora,
             embedder,
             data_dir: data_dir.to_path_buf(),
+            vectors: vectors.clone(),
         })
+    }
+
+    /// The store of a served corpus.
+    fn store(&self, served: &Served) -> CorpusStore {
+        CorpusStore::new(&self.data_dir, &served.config.name, &self.vectors)
+            .keeping(served.config.keep_generations)
+    }
+
+    /// Serves, for every corpus, the generation the shared vector store names
+    /// when another replica moved it (nothing to do with the embedded store);
+    /// returns the corpora that moved.
+    ///
+    /// # Errors
+    ///
+    /// The first failure; corpora after it are left for the next call, and each
+    /// keeps serving what it served.
+    pub fn follow(&self) -> crate::Result<Vec<(String, GenerationId)>> {
+        let mut moved = Vec::new();
+        for (name, served) in self.iter() {
+            if self.store(&served).follow()?.is_some() {
+                moved.push((name.clone(), self.reload(name)?));
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Calls [`Corpora::follow`] every `interval` for the life of the process,
+    /// logging what moved and what failed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Internal`] when the thread cannot start.
+    pub fn follow_every(self: &Arc<Self>, interval: std::time::Duration) -> crate::Result<()> {
+        let corpora = self.clone();
+        std::thread::Builder::new()
+            .name("candor-follow".into())
+            .spawn(move || {
+                // An outage is logged when it starts and when it ends, not at
+                // every look.
+                let mut failing = false;
+                loop {
+                    std::thread::sleep(interval);
+                    match corpora.follow() {
+                        Ok(moved) => {
+                            if std::mem::take(&mut failing) {
+                                tracing::info!("following the vector store's generations again");
+                            }
+                            for (name, g) in moved {
+                                tracing::info!(corpus = %name, generation = %g, "now serving the generation another replica published");
+                            }
+                        }
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!(error = %e, "cannot follow the vector store's generations; serving what was served");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+            .map(drop)
+            .map_err(|e| Error::Internal(format!("cannot start following generations: {e}")))
     }
 
     /// Loads corpus `name`'s current generation from disk and serves it from now
@@ -188,9 +263,9 @@ impl Corpora {
             .corpora
             .get(name)
             .ok_or_else(|| Error::UnknownCorpus(name.to_owned()))?;
-        let generation = Arc::new(CorpusStore::new(&self.data_dir, name).open_current()?);
-        let id = generation.manifest.generation;
         let old = current(slot);
+        let generation = Arc::new(self.store(&old).open_current()?);
+        let id = generation.manifest.generation;
         let served = Served {
             root: old.root.clone(),
             config: old.config.clone(),
