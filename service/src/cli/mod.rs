@@ -90,25 +90,32 @@ impl Deployed {
     }
 }
 
-/// Runs `load` until it succeeds or fails for another reason than the vector
-/// store's server not answering; each such failure is logged with the address
-/// and the cause, and the server stays unready meanwhile.
-fn until_available<T>(mut load: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+/// Runs `load` until it succeeds or fails for another reason than a shared
+/// vector store not answering, or (with `shared`) not holding a generation yet
+/// that another replica is expected to publish. Each such failure is logged with
+/// the cause, and the server stays unready meanwhile.
+fn until_available<T>(
+    shared: bool,
+    mut load: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let mut wait = std::time::Duration::from_secs(1);
     loop {
-        match load() {
-            Err(e)
-                if matches!(
-                    e.downcast_ref::<candor::Error>(),
-                    Some(candor::Error::VectorUnavailable(_))
-                ) =>
-            {
-                tracing::warn!(error = %e, retry_in_seconds = wait.as_secs(), "the vector store does not answer; not ready");
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(std::time::Duration::from_secs(10));
-            }
-            other => return other,
-        }
+        let why = match load() {
+            Err(e) => match e.downcast_ref::<candor::Error>() {
+                Some(candor::Error::VectorUnavailable(_)) => {
+                    (e, "the vector store does not answer; not ready")
+                }
+                Some(candor::Error::NotIndexed(_)) if shared => (
+                    e,
+                    "no generation published yet; not ready until a replica indexes the corpus",
+                ),
+                _ => return Err(e),
+            },
+            ok => return ok,
+        };
+        tracing::warn!(error = %why.0, retry_in_seconds = wait.as_secs(), "{}", why.1);
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(std::time::Duration::from_secs(10));
     }
 }
 
@@ -797,7 +804,7 @@ fn load_state(
 ) -> anyhow::Result<candor::api::AppState> {
     let data_dir = &place.data_dir;
     let corpora = discover_corpora(&place.corpora)?;
-    let (vectors, answerer) = until_available(|| {
+    let (vectors, answerer) = until_available(deployed.qdrant.is_some(), || {
         let vectors = deployed.vectors()?;
         let answerer = load_answerer(corpora.clone(), data_dir, &vectors)?;
         Ok((vectors, answerer))

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -32,8 +32,8 @@ use qdrant_client::qdrant::{
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
 use super::vector::{
-    best_first, check_dimension, over_fetch, VectorFilter, VectorPoint, VectorStore, HNSW_EF,
-    UPSERT_BATCH_POINTS,
+    best_first, check_dimension, exact_search, over_fetch, VectorFilter, VectorPoint, VectorStore,
+    HNSW_EF, UPSERT_BATCH_POINTS,
 };
 use super::{ChunkId, GenerationId};
 use crate::embed::DIM;
@@ -192,10 +192,7 @@ impl QdrantServer {
                 async move { c.create_field_index(request).await }
             })?;
         }
-        Ok(QdrantStore {
-            server: self.clone(),
-            collection: name,
-        })
+        Ok(QdrantStore::new(self, name))
     }
 
     /// The store of one generation's collection.
@@ -222,10 +219,7 @@ impl QdrantServer {
                 self.url
             )));
         }
-        Ok(QdrantStore {
-            server: self.clone(),
-            collection: name,
-        })
+        Ok(QdrantStore::new(self, name))
     }
 
     /// Stores the manifest of `generation` with its collection, then points the
@@ -385,9 +379,18 @@ fn timestamp(d: NaiveDate) -> Timestamp {
 pub struct QdrantStore {
     server: Arc<QdrantServer>,
     collection: String,
+    exact: OnceLock<bool>,
 }
 
 impl QdrantStore {
+    fn new(server: &Arc<QdrantServer>, collection: String) -> QdrantStore {
+        QdrantStore {
+            server: server.clone(),
+            collection,
+            exact: OnceLock::new(),
+        }
+    }
+
     /// The collection's name.
     pub fn collection(&self) -> &str {
         &self.collection
@@ -492,10 +495,15 @@ impl VectorStore for QdrantStore {
         filter: &VectorFilter,
     ) -> crate::Result<Vec<(ChunkId, f32)>> {
         check_dimension(vector)?;
+        let exact = exact_search(&self.exact, || self.count())?;
         let mut request = QueryPointsBuilder::new(self.collection.clone())
             .query(Query::new_nearest(vector.to_vec()))
             .limit(over_fetch(limit) as u64)
-            .params(SearchParamsBuilder::default().hnsw_ef(HNSW_EF as u64));
+            .params(
+                SearchParamsBuilder::default()
+                    .hnsw_ef(HNSW_EF as u64)
+                    .exact(exact),
+            );
         if let Some(d) = filter.not_after {
             request = request.filter(Filter::must([Condition::datetime_range(
                 "date",
