@@ -3457,7 +3457,7 @@ fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
     let out = candor(
         root,
         &[
-            &["--config", config_arg][..],
+            &["--deployment", config_arg][..],
             &index_argv(&corpus, &data_a, &[]),
         ]
         .concat(),
@@ -3473,7 +3473,7 @@ fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
     candor_ok(
         root,
         &[
-            &["--config", config_arg][..],
+            &["--deployment", config_arg][..],
             &index_argv(&corpus, &data_a, &[]),
         ]
         .concat(),
@@ -3488,7 +3488,7 @@ fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
     let port = free_port();
     let log = root.join("replica-a.log");
     let mut starting = Command::new(candor_bin())
-        .args(["--config", config_arg, "serve", "--corpora"])
+        .args(["--deployment", config_arg, "serve", "--corpora"])
         .arg(&corpora)
         .arg("--data-dir")
         .arg(&data_a)
@@ -3533,7 +3533,7 @@ fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
     assert_eq!(readyz(), 200);
 
     // A second replica with an empty data dir copies the published generation.
-    let b = serve_full(root, &corpora, &data_b, &[], &["--config", config_arg]);
+    let b = serve_full(root, &corpora, &data_b, &[], &["--deployment", config_arg]);
     let search = |base: &str, q: &str| {
         post(
             base,

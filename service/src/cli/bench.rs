@@ -197,7 +197,7 @@ fn serve_and_load(
     let corpora = copy.parent().context("the copy has a parent folder")?;
     let mut command = Command::new(std::env::current_exe()?);
     if let Some(file) = config {
-        command.arg("--config").arg(file);
+        command.arg("--deployment").arg(file);
     }
     let mut child = command
         .args(["serve", "--addr", "127.0.0.1:0", "--corpora"])

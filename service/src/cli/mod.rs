@@ -33,7 +33,7 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context};
 use candor::answer::Answerer;
-use candor::config::{Assets, Corpus, Deployment, Fusion, QdrantAddress, CONFIG_ENV};
+use candor::config::{Assets, Corpus, Deployment, Fusion, QdrantAddress, DEPLOYMENT_ENV};
 use candor::embed::Embedder;
 use candor::eval::beir;
 use candor::index::jobs::Jobs;
@@ -52,8 +52,8 @@ const ADMIN_TOKEN_ENV: &str = "CANDOR_ADMIN_TOKEN";
 pub struct Args {
     /// The deployment file (`candor.toml`): where vectors live. Default: none,
     /// vectors in process.
-    #[arg(long, global = true, env = CONFIG_ENV)]
-    config: Option<PathBuf>,
+    #[arg(long, global = true, env = DEPLOYMENT_ENV)]
+    deployment: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -407,7 +407,7 @@ pub fn init_logging() {
 
 /// Runs one command.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let deployed = &Deployed::load(args.config.as_deref())?;
+    let deployed = &Deployed::load(args.deployment.as_deref())?;
     match args.command {
         Command::Index {
             corpus,
@@ -877,4 +877,31 @@ fn eval_cmd(data: &Path, opts: &beir::Options, json: bool) -> anyhow::Result<()>
         outln!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        <super::Args as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn the_deployment_flag_and_a_plugins_config_flag_coexist() {
+        // A global flag with the id of a subcommand's own makes parsing panic.
+        let run = [
+            "plugin",
+            "run",
+            "p.wasm",
+            "--question",
+            "q",
+            "--config",
+            "{}",
+        ];
+        assert!(super::Args::try_parse_from([&["candor"][..], &run].concat()).is_ok());
+        let deployed = [&["candor", "--deployment", "candor.toml"][..], &run].concat();
+        assert!(super::Args::try_parse_from(deployed).is_ok());
+    }
 }

@@ -1,4 +1,4 @@
-//! The deployment file (`candor.toml`, named with `--config` or `CANDOR_CONFIG`):
+//! The deployment file (`candor.toml`, named with `--deployment` or `CANDOR_DEPLOYMENT`):
 //! settings of a whole installation rather than of one corpus. Today that is
 //! where the vectors live: in process (`edge`, the default) or on a Qdrant server
 //! that several replicas share.
@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use crate::Error;
 
-/// The environment variable that names the deployment file when `--config` is
+/// The environment variable that names the deployment file when `--deployment` is
 /// not given.
-pub const CONFIG_ENV: &str = "CANDOR_CONFIG";
+pub const DEPLOYMENT_ENV: &str = "CANDOR_DEPLOYMENT";
 
 /// The contents of the deployment file.
 #[derive(Debug, Clone, Default, Deserialize)]
