@@ -188,7 +188,7 @@ fn touch_one_percent(corpus: &Corpus) -> anyhow::Result<usize> {
 fn serve_and_load(
     copy: &Path,
     data: &Path,
-    config: Option<&Path>,
+    deployment: Option<&Path>,
     name: &str,
     questions: &[String],
     requests: usize,
@@ -196,7 +196,7 @@ fn serve_and_load(
 ) -> anyhow::Result<()> {
     let corpora = copy.parent().context("the copy has a parent folder")?;
     let mut command = Command::new(std::env::current_exe()?);
-    if let Some(file) = config {
+    if let Some(file) = deployment {
         command.arg("--deployment").arg(file);
     }
     let mut child = command

@@ -729,7 +729,16 @@ fn load_answerer(
     data_dir: &Path,
     vectors: &VectorBackend,
 ) -> anyhow::Result<Arc<Answerer>> {
-    let embedder = Arc::new(embedder()?);
+    answerer_with(corpora, data_dir, vectors, Arc::new(embedder()?))
+}
+
+/// The engine over the given corpora, with a model already loaded.
+fn answerer_with(
+    corpora: Vec<Corpus>,
+    data_dir: &Path,
+    vectors: &VectorBackend,
+    embedder: Arc<Embedder>,
+) -> anyhow::Result<Arc<Answerer>> {
     let corpora = Corpora::open(corpora, data_dir, vectors, embedder)?;
     Ok(Arc::new(Answerer::new(
         Arc::new(corpora),
@@ -804,9 +813,10 @@ fn load_state(
 ) -> anyhow::Result<candor::api::AppState> {
     let data_dir = &place.data_dir;
     let corpora = discover_corpora(&place.corpora)?;
+    let embedder = Arc::new(embedder()?);
     let (vectors, answerer) = until_available(deployed.qdrant.is_some(), || {
         let vectors = deployed.vectors()?;
-        let answerer = load_answerer(corpora.clone(), data_dir, &vectors)?;
+        let answerer = answerer_with(corpora.clone(), data_dir, &vectors, embedder.clone())?;
         Ok((vectors, answerer))
     })?;
     if let Some(q) = &deployed.qdrant {

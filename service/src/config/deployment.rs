@@ -23,7 +23,7 @@ pub struct Deployment {
 }
 
 /// Which vector store holds the corpora's vectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VectorStoreKind {
     /// `qdrant-edge`, in process, inside each generation's folder.

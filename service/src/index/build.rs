@@ -14,9 +14,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{
-    read_chunks, read_embeddings, read_manifest, sync_dir, write_chunks, write_durable,
-    write_embeddings, ChunkId, CorpusStore, FileEntry, GenerationId, LexicalIndex, Manifest,
-    VectorBackend, VectorPoint, CHUNKS, EMBEDDINGS, FORMAT_VERSION, LEXICAL, MANIFEST,
+    read_chunks, read_embeddings, read_manifest, sync_dir, write_durable, write_tables, ChunkId,
+    CorpusStore, FileEntry, GenerationId, Manifest, VectorBackend, VectorPoint, CHUNKS, EMBEDDINGS,
+    FORMAT_VERSION, MANIFEST,
 };
 use crate::config::Corpus;
 use crate::embed::Embedder;
@@ -394,15 +394,16 @@ pub fn build(
         errors: errors.clone(),
         documents,
         chunks: chunks.len(),
+        vectors: store.vectors.kind(),
     };
     let manifest_path = dir.join(MANIFEST);
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Io {
+    let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Io {
         path: manifest_path.clone(),
         source: e.into(),
     })?;
     // Everything the manifest vouches for is on disk before the manifest, and the
     // manifest before `current` names the generation.
-    write_durable(&manifest_path, &json)?;
+    write_durable(&manifest_path, json.as_bytes())?;
     sync_dir(&dir)?;
     store.swap(id, &json)?;
     let index_seconds = index_started.elapsed().as_secs_f64();
@@ -433,10 +434,7 @@ fn write_generation(
     chunks: &[Chunk],
     vectors: &[Vec<f32>],
 ) -> crate::Result<()> {
-    let dir = store.generation_dir(id);
-    write_chunks(&dir.join(CHUNKS), chunks)?;
-    write_embeddings(&dir.join(EMBEDDINGS), vectors)?;
-    LexicalIndex::create(&dir.join(LEXICAL), chunks)?;
+    write_tables(&store.generation_dir(id), chunks, vectors)?;
     let points: Vec<VectorPoint> = chunks
         .iter()
         .zip(vectors)
@@ -746,8 +744,22 @@ mod tests {
         let builder = CorpusStore::new(a.path(), name, backend);
         let replica = CorpusStore::new(b.path(), name, backend);
         assert_eq!(replica.follow()?, None, "nothing published yet");
+        // The replica once had an embedded generation 1 of other content.
+        let embedded = CorpusStore::new(b.path(), name, &VectorBackend::Edge);
+        build(
+            &embedded,
+            vec![input("other", "Unrelated text.")],
+            Mode::Full,
+            &e,
+            &chunker,
+            &(),
+        )?;
         let inputs = DOCS.iter().map(|(k, t)| input(k, t)).collect();
         build(&builder, inputs, Mode::Full, &e, &chunker, &())?;
+        match CorpusStore::new(a.path(), name, &VectorBackend::Edge).open_current() {
+            Err(Error::Vector(m)) => assert!(m.contains("deployment"), "{m}"),
+            other => panic!("opened a Qdrant generation as embedded: {:?}", other.err()),
+        }
         assert_eq!(replica.follow()?, Some(GenerationId(1)));
         assert_eq!(replica.follow()?, None, "already serving it");
         let gen = replica.open_current()?;

@@ -35,7 +35,7 @@ pub use lexical::LexicalIndex;
 pub use qdrant::QdrantServer;
 pub use vector::{EdgeStore, VectorFilter, VectorPoint, VectorStore};
 
-use crate::config::Chunking;
+use crate::config::{Chunking, VectorStoreKind};
 use crate::embed::DIM;
 use crate::ingest::{Chunk, FileError};
 use crate::Error;
@@ -102,6 +102,10 @@ pub struct Manifest {
     pub documents: usize,
     /// Number of chunks indexed.
     pub chunks: usize,
+    /// Where its vectors are; generations written before this field existed
+    /// are embedded ones.
+    #[serde(default)]
+    pub vectors: VectorStoreKind,
 }
 
 /// One input's record in the manifest.
@@ -138,6 +142,14 @@ impl std::fmt::Debug for VectorBackend {
 }
 
 impl VectorBackend {
+    /// Which kind of store this is.
+    pub fn kind(&self) -> VectorStoreKind {
+        match self {
+            VectorBackend::Edge => VectorStoreKind::Edge,
+            VectorBackend::Qdrant(_) => VectorStoreKind::Qdrant,
+        }
+    }
+
     /// Connects to the store a deployment names: nothing to do for the
     /// embedded one.
     ///
@@ -272,6 +284,14 @@ impl CorpusStore {
             .ok_or_else(|| Error::NotIndexed(self.name.clone()))?;
         let dir = self.generation_dir(id);
         let manifest = read_manifest(&dir)?;
+        if manifest.vectors != self.vectors.kind() {
+            return Err(Error::Vector(format!(
+                "generation {id} of `{}` keeps its vectors in the {:?} store, but this deployment uses the {:?} one: run with the deployment file it was built with, or reindex the corpus",
+                self.name,
+                manifest.vectors,
+                self.vectors.kind()
+            )));
+        }
         let vectors = self.open_vectors(id)?;
         let chunks = read_chunks(&dir.join(CHUNKS))?;
         if chunks.len() != manifest.chunks {
@@ -343,10 +363,19 @@ impl CorpusStore {
         let VectorBackend::Qdrant(server) = &self.vectors else {
             return Ok(None);
         };
-        let Some(served) = server.served(&self.name)? else {
-            return Ok(None);
+        // Behind unless `current` is the served generation, copied or built for
+        // the server (a data dir that served embedded generations may hold one
+        // of the same number).
+        let behind = || -> crate::Result<Option<GenerationId>> {
+            let Some(served) = server.served(&self.name)? else {
+                return Ok(None);
+            };
+            let same = self.current()? == Some(served)
+                && read_manifest(&self.generation_dir(served))
+                    .is_ok_and(|m| m.vectors == VectorStoreKind::Qdrant);
+            Ok((!same).then_some(served))
         };
-        if self.current()? == Some(served) {
+        if behind()?.is_none() {
             return Ok(None);
         }
         let _lock = match self.lock_builds() {
@@ -354,9 +383,17 @@ impl CorpusStore {
             Err(Error::IndexBusy(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
+        // Looked at again under the lock: a build here may have just finished.
+        let Some(served) = behind()? else {
+            return Ok(None);
+        };
         let dir = self.generation_dir(served);
-        if !dir.join(MANIFEST).is_file() {
-            let manifest_json = server.manifest(&self.name, served)?;
+        let manifest_json = server.manifest(&self.name, served)?;
+        // A folder of that number here is the same generation only if its
+        // manifest is the one published (not an embedded build, nor one that
+        // was never published).
+        let local = fs::read_to_string(dir.join(MANIFEST)).ok();
+        if local.as_deref() != Some(manifest_json.as_str()) {
             let manifest: Manifest = serde_json::from_str(&manifest_json).map_err(|e| {
                 Error::Vector(format!(
                     "Qdrant at {}: the manifest of generation {served} of `{}` is unreadable: {e}",
@@ -382,9 +419,7 @@ impl CorpusStore {
                 fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
             }
             fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-            write_chunks(&dir.join(CHUNKS), &chunks)?;
-            write_embeddings(&dir.join(EMBEDDINGS), &vectors)?;
-            LexicalIndex::create(&dir.join(LEXICAL), &chunks)?;
+            write_tables(&dir, &chunks, &vectors)?;
             write_durable(&dir.join(MANIFEST), manifest_json.as_bytes())?;
             sync_dir(&dir)?;
         }
@@ -472,20 +507,31 @@ impl CorpusStore {
     /// alias first, when there is one, then `current`, then removes all but the
     /// newest generations it keeps (see [`CorpusStore::keeping`]), here and on
     /// the server.
-    fn swap(&self, id: GenerationId, manifest: &[u8]) -> crate::Result<()> {
+    fn swap(&self, id: GenerationId, manifest: &str) -> crate::Result<()> {
         if let VectorBackend::Qdrant(server) = &self.vectors {
-            let manifest = std::str::from_utf8(manifest)
-                .map_err(|e| Error::Internal(format!("manifest is not UTF-8: {e}")))?;
             server.publish(&self.name, id, manifest)?;
         }
         self.point_current(id)?;
-        let kept = self.retire_local(id)?;
+        self.retire_local(id)?;
         if let VectorBackend::Qdrant(server) = &self.vectors {
-            // Other replicas may still serve the generation this one replaced:
-            // the server keeps as many as this disk does.
-            for name in server.delete_others(&self.name, &kept)? {
-                tracing::info!(corpus = %self.name, collection = %name, "deleted an old generation's collection");
+            // Served already: an old collection left behind costs space, not
+            // correctness, so a failure here is only reported.
+            if let Err(e) = self.retire_on_server(server, id) {
+                tracing::warn!(corpus = %self.name, error = %e, "cannot delete old collections; they stay until the next swap");
             }
+        }
+        Ok(())
+    }
+
+    /// Deletes the server's collections of generations older than the newest
+    /// `keep` up to `id` (other replicas may still serve those), and never a
+    /// newer one (another build's).
+    fn retire_on_server(&self, server: &QdrantServer, id: GenerationId) -> crate::Result<()> {
+        let ids = server.generations(&self.name)?;
+        let upto = ids.partition_point(|g| *g <= id);
+        let keep: Vec<GenerationId> = ids[upto.saturating_sub(self.keep)..].to_vec();
+        for name in server.delete_others(&self.name, &keep)? {
+            tracing::info!(corpus = %self.name, collection = %name, "deleted an old generation's collection");
         }
         Ok(())
     }
@@ -504,8 +550,8 @@ impl CorpusStore {
     }
 
     /// Removes the generation folders beyond the newest it keeps, never `id`
-    /// (the one now current); returns those kept.
-    fn retire_local(&self, id: GenerationId) -> crate::Result<Vec<GenerationId>> {
+    /// (the one now current).
+    fn retire_local(&self, id: GenerationId) -> crate::Result<()> {
         let ids = self.generation_ids()?;
         let keep_from = ids.len().saturating_sub(self.keep);
         for old in &ids[..keep_from] {
@@ -514,11 +560,7 @@ impl CorpusStore {
                 fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
             }
         }
-        let mut kept = ids[keep_from..].to_vec();
-        if !kept.contains(&id) {
-            kept.push(id);
-        }
-        Ok(kept)
+        Ok(())
     }
 }
 
@@ -542,6 +584,14 @@ fn read_chunks(path: &Path) -> crate::Result<Vec<Chunk>> {
         })?);
     }
     Ok(chunks)
+}
+
+/// Writes the parts of a generation kept on disk whatever the vector store:
+/// the chunk table, the embeddings and the lexical index.
+fn write_tables(dir: &Path, chunks: &[Chunk], vectors: &[Vec<f32>]) -> crate::Result<()> {
+    write_chunks(&dir.join(CHUNKS), chunks)?;
+    write_embeddings(&dir.join(EMBEDDINGS), vectors)?;
+    LexicalIndex::create(&dir.join(LEXICAL), chunks).map(drop)
 }
 
 fn write_chunks(path: &Path, chunks: &[Chunk]) -> crate::Result<()> {

@@ -3,8 +3,9 @@
 //!
 //! Each generation of a corpus is one collection, `candor_<corpus>_<generation>`,
 //! and the alias `candor_<corpus>` names the one being served. Moving the alias
-//! is the swap: Qdrant changes it atomically, so every replica that searches
-//! through it moves at once. The points and payloads are the embedded store's
+//! publishes a generation: Qdrant changes it atomically, and every replica that
+//! looks at it next moves to the generation it names (each searches the
+//! collection of the generation it serves). The points and payloads are the embedded store's
 //! (point id = chunk id; document id, date and series), with the payload indexes
 //! that filters use, plus the whole chunk; the collection's metadata holds the
 //! generation's manifest. With those, a replica that did not build a generation
@@ -156,23 +157,22 @@ impl QdrantServer {
     }
 
     /// Creates the empty collection of a new generation, with its payload
-    /// indexes; an earlier collection of the same name (a build that died) is
-    /// replaced.
+    /// indexes. The collection is the build's claim on the generation number:
+    /// one that exists already belongs to another build.
     ///
     /// # Errors
     ///
-    /// [`Error::VectorUnavailable`] or [`Error::Vector`].
+    /// [`Error::IndexBusy`] when the collection exists; [`Error::VectorUnavailable`]
+    /// or [`Error::Vector`].
     pub fn create(
         self: &Arc<Self>,
         corpus: &str,
         generation: GenerationId,
     ) -> crate::Result<QdrantStore> {
         let name = Self::collection(corpus, generation);
-        let n = name.clone();
-        self.call("delete leftover collection", move |c| {
-            let n = n.clone();
-            async move { c.delete_collection(DeleteCollectionBuilder::new(n)).await }
-        })?;
+        if self.exists(&name)? {
+            return Err(Error::IndexBusy(corpus.to_owned()));
+        }
         let n = name.clone();
         self.call("create collection", move |c| {
             let request = CreateCollectionBuilder::new(n.clone())
@@ -208,12 +208,7 @@ impl QdrantServer {
         generation: GenerationId,
     ) -> crate::Result<QdrantStore> {
         let name = Self::collection(corpus, generation);
-        let n = name.clone();
-        let exists = self.call("check collection", move |c| {
-            let n = n.clone();
-            async move { c.collection_exists(n).await }
-        })?;
-        if !exists {
+        if !self.exists(&name)? {
             return Err(Error::Vector(format!(
                 "Qdrant at {} has no collection {name} for generation {generation} of `{corpus}`; reindex the corpus",
                 self.url
@@ -222,18 +217,32 @@ impl QdrantServer {
         Ok(QdrantStore::new(self, name))
     }
 
+    /// Whether a collection exists.
+    fn exists(&self, name: &str) -> crate::Result<bool> {
+        let n = name.to_owned();
+        self.call("check collection", move |c| {
+            let n = n.clone();
+            async move { c.collection_exists(n).await }
+        })
+    }
+
     /// Stores the manifest of `generation` with its collection, then points the
-    /// alias of `corpus` at it: from then on every replica can serve it.
+    /// alias of `corpus` at it: from then on every replica can serve it. The
+    /// alias never moves back to an older generation.
     ///
     /// # Errors
     ///
-    /// As [`QdrantServer::swap`].
+    /// [`Error::IndexBusy`] when another build published a newer generation
+    /// meanwhile; as [`QdrantServer::swap`] otherwise.
     pub fn publish(
         &self,
         corpus: &str,
         generation: GenerationId,
         manifest: &str,
     ) -> crate::Result<()> {
+        if self.served(corpus)?.is_some_and(|g| g >= generation) {
+            return Err(Error::IndexBusy(corpus.to_owned()));
+        }
         let name = Self::collection(corpus, generation);
         let metadata: HashMap<String, serde_json::Value> =
             HashMap::from([(MANIFEST_KEY.to_owned(), manifest.into())]);
@@ -280,7 +289,7 @@ impl QdrantServer {
     ///
     /// [`Error::VectorUnavailable`] or [`Error::Vector`]; the alias then still
     /// names the generation it named.
-    pub fn swap(&self, corpus: &str, generation: GenerationId) -> crate::Result<()> {
+    fn swap(&self, corpus: &str, generation: GenerationId) -> crate::Result<()> {
         let (collection, alias) = (Self::collection(corpus, generation), Self::alias(corpus));
         self.call("move alias", move |c| {
             // Creating an alias that exists replaces it in one step.
@@ -595,7 +604,7 @@ mod tests {
     }
 
     #[test]
-    fn the_alias_moves_atomically_and_old_collections_go() -> crate::Result<()> {
+    fn the_alias_moves_forward_only_and_old_collections_go() -> crate::Result<()> {
         let Some(server) = server() else {
             return Ok(());
         };
@@ -603,9 +612,23 @@ mod tests {
         assert_eq!(server.served(&corpus)?, None);
         for g in 1..=3 {
             contract::fill(&server.create(&corpus, GenerationId(g))?)?;
-            server.swap(&corpus, GenerationId(g))?;
+            server.publish(&corpus, GenerationId(g), &format!("manifest {g}"))?;
             assert_eq!(server.served(&corpus)?, Some(GenerationId(g)));
+            assert_eq!(
+                server.manifest(&corpus, GenerationId(g))?,
+                format!("manifest {g}")
+            );
         }
+        // Another build's generation is neither taken over nor published over.
+        assert!(matches!(
+            server.create(&corpus, GenerationId(3)),
+            Err(Error::IndexBusy(_))
+        ));
+        assert!(matches!(
+            server.publish(&corpus, GenerationId(2), "late"),
+            Err(Error::IndexBusy(_))
+        ));
+        assert_eq!(server.served(&corpus)?, Some(GenerationId(3)));
         let deleted = server.delete_others(&corpus, &[GenerationId(3)])?;
         assert_eq!(deleted.len(), 2, "{deleted:?}");
         contract::check(&server.open(&corpus, GenerationId(3))?)?;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
@@ -47,6 +47,9 @@ pub struct Corpora {
     embedder: Arc<Embedder>,
     data_dir: PathBuf,
     vectors: VectorBackend,
+    // One reload at a time, so a slower one never installs an older generation
+    // over a newer one.
+    reloading: Mutex<()>,
 }
 
 /// A search result: the corpus and generation it came from and the ranked evidence.
@@ -188,6 +191,7 @@ impl Corpora {
             embedder,
             data_dir: data_dir.to_path_buf(),
             vectors: vectors.clone(),
+            reloading: Mutex::new(()),
         })
     }
 
@@ -198,21 +202,22 @@ impl Corpora {
     }
 
     /// Serves, for every corpus, the generation the shared vector store names
-    /// when another replica moved it (nothing to do with the embedded store);
-    /// returns the corpora that moved.
-    ///
-    /// # Errors
-    ///
-    /// The first failure; corpora after it are left for the next call, and each
-    /// keeps serving what it served.
-    pub fn follow(&self) -> crate::Result<Vec<(String, GenerationId)>> {
-        let mut moved = Vec::new();
-        for (name, served) in self.iter() {
-            if self.store(&served).follow()?.is_some() {
-                moved.push((name.clone(), self.reload(name)?));
-            }
-        }
-        Ok(moved)
+    /// when another replica moved it (nothing to do with the embedded store),
+    /// and whatever `current` names when it is not what is loaded. Returns, per
+    /// corpus, the generation it moved to or why it could not; a corpus that
+    /// fails keeps serving what it served.
+    pub fn follow(&self) -> Vec<(String, crate::Result<Option<GenerationId>>)> {
+        self.iter()
+            .map(|(name, served)| {
+                let store = self.store(&served);
+                let loaded = served.generation.manifest.generation;
+                let moved = store.follow().and_then(|_| match store.current()? {
+                    Some(g) if g != loaded => self.reload(name).map(Some),
+                    _ => Ok(None),
+                });
+                (name.clone(), moved)
+            })
+            .collect()
     }
 
     /// Calls [`Corpora::follow`] every `interval` for the life of the process,
@@ -228,23 +233,25 @@ impl Corpora {
             .spawn(move || {
                 // An outage is logged when it starts and when it ends, not at
                 // every look.
-                let mut failing = false;
+                let mut failing = std::collections::HashSet::new();
                 loop {
                     std::thread::sleep(interval);
-                    match corpora.follow() {
-                        Ok(moved) => {
-                            if std::mem::take(&mut failing) {
-                                tracing::info!("following the vector store's generations again");
+                    for (name, result) in corpora.follow() {
+                        match result {
+                            Ok(moved) => {
+                                if failing.remove(&name) {
+                                    tracing::info!(corpus = %name, "following the vector store's generations again");
+                                }
+                                if let Some(g) = moved {
+                                    tracing::info!(corpus = %name, generation = %g, "now serving the generation another replica published");
+                                }
                             }
-                            for (name, g) in moved {
-                                tracing::info!(corpus = %name, generation = %g, "now serving the generation another replica published");
+                            Err(e) => {
+                                if failing.insert(name.clone()) {
+                                    tracing::warn!(corpus = %name, error = %e, "cannot follow the vector store's generations; serving what was served");
+                                }
                             }
                         }
-                        Err(e) if !failing => {
-                            failing = true;
-                            tracing::warn!(error = %e, "cannot follow the vector store's generations; serving what was served");
-                        }
-                        Err(_) => {}
                     }
                 }
             })
@@ -263,6 +270,7 @@ impl Corpora {
             .corpora
             .get(name)
             .ok_or_else(|| Error::UnknownCorpus(name.to_owned()))?;
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let old = current(slot);
         let generation = Arc::new(self.store(&old).open_current()?);
         let id = generation.manifest.generation;
