@@ -53,11 +53,15 @@ pub mod jsonl;
 pub mod metrics;
 pub mod plugins;
 pub mod retrieve;
+pub mod sync;
 
 pub use error::Error;
 
 #[cfg(test)]
 mod test_utils;
+
+/// The library's result type; write it in full as `crate::Result<T>`.
+pub type Result<T> = std::result::Result<T, Error>;
 
 #[cfg(test)]
 mod layering_tests {
@@ -68,8 +72,8 @@ mod layering_tests {
 
     /// Stages in pipeline order; `eval` and `feedback` consume answers, and `api`
     /// serves them all.
-    /// Modules outside the list (`error`, `cache`, `ids`, `jsonl`, `metrics`) are
-    /// shared utilities.
+    /// Modules outside the list (`error`, `cache`, `ids`, `jsonl`, `metrics`,
+    /// `sync`) are shared utilities.
     const STAGES: [(&str, usize); 10] = [
         ("config", 0),
         ("plugins", 1),
@@ -136,6 +140,3 @@ mod layering_tests {
         );
     }
 }
-
-/// The library's result type; write it in full as `crate::Result<T>`.
-pub type Result<T> = std::result::Result<T, Error>;

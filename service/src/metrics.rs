@@ -37,10 +37,7 @@ struct Registry {
 fn registry() -> MutexGuard<'static, Registry> {
     static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
     // Every update is a whole assignment, so a poisoned lock still holds whole values.
-    REGISTRY
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+    crate::sync::lock(REGISTRY.get_or_init(Mutex::default))
 }
 
 fn labels(pairs: &[(&'static str, &str)]) -> Labels {

@@ -585,7 +585,7 @@ fn answer_fixture(root: &Path) -> (PathBuf, PathBuf) {
     write(&root.join("off_topic.jsonl"), jsonl(&OFF_TOPIC));
     let data = root.join("data");
     for c in [&orchard, &guides] {
-        index_corpus(root, &c, &data);
+        index_corpus(root, c, &data);
         let (in_scope, unanswerable, off) = (
             c.join("eval/in_scope.jsonl"),
             c.join("eval/unanswerable.jsonl"),

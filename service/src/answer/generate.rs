@@ -235,10 +235,13 @@ pub fn chat(system: &str, question: &str, evidence: &Evidence<'_>) -> Vec<Messag
 pub struct Support<'a> {
     gen: &'a Generation,
     embedder: &'a Embedder,
-    /// Per chunk (document and place): its passages' vectors and its terms,
+    /// Per chunk (document and span): its passages' vectors and its terms,
     /// computed when first cited.
-    seen: HashMap<(String, (usize, usize)), (Vec<Vec<f32>>, HashSet<String>)>,
+    seen: HashMap<(String, (usize, usize)), Passages>,
 }
+
+/// A cited chunk's passage vectors and terms.
+type Passages = (Vec<Vec<f32>>, HashSet<String>);
 
 impl<'a> Support<'a> {
     /// A scorer over the chunks of `gen`.

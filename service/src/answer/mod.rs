@@ -253,10 +253,7 @@ struct Judge {
 
 impl Judge {
     fn guards(&self) -> Arc<Guards> {
-        self.guards
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::sync::read(&self.guards).clone()
     }
 }
 
@@ -364,14 +361,14 @@ impl Answerer {
         for (name, guards) in fresh {
             counts.insert(name.clone(), guards.count());
             if let Some(j) = self.judges.get(&name) {
-                *j.guards.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(guards);
+                *crate::sync::write(&j.guards) = Arc::new(guards);
             }
         }
         // Cached answers were judged by the guardrails just replaced; answers in
         // flight carry the old epoch in their keys.
         self.guards_epoch
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        crate::sync::lock(&self.cache).clear();
         Ok(counts)
     }
 

@@ -168,9 +168,7 @@ impl Store {
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic mid-statement leaves SQLite's own state consistent; the
-        // connection is still usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.conn)
     }
 
     /// Logs an answer to `question` and returns its new id.

@@ -154,9 +154,12 @@ pub struct BuildReport {
     pub total_seconds: f64,
 }
 
+/// One input of the current generation: its content hash, chunks and vectors.
+type Reusable = (String, Vec<Chunk>, Vec<Vec<f32>>);
+
 /// What an incremental run may reuse from the current generation.
 struct Previous {
-    chunks_by_key: HashMap<String, (String, Vec<Chunk>, Vec<Vec<f32>>)>,
+    chunks_by_key: HashMap<String, Reusable>,
 }
 
 impl Previous {

@@ -8,7 +8,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -299,11 +301,6 @@ fn rate(j: &Job) -> f64 {
     } else {
         0.0
     }
-}
-
-/// A poisoned lock still holds whole values: every update is a plain assignment.
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn finish(state: &Mutex<State>, id: JobId, corpus: &str, result: crate::Result<BuildReport>) {

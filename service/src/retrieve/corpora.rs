@@ -270,7 +270,7 @@ impl Corpora {
             .corpora
             .get(name)
             .ok_or_else(|| Error::UnknownCorpus(name.to_owned()))?;
-        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = crate::sync::lock(&self.reloading);
         let old = current(slot);
         let generation = Arc::new(self.store(&old).open_current()?);
         let id = generation.manifest.generation;
@@ -279,7 +279,7 @@ impl Corpora {
             config: old.config.clone(),
             generation,
         };
-        *slot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+        *crate::sync::write(slot) = Arc::new(served);
         Ok(id)
     }
 
@@ -395,10 +395,9 @@ impl Corpora {
     }
 }
 
-/// What a slot serves now. A panic while swapping cannot leave a half-written
-/// `Arc`, so a poisoned lock still holds a whole value.
+/// What a slot serves now.
 fn current(slot: &RwLock<Arc<Served>>) -> Arc<Served> {
-    slot.read().unwrap_or_else(|p| p.into_inner()).clone()
+    crate::sync::read(slot).clone()
 }
 
 impl Evidence {

@@ -75,7 +75,7 @@ pub fn parse(rel_path: &Path, bytes: &[u8]) -> crate::Result<Document> {
         .into_iter()
         .filter_map(|s| {
             let text = normalize_text(&s.text);
-            (!text.is_empty()).then(|| Section { text, ..s })
+            (!text.is_empty()).then_some(Section { text, ..s })
         })
         .collect();
     if sections.is_empty() {
