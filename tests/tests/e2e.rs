@@ -3422,6 +3422,69 @@ fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// A server starting on a fixed port with the deployment file `config`, its
+/// log in `log`, not waited for: it may not become ready yet.
+struct Starting {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Starting {
+    fn spawn(root: &Path, config: &str, corpora: &Path, data: &Path, log: PathBuf) -> Starting {
+        let port = free_port();
+        let child = Command::new(candor_bin())
+            .args(["--deployment", config, "serve", "--corpora"])
+            .arg(corpora)
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .current_dir(root)
+            .env_clear()
+            .env("CANDOR_ASSETS_DIR", workspace().join(".assets"))
+            .env("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "warn,candor=info,qdrant_edge=error")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("server starts");
+        Starting {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    fn readyz(&self) -> u16 {
+        agent()
+            .get(&format!("{}/readyz", self.base))
+            .call()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    /// Whether the log came to hold all of `needles` within 30 s.
+    fn logs(&self, needles: &[&str]) -> bool {
+        eventually(Duration::from_secs(30), || {
+            std::fs::read_to_string(&self.log).is_ok_and(|l| needles.iter().all(|n| l.contains(n)))
+        })
+    }
+
+    /// Waits until it says it is ready.
+    fn ready(mut self) -> Server {
+        let stdout = self.child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("a line").expect("readable");
+        assert!(first.starts_with("ready on "), "{first}");
+        std::thread::spawn(move || for _ in lines {});
+        assert_eq!(self.readyz(), 200);
+        Server {
+            child: self.child,
+            base: self.base,
+        }
+    }
+}
+
 /// The generation `/v1/corpora` reports for the only corpus.
 fn served_generation(base: &str) -> u64 {
     let (status, body) = get(base, "/v1/corpora");
@@ -3469,7 +3532,15 @@ fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
     );
     assert!(!data_a.join("orchard/current").exists());
 
+    // A replica with an empty data dir waits, unready, for a first generation.
     let qdrant = start_qdrant(&bin, &storage, http, grpc);
+    let b = Starting::spawn(root, config_arg, &corpora, &data_b, root.join("b.log"));
+    assert!(
+        b.logs(&["no generation published yet"]),
+        "{}",
+        std::fs::read_to_string(&b.log).unwrap_or_default()
+    );
+    assert_eq!(b.readyz(), 503);
     candor_ok(
         root,
         &[
@@ -3478,6 +3549,7 @@ fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
         ]
         .concat(),
     );
+    let b = b.ready();
     assert!(
         !data_a.join("orchard/generations/000001/vectors").exists(),
         "vectors live on the server, not on disk"
@@ -3485,55 +3557,17 @@ fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
     drop(qdrant);
 
     // A replica started while Qdrant is down listens, is not ready, and says why.
-    let port = free_port();
-    let log = root.join("replica-a.log");
-    let mut starting = Command::new(candor_bin())
-        .args(["--deployment", config_arg, "serve", "--corpora"])
-        .arg(&corpora)
-        .arg("--data-dir")
-        .arg(&data_a)
-        .args(["--addr", &format!("127.0.0.1:{port}")])
-        .current_dir(root)
-        .env_clear()
-        .env("CANDOR_ASSETS_DIR", workspace().join(".assets"))
-        .env("CANDOR_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("RUST_LOG", "warn,candor=info,qdrant_edge=error")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("server starts");
-    let base_a = format!("http://127.0.0.1:{port}");
+    let a = Starting::spawn(root, config_arg, &corpora, &data_a, root.join("a.log"));
     assert!(
-        eventually(Duration::from_secs(30), || {
-            std::fs::read_to_string(&log).is_ok_and(|l| {
-                l.contains("does not answer") && l.contains(&format!("127.0.0.1:{grpc}"))
-            })
-        }),
+        a.logs(&["does not answer", &format!("127.0.0.1:{grpc}")]),
         "the log never said where it tried: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        std::fs::read_to_string(&a.log).unwrap_or_default()
     );
-    let readyz = || {
-        agent()
-            .get(&format!("{base_a}/readyz"))
-            .call()
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    };
-    assert_eq!(readyz(), 503);
+    assert_eq!(a.readyz(), 503);
     let qdrant = start_qdrant(&bin, &storage, http, grpc);
-    let stdout = starting.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("a line").expect("readable");
-    assert!(first.starts_with("ready on "), "{first}");
-    std::thread::spawn(move || for _ in lines {});
-    let a = Server {
-        child: starting,
-        base: base_a.clone(),
-    };
-    assert_eq!(readyz(), 200);
+    let a = a.ready();
 
-    // A second replica with an empty data dir copies the published generation.
-    let b = serve_full(root, &corpora, &data_b, &[], &["--deployment", config_arg]);
+    // Both replicas serve the published generation alike.
     let search = |base: &str, q: &str| {
         post(
             base,
