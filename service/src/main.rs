@@ -14,7 +14,15 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("candor: {e:#}");
+            // Library errors already name their cause (`path: cause`); a cause
+            // is added only where the message lacks it.
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1).map(|c| c.to_string()) {
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("candor: {message}");
             ExitCode::FAILURE
         }
     }
