@@ -964,6 +964,24 @@ fn bad_config_is_one_clear_error_and_writes_nothing() {
             && err.contains("positive"),
         "{err}"
     );
+    // The deployment file: missing, then with a bad value; each cause is named once.
+    let deployment = tmp.path().join("candor.toml");
+    let with_deployment = |argv: Vec<&str>| {
+        let full = [&["--deployment", deployment.to_str().unwrap()][..], &argv].concat();
+        let out = candor(tmp.path(), &full);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    std::fs::write(corpus.join("corpus.toml"), &toml).unwrap();
+    let err = with_deployment(index_argv(&corpus, &data, &[]));
+    assert!(err.contains("candor.toml"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    std::fs::write(&deployment, "[vector_store]\nkind = \"qdrant\"\n").unwrap();
+    let err = with_deployment(index_argv(&corpus, &data, &[]));
+    assert!(
+        err.contains("candor.toml") && err.contains("vector_store.url"),
+        "{err}"
+    );
     assert!(
         !data.exists(),
         "nothing may be written: {:?}",
