@@ -3473,12 +3473,11 @@ impl Starting {
         }
     }
 
-    fn readyz(&self) -> u16 {
-        agent()
-            .get(&format!("{}/readyz", self.base))
-            .call()
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
+    /// `/readyz`: its status, and what it says loading waits for.
+    fn readyz(&self) -> (u16, String) {
+        let (status, body) = get(&self.base, "/readyz");
+        let v: Value = serde_json::from_str(&body).unwrap_or_default();
+        (status, v["waiting"].as_str().unwrap_or_default().to_owned())
     }
 
     /// Whether the log came to hold all of `needles` within 30 s.
@@ -3495,7 +3494,7 @@ impl Starting {
         let first = lines.next().expect("a line").expect("readable");
         assert!(first.starts_with("ready on "), "{first}");
         std::thread::spawn(move || for _ in lines {});
-        assert_eq!(self.readyz(), 200);
+        assert_eq!(self.readyz(), (200, String::new()));
         Server {
             child: self.child,
             base: self.base,
@@ -3558,7 +3557,9 @@ fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
         "{}",
         std::fs::read_to_string(&b.log).unwrap_or_default()
     );
-    assert_eq!(b.readyz(), 503);
+    let (status, waiting) = b.readyz();
+    assert_eq!(status, 503);
+    assert!(waiting.contains("no generation published yet"), "{waiting}");
     candor_ok(
         root,
         &[
@@ -3581,7 +3582,12 @@ fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
         "the log never said where it tried: {}",
         std::fs::read_to_string(&a.log).unwrap_or_default()
     );
-    assert_eq!(a.readyz(), 503);
+    let (status, waiting) = a.readyz();
+    assert_eq!(status, 503);
+    assert!(
+        waiting.contains("does not answer") && waiting.contains(&format!("127.0.0.1:{grpc}")),
+        "{waiting}"
+    );
     let qdrant = start_qdrant(&bin, &storage, http, grpc);
     let a = a.ready();
 

@@ -128,15 +128,24 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Where a server is in its start: loading, then serving. Clones share it.
+/// Where a server is in its start: loading (perhaps waiting for something, and
+/// saying what), then serving. Clones share it.
 #[derive(Clone, Default)]
-pub struct Startup(Arc<OnceLock<Router>>);
+pub struct Startup {
+    router: Arc<OnceLock<Router>>,
+    waiting: Arc<std::sync::Mutex<Option<String>>>,
+}
 
 impl Startup {
     /// From now on, serves every route on `state`.
     pub fn ready(&self, state: AppState) {
         // Only the first call counts: a server is ready once.
-        let _ = self.0.set(app(state));
+        let _ = self.router.set(app(state));
+    }
+
+    /// What loading waits for now (`/readyz` says it), or None.
+    pub fn waiting(&self, why: Option<String>) {
+        *crate::sync::lock(&self.waiting) = why;
     }
 }
 
@@ -155,9 +164,12 @@ pub async fn serve(
     let front = Router::new().fallback(move |req: Request| {
         let startup = startup.clone();
         async move {
-            match startup.0.get() {
+            match startup.router.get() {
                 Some(app) => app.clone().oneshot(req).await.into_response(),
-                None => loading(req.uri().path()),
+                None => loading(
+                    req.uri().path(),
+                    crate::sync::lock(&startup.waiting).clone(),
+                ),
             }
         }
     });
@@ -169,7 +181,7 @@ pub async fn serve(
 }
 
 /// The answer to a request while the server loads.
-fn loading(path: &str) -> Response {
+fn loading(path: &str, waiting: Option<String>) -> Response {
     match path {
         "/healthz" => "ok".into_response(),
         "/readyz" => (
@@ -177,6 +189,7 @@ fn loading(path: &str) -> Response {
             axum::Json(openapi::Ready {
                 ready: false,
                 generations: Default::default(),
+                waiting,
             }),
         )
             .into_response(),
@@ -293,6 +306,7 @@ async fn readyz(State(state): State<AppState>) -> Json<openapi::Ready> {
     Json(openapi::Ready {
         ready: true,
         generations,
+        waiting: None,
     })
 }
 

@@ -72,6 +72,10 @@ pub struct Ready {
     pub ready: bool,
     /// The generation each corpus serves.
     pub generations: BTreeMap<String, u64>,
+    /// While not ready, what loading waits for and why (an unreachable vector
+    /// store, a generation not yet published), when it waits for something.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// `POST /v1/feedback`.

@@ -93,9 +93,11 @@ impl Deployed {
 /// Runs `load` until it succeeds or fails for another reason than a shared
 /// vector store not answering, or (with `shared`) not holding a generation yet
 /// that another replica is expected to publish. Each such failure is logged with
-/// the cause, and the server stays unready meanwhile.
+/// the cause and given to `waiting` (which `/readyz` shows), and the server
+/// stays unready meanwhile.
 fn until_available<T>(
     shared: bool,
+    waiting: &dyn Fn(Option<String>),
     mut load: impl FnMut() -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let mut wait = std::time::Duration::from_secs(1);
@@ -111,9 +113,13 @@ fn until_available<T>(
                 ),
                 _ => return Err(e),
             },
-            ok => return ok,
+            ok => {
+                waiting(None);
+                return ok;
+            }
         };
         tracing::warn!(error = %why.0, retry_in_seconds = wait.as_secs(), "{}", why.1);
+        waiting(Some(format!("{}: {}", why.1, why.0)));
         std::thread::sleep(wait);
         wait = (wait * 2).min(std::time::Duration::from_secs(10));
     }
@@ -776,8 +782,10 @@ fn serve_cmd(args: &ServeArgs, deployed: &Deployed) -> anyhow::Result<()> {
         ));
         tracing::info!(%addr, "listening; loading the model and the corpora");
         let (place, cors, max) = (args.place.clone(), args.cors_origin.clone(), args.max_question_chars);
-        let deployed = deployed.clone();
-        let load = tokio::task::spawn_blocking(move || load_state(&place, &deployed, cors, max));
+        let (deployed, waiting) = (deployed.clone(), startup.clone());
+        let load = tokio::task::spawn_blocking(move || {
+            load_state(&place, &deployed, &|why| waiting.waiting(why), cors, max)
+        });
         let state = tokio::select! {
             state = load => state??,
             () = until_stopped(stopped) => {
@@ -808,13 +816,14 @@ fn serve_cmd(args: &ServeArgs, deployed: &Deployed) -> anyhow::Result<()> {
 fn load_state(
     place: &Place,
     deployed: &Deployed,
+    waiting: &dyn Fn(Option<String>),
     cors_origins: Vec<candor::api::Origin>,
     max_question_chars: usize,
 ) -> anyhow::Result<candor::api::AppState> {
     let data_dir = &place.data_dir;
     let corpora = discover_corpora(&place.corpora)?;
     let embedder = Arc::new(embedder()?);
-    let (vectors, answerer) = until_available(deployed.qdrant.is_some(), || {
+    let (vectors, answerer) = until_available(deployed.qdrant.is_some(), waiting, || {
         let vectors = deployed.vectors()?;
         let answerer = answerer_with(corpora.clone(), data_dir, &vectors, embedder.clone())?;
         Ok((vectors, answerer))
