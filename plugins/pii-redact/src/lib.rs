@@ -132,7 +132,7 @@ fn iban(c: &[char], i: usize) -> Option<usize> {
         } else if c[j] == ' '
             && j + 1 < c.len()
             && c[j + 1].is_ascii_alphanumeric()
-            && compact.len() % 4 == 0
+            && compact.len().is_multiple_of(4)
         {
             j += 1;
         } else {
@@ -216,7 +216,7 @@ fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 export!(PiiRedact);
