@@ -3,9 +3,16 @@
 //! Loads ONNX Runtime dynamically from the fetched assets (no network, no system
 //! install) and turns texts into unit-length 384-dim vectors with mean pooling. This
 //! module knows nothing about chunks or indexes: it maps strings to vectors.
+//!
+//! Questions that arrive while the model is busy are embedded together in its next
+//! call. Batching does not change a vector: padding is masked and each row is
+//! computed on its own, so a text's vector is bit-for-bit the one it gets alone
+//! (a test checks this), and answers stay deterministic under any load.
 
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 
 use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
@@ -37,6 +44,10 @@ pub struct Embedder {
     model: Mutex<TextEmbedding>,
     /// Recent single-text embeddings: the same question costs the model once.
     cache: Mutex<Fifo<String, Vec<f32>>>,
+    /// Single texts waiting for the model, and what became of those embedded.
+    waiting: Mutex<Waiting>,
+    /// Signalled whenever a batch of waiting texts has been embedded.
+    embedded: Condvar,
     model_id: String,
     tokenizer: PathBuf,
 }
@@ -83,6 +94,8 @@ impl Embedder {
         Ok(Embedder {
             model: Mutex::new(model),
             cache: Mutex::new(Fifo::new(QUERY_CACHE_ENTRIES)),
+            waiting: Mutex::new(Waiting::default()),
+            embedded: Condvar::new(),
             model_id,
             tokenizer: assets.tokenizer.clone(),
         })
@@ -160,13 +173,83 @@ impl Embedder {
         if let Some(v) = cache()?.get(text) {
             return Ok(v);
         }
-        let v = self
-            .embed(&[text])?
-            .pop()
-            .ok_or_else(|| Error::Embed("model returned no vector".into()))?;
+        let v = self.embed_batched(text)?;
         cache()?.put(text.to_owned(), v.clone());
         Ok(v)
     }
+
+    /// Embeds `text` together with every other single text waiting at the time.
+    ///
+    /// No thread of its own: a caller that finds the model idle takes everything
+    /// waiting (its own text included) into one call and hands out the vectors;
+    /// the others sleep until theirs is ready or the model is idle again.
+    fn embed_batched(&self, text: &str) -> crate::Result<Vec<f32>> {
+        let mut waiting = crate::sync::lock(&self.waiting);
+        let ticket = waiting.next_ticket;
+        waiting.next_ticket += 1;
+        waiting.texts.push((ticket, text.to_owned()));
+        loop {
+            if let Some(done) = waiting.done.remove(&ticket) {
+                return done.map_err(Error::Embed);
+            }
+            if waiting.running {
+                waiting = self
+                    .embedded
+                    .wait(waiting)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            waiting.running = true;
+            let take = waiting.texts.len().min(BATCH_TEXTS);
+            let batch: Vec<(u64, String)> = waiting.texts.drain(..take).collect();
+            drop(waiting);
+            let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+            // A panic inside ONNX Runtime must not leave `running` set for ever.
+            let vectors = catch_unwind(AssertUnwindSafe(|| self.embed(&texts)))
+                .unwrap_or_else(|_| Err(Error::Embed("the model panicked".into())))
+                .and_then(|v| {
+                    if v.len() == batch.len() {
+                        Ok(v)
+                    } else {
+                        Err(Error::Embed(format!(
+                            "model returned {} vectors for {} texts",
+                            v.len(),
+                            batch.len()
+                        )))
+                    }
+                });
+            waiting = crate::sync::lock(&self.waiting);
+            waiting.running = false;
+            match vectors {
+                Ok(vectors) => {
+                    for ((t, _), v) in batch.into_iter().zip(vectors) {
+                        waiting.done.insert(t, Ok(v));
+                    }
+                }
+                Err(e) => {
+                    let message = match e {
+                        Error::Embed(message) => message,
+                        other => other.to_string(),
+                    };
+                    for (t, _) in batch {
+                        waiting.done.insert(t, Err(message.clone()));
+                    }
+                }
+            }
+            self.embedded.notify_all();
+        }
+    }
+}
+
+/// Single texts queued for the model, by ticket.
+#[derive(Default)]
+struct Waiting {
+    next_ticket: u64,
+    texts: Vec<(u64, String)>,
+    /// Vectors (or the model's error) not yet collected by their caller.
+    done: HashMap<u64, Result<Vec<f32>, String>>,
+    /// Whether a caller is running the model on a batch of waiting texts.
+    running: bool,
 }
 
 #[cfg(test)]
@@ -196,9 +279,37 @@ mod tests {
             cos(&v[0], &v[1]) > cos(&v[0], &v[2]) + 0.2,
             "semantic neighbours should be closer"
         );
-        // Batch order does not change a text's vector.
-        let alone = e.embed_one(texts[2]).unwrap();
-        assert!(cos(&alone, &v[2]) > 0.999);
+        // Batch companions do not change a text's vector by a single bit.
+        for (text, batched) in texts.iter().zip(&v) {
+            assert_eq!(&e.embed(&[text]).unwrap()[0], batched, "{text}");
+        }
+    }
+
+    #[test]
+    fn concurrent_questions_get_the_vectors_they_get_alone() {
+        let e = embedder();
+        let questions: Vec<String> = (0..12)
+            .map(|i| format!("question {i}: does vitamin {i} lower the risk of fracture?"))
+            .collect();
+        let alone: Vec<Vec<f32>> = questions
+            .iter()
+            .map(|q| e.embed(&[q]).unwrap().pop().unwrap())
+            .collect();
+        let start = std::sync::Barrier::new(questions.len());
+        let together: Vec<Vec<f32>> = std::thread::scope(|s| {
+            let handles: Vec<_> = questions
+                .iter()
+                .map(|q| {
+                    let (e, start) = (&e, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        e.embed_one(q).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(together, alone);
     }
 
     #[test]
