@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use super::compose::sentence_texts;
 use super::generate::Support;
 use super::support::{CitationThreshold, Labelled};
-use super::{Answerer, Calibration};
+use super::{Answerer, Calibration, Signals};
+use crate::ingest::DocId;
 use crate::retrieve::corpora::Query;
 use crate::retrieve::Mode;
 use crate::Error;
@@ -20,10 +21,29 @@ const REPEATS: f32 = 0.9;
 /// A sampled sentence has at least this many words: a claim, not a label.
 const CLAIM_WORDS: usize = 6;
 
-/// Fits the support models of corpus `name` on questions it should answer
-/// (`in_scope`), on-topic questions it cannot answer (`unanswerable`, may be
-/// empty) and off-topic ones (`out_of_scope`), and writes them to its folder.
-/// Returns the calibration and the file written.
+/// A question the corpus should answer.
+pub struct InScope {
+    /// The question.
+    pub text: String,
+    /// The documents that answer it, when known; they teach the evidence check.
+    pub relevant: Vec<String>,
+}
+
+/// The questions a calibration is fitted on.
+pub struct Questions<'a> {
+    /// Questions the corpus should answer.
+    pub in_scope: &'a [InScope],
+    /// On-topic questions it cannot answer; may be empty.
+    pub unanswerable: &'a [String],
+    /// Off-topic questions.
+    pub out_of_scope: &'a [String],
+    /// The largest share of the judged in-scope questions the evidence check may
+    /// decline (0 turns it off).
+    pub max_ambiguous: f32,
+}
+
+/// Fits the support models of corpus `name` on `questions` and writes them to
+/// its folder. Returns the calibration and the file written.
 ///
 /// # Errors
 ///
@@ -31,23 +51,34 @@ const CLAIM_WORDS: usize = 6;
 pub fn calibrate(
     answerer: &Answerer,
     name: &str,
-    in_scope: &[String],
-    unanswerable: &[String],
-    out_of_scope: &[String],
+    questions: &Questions<'_>,
 ) -> crate::Result<(Calibration, PathBuf)> {
     let (_, served) = answerer.corpora().pick(Some(name))?;
-    let measure = |qs: &[String]| {
-        qs.iter()
-            .map(|q| answerer.signals(name, q))
+    let measure = |qs: &mut dyn Iterator<Item = &str>| {
+        qs.map(|q| answerer.signals(name, q))
             .collect::<crate::Result<Vec<_>>>()
     };
-    let (answerable, unanswerable, out_of_scope) = (
-        measure(in_scope)?,
-        measure(unanswerable)?,
-        measure(out_of_scope)?,
-    );
+    let in_scope = measure(&mut questions.in_scope.iter().map(|q| q.text.as_str()))?;
+    let signals = |measured: Vec<(Signals, Option<DocId>)>| -> Vec<Signals> {
+        measured.into_iter().map(|(s, _)| s).collect()
+    };
+    let judged: Vec<(Signals, bool)> = questions
+        .in_scope
+        .iter()
+        .zip(&in_scope)
+        .filter(|(q, _)| !q.relevant.is_empty())
+        .map(|(q, (s, best))| (*s, best.as_ref().is_some_and(|d| q.relevant.contains(&d.0))))
+        .collect();
+    let unanswerable = signals(measure(
+        &mut questions.unanswerable.iter().map(String::as_str),
+    )?);
+    let out_of_scope = signals(measure(
+        &mut questions.out_of_scope.iter().map(String::as_str),
+    )?);
     let calibration = Calibration::fit(&Labelled {
-        answerable: &answerable,
+        answerable: &signals(in_scope),
+        judged: &judged,
+        max_ambiguous: questions.max_ambiguous,
         unanswerable: &unanswerable,
         out_of_scope: &out_of_scope,
     })?;

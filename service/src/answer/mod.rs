@@ -26,13 +26,14 @@ use serde::Serialize;
 use crate::cache::Fifo;
 use crate::config::{Composer, OnLlmFailure};
 use crate::index::{ChunkId, GenerationId};
+use crate::ingest::DocId;
 use crate::retrieve::corpora::{Corpora, Query, Served};
 use crate::retrieve::{Mode, Scored};
 use crate::Error;
 pub use compose::{Citation, Composed};
 pub use generate::Dropped;
 pub use guard::{Fired, Guards};
-pub use support::{Calibration, ScopeProfile, Signals, Verdict};
+pub use support::{Calibration, ScopeProfile, Signals, Verdict, EVIDENCE_MIN_EACH};
 
 /// The support a generated sentence needs from its sources when the corpus's
 /// calibration has no citation threshold: the one `candor calibrate` chose on
@@ -287,6 +288,16 @@ pub struct Answerer {
     guards_epoch: std::sync::atomic::AtomicU64,
 }
 
+/// Whether [`Answerer::new`] reads the corpora's calibration files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calibrations {
+    /// Read them; a damaged one is an error.
+    Load,
+    /// Leave them unread: `candor calibrate` replaces them, and a stale or
+    /// damaged one must not stop it.
+    Ignore,
+}
+
 impl Answerer {
     /// Prepares every served corpus: embeds its scope statement and examples,
     /// loads its calibration, and loads its guardrail plugins (compiled
@@ -296,12 +307,19 @@ impl Answerer {
     ///
     /// [`Error::Config`] for a damaged calibration file or a guardrail that cannot
     /// be loaded, I/O and model errors.
-    pub fn new(corpora: Arc<Corpora>, plugin_cache: &std::path::Path) -> crate::Result<Answerer> {
+    pub fn new(
+        corpora: Arc<Corpora>,
+        plugin_cache: &std::path::Path,
+        calibrations: Calibrations,
+    ) -> crate::Result<Answerer> {
         let mut judges = BTreeMap::new();
         for (name, served) in corpora.iter() {
             let profile = ScopeProfile::build(&served.root, &served.config, corpora.embedder())?;
-            let calibration = Calibration::load(&served.root)?;
-            if calibration.is_none() {
+            let calibration = match calibrations {
+                Calibrations::Load => Calibration::load(&served.root)?,
+                Calibrations::Ignore => None,
+            };
+            if calibration.is_none() && calibrations == Calibrations::Load {
                 tracing::warn!(corpus = %name, "no calibration; run `candor calibrate` (using the built-in model)");
             }
             let file = served.root.join(crate::config::CORPUS_FILE);
@@ -741,9 +759,14 @@ impl Answerer {
                     config.scope.clone(),
                 )
             }
-            (None, _) => {
+            (None, verdict) => {
+                let why = if verdict == Verdict::AmbiguousEvidence {
+                    "no document stands out as the one that answers it: the passages that match its words and those that match its meaning point to different documents"
+                } else {
+                    "its documents do not hold enough evidence to answer it"
+                };
                 let message = format!(
-                    "Your question is within the scope of `{}`, but its documents do not hold enough evidence to answer it.",
+                    "Your question is within the scope of `{}`, but {why}.",
                     a.name
                 );
                 (
@@ -881,14 +904,20 @@ impl Answerer {
         }
     }
 
-    /// The support signals of `text` in corpus `name`, as calibration sees them: a
-    /// scope example with the same text is left out.
+    /// The support signals of `text` in corpus `name`, as calibration sees them (a
+    /// scope example with the same text is left out), and the best-ranked
+    /// document, the one an answer cites first.
     ///
     /// # Errors
     ///
     /// As [`Answerer::answer`].
-    pub fn signals(&self, name: &str, text: &str) -> crate::Result<Signals> {
-        Ok(self.assess(name, text, None, true)?.support.signals)
+    pub fn signals(&self, name: &str, text: &str) -> crate::Result<(Signals, Option<DocId>)> {
+        let a = self.assess(name, text, None, true)?;
+        let best = match a.ranked.first() {
+            Some(s) => Some(a.served.generation.chunk(s.id)?.doc_id.clone()),
+            None => None,
+        };
+        Ok((a.support.signals, best))
     }
 }
 

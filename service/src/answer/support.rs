@@ -1,12 +1,16 @@
 //! The support decision: may this corpus answer this question, and if not, why not?
 //!
 //! Retrieval always returns something, so "the best hit" is no evidence by itself.
-//! Six signals describe how well the question fits the corpus and how well the
+//! Seven signals describe how well the question fits the corpus and how well the
 //! evidence covers it. Two logistic models, fitted by `candor calibrate` on
 //! questions the corpus should answer and questions it should not, turn them into
-//! numbers with learnt thresholds: a *support* model over every signal (its output
-//! is the answer's confidence) and a *scope* model over the topical signals alone,
-//! which tells "out of scope" from "in scope, but not supported by the evidence".
+//! numbers with learnt thresholds: a *support* model (its output is the answer's
+//! confidence) and a *scope* model over the topical signals alone, which tells
+//! "out of scope" from "in scope, but not supported by the evidence". When the
+//! calibration questions name their relevant documents, a third model, the
+//! *evidence check*, learns when the best-ranked document is likely the wrong one
+//! (typically when the lexical and dense rankings each prefer another) and
+//! declines those few questions rather than cite a wrong source first.
 //! The fitted models live in the corpus folder, never in code.
 
 use std::collections::HashSet;
@@ -17,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::CorpusConfig;
 use crate::embed::Embedder;
 use crate::index::{lexical, ChunkId, Generation};
+use crate::ingest::DocId;
 use crate::retrieve::Scored;
 use crate::Error;
 
@@ -45,6 +50,11 @@ pub struct Signals {
     pub coverage: f32,
     /// Overlap of the top documents of BM25 and of dense search, in [0, 1].
     pub agreement: f32,
+    /// How high the best-ranked document stands in BM25's or dense search's own
+    /// ranking, whichever is higher: 1 when one of them ranks it first, 0 when
+    /// neither has it among its top documents. A fused winner that neither
+    /// retriever prefers is a compromise, and often the wrong document.
+    pub lead: f32,
     /// Cosine similarity to the corpus's scope statement.
     pub scope: f32,
     /// Mean cosine similarity to the nearest scope examples; the scope statement's
@@ -62,6 +72,10 @@ const SUPPORT_FEATURES: [&str; 6] = [
     "examples",
 ];
 const SCOPE_FEATURES: [&str; 3] = ["dense_mean", "scope", "examples"];
+const EVIDENCE_FEATURES: [&str; 4] = ["lead", "agreement", "dense_best", "coverage"];
+/// The evidence check is fitted only with at least this many judged questions
+/// whose best document is relevant, and as many whose best document is not.
+pub const EVIDENCE_MIN_EACH: usize = 10;
 
 impl Signals {
     fn get(&self, name: &str) -> Option<f32> {
@@ -70,6 +84,7 @@ impl Signals {
             "dense_mean" => self.dense_mean,
             "coverage" => self.coverage,
             "agreement" => self.agreement,
+            "lead" => self.lead,
             "scope" => self.scope,
             "examples" => self.examples,
             _ => return None,
@@ -101,11 +116,13 @@ impl Signals {
             top.iter().sum::<f32>() / top.len() as f32
         };
         let (scope, examples) = profile.similarity(vector, exclude_example.then_some(question));
+        let (agreement, lead) = standing(ranked, |id| Ok(&gen.chunk(id)?.doc_id))?;
         Ok(Signals {
             dense_best: dense.first().copied().unwrap_or(0.0),
             dense_mean,
             coverage: coverage(gen, question, ranked)?,
-            agreement: agreement(gen, ranked)?,
+            agreement,
+            lead,
             scope,
             examples,
         })
@@ -158,34 +175,48 @@ fn coverage(gen: &Generation, question: &str, ranked: &[Scored<ChunkId>]) -> cra
     Ok(if total > 0.0 { covered / total } else { 0.0 })
 }
 
-/// How many of the top documents BM25 and dense search share, over the shorter list.
-fn agreement(gen: &Generation, ranked: &[Scored<ChunkId>]) -> crate::Result<f32> {
-    let top_docs =
-        |score: fn(&Scored<ChunkId>) -> Option<f32>| -> crate::Result<Vec<&crate::ingest::DocId>> {
-            let mut hits: Vec<(&Scored<ChunkId>, f32)> = ranked
-                .iter()
-                .filter_map(|s| score(s).map(|v| (s, v)))
-                .collect();
-            hits.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
-            let mut docs = Vec::new();
-            for (s, _) in hits {
-                let d = &gen.chunk(s.id)?.doc_id;
-                if !docs.contains(&d) {
-                    docs.push(d);
-                    if docs.len() == AGREEMENT_OF {
-                        break;
-                    }
+/// How the two retrievers' own top documents relate: the share they have in
+/// common (over the shorter list), and the [`Signals::lead`] of the best-ranked
+/// document.
+fn standing<'g>(
+    ranked: &[Scored<ChunkId>],
+    doc: impl Fn(ChunkId) -> crate::Result<&'g DocId>,
+) -> crate::Result<(f32, f32)> {
+    let top_docs = |score: fn(&Scored<ChunkId>) -> Option<f32>| -> crate::Result<Vec<&DocId>> {
+        let mut hits: Vec<(&Scored<ChunkId>, f32)> = ranked
+            .iter()
+            .filter_map(|s| score(s).map(|v| (s, v)))
+            .collect();
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
+        let mut docs = Vec::new();
+        for (s, _) in hits {
+            let d = doc(s.id)?;
+            if !docs.contains(&d) {
+                docs.push(d);
+                if docs.len() == AGREEMENT_OF {
+                    break;
                 }
             }
-            Ok(docs)
-        };
+        }
+        Ok(docs)
+    };
     let lexical = top_docs(|s| s.bm25)?;
     let dense = top_docs(|s| s.dense)?;
+    let lead = match ranked.first() {
+        Some(best) => {
+            let best = doc(best.id)?;
+            let place =
+                |docs: &[&DocId]| docs.iter().position(|d| *d == best).unwrap_or(AGREEMENT_OF);
+            1.0 - place(&lexical).min(place(&dense)) as f32 / AGREEMENT_OF as f32
+        }
+        None => 0.0,
+    };
     let shorter = lexical.len().min(dense.len());
     if shorter == 0 {
-        return Ok(0.0);
+        return Ok((0.0, lead));
     }
-    Ok(lexical.iter().filter(|d| dense.contains(d)).count() as f32 / shorter as f32)
+    let shared = lexical.iter().filter(|d| dense.contains(d)).count() as f32 / shorter as f32;
+    Ok((shared, lead))
 }
 
 /// The corpus's scope as vectors: its statement and its example questions.
@@ -437,6 +468,11 @@ fn best_threshold(groups: &[(Vec<f32>, bool)]) -> f32 {
 pub struct Labelled<'a> {
     /// Questions the corpus should answer.
     pub answerable: &'a [Signals],
+    /// Those of them whose relevant documents are known, with whether the
+    /// best-ranked document is one of them; may be empty.
+    pub judged: &'a [(Signals, bool)],
+    /// The largest share of the judged questions the evidence check may decline.
+    pub max_ambiguous: f32,
     /// On-topic questions its documents cannot answer; may be empty.
     pub unanswerable: &'a [Signals],
     /// Questions about something else.
@@ -452,6 +488,8 @@ pub enum Verdict {
     OutOfScope,
     /// The question is on topic, but the evidence does not support an answer.
     InsufficientEvidence,
+    /// The evidence check expects the best-ranked document to be the wrong one.
+    AmbiguousEvidence,
 }
 
 /// The fitted models of one corpus and what they were fitted on.
@@ -482,6 +520,91 @@ pub struct Calibration {
     /// `llm` composer); absent in calibrations made before there was one.
     #[serde(default)]
     pub citation: Option<CitationThreshold>,
+    /// Declines answerable-looking questions whose best document is likely
+    /// wrong; absent when no calibration question named its relevant documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceCheck>,
+}
+
+/// A model of whether the best-ranked document is relevant, and how its
+/// threshold was chosen: on the judged in-scope questions the support model
+/// answers, the cut that leaves the highest share of answers with a relevant
+/// first document while declining at most the allowed share of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceCheck {
+    /// Its probability that the best document is relevant; below the
+    /// threshold the question is declined as `insufficient_evidence`.
+    pub model: Logistic,
+    /// Judged questions it was fitted on.
+    pub questions: usize,
+    /// Share of them it declines.
+    pub declined: f32,
+    /// Share of them whose best document is relevant.
+    pub top_relevant: f32,
+    /// The same share among those it does not decline.
+    pub top_relevant_answered: f32,
+}
+
+impl EvidenceCheck {
+    /// Fits the check on judged questions, `(signals, best document relevant)`.
+    /// None when there are too few of either kind to learn from.
+    fn fit(judged: &[(Signals, bool)], max_declined: f32) -> Option<EvidenceCheck> {
+        let right: Vec<Signals> = judged.iter().filter(|j| j.1).map(|j| j.0).collect();
+        let wrong: Vec<Signals> = judged.iter().filter(|j| !j.1).map(|j| j.0).collect();
+        if max_declined <= 0.0 || right.len() < EVIDENCE_MIN_EACH || wrong.len() < EVIDENCE_MIN_EACH
+        {
+            return None;
+        }
+        let mut model = Logistic::fit(
+            &EVIDENCE_FEATURES,
+            &[
+                Group {
+                    signals: &right,
+                    positive: true,
+                },
+                Group {
+                    signals: &wrong,
+                    positive: false,
+                },
+            ],
+        );
+        let mut scored: Vec<(f32, bool)> = judged
+            .iter()
+            .map(|(s, relevant)| (model.probability(s), *relevant))
+            .collect();
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let n = scored.len();
+        let relevant = right.len();
+        let limit = ((max_declined.clamp(0.0, 1.0) * n as f32).floor() as usize).min(n - 1);
+        // Declining the k least likely: the share relevant among the rest.
+        let (mut best_k, mut best_share) = (0, relevant as f32 / n as f32);
+        let mut relevant_declined = 0;
+        for k in 1..=limit {
+            relevant_declined += usize::from(scored[k - 1].1);
+            let share = (relevant - relevant_declined) as f32 / (n - k) as f32;
+            if share > best_share {
+                (best_k, best_share) = (k, share);
+            }
+        }
+        model.threshold = match best_k {
+            0 => 0.0,
+            k if scored[k - 1].0 < scored[k].0 => (scored[k - 1].0 + scored[k].0) / 2.0,
+            k => scored[k].0,
+        };
+        let declined = scored.iter().filter(|(p, _)| *p < model.threshold).count();
+        let kept_relevant = scored
+            .iter()
+            .filter(|(p, r)| *p >= model.threshold && *r)
+            .count();
+        Some(EvidenceCheck {
+            model,
+            questions: n,
+            declined: declined as f32 / n as f32,
+            top_relevant: relevant as f32 / n as f32,
+            top_relevant_answered: kept_relevant as f32 / (n - declined).max(1) as f32,
+        })
+    }
 }
 
 /// The support score a generated sentence needs from the sources it cites, and
@@ -546,7 +669,17 @@ impl Calibration {
             unanswerable_declined: 0.0,
             calibrated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             citation: None,
+            evidence: None,
         };
+        // The check learns only from the questions the support model answers:
+        // the others never reach it.
+        let judged: Vec<(Signals, bool)> = set
+            .judged
+            .iter()
+            .filter(|(s, _)| c.decide(s).1 == Verdict::Supported)
+            .copied()
+            .collect();
+        c.evidence = EvidenceCheck::fit(&judged, set.max_ambiguous);
         let answered = |set: &[Signals]| {
             let yes = set
                 .iter()
@@ -571,7 +704,16 @@ impl Calibration {
     pub fn decide(&self, s: &Signals) -> (f32, Verdict) {
         let confidence = self.support.probability(s);
         if confidence >= self.support.threshold {
-            return (confidence, Verdict::Supported);
+            let ambiguous = self
+                .evidence
+                .as_ref()
+                .is_some_and(|e| e.model.probability(s) < e.model.threshold);
+            let verdict = if ambiguous {
+                Verdict::AmbiguousEvidence
+            } else {
+                Verdict::Supported
+            };
+            return (confidence, verdict);
         }
         let verdict = if self.scope.probability(s) >= self.scope.threshold {
             Verdict::InsufficientEvidence
@@ -612,6 +754,11 @@ impl Calibration {
         c.scope
             .check(&SCOPE_FEATURES)
             .map_err(|m| bad("scope", m))?;
+        if let Some(e) = &c.evidence {
+            e.model
+                .check(&EVIDENCE_FEATURES)
+                .map_err(|m| bad("evidence.model", m))?;
+        }
         Ok(Some(c))
     }
 
@@ -642,6 +789,7 @@ mod tests {
             dense_mean: v,
             coverage: v,
             agreement: v,
+            lead: v,
             scope,
             examples: scope,
         }
@@ -650,6 +798,8 @@ mod tests {
     fn fit(pos: &[Signals], neg: &[Signals]) -> crate::Result<Calibration> {
         Calibration::fit(&Labelled {
             answerable: pos,
+            judged: &[],
+            max_ambiguous: 0.0,
             unanswerable: &[],
             out_of_scope: neg,
         })
@@ -683,6 +833,109 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         c.save(dir.path()).unwrap();
         assert_eq!(Calibration::load(dir.path()).unwrap(), Some(c));
+    }
+
+    /// Answerable questions; the judged ones alternate between a best document
+    /// that leads a retriever (mostly relevant) and a compromise (mostly not).
+    fn judged_set() -> (Vec<Signals>, Vec<(Signals, bool)>, Vec<Signals>) {
+        let answerable: Vec<Signals> = (0..100)
+            .map(|i| Signals {
+                lead: if i % 10 == 0 { 0.0 } else { 1.0 },
+                ..signals(0.6 + (i % 7) as f32 * 0.02, 0.5)
+            })
+            .collect();
+        let judged = answerable
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (*s, if s.lead == 0.0 { i == 50 } else { i % 3 != 0 }))
+            .collect();
+        let off = (0..40)
+            .map(|i| signals(0.1 + (i % 5) as f32 * 0.02, 0.1))
+            .collect();
+        (answerable, judged, off)
+    }
+
+    #[test]
+    fn the_evidence_check_declines_compromise_winners_within_its_share() {
+        let (answerable, judged, off) = judged_set();
+        let fit = |max_ambiguous| {
+            Calibration::fit(&Labelled {
+                answerable: &answerable,
+                judged: &judged,
+                max_ambiguous,
+                unanswerable: &[],
+                out_of_scope: &off,
+            })
+            .unwrap()
+        };
+        let c = fit(0.1);
+        let e = c.evidence.as_ref().expect("an evidence check");
+        assert_eq!(e.questions, 100);
+        assert!((e.declined - 0.1).abs() < 1e-6, "{e:?}");
+        assert!(e.top_relevant_answered > e.top_relevant, "{e:?}");
+        let compromise = answerable[0];
+        let leader = answerable[1];
+        assert_eq!(c.decide(&compromise).1, Verdict::AmbiguousEvidence);
+        assert_eq!(c.decide(&leader).1, Verdict::Supported);
+        assert_eq!(c.decide(&off[0]).1, Verdict::OutOfScope);
+        // A smaller share declines fewer; none at all turns the check off.
+        assert!(fit(0.05).evidence.unwrap().declined <= 0.05);
+        assert_eq!(fit(0.0).evidence, None);
+        // Too few judged questions of a kind to learn from: no check.
+        let few = Calibration::fit(&Labelled {
+            answerable: &answerable,
+            judged: &judged[..12],
+            max_ambiguous: 0.1,
+            unanswerable: &[],
+            out_of_scope: &off,
+        })
+        .unwrap();
+        assert_eq!(few.evidence, None);
+        // The check travels with the file, and a damaged one is named.
+        let dir = tempfile::tempdir().unwrap();
+        c.save(dir.path()).unwrap();
+        assert_eq!(Calibration::load(dir.path()).unwrap(), Some(c.clone()));
+        let mut broken = c;
+        broken.evidence.as_mut().unwrap().model.features.pop();
+        broken.save(dir.path()).unwrap();
+        let e = Calibration::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("evidence.model") && e.contains("expects signals"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn lead_says_how_high_a_retriever_ranks_the_fused_winner() {
+        let hit = |id: u64, bm25: Option<f32>, dense: Option<f32>| Scored {
+            id: ChunkId(id),
+            bm25,
+            dense,
+            score: 0.0,
+            recency: None,
+            superseded: false,
+        };
+        // Chunk i belongs to document "d{i / 2}": chunks 0 and 1 share one.
+        let docs: Vec<DocId> = (0..10).map(|i| DocId(format!("d{}", i / 2))).collect();
+        let doc = |id: ChunkId| Ok(&docs[id.0 as usize]);
+        // The fused winner (chunk 4, d2) is third for BM25 (after d0 and d1,
+        // counted once each) and second for dense search.
+        let ranked = [
+            hit(4, Some(3.0), Some(0.8)),
+            hit(0, Some(5.0), None),
+            hit(1, Some(4.5), Some(0.3)),
+            hit(2, Some(4.0), Some(0.5)),
+            hit(6, None, Some(0.9)),
+        ];
+        let (agreement, lead) = standing(&ranked, doc).unwrap();
+        assert!((lead - 0.8).abs() < 1e-6, "second place: {lead}");
+        // BM25: d0 d1 d2; dense: d3 d2 d1 d0; all three BM25 documents are shared.
+        assert!((agreement - 1.0).abs() < 1e-6, "{agreement}");
+        // A winner that leads one retriever has lead 1; one neither has, 0.
+        let (_, lead) = standing(&ranked[1..], doc).unwrap();
+        assert_eq!(lead, 1.0);
+        let (_, lead) = standing(&[hit(8, None, None), ranked[1].clone()], doc).unwrap();
+        assert_eq!(lead, 0.0);
     }
 
     #[test]
@@ -761,6 +1014,8 @@ mod tests {
             .collect();
         let c = Calibration::fit(&Labelled {
             answerable: &answerable,
+            judged: &[],
+            max_ambiguous: 0.0,
             unanswerable: &unanswerable,
             out_of_scope: &off,
         })

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use candor::answer::{calibrate::calibrate, Answer, Outcome, Question};
+use candor::answer::calibrate::{calibrate, InScope, Questions};
+use candor::answer::{Answer, Calibrations, Outcome, Question};
 use candor::config::Corpus;
 use candor::eval::{answer as eval_answer, bench};
 use candor::retrieve::corpora::discover_corpora;
@@ -37,6 +38,25 @@ pub struct Labelled {
     json: bool,
 }
 
+/// `candor calibrate`: the labelled questions and how far the evidence check may go.
+#[derive(clap::Args)]
+pub struct CalibrateArgs {
+    #[command(flatten)]
+    labelled: Labelled,
+    /// The largest share of the in-scope questions with `relevant` doc ids that
+    /// the evidence check may decline because their best-ranked document is
+    /// likely the wrong one; 0 turns the check off.
+    #[arg(long, default_value_t = 0.03, value_parser = share)]
+    max_ambiguous: f32,
+}
+
+fn share(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if (0.0..=0.2).contains(&v) => Ok(v),
+        _ => Err(format!("expected a share in 0..=0.2, got `{text}`")),
+    }
+}
+
 /// The loaded corpus, its engine, and the question sets.
 struct Opened {
     corpus: Corpus,
@@ -45,7 +65,7 @@ struct Opened {
 }
 
 impl Labelled {
-    fn open(&self, deployed: &Deployed) -> anyhow::Result<Opened> {
+    fn open(&self, deployed: &Deployed, calibrations: Calibrations) -> anyhow::Result<Opened> {
         let corpus = Corpus::load(&self.corpus)?;
         let in_scope = eval_answer::read_questions(&self.in_scope)?;
         let out_of_scope = eval_answer::read_questions(&self.out_of_scope)?;
@@ -53,7 +73,7 @@ impl Labelled {
             Some(p) => eval_answer::read_questions(p)?,
             None => Vec::new(),
         };
-        let answerer = load_answerer(vec![corpus.clone()], &self.data_dir, &deployed.vectors()?)?;
+        let answerer = answerer_for(&corpus, &self.data_dir, deployed, calibrations)?;
         Ok(Opened {
             corpus,
             answerer,
@@ -67,6 +87,21 @@ impl Labelled {
     }
 }
 
+/// The engine over one corpus.
+fn answerer_for(
+    corpus: &Corpus,
+    data_dir: &Path,
+    deployed: &Deployed,
+    calibrations: Calibrations,
+) -> anyhow::Result<std::sync::Arc<candor::answer::Answerer>> {
+    load_answerer(
+        vec![corpus.clone()],
+        data_dir,
+        &deployed.vectors()?,
+        calibrations,
+    )
+}
+
 pub fn answer_cmd(
     corpus: &Corpus,
     question: &str,
@@ -74,7 +109,7 @@ pub fn answer_cmd(
     deployed: &Deployed,
     json: bool,
 ) -> anyhow::Result<()> {
-    let answerer = load_answerer(vec![corpus.clone()], data_dir, &deployed.vectors()?)?;
+    let answerer = answerer_for(corpus, data_dir, deployed, Calibrations::Load)?;
     let a = answerer.answer(&Question {
         text: question,
         corpus: None,
@@ -140,17 +175,29 @@ fn texts(questions: Vec<eval_answer::Judged>) -> Vec<String> {
     questions.into_iter().map(|q| q.text).collect()
 }
 
-pub fn calibrate_cmd(args: &Labelled, deployed: &Deployed) -> anyhow::Result<()> {
-    let o = args.open(deployed)?;
+pub fn calibrate_cmd(args: &CalibrateArgs, deployed: &Deployed) -> anyhow::Result<()> {
+    let o = args.labelled.open(deployed, Calibrations::Ignore)?;
     let name = &o.corpus.config.name;
+    let in_scope: Vec<InScope> = o
+        .set
+        .in_scope
+        .into_iter()
+        .map(|q| InScope {
+            text: q.text,
+            relevant: q.relevant,
+        })
+        .collect();
     let (c, path) = calibrate(
         &o.answerer,
         name,
-        &texts(o.set.in_scope),
-        &texts(o.set.unanswerable),
-        &texts(o.set.out_of_scope),
+        &Questions {
+            in_scope: &in_scope,
+            unanswerable: &texts(o.set.unanswerable),
+            out_of_scope: &texts(o.set.out_of_scope),
+            max_ambiguous: args.max_ambiguous,
+        },
     )?;
-    if args.json {
+    if args.labelled.json {
         outln!("{}", serde_json::to_string(&c)?);
     } else {
         outln!(
@@ -165,12 +212,25 @@ pub fn calibrate_cmd(args: &Labelled, deployed: &Deployed) -> anyhow::Result<()>
             c.scope.threshold,
             path.display()
         );
+        match &c.evidence {
+            Some(e) => outln!(
+                "evidence check, on {} answered in-scope questions with relevant doc ids: declines {:.1}% of them; the best document is relevant for {:.1}% of them and {:.1}% of the rest",
+                e.questions,
+                100.0 * e.declined,
+                100.0 * e.top_relevant,
+                100.0 * e.top_relevant_answered
+            ),
+            None => outln!(
+                "no evidence check: it needs {} answered in-scope questions with `relevant` doc ids whose best document is relevant and as many whose is not, and --max-ambiguous above 0",
+                candor::answer::EVIDENCE_MIN_EACH
+            ),
+        }
     }
     Ok(())
 }
 
 pub fn eval_answer_cmd(args: &Labelled, deployed: &Deployed) -> anyhow::Result<()> {
-    let o = args.open(deployed)?;
+    let o = args.open(deployed, Calibrations::Load)?;
     let r = eval_answer::run(&o.answerer, &o.corpus.config.name, &o.set)?;
     print_report(&r, args.json)
 }
@@ -207,7 +267,7 @@ pub fn eval_corpus_cmd(
         corpus.config.answer.composer = c;
     }
     let corpus = &corpus;
-    let answerer = load_answerer(vec![corpus.clone()], data_dir, &deployed.vectors()?)?;
+    let answerer = answerer_for(corpus, data_dir, deployed, Calibrations::Load)?;
     let mut reports = Vec::new();
     for (i, (label, set)) in sets.iter().enumerate() {
         let r = eval_answer::run(&answerer, &corpus.config.name, set)?;
@@ -339,6 +399,7 @@ pub fn bench_answer_cmd(
         discover_corpora(corpora_dir)?,
         data_dir,
         &deployed.vectors()?,
+        Calibrations::Load,
     )?;
     answerer.corpora().pick(Some(corpus))?;
     let body = |q: &String| json!({"question": q, "corpus": corpus}).to_string();

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context};
-use candor::answer::Answerer;
+use candor::answer::{Answerer, Calibrations};
 use candor::config::{Assets, Corpus, Deployment, Fusion, QdrantAddress, DEPLOYMENT_ENV};
 use candor::embed::Embedder;
 use candor::eval::beir;
@@ -166,7 +166,7 @@ enum Command {
     Serve(ServeArgs),
     /// Learn when a corpus should decline to answer, from questions it should
     /// answer and questions it should not; writes calibration.json into the corpus.
-    Calibrate(answer::Labelled),
+    Calibrate(answer::CalibrateArgs),
     /// Inspect and try out a plugin component.
     Plugin {
         #[command(subcommand)]
@@ -734,8 +734,15 @@ fn load_answerer(
     corpora: Vec<Corpus>,
     data_dir: &Path,
     vectors: &VectorBackend,
+    calibrations: Calibrations,
 ) -> anyhow::Result<Arc<Answerer>> {
-    answerer_with(corpora, data_dir, vectors, Arc::new(embedder()?))
+    answerer_with(
+        corpora,
+        data_dir,
+        vectors,
+        Arc::new(embedder()?),
+        calibrations,
+    )
 }
 
 /// The engine over the given corpora, with a model already loaded.
@@ -744,11 +751,13 @@ fn answerer_with(
     data_dir: &Path,
     vectors: &VectorBackend,
     embedder: Arc<Embedder>,
+    calibrations: Calibrations,
 ) -> anyhow::Result<Arc<Answerer>> {
     let corpora = Corpora::open(corpora, data_dir, vectors, embedder)?;
     Ok(Arc::new(Answerer::new(
         Arc::new(corpora),
         &data_dir.join(candor::plugins::CACHE_DIR),
+        calibrations,
     )?))
 }
 
@@ -825,7 +834,13 @@ fn load_state(
     let embedder = Arc::new(embedder()?);
     let (vectors, answerer) = until_available(deployed.qdrant.is_some(), waiting, || {
         let vectors = deployed.vectors()?;
-        let answerer = answerer_with(corpora.clone(), data_dir, &vectors, embedder.clone())?;
+        let answerer = answerer_with(
+            corpora.clone(),
+            data_dir,
+            &vectors,
+            embedder.clone(),
+            Calibrations::Load,
+        )?;
         Ok((vectors, answerer))
     })?;
     if let Some(q) = &deployed.qdrant {
