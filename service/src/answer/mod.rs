@@ -146,6 +146,18 @@ pub struct Support {
     pub threshold: f32,
     /// False when the corpus has no calibration of its own.
     pub calibrated: bool,
+    /// The evidence check's view, when the calibration has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceView>,
+}
+
+/// How the evidence check saw the best-ranked document.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct EvidenceView {
+    /// The check's probability that the best-ranked document is relevant.
+    pub probability: f32,
+    /// Below this, the question is declined as `insufficient_evidence`.
+    pub threshold: f32,
 }
 
 /// The result of a question.
@@ -595,6 +607,10 @@ impl Answerer {
             signals,
             threshold: calibration.support.threshold,
             calibrated: judge.calibration.is_some(),
+            evidence: calibration.evidence.as_ref().map(|e| EvidenceView {
+                probability: e.model.probability(&signals),
+                threshold: e.model.threshold,
+            }),
         };
         Ok(Assessment {
             name,
