@@ -85,6 +85,20 @@ pub enum Why {
     Fragment,
 }
 
+impl Why {
+    /// The name the JSON gives this reason (its `why` tag).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Why::NoCitation => "no_citation",
+            Why::Repeat => "repeat",
+            Why::UnknownSource { .. } => "unknown_source",
+            Why::Unsupported { .. } => "unsupported",
+            Why::Declined => "declined",
+            Why::Fragment => "fragment",
+        }
+    }
+}
+
 /// A sentence left out, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Dropped {
@@ -642,6 +656,24 @@ pub fn split(text: &str, finished: bool) -> (Vec<String>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_the_json_tags() {
+        for why in [
+            Why::NoCitation,
+            Why::Repeat,
+            Why::UnknownSource { cited: 4 },
+            Why::Unsupported {
+                score: 0.2,
+                threshold: 0.5,
+            },
+            Why::Declined,
+            Why::Fragment,
+        ] {
+            let json = serde_json::to_value(&why).unwrap();
+            assert_eq!(json["why"], why.label(), "{why:?}");
+        }
+    }
 
     #[test]
     fn markers_are_read_and_removed() {

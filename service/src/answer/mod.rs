@@ -646,7 +646,7 @@ impl Answerer {
             let k = q.top_k.unwrap_or(config.answer.evidence_chunks);
             let judge = self.judge(a.name)?;
             if let (Composer::Llm, Some(llm)) = (config.answer.composer, &judge.llm) {
-                match self.write(&a, q, k, llm, sink, &mut fired, &mut warnings)? {
+                match self.write(&a, q, k, llm, sink)? {
                     Written::Blocked(block, r) => {
                         let mut b = self.blocked(a.name, q.text, block, fired, warnings)?;
                         b.confidence = a.confidence;
@@ -655,9 +655,11 @@ impl Answerer {
                         b.llm = Some(r);
                         return Ok(b);
                     }
-                    Written::Done(c, r) => {
+                    Written::Done(c, r, mut said) => {
                         composer = Composer::Llm;
                         composed = c;
+                        fired.append(&mut said.fired);
+                        warnings.append(&mut said.warnings);
                         run = Some(r);
                     }
                     Written::Failed(r) => {
@@ -813,7 +815,6 @@ impl Answerer {
     /// Has the corpus's language model write the answer from the top `k`
     /// chunks. Each sentence that passes the checks also passes the output
     /// guardrails before the reader sees it.
-    #[allow(clippy::too_many_arguments)]
     fn write(
         &self,
         a: &Assessment<'_>,
@@ -821,8 +822,6 @@ impl Answerer {
         k: usize,
         llm: &llm::Llm,
         sink: Sink<'_>,
-        fired: &mut Vec<Fired>,
-        warnings: &mut Vec<String>,
     ) -> crate::Result<Written> {
         let gen = &a.served.generation;
         let config = &a.served.config;
@@ -891,9 +890,11 @@ impl Answerer {
                 if let Some(b) = reader.block {
                     return Ok(Written::Blocked(b, run));
                 }
-                fired.append(&mut reader.fired);
-                warnings.append(&mut reader.warnings);
-                Ok(Written::Done(g.composed, run))
+                let said = GuardrailsSaid {
+                    fired: reader.fired,
+                    warnings: reader.warnings,
+                };
+                Ok(Written::Done(g.composed, run, said))
             }
             Err(generate::Failure::Engine(e)) => Err(e),
             // What the guardrails said of sentences now void is dropped with them.
@@ -974,12 +975,20 @@ impl generate::Reader for Release<'_, '_> {
 
 /// What the language model's attempt at an answer came to.
 enum Written {
-    /// It wrote; the kept sentences (None when none was kept).
-    Done(Option<Composed>, LlmRun),
+    /// It wrote; the kept sentences (None when none was kept), and what the
+    /// output guardrails said of them.
+    Done(Option<Composed>, LlmRun, GuardrailsSaid),
     /// A guardrail blocked a sentence.
     Blocked(Fired, LlmRun),
     /// It failed; the run says why.
     Failed(LlmRun),
+}
+
+/// The guardrails that fired on a generated answer's sentences, and their
+/// warnings.
+struct GuardrailsSaid {
+    fired: Vec<Fired>,
+    warnings: Vec<String>,
 }
 
 /// Citations as guardrail plugins see them.

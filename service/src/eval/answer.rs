@@ -288,11 +288,9 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
             written += run.kept.len() + run.dropped.len();
             dropped += run.dropped.len();
             for d in &run.dropped {
-                let why = serde_json::to_value(&d.why)
-                    .ok()
-                    .and_then(|v| v["why"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                *g.dropped_by_why.entry(why).or_default() += 1;
+                *g.dropped_by_why
+                    .entry(d.why.label().to_owned())
+                    .or_default() += 1;
             }
         }
         Ok(a)
