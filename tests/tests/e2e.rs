@@ -751,6 +751,48 @@ fn answers_cite_their_sources_and_unsupported_questions_say_why() {
 fn bad_answer_requests_get_their_status_and_code_and_change_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let (corpora, data) = answer_fixture(tmp.path());
+    // A misspelt relevant document in calibration questions is named, and the
+    // corpus keeps its calibration.
+    let orchard = corpora.join("orchard");
+    let calibration = std::fs::read(orchard.join("calibration.json")).unwrap();
+    let typo = tmp.path().join("typo.jsonl");
+    write(
+        &typo,
+        &[
+            json!({"text": "When does watering pause?", "relevant": ["docs/watering.md"]}),
+            json!({"text": "How long do the drip lines run?", "relevant": ["docs/waterin.md"]}),
+        ]
+        .map(|q| q.to_string())
+        .join("\n"),
+    );
+    let out = candor(
+        tmp.path(),
+        &[
+            "calibrate",
+            "--corpus",
+            orchard.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--in-scope",
+            typo.to_str().unwrap(),
+            "--out-of-scope",
+            tmp.path().join("off_topic.jsonl").to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("typo.jsonl")
+            && err.contains("`docs/waterin.md`")
+            && err.contains("How long do the drip lines run?")
+            && !err.contains("`docs/watering.md`"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(orchard.join("calibration.json")).unwrap(),
+        calibration
+    );
+
     let server = serve(tmp.path(), &corpora, &data);
     let good =
         json!({"question": "At what temperature do the roof vents open?", "corpus": "orchard"})

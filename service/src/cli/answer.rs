@@ -20,7 +20,8 @@ pub struct Labelled {
     #[arg(long)]
     corpus: PathBuf,
     /// JSONL questions the corpus should answer: a `text` field per line, and
-    /// optionally `relevant` doc ids.
+    /// optionally `relevant` doc ids (paths relative to the corpus folder, each
+    /// an indexed document).
     #[arg(long)]
     in_scope: PathBuf,
     /// JSONL questions the corpus should decline as off topic.
@@ -74,6 +75,8 @@ impl Labelled {
             None => Vec::new(),
         };
         let answerer = answerer_for(&corpus, &self.data_dir, deployed, calibrations)?;
+        let (_, served) = answerer.corpora().pick(Some(&corpus.config.name))?;
+        eval_answer::check_relevant(&self.in_scope, &in_scope, &served.generation)?;
         Ok(Opened {
             corpus,
             answerer,

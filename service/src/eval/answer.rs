@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::metrics::{mrr_at, ndcg_at, percentiles, recall_at, Percentiles};
 use crate::answer::{Answer, Answerer, Outcome, Question};
+use crate::index::Generation;
 use crate::retrieve::corpora::Query;
 use crate::retrieve::Mode;
 use crate::Error;
@@ -179,6 +180,29 @@ pub fn read_questions(path: &Path) -> crate::Result<Vec<Judged>> {
         )));
     }
     Ok(qs)
+}
+
+/// Checks that every `relevant` id of `questions` (read from `path`) names a
+/// document of `gen`. A misspelt id would otherwise count as a wrong first
+/// citation, both in reports and in what the evidence check learns.
+///
+/// # Errors
+///
+/// [`Error::BadDocument`] naming the file, the question and the id.
+pub fn check_relevant(path: &Path, questions: &[Judged], gen: &Generation) -> crate::Result<()> {
+    let docs: HashSet<&str> = gen.chunks.iter().map(|c| c.doc_id.0.as_str()).collect();
+    for q in questions {
+        if let Some(id) = q.relevant.iter().find(|id| !docs.contains(id.as_str())) {
+            return Err(Error::BadDocument {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "question \"{}\" names relevant document `{id}`, which corpus `{}` does not hold (generation {}); ids are document paths relative to the corpus folder, like `docs/guide.md`",
+                    q.text, gen.manifest.corpus, gen.manifest.generation
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What an answer run measured.
