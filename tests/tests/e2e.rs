@@ -748,6 +748,80 @@ fn answers_cite_their_sources_and_unsupported_questions_say_why() {
 }
 
 #[test]
+fn the_evidence_check_declines_what_it_doubts_and_shows_its_probability() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (corpora, data) = answer_fixture(tmp.path());
+    let questions = [
+        "How long do the drip lines run?",
+        "At what temperature do the roof vents open?",
+    ];
+    let ask = |server: &Server, q: &str| {
+        let (status, a) = post(
+            &server.base,
+            "/v1/answer",
+            &json!({"question": q, "corpus": "orchard"}).to_string(),
+        );
+        assert_eq!(status, 200, "{a}");
+        a
+    };
+    // The fixture's calibration questions name no relevant documents: no check.
+    let server = serve(tmp.path(), &corpora, &data);
+    let dense_best: Vec<f64> = questions
+        .iter()
+        .map(|q| {
+            let a = ask(&server, q);
+            assert_eq!(a["status"], "answered", "{a}");
+            assert!(a["support"].get("evidence").is_none(), "{a}");
+            a["support"]["signals"]["dense_best"].as_f64().unwrap()
+        })
+        .collect();
+    drop(server);
+    assert_ne!(dense_best[0], dense_best[1]);
+
+    // A check that reads dense_best alone, with its cut between the two questions.
+    let path = corpora.join("orchard/calibration.json");
+    let mut calibration: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let cut = (dense_best[0] + dense_best[1]) / 2.0;
+    calibration["evidence"] = json!({
+        "model": {"features": ["lead", "agreement", "dense_best", "coverage"],
+                  "mean": [0.0, 0.0, cut, 0.0], "std": [1.0, 1.0, 0.01, 1.0],
+                  "weights": [0.0, 0.0, 1.0, 0.0], "bias": 0.0, "threshold": 0.5},
+        "questions": 2, "declined": 0.5, "top_relevant": 0.5, "top_relevant_answered": 1.0
+    });
+    write(&path, calibration.to_string());
+    let server = serve(tmp.path(), &corpora, &data);
+    for (q, best) in questions.iter().zip(&dense_best) {
+        let a = ask(&server, q);
+        let evidence = &a["support"]["evidence"];
+        let (p, threshold) = (
+            evidence["probability"].as_f64().unwrap(),
+            evidence["threshold"].as_f64().unwrap(),
+        );
+        assert_eq!(threshold, 0.5, "{a}");
+        if *best < cut {
+            assert!(p < threshold, "{a}");
+            assert_eq!(
+                (&a["status"], &a["reason"]),
+                (&json!("unsupported"), &json!("insufficient_evidence")),
+                "{a}"
+            );
+            assert!(
+                a["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no document stands out"),
+                "{a}"
+            );
+            assert_eq!(a["citations"], json!([]), "{a}");
+        } else {
+            assert!(p >= threshold, "{a}");
+            assert_eq!(a["status"], "answered", "{a}");
+        }
+    }
+}
+
+#[test]
 fn bad_answer_requests_get_their_status_and_code_and_change_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let (corpora, data) = answer_fixture(tmp.path());
