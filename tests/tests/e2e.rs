@@ -832,7 +832,7 @@ fn bad_answer_requests_get_their_status_and_code_and_change_nothing() {
     let typo = tmp.path().join("typo.jsonl");
     write(
         &typo,
-        &[
+        [
             json!({"text": "When does watering pause?", "relevant": ["docs/watering.md"]}),
             json!({"text": "How long do the drip lines run?", "relevant": ["docs/waterin.md"]}),
         ]
