@@ -300,7 +300,8 @@ enum BenchCommand {
         /// The corpus asked.
         #[arg(long)]
         corpus: String,
-        /// JSONL questions (a `text` field per line); needs twice `--requests` distinct ones.
+        /// JSONL questions (a `text` field per line); needs 2 × `--requests` + 1
+        /// distinct ones.
         #[arg(long)]
         questions: PathBuf,
         /// Requests per run.
@@ -316,8 +317,9 @@ enum BenchCommand {
 enum EvalCommand {
     /// Ask judged questions and measure answer rate, abstention and citations.
     Answer(answer::Labelled),
-    /// Run a corpus's eval set (eval/in_scope.jsonl, unanswerable.jsonl,
-    /// out_of_scope.jsonl): abstention, citations and retrieval metrics.
+    /// Run a corpus's eval set (whichever of eval/in_scope.jsonl, recency.jsonl,
+    /// unanswerable.jsonl, out_of_scope.jsonl and guardrails.jsonl it has):
+    /// abstention, citations, guardrails and retrieval metrics.
     Corpus {
         /// The corpus: its name under --corpora, or its folder.
         corpus: String,
