@@ -336,6 +336,12 @@ impl Logistic {
         if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err("every std must be a positive number".into());
         }
+        // JSON numbers beyond f32's range arrive as infinities, which would
+        // pin every probability to 0 or 1, or make it NaN.
+        let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+        if !(finite(&self.mean) && finite(&self.weights) && self.bias.is_finite()) {
+            return Err("mean, weights and bias must be finite numbers".into());
+        }
         if !(0.0..=1.0).contains(&self.threshold) {
             return Err(format!(
                 "threshold must be in [0, 1], got {}",
@@ -759,6 +765,14 @@ impl Calibration {
                 .check(&EVIDENCE_FEATURES)
                 .map_err(|m| bad("evidence.model", m))?;
         }
+        if let Some(t) = c.citation.map(|c| c.threshold) {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(bad(
+                    "citation.threshold",
+                    format!("must be in [0, 1], got {t}; re-run `candor calibrate`"),
+                ));
+            }
+        }
         Ok(Some(c))
     }
 
@@ -982,6 +996,27 @@ mod tests {
         std::fs::write(dir.path().join(CALIBRATION_FILE), "{\"support\": 3}").unwrap();
         let e = Calibration::load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("support") && e.contains("re-run"), "{e}");
+
+        // Numbers that would switch a decision off are refused too.
+        let good = fit(&pos, &neg).unwrap();
+        let damaged = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = serde_json::to_value(&good).unwrap();
+            edit(&mut v);
+            std::fs::write(dir.path().join(CALIBRATION_FILE), v.to_string()).unwrap();
+            Calibration::load(dir.path()).unwrap_err().to_string()
+        };
+        let e = damaged(&|v| v["support"]["bias"] = serde_json::json!(1e39));
+        assert!(e.contains("support") && e.contains("finite"), "{e}");
+        let e = damaged(&|v| v["scope"]["mean"][0] = serde_json::json!(-1e39));
+        assert!(e.contains("scope") && e.contains("finite"), "{e}");
+        let e = damaged(&|v| {
+            v["citation"] = serde_json::json!({"threshold": -1.0, "pairs": 10,
+                "wrong_accepted": 0.0, "quotes_accepted": 1.0})
+        });
+        assert!(
+            e.contains("citation.threshold") && e.contains("[0, 1]"),
+            "{e}"
+        );
     }
 
     #[test]
