@@ -533,6 +533,34 @@ impl Default for AnswerSettings {
     }
 }
 
+/// Checks a corpus name, which names folders, URLs and metric labels.
+///
+/// # Errors
+///
+/// What is wrong with it.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let allowed =
+        |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_';
+    if name.is_empty() || !name.chars().all(allowed) {
+        return Err(format!(
+            "`{name}` must be non-empty and use only a-z, 0-9, - and _"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a corpus scope statement, which declined answers quote.
+///
+/// # Errors
+///
+/// What is wrong with it.
+pub fn check_scope(scope: &str) -> Result<(), String> {
+    if scope.trim().is_empty() {
+        return Err("must state what the corpus covers".into());
+    }
+    Ok(())
+}
+
 impl Corpus {
     /// Loads and validates `<dir>/corpus.toml`.
     ///
@@ -570,23 +598,8 @@ impl Corpus {
             key: key.to_owned(),
             message,
         };
-        if c.name.is_empty()
-            || !c
-                .name
-                .chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_')
-        {
-            return Err(bad(
-                "name",
-                format!(
-                    "`{}` must be non-empty and use only a-z, 0-9, - and _",
-                    c.name
-                ),
-            ));
-        }
-        if c.scope.trim().is_empty() {
-            return Err(bad("scope", "must state what the corpus covers".into()));
-        }
+        check_name(&c.name).map_err(|m| bad("name", m))?;
+        check_scope(&c.scope).map_err(|m| bad("scope", m))?;
         if c.sources.is_empty() {
             return Err(bad(
                 "sources",

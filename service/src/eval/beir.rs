@@ -509,6 +509,11 @@ pub struct EvalQuery {
 /// written), or when two record ids map to one file name; parse and I/O errors
 /// otherwise.
 pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<ImportReport> {
+    // Checked before anything is written, so a bad flag leaves no folder behind.
+    crate::config::check_name(name)
+        .map_err(|m| Error::InvalidRequest(format!("corpus name {m}")))?;
+    crate::config::check_scope(scope)
+        .map_err(|m| Error::InvalidRequest(format!("the scope statement {m}")))?;
     if out.exists()
         && std::fs::read_dir(out)
             .map_err(Error::io(out))?
@@ -644,6 +649,17 @@ mod tests {
         std::fs::write(dir.path().join("qrels/test.tsv"), "q\tc\ts\nq\t7\t1\n").unwrap();
         std::fs::write(dir.path().join("qrels/train.tsv"), "q\tc\ts\nq\ta/b\t1\n").unwrap();
         let out = dir.path().join("out");
+        // A bad name or scope is refused before anything is written.
+        for (name, scope, says) in [
+            ("Mini", "Two abstracts.", "corpus name `Mini`"),
+            ("mini", "  ", "scope statement must state"),
+        ] {
+            let e = import(dir.path(), name, scope, &out)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{e}");
+            assert!(!out.exists());
+        }
         let r = import(dir.path(), "mini", "Two abstracts; nothing else.", &out).unwrap();
         assert_eq!(r.documents, 2);
         let corpus = crate::config::Corpus::load(&out).unwrap();
