@@ -1655,6 +1655,23 @@ fn hostile_plugins_in_a_live_server_fail_alone_with_their_name_and_cause() {
         );
     }
 
+    // A question redacted to nothing cannot be searched: the guardrail failed.
+    let (status, b, secs) = ask("erase");
+    assert_eq!(
+        (status, b["guardrails"][0]["code"].as_str()),
+        (200, Some("guardrail.unavailable")),
+        "{b}"
+    );
+    let warning = b["warnings"][0].as_str().unwrap_or_default();
+    assert_contained(
+        "erase",
+        warning,
+        "hostile-guardrail",
+        "to nothing",
+        secs,
+        1.0,
+    );
+
     // Parser: a full reindex through the admin API meets every misdeed, one file
     // each; the job records each file's error and the rest is indexed.
     let started = start_full_reindex(&server.base, "hostile");

@@ -116,6 +116,11 @@ impl Plugin {
         if verdict != Verdict::Allow && d.code.trim().is_empty() {
             return Err(self.fail("returned a redact or block verdict without a code"));
         }
+        // An empty question cannot be searched and an empty answer says nothing;
+        // a guardrail that means to stop the text must block it.
+        if matches!(&verdict, Verdict::Redact(t) if t.trim().is_empty()) {
+            return Err(self.fail("redacted the text to nothing; to stop it, block it"));
+        }
         Ok(Decision {
             verdict,
             code: d.code,

@@ -1,6 +1,6 @@
 //! A guardrail that misbehaves on purpose. Its config names the misdeed
 //! (`{"do": "loop"}`, see the `misdeed` crate; `flood` redacts to 100 MB of
-//! text), or says `{"do": "question"}`: the question is the misdeed's name, so
+//! text, `erase` to nothing), or says `{"do": "question"}`: the question is the misdeed's name, so
 //! one server can face them all. Anything else allows the question.
 
 use misdeed::{flood, misbehave, misdeed};
@@ -31,13 +31,14 @@ impl Guest for Hostile {
 
 fn decide(what: &str) -> Decision {
     misbehave(what);
-    let verdict = match what {
-        "flood" => Verdict::Redact(flood()),
-        _ => Verdict::Allow,
+    let (verdict, code) = match what {
+        "flood" => (Verdict::Redact(flood()), ""),
+        "erase" => (Verdict::Redact(String::new()), "hostile.erase"),
+        _ => (Verdict::Allow, ""),
     };
     Decision {
         verdict,
-        code: String::new(),
+        code: code.into(),
         reason: String::new(),
     }
 }
