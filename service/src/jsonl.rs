@@ -14,7 +14,10 @@ pub fn records<'a, T: serde::de::DeserializeOwned>(
     path: &'a Path,
     text: &'a str,
 ) -> impl Iterator<Item = crate::Result<(T, &'a str)>> + 'a {
-    text.lines()
+    // Editors on some systems start a UTF-8 file with a byte order mark.
+    text.strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(move |(n, line)| {
@@ -22,9 +25,18 @@ pub fn records<'a, T: serde::de::DeserializeOwned>(
                 .map(|rec| (rec, line))
                 .map_err(|e| Error::BadDocument {
                     path: path.to_path_buf(),
-                    reason: format!("line {}: {e}", n + 1),
+                    reason: located(&e, n + 1),
                 })
         })
+}
+
+/// `line L, column C: what` for an error in line `line` of a file. serde_json
+/// saw that line alone, so its own position always says line 1.
+fn located(e: &serde_json::Error, line: usize) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let what = text.strip_suffix(&suffix).unwrap_or(&text);
+    format!("line {line}, column {}: {what}", e.column())
 }
 
 /// Every record of the JSON-lines file at `path`.
@@ -76,6 +88,15 @@ mod tests {
         );
         std::fs::write(&p, "{\"text\":\"a\"}\n{\"txt\":1}\n").unwrap();
         let e = super::read::<Line>(&p).err().unwrap().to_string();
-        assert!(e.contains("q.jsonl") && e.contains("line 2"), "{e}");
+        assert!(
+            e.contains("q.jsonl")
+                && e.contains("line 2, column 9: missing field `text`")
+                && !e.contains("line 1"),
+            "{e}"
+        );
+        // A byte order mark is not part of the first record.
+        std::fs::write(&p, "\u{feff}{\"text\":\"a\"}\n").unwrap();
+        let v: Vec<Line> = super::read(&p).unwrap();
+        assert_eq!(v[0].text, "a");
     }
 }

@@ -740,7 +740,9 @@ impl Answerer {
                 config.scope.clone(),
             ),
             (Some(c), _) => {
-                let today = q.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+                // A future as_of is today: evidence does not age ahead of time.
+                let now = chrono::Utc::now().date_naive();
+                let today = q.as_of.map_or(now, |d| d.min(now));
                 if let Some(w) = staleness(&c, today, config.recency.freshness_days) {
                     warnings.push(w);
                 }

@@ -249,13 +249,16 @@ pub fn eval_corpus_cmd(
     report: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<()> {
+    let eval_dir = corpus.root.join("eval");
     let mut sets = vec![(
         "eval/".to_owned(),
-        eval_answer::EvalSet::from_folder(&corpus.root.join("eval"))?,
+        eval_dir.clone(),
+        eval_answer::EvalSet::from_folder(&eval_dir)?,
     )];
     if let Some(path) = with {
         sets.push((
             path.display().to_string(),
+            path.to_path_buf(),
             eval_answer::EvalSet::from_cases(path)?,
         ));
     }
@@ -271,8 +274,12 @@ pub fn eval_corpus_cmd(
     }
     let corpus = &corpus;
     let answerer = answerer_for(corpus, data_dir, deployed, Calibrations::Load)?;
+    let (_, served) = answerer.corpora().pick(Some(&corpus.config.name))?;
+    for (_, path, set) in &sets {
+        eval_answer::check_relevant(path, &set.in_scope, &served.generation)?;
+    }
     let mut reports = Vec::new();
-    for (i, (label, set)) in sets.iter().enumerate() {
+    for (i, (label, _, set)) in sets.iter().enumerate() {
         let r = eval_answer::run(&answerer, &corpus.config.name, set)?;
         if i > 0 && !json {
             outln!("\n{label}:");
@@ -284,7 +291,7 @@ pub fn eval_corpus_cmd(
         let sections: Vec<candor::eval::report::Section<'_>> = sets
             .iter()
             .zip(&reports)
-            .map(|((set, _), report)| candor::eval::report::Section {
+            .map(|((set, _, _), report)| candor::eval::report::Section {
                 set: set.clone(),
                 report,
             })

@@ -31,8 +31,8 @@ pub struct SuiteArgs {
     /// eval/*.jsonl files. Needs 3 × --requests + 1 distinct questions.
     #[arg(long)]
     questions: Option<PathBuf>,
-    /// Requests per HTTP run.
-    #[arg(long, default_value_t = 100)]
+    /// Requests per HTTP run, 1..=100000.
+    #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     requests: usize,
     /// Print one JSON object with flat keys.
     #[arg(long)]

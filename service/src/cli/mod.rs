@@ -304,8 +304,8 @@ enum BenchCommand {
         /// distinct ones.
         #[arg(long)]
         questions: PathBuf,
-        /// Requests per run.
-        #[arg(long, default_value_t = 200)]
+        /// Requests per run, 1..=100000.
+        #[arg(long, default_value_t = 200, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
         requests: usize,
         /// Print one JSON object with flat keys.
         #[arg(long)]

@@ -326,9 +326,16 @@ impl Store {
         for row in rows {
             let (id, text, status, cited, rating, comment, correct, composer) =
                 row.map_err(&err)?;
-            let list =
-                |json: &str| -> Vec<String> { serde_json::from_str(json).unwrap_or_default() };
-            let (cited, correct) = (list(&cited), list(&correct));
+            let list = |json: &str, column: &str| -> crate::Result<Vec<String>> {
+                serde_json::from_str(json).map_err(|e| Error::Corrupt {
+                    path: self.path.clone(),
+                    reason: format!("answer {id}: column {column} is not a list of ids: {e}"),
+                })
+            };
+            let (cited, correct) = (
+                list(&cited, "answers.citations")?,
+                list(&correct, "feedback.correct_doc_ids")?,
+            );
             let answered = status == "answered";
             let (expect, relevant) = match (rating.as_str(), answered) {
                 ("up", true) => ("answered", if correct.is_empty() { cited } else { correct }),
@@ -369,4 +376,57 @@ fn now() -> String {
 
 fn new_id() -> String {
     format!("ans_{}", crate::ids::next_hex())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::{Answer, Outcome, Reason};
+    use crate::config::Composer;
+    use crate::index::GenerationId;
+
+    fn declined() -> Answer {
+        Answer {
+            outcome: Outcome::Unsupported(Reason::OutOfScope),
+            message: "Not covered.".into(),
+            scope: "Greenhouses.".into(),
+            confidence: 0.1,
+            support: None,
+            warnings: Vec::new(),
+            guardrails: Vec::new(),
+            corpus: "orchard".into(),
+            generation: GenerationId(1),
+            cached: false,
+            took_ms: 1.0,
+            asked: "How tall is Everest?".into(),
+            composer: Composer::Extractive,
+            llm: None,
+        }
+    }
+
+    #[test]
+    fn export_names_a_damaged_column_instead_of_dropping_its_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = store.log("How tall is Everest?", &declined()).unwrap();
+        store
+            .record(&Feedback {
+                answer_id: id.clone(),
+                rating: Rating::Down,
+                comment: None,
+                correct_doc_ids: vec!["docs/everest.md".into()],
+            })
+            .unwrap();
+        let cases = store.export("orchard", None).unwrap();
+        assert_eq!(cases[0].relevant, ["docs/everest.md"]);
+        store
+            .conn()
+            .execute("UPDATE feedback SET correct_doc_ids = '[\"docs/ev'", [])
+            .unwrap();
+        let e = store.export("orchard", None).unwrap_err().to_string();
+        assert!(
+            e.contains(&id.0) && e.contains("feedback.correct_doc_ids"),
+            "{e}"
+        );
+    }
 }
