@@ -427,11 +427,27 @@ impl Evidence {
 ///
 /// [`Error::Io`] when `dir` cannot be read, or the first corpus config error.
 pub fn discover_corpora(dir: &Path) -> crate::Result<Vec<Corpus>> {
-    let mut dirs: Vec<_> = std::fs::read_dir(dir)
-        .map_err(Error::io(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join(CORPUS_FILE).is_file())
-        .collect();
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
+        let path = entry.map_err(Error::io(dir))?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let file = path.join(CORPUS_FILE);
+        // A folder without corpus.toml is not a corpus; one whose corpus.toml
+        // cannot be reached is, and must not vanish from the service unsaid.
+        match std::fs::metadata(&file) {
+            Ok(m) if m.is_file() => dirs.push(path),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !file.is_symlink() => {}
+            Err(e) => {
+                return Err(Error::Io {
+                    path: file,
+                    source: e,
+                })
+            }
+        }
+    }
     dirs.sort();
     if dirs.is_empty() {
         return Err(Error::Config {
@@ -441,4 +457,32 @@ pub fn discover_corpora(dir: &Path) -> crate::Result<Vec<Corpus>> {
         });
     }
     dirs.iter().map(|d| Corpus::load(d)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_skips_what_is_not_a_corpus_but_not_a_config_it_cannot_reach() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("README.md"), "notes").unwrap();
+        std::fs::create_dir(dir.path().join("drafts")).unwrap();
+        let kb = dir.path().join("kb");
+        std::fs::create_dir_all(kb.join("docs")).unwrap();
+        std::fs::write(
+            kb.join(CORPUS_FILE),
+            "name = \"kb\"\nscope = \"Things.\"\n[[sources]]\npath = \"docs\"\n",
+        )
+        .unwrap();
+        let names = |found: Vec<Corpus>| -> Vec<String> {
+            found.into_iter().map(|c| c.config.name).collect()
+        };
+        assert_eq!(names(discover_corpora(dir.path()).unwrap()), ["kb"]);
+        let lost = dir.path().join("lost");
+        std::fs::create_dir(&lost).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.toml"), lost.join(CORPUS_FILE)).unwrap();
+        let e = discover_corpora(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("lost") && e.contains(CORPUS_FILE), "{e}");
+    }
 }
