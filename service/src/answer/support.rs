@@ -251,13 +251,23 @@ impl ScopeProfile {
     ) -> crate::Result<ScopeProfile> {
         let mut texts = Vec::new();
         for rel in &config.answer.scope_examples {
-            let lines: Vec<ExampleLine> = crate::jsonl::read(&root.join(rel))?;
+            let path = root.join(rel);
+            let lines: Vec<ExampleLine> = crate::jsonl::read(&path)?;
+            let before = texts.len();
             texts.extend(
                 lines
                     .into_iter()
                     .map(|l| l.text)
                     .filter(|t| !t.trim().is_empty()),
             );
+            // A file named as examples that gives none would quietly leave the
+            // scope signal to the statement alone.
+            if texts.len() == before {
+                return Err(Error::BadDocument {
+                    path,
+                    reason: "holds no question (JSON lines with a `text` field), yet corpus.toml names it in answer.scope_examples".into(),
+                });
+            }
         }
         let vectors = embedder.embed(&texts)?;
         let statement = embedder.embed_one(&config.scope)?;
@@ -1015,6 +1025,28 @@ mod tests {
         });
         assert!(
             e.contains("citation.threshold") && e.contains("[0, 1]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_scope_examples_file_without_questions_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("docs")).unwrap();
+        std::fs::create_dir_all(dir.path().join("eval")).unwrap();
+        std::fs::write(
+            dir.path().join(crate::config::CORPUS_FILE),
+            "name = \"kb\"\nscope = \"Things.\"\n[[sources]]\npath = \"docs\"\n[answer]\nscope_examples = [\"eval/none.jsonl\"]\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("eval/none.jsonl"), "\n{\"text\": \"  \"}\n").unwrap();
+        let corpus = crate::config::Corpus::load(dir.path()).unwrap();
+        let e = ScopeProfile::build(&corpus.root, &corpus.config, &crate::test_utils::embedder())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("none.jsonl") && e.contains("holds no question"),
             "{e}"
         );
     }
