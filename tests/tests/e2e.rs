@@ -2216,6 +2216,11 @@ fn feedback_round_trip_answer_rate_export_and_eval() {
             400,
             "invalid_request",
         ),
+        (
+            json!({"answer_id": id, "rating": "down", "correct_doc_ids": ["docs/hour.md"]}),
+            400,
+            "invalid_request",
+        ),
     ];
     for (body, status, code) in bad {
         let (got, b) = rate(body.clone());

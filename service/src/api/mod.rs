@@ -575,6 +575,15 @@ async fn feedback(
     Json(body): Json<Feedback>,
 ) -> Result<Json<openapi::Recorded>, ApiError> {
     let store = state.feedback.clone().ok_or_else(ApiError::not_found)?;
-    blocking(move || store.record(&body)).await?;
+    let answerer = state.answerer.clone();
+    blocking(move || {
+        store.record(&body, |corpus, doc| {
+            answerer
+                .corpora()
+                .pick(Some(corpus))
+                .is_ok_and(|(_, s)| s.generation.chunks.iter().any(|c| c.doc_id.0 == doc))
+        })
+    })
+    .await?;
     Ok(Json(openapi::Recorded { recorded: true }))
 }

@@ -228,14 +228,16 @@ impl Store {
         Ok(id)
     }
 
-    /// Records feedback on a logged answer.
+    /// Records feedback on a logged answer. `holds(corpus, doc_id)` says whether
+    /// a corpus has a document, so that `correct_doc_ids` name real ones: they
+    /// become the relevant documents of exported eval cases.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownAnswer`] for an unknown answer id, [`Error::InvalidRequest`]
-    /// for an overlong comment;
-    /// [`Error::Io`] when the store cannot be written.
-    pub fn record(&self, f: &Feedback) -> crate::Result<()> {
+    /// for an overlong comment or a correct document the answer's corpus does not
+    /// hold; [`Error::Io`] when the store cannot be written.
+    pub fn record(&self, f: &Feedback, holds: impl Fn(&str, &str) -> bool) -> crate::Result<()> {
         if f.comment
             .as_ref()
             .is_some_and(|c| c.chars().count() > 2_000)
@@ -245,16 +247,19 @@ impl Store {
             ));
         }
         let conn = self.conn();
-        let known: Option<String> = conn
+        let corpus: String = conn
             .query_row(
-                "SELECT id FROM answers WHERE id = ?1",
+                "SELECT corpus FROM answers WHERE id = ?1",
                 [&f.answer_id.0],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(db_error(&self.path))?;
-        if known.is_none() {
-            return Err(Error::UnknownAnswer(f.answer_id.0.clone()));
+            .map_err(db_error(&self.path))?
+            .ok_or_else(|| Error::UnknownAnswer(f.answer_id.0.clone()))?;
+        if let Some(doc) = f.correct_doc_ids.iter().find(|d| !holds(&corpus, d)) {
+            return Err(Error::InvalidRequest(format!(
+                "correct_doc_ids: `{doc}` is not a document of corpus `{corpus}`; ids are document paths relative to the corpus folder, like `docs/guide.md`"
+            )));
         }
         let rating = match f.rating {
             Rating::Up => "up",
@@ -405,18 +410,23 @@ mod tests {
     }
 
     #[test]
-    fn export_names_a_damaged_column_instead_of_dropping_its_ids() {
+    fn correct_documents_must_exist_and_export_names_a_damaged_column() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let id = store.log("How tall is Everest?", &declined()).unwrap();
-        store
-            .record(&Feedback {
-                answer_id: id.clone(),
-                rating: Rating::Down,
-                comment: None,
-                correct_doc_ids: vec!["docs/everest.md".into()],
-            })
-            .unwrap();
+        let down = |doc: &str| Feedback {
+            answer_id: id.clone(),
+            rating: Rating::Down,
+            comment: None,
+            correct_doc_ids: vec![doc.into()],
+        };
+        let holds = |corpus: &str, doc: &str| corpus == "orchard" && doc == "docs/everest.md";
+        let e = store
+            .record(&down("docs/k2.md"), holds)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`docs/k2.md`") && e.contains("`orchard`"), "{e}");
+        store.record(&down("docs/everest.md"), holds).unwrap();
         let cases = store.export("orchard", None).unwrap();
         assert_eq!(cases[0].relevant, ["docs/everest.md"]);
         store
