@@ -1431,6 +1431,25 @@ fn guardrails_block_with_their_reason_and_broken_ones_follow_their_policy() {
     let (_, ok) = ask("clinic", "When does the clinic open on Saturdays?");
     assert_ne!(ok["reason"], "blocked", "{ok}");
     assert_eq!(ok["guardrails"], json!([]), "{ok}");
+    // Search obeys the same input guardrails: a blocked question reads nothing.
+    let search = |q: &str| {
+        post(
+            &server.base,
+            "/v1/search",
+            &json!({"question": q, "corpus": "clinic"}).to_string(),
+        )
+    };
+    let (status, s) = search("What dosage of ibuprofen should I take?");
+    assert_eq!(
+        (status, &s["evidence"], s["guardrails"][0]["code"].as_str()),
+        (200, &json!([]), Some("topic.medical-dosage")),
+        "{s}"
+    );
+    let (_, s) = search("When does the clinic open on Saturdays?");
+    assert!(
+        s["guardrails"] == json!([]) && !s["evidence"].as_array().unwrap().is_empty(),
+        "{s}"
+    );
 
     // A guardrail that hangs is stopped at its deadline; fail_closed blocks.
     let started = std::time::Instant::now();

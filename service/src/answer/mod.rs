@@ -27,7 +27,7 @@ use crate::cache::Fifo;
 use crate::config::{Composer, OnLlmFailure};
 use crate::index::{ChunkId, GenerationId};
 use crate::ingest::DocId;
-use crate::retrieve::corpora::{Corpora, Query, Served};
+use crate::retrieve::corpora::{Corpora, Query, SearchResult, Served};
 use crate::retrieve::{Mode, Scored};
 use crate::Error;
 pub use compose::{Citation, Composed};
@@ -270,6 +270,18 @@ impl Judge {
     }
 }
 
+/// Search results after the input guardrails.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Searched {
+    /// The ranking; no evidence when a guardrail blocked the question.
+    #[serde(flatten)]
+    pub result: SearchResult,
+    /// Guardrail rules that fired on the question.
+    pub guardrails: Vec<Fired>,
+    /// Guardrails that failed and were skipped or declined the question.
+    pub warnings: Vec<String>,
+}
+
 /// One corpus's view of a question: its ranking and support decision.
 struct Assessment<'a> {
     name: &'a str,
@@ -485,6 +497,37 @@ impl Answerer {
         }
         count(&answer);
         Ok(answer)
+    }
+
+    /// Ranked evidence for a question that has passed its corpus's input
+    /// guardrails, so that search cannot read out what answers may not say. A
+    /// question they block gets no evidence; a redacted one is searched as
+    /// redacted.
+    ///
+    /// # Errors
+    ///
+    /// As [`Corpora::search`].
+    pub fn search(&self, query: &Query<'_>) -> crate::Result<Searched> {
+        let (name, served) = self.corpora.pick(query.corpus)?;
+        let checked = self.judge(name)?.guards().question(query.text);
+        let result = match checked.blocked {
+            Some(_) => SearchResult {
+                corpus: name.clone(),
+                generation: served.generation.manifest.generation,
+                mode: query.mode,
+                evidence: Vec::new(),
+            },
+            None => self.corpora.search(&Query {
+                text: &checked.text,
+                corpus: Some(name),
+                ..query.clone()
+            })?,
+        };
+        Ok(Searched {
+            result,
+            guardrails: checked.fired,
+            warnings: checked.warnings,
+        })
     }
 
     fn answer_uncached(&self, q: &Question<'_>, sink: Sink<'_>) -> crate::Result<Answer> {

@@ -28,7 +28,7 @@ use error::InternalDetail;
 
 use crate::answer::{Answer, Answerer, Progress, Question};
 use crate::feedback::{AnswerId, Feedback};
-use crate::retrieve::corpora::{CorpusInfo, Query, SearchResult};
+use crate::retrieve::corpora::{CorpusInfo, Query};
 use crate::retrieve::Mode;
 
 /// Largest accepted request body. Default: 64 KiB; larger bodies get 413.
@@ -412,14 +412,14 @@ async fn blocking<T: Send + 'static>(
 
 #[utoipa::path(post, path = "/v1/search", tag = "questions", request_body = SearchBody,
     responses(
-        (status = 200, description = "Ranked evidence", body = SearchResult),
+        (status = 200, description = "Ranked evidence, none when an input guardrail blocked the question", body = crate::answer::Searched),
         (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
         (status = 404, description = "No such corpus", body = openapi::ErrorBody),
     ))]
 async fn search(
     State(state): State<AppState>,
     Json(body): Json<SearchBody>,
-) -> Result<Json<SearchResult>, ApiError> {
+) -> Result<Json<crate::answer::Searched>, ApiError> {
     check_question(&state, &body.question)?;
     check_top_k(body.top_k, MAX_TOP_K)?;
     let mode: Mode = body
@@ -438,7 +438,7 @@ async fn search(
             as_of: body.as_of,
             recency: true,
         };
-        state.answerer.corpora().search(&query)
+        state.answerer.search(&query)
     })
     .await?;
     Ok(Json(result))
