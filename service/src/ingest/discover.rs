@@ -32,7 +32,8 @@ pub struct SourceFile {
 ///
 /// # Errors
 ///
-/// [`Error::Io`] naming the path when a folder cannot be read.
+/// [`Error::Io`] naming the path when a folder cannot be read;
+/// [`Error::BadDocument`] when two files' names, not being UTF-8, make one id.
 pub fn discover(corpus: &Corpus) -> crate::Result<Vec<SourceFile>> {
     // Keyed by rel_path: dedupes overlapping sources and sorts in one go.
     let mut found: BTreeMap<PathBuf, SourceFile> = BTreeMap::new();
@@ -63,11 +64,32 @@ pub fn discover(corpus: &Corpus) -> crate::Result<Vec<SourceFile>> {
                 continue;
             }
             let rel_path = PathBuf::from(slash_string(&source.path.join(in_source)));
-            found.entry(rel_path.clone()).or_insert_with(|| SourceFile {
-                abs_path: entry.path().to_path_buf(),
-                rel_path,
-                source_index: i,
-            });
+            match found.get(&rel_path) {
+                // The same file through an overlapping source.
+                Some(first) if first.abs_path == entry.path() => {}
+                // Two files whose names are not UTF-8 can read the same; one
+                // must not silently stand in for the other.
+                Some(first) => {
+                    return Err(Error::BadDocument {
+                        path: entry.path().to_path_buf(),
+                        reason: format!(
+                            "its name is not valid UTF-8 and reads as `{}`, the id of {} too; rename one of them",
+                            rel_path.display(),
+                            first.abs_path.display()
+                        ),
+                    })
+                }
+                None => {
+                    found.insert(
+                        rel_path.clone(),
+                        SourceFile {
+                            abs_path: entry.path().to_path_buf(),
+                            rel_path,
+                            source_index: i,
+                        },
+                    );
+                }
+            }
         }
     }
     Ok(found.into_values().collect())
@@ -138,6 +160,21 @@ mod tests {
         );
         assert_eq!(files[0].abs_path, root.join("docs").join("a.md"));
         assert!(files.iter().all(|f| f.source_index == 0));
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_and_read_alike_are_an_error() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let docs = dir.path().join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        // `r\xe9sum\xe9.md` and `r\xe8sum\xe8.md` both read `r�sum�.md`.
+        for name in [b"r\xe9sum\xe9.md", b"r\xe8sum\xe8.md"] {
+            std::fs::write(docs.join(std::ffi::OsStr::from_bytes(name)), "text").unwrap();
+        }
+        let c = corpus(dir.path(), "[[sources]]\npath = \"docs\"\n");
+        let e = discover(&c).unwrap_err().to_string();
+        assert!(e.contains("not valid UTF-8") && e.contains("rename"), "{e}");
     }
 
     #[test]
