@@ -500,9 +500,10 @@ impl Answerer {
     }
 
     /// Ranked evidence for a question that has passed its corpus's input
-    /// guardrails, so that search cannot read out what answers may not say. A
-    /// question they block gets no evidence; a redacted one is searched as
-    /// redacted.
+    /// guardrails, so that a question answers may not take up cannot be put to
+    /// search instead. A question they block gets no evidence; a redacted one is
+    /// searched as redacted. Output guardrails judge answers, not evidence, and
+    /// do not run here.
     ///
     /// # Errors
     ///

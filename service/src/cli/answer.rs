@@ -275,8 +275,22 @@ pub fn eval_corpus_cmd(
     let corpus = &corpus;
     let answerer = answerer_for(corpus, data_dir, deployed, Calibrations::Load)?;
     let (_, served) = answerer.corpora().pick(Some(&corpus.config.name))?;
-    for (_, path, set) in &sets {
-        eval_answer::check_relevant(path, &set.in_scope, &served.generation)?;
+    let gen = &served.generation;
+    for (i, (_, path, set)) in sets.iter().enumerate() {
+        if i == 0 {
+            eval_answer::check_relevant(path, &set.in_scope, gen)?;
+        } else {
+            // Feedback exports record what was cited then; a document since
+            // removed is a fact of history, not a typo, so it is told, not fatal.
+            for (q, id) in eval_answer::unknown_relevant(&set.in_scope, gen) {
+                eprintln!(
+                    "warning: {}: \"{}\" names `{id}`, which corpus `{}` no longer holds; that case cannot be cited right",
+                    path.display(),
+                    q.text,
+                    gen.manifest.corpus
+                );
+            }
+        }
     }
     let mut reports = Vec::new();
     for (i, (label, _, set)) in sets.iter().enumerate() {
@@ -397,7 +411,7 @@ pub fn bench_answer_cmd(
     qs.sort();
     qs.dedup();
     // Each uncached run needs questions no earlier request embedded or answered.
-    if requests == 0 || qs.len() < 2 * requests + 1 {
+    if qs.len() < 2 * requests + 1 {
         anyhow::bail!(
             "{} holds {} distinct questions; --requests {requests} needs {}",
             questions.display(),

@@ -45,7 +45,7 @@ pub fn run(args: &SuiteArgs, deployed: &super::Deployed) -> anyhow::Result<()> {
     };
     let corpus = Corpus::load(dir)?;
     let questions = questions(&corpus, args.questions.as_deref())?;
-    if args.requests == 0 || questions.len() < 3 * args.requests + 1 {
+    if questions.len() < 3 * args.requests + 1 {
         bail!(
             "{} distinct questions; --requests {} needs {}",
             questions.len(),

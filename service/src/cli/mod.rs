@@ -525,6 +525,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 report.documents,
                 report.eval_files.len()
             );
+            if report.missing_judged > 0 {
+                outln!(
+                    "left out {} judgements naming records that corpus.jsonl does not hold",
+                    report.missing_judged
+                );
+            }
             Ok(())
         }
         Command::Eval {

@@ -190,19 +190,30 @@ pub fn read_questions(path: &Path) -> crate::Result<Vec<Judged>> {
 ///
 /// [`Error::BadDocument`] naming the file, the question and the id.
 pub fn check_relevant(path: &Path, questions: &[Judged], gen: &Generation) -> crate::Result<()> {
-    let docs: HashSet<&str> = gen.chunks.iter().map(|c| c.doc_id.0.as_str()).collect();
-    for q in questions {
-        if let Some(id) = q.relevant.iter().find(|id| !docs.contains(id.as_str())) {
-            return Err(Error::BadDocument {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "question \"{}\" names relevant document `{id}`, which corpus `{}` does not hold (generation {}); ids are document paths relative to the corpus folder, like `docs/guide.md`",
-                    q.text, gen.manifest.corpus, gen.manifest.generation
-                ),
-            });
-        }
+    match unknown_relevant(questions, gen).first() {
+        Some((q, id)) => Err(Error::BadDocument {
+            path: path.to_path_buf(),
+            reason: format!(
+                "question \"{}\" names relevant document `{id}`, which corpus `{}` does not hold (generation {}); ids are document paths relative to the corpus folder, like `docs/guide.md`",
+                q.text, gen.manifest.corpus, gen.manifest.generation
+            ),
+        }),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The `relevant` ids of `questions` that name no document of `gen`, each with
+/// its question.
+pub fn unknown_relevant<'q>(
+    questions: &'q [Judged],
+    gen: &Generation,
+) -> Vec<(&'q Judged, &'q str)> {
+    let docs: HashSet<&str> = gen.chunks.iter().map(|c| c.doc_id.0.as_str()).collect();
+    questions
+        .iter()
+        .flat_map(|q| q.relevant.iter().map(move |id| (q, id.as_str())))
+        .filter(|(_, id)| !docs.contains(id))
+        .collect()
 }
 
 /// What an answer run measured.

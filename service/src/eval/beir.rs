@@ -485,6 +485,9 @@ pub struct ImportReport {
     pub documents: usize,
     /// Judged query files written under `eval/`, one per qrels split.
     pub eval_files: Vec<PathBuf>,
+    /// Judgements left out because they name a record `corpus.jsonl` lacks
+    /// (some BEIR sets have them); a relevant id must be a document.
+    pub missing_judged: usize,
 }
 
 /// One judged query in an imported corpus's `eval/queries-<split>.jsonl`.
@@ -568,7 +571,10 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
     );
     // Training questions describe the scope better than one sentence can; test
     // questions stay out so that they can measure it.
-    if judged.iter().any(|(split, _)| split == "train") {
+    if judged
+        .iter()
+        .any(|(split, queries)| split == "train" && !queries.is_empty())
+    {
         config.push_str("\n[answer]\nscope_examples = [\"eval/queries-train.jsonl\"]\n");
     }
     let config_path = out.join(crate::config::CORPUS_FILE);
@@ -584,6 +590,7 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
     }
     let eval_dir = out.join("eval");
     let mut eval_files = Vec::new();
+    let mut missing_judged = 0;
     for (split, queries) in judged {
         std::fs::create_dir_all(&eval_dir).map_err(Error::io(&eval_dir))?;
         let path = eval_dir.join(format!("queries-{split}.jsonl"));
@@ -592,7 +599,13 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
             .map(|(id, text, relevant)| {
                 let mut relevant: Vec<String> = relevant
                     .iter()
-                    .map(|d| format!("docs/{}", doc_file(d)))
+                    .map(|d| doc_file(d))
+                    .filter(|f| {
+                        let known = files.contains_key(f);
+                        missing_judged += usize::from(!known);
+                        known
+                    })
+                    .map(|f| format!("docs/{f}"))
                     .collect();
                 relevant.sort();
                 EvalQuery { id, text, relevant }
@@ -605,6 +618,7 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
         corpus: out.to_path_buf(),
         documents: files.len(),
         eval_files,
+        missing_judged,
     })
 }
 
@@ -646,7 +660,11 @@ mod tests {
             "{\"_id\":\"q\",\"text\":\"which?\"}\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("qrels/test.tsv"), "q\tc\ts\nq\t7\t1\n").unwrap();
+        std::fs::write(
+            dir.path().join("qrels/test.tsv"),
+            "q\tc\ts\nq\t7\t1\nq\tnot-in-corpus\t1\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("qrels/train.tsv"), "q\tc\ts\nq\ta/b\t1\n").unwrap();
         let out = dir.path().join("out");
         // A bad name or scope is refused before anything is written.
@@ -661,7 +679,7 @@ mod tests {
             assert!(!out.exists());
         }
         let r = import(dir.path(), "mini", "Two abstracts; nothing else.", &out).unwrap();
-        assert_eq!(r.documents, 2);
+        assert_eq!((r.documents, r.missing_judged), (2, 1));
         let corpus = crate::config::Corpus::load(&out).unwrap();
         assert_eq!(corpus.config.name, "mini");
         assert_eq!(

@@ -434,18 +434,26 @@ pub fn discover_corpora(dir: &Path) -> crate::Result<Vec<Corpus>> {
             continue;
         }
         let file = path.join(CORPUS_FILE);
-        // A folder without corpus.toml is not a corpus; one whose corpus.toml
-        // cannot be reached is, and must not vanish from the service unsaid.
-        match std::fs::metadata(&file) {
-            Ok(m) if m.is_file() => dirs.push(path),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !file.is_symlink() => {}
+        match std::fs::symlink_metadata(&file) {
+            // No corpus.toml: not a corpus.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // A folder closed to this user (a volume's lost+found) cannot say
+            // whether it is one; it is passed over, but not unsaid.
             Err(e) => {
-                return Err(Error::Io {
-                    path: file,
-                    source: e,
-                })
+                tracing::warn!(folder = %path.display(), "skipped a folder this process cannot look into: {e}");
             }
+            // A corpus.toml that is there but cannot be read (a broken link)
+            // must not make its corpus vanish from the service unsaid.
+            Ok(_) => match std::fs::metadata(&file) {
+                Ok(m) if m.is_file() => dirs.push(path),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: file,
+                        source: e,
+                    })
+                }
+            },
         }
     }
     dirs.sort();

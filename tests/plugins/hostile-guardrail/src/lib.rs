@@ -1,6 +1,6 @@
 //! A guardrail that misbehaves on purpose. Its config names the misdeed
 //! (`{"do": "loop"}`, see the `misdeed` crate; `flood` redacts to 100 MB of
-//! text, `erase` to nothing), or says `{"do": "question"}`: the question is the misdeed's name, so
+//! text, `erase` to nothing, which counts as a block), or says `{"do": "question"}`: the question is the misdeed's name, so
 //! one server can face them all. Anything else allows the question.
 
 use misdeed::{flood, misbehave, misdeed};
