@@ -1,5 +1,5 @@
 # Candor's two commands: `make run` and `make test`. Both fetch what they need.
-.PHONY: run test assets llm llm-server wasm-target plugins chromium build build-debug clean-data scifact-answers bench-plugins bench-peer
+.PHONY: run test assets llm llm-server wasm-target plugins chromium build build-debug clean-data scifact-answers restic-answers bench-plugins bench-peer
 
 CARGO ?= cargo
 DATA_DIR ?= data
@@ -53,6 +53,10 @@ test: assets llm plugins build-debug chromium
 ## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.
 scifact-answers: build
 	service/scripts/scifact-answers.sh
+
+## restic's manual and changelog as a corpus: index, calibrate and eval on the dev questions.
+restic-answers: build plugins
+	service/scripts/restic-answers.sh
 
 ## Plugin benchmarks: guardrail cost per call, release-notes parser throughput.
 bench-plugins: build plugins

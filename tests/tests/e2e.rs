@@ -1595,6 +1595,148 @@ fn release_notes_parsed_by_the_plugin_answer_the_latest_version() {
     );
 }
 
+/// A changelog in restic's form: one `Changelog for` heading per release, a
+/// summary, and details with one indented entry each, some with Markdown links.
+fn series_changelog() -> String {
+    let releases = [
+        ("0.6.0", "2021-02-01", "Feature #101: Add the [`mount` command](https://example.invalid/pull/101)", "Snapshots can be browsed as a FUSE file system with `kiln mount /mnt`."),
+        ("0.7.0", "2022-03-05", "Feature #202: Add the rewrite command", "The new rewrite command removes files from existing snapshots, for example credentials that were backed up by mistake."),
+        ("0.8.0", "2023-04-07", "Enhancement #303: Compress repository data", "Repository format version 2 compresses data with zstd, which saves a third of the space on typical backups."),
+        ("0.9.0", "2024-05-09", "Bugfix #404: Retry failed uploads to [S3](https://example.invalid/s3)", "Uploads that fail with a network error are retried up to ten times before the backup stops."),
+        ("0.10.0", "2025-06-11", "Feature #505: Add the copy command", "Snapshots can be copied between two repositories with the new copy command, keeping their deduplication when both use the same chunker parameters."),
+        ("0.11.0", "2026-07-13", "Bugfix #606: Keep file ownership on restore", "Restoring as root now sets the owner and group of every file by their names rather than numeric ids."),
+    ];
+    let mut text = String::from("# Table of Contents\n\n");
+    for (v, d, title, body) in releases.iter().rev() {
+        text.push_str(&format!(
+            "# Changelog for kiln {v} ({d})\nThe following sections list the changes in kiln {v}.\n\n## Summary\n\n * {title}\n * Fix #9{v}: Tidy the help text\n\n## Details\n\n * {title}\n\n   {body}\n\n   https://example.invalid/issues/1\n\n * Bugfix #9{v}: Tidy the help text\n\n   The help text of every command was shortened.\n\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_release_series_answers_from_the_release_that_holds_the_fact_and_the_newest_for_latest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = tmp.path().join("corpora/kiln");
+    write(&c.join("corpus.toml"), "name = \"kiln\"\nscope = \"Release notes of kiln, a backup program: which version added, changed or fixed what, and when each version was released.\"\n[[sources]]\npath = \"notes\"\n[sources.parser]\nplugin = \"release-notes\"\n[sources.parser.config]\nproduct = \"kiln\"\nseries = \"kiln\"\n");
+    write(&c.join("notes/CHANGELOG.md"), series_changelog());
+    let report = index_report(tmp.path(), &c, &data);
+    assert_eq!(
+        (
+            report["documents"].as_u64(),
+            report["files_failed"].as_u64()
+        ),
+        (Some(6), Some(0)),
+        "{report}"
+    );
+    write(
+        &tmp.path().join("in.jsonl"),
+        jsonl(&[
+            "when was the mount command added",
+            "which kiln version compresses the repository",
+            "what release retries failed uploads",
+            "since when can snapshots be copied between repositories",
+            "which version keeps file owners on restore",
+            "what did kiln 0.6.0 change",
+            "which release shortened the help text",
+            "when did kiln learn to rewrite snapshots",
+        ]),
+    );
+    write(
+        &tmp.path().join("unanswerable.jsonl"),
+        jsonl(&[
+            "which kiln version added a web interface",
+            "when did kiln get support for tape libraries",
+            "which release added windows service support",
+            "what version of kiln supports azure blob storage",
+            "when will kiln 1.0 be released",
+            "which kiln release added email notifications",
+        ]),
+    );
+    write(&tmp.path().join("off.jsonl"), jsonl(&OFF_TOPIC));
+    let arg = |p: &str| tmp.path().join(p).to_str().unwrap().to_owned();
+    candor_ok(
+        tmp.path(),
+        &[
+            "calibrate",
+            "--corpus",
+            c.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--in-scope",
+            &arg("in.jsonl"),
+            "--unanswerable",
+            &arg("unanswerable.jsonl"),
+            "--out-of-scope",
+            &arg("off.jsonl"),
+        ],
+    );
+
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let ask = |q: &str| {
+        post(
+            &server.base,
+            "/v1/answer",
+            &json!({"question": q, "corpus": "kiln"}).to_string(),
+        )
+        .1
+    };
+    // A fact of an old release is cited from that release, whose version the
+    // answer names, however many newer releases there are.
+    let rewrite = ask("Which version introduced the rewrite command?");
+    assert_eq!(rewrite["status"], "answered", "{rewrite}");
+    assert_eq!(
+        rewrite["citations"][0]["doc_id"], "notes/CHANGELOG.md#0.7.0",
+        "{rewrite}"
+    );
+    assert!(
+        rewrite["answer"].as_str().unwrap().contains("0.7.0"),
+        "{rewrite}"
+    );
+    // "Most recent", "newest" and "latest" all mean the newest release.
+    for q in [
+        "What is the most recent release?",
+        "newest kiln version?",
+        "what's new in the latest release",
+    ] {
+        let a = ask(q);
+        assert_eq!(
+            a["citations"][0]["doc_id"], "notes/CHANGELOG.md#0.11.0",
+            "{q}: {a}"
+        );
+    }
+    // An entry whose title is a Markdown link is quoted as its text.
+    let mount = ask("which release added the mount command?");
+    assert_eq!(
+        mount["citations"][0]["doc_id"], "notes/CHANGELOG.md#0.6.0",
+        "{mount}"
+    );
+    let text = mount["answer"].as_str().unwrap();
+    assert!(
+        text.contains("mount command")
+            && !text.contains("](")
+            && !text.contains("http")
+            && !text.contains('`'),
+        "{mount}"
+    );
+    // On topic, but no release holds it: declined, saying what is covered.
+    let tape = ask("Which kiln release added support for LTO tape drives?");
+    assert_eq!(
+        (tape["status"].as_str(), tape["reason"].as_str()),
+        (Some("unsupported"), Some("insufficient_evidence")),
+        "{tape}"
+    );
+    assert!(
+        tape["message"]
+            .as_str()
+            .unwrap()
+            .contains("Release notes of kiln"),
+        "{tape}"
+    );
+}
+
 /// The misdeeds every hostile plugin can commit, with what the error must say.
 const MISDEEDS: [(&str, &str); 7] = [
     ("loop", "did not finish within its"),

@@ -12,8 +12,15 @@
 //! heading = '^Release (?P<version>\S+) on (?P<date>\d{4}-\d{2}-\d{2})$'
 //! ```
 //!
-//! Built-in heading formats: Keep a Changelog (`## [1.2.0] - 2024-05-01`) and
-//! `Version 1.2.0 (2024-05-01)`, as a Markdown heading or a line of its own.
+//! Built-in heading formats: Keep a Changelog (`## [1.2.0] - 2024-05-01`),
+//! `Version 1.2.0 (2024-05-01)` and `Changelog for restic 0.17.0 (2024-07-26)`
+//! (also `Release notes for …`), as a Markdown heading or a line of its own.
+//!
+//! A release whose notes are a list of entries, each a bullet with paragraphs
+//! of its own indented below it (`* Fix #1234: …` then its explanation), gets
+//! one section per entry, headed by the entry's title, so that a citation points
+//! at the entry. The entry's text starts with its title and the release it
+//! belongs to, since its own words seldom say which release that is.
 
 wit_bindgen::generate!({ path: "../../wit", world: "parser" });
 
@@ -62,6 +69,7 @@ struct Headings {
     custom: Option<Regex>,
     keep_a_changelog: Regex,
     version_paren: Regex,
+    changelog_for: Regex,
     versionish: Regex,
     unreleased: Regex,
 }
@@ -100,6 +108,11 @@ impl Headings {
             version_paren: built_in(&format!(
                 r"^(?i:version|release)\s+(?P<version>{VERSION})\s*\((?P<date>\d{{4}}-\d{{2}}-\d{{2}})\)\s*$"
             )),
+            // `Changelog for restic 0.17.0 (2024-07-26)`: the product's name,
+            // one or a few words, sits between "for" and the version.
+            changelog_for: built_in(&format!(
+                r"^(?i:changelog|release\s+notes?)\s+for\s+(?:[A-Za-z0-9_.+-]+\s+){{0,3}}(?P<version>{VERSION})\s*\((?P<date>\d{{4}}-\d{{2}}-\d{{2}})\)\s*$"
+            )),
             // A dotted version in brackets or at the start, then a link, space
             // or the end: `## [1.2.0](https://...) (2024-05-01)` is caught, and
             // `### 2 new backends` is not.
@@ -121,7 +134,11 @@ impl Headings {
             None if level > 0 && candidate.starts_with('[') => {
                 self.keep_a_changelog.captures(candidate)
             }
-            None if starts_release_word(candidate) => self.version_paren.captures(candidate),
+            None if starts_release_word(candidate) => self
+                .version_paren
+                .captures(candidate)
+                .or_else(|| self.changelog_for.captures(candidate)),
+            None if starts_changelog_word(candidate) => self.changelog_for.captures(candidate),
             None => None,
         };
         if let Some(c) = found {
@@ -158,6 +175,13 @@ impl Headings {
         }
         Ok(Line::Heading { level, text })
     }
+}
+
+/// Whether `s` starts with "changelog", in any case.
+fn starts_changelog_word(s: &str) -> bool {
+    s.as_bytes()
+        .get(..9)
+        .is_some_and(|h| h.eq_ignore_ascii_case(b"changelog"))
 }
 
 /// Whether `s` starts with "version" or "release", in any case.
@@ -290,6 +314,89 @@ fn split(text: &str, headings: &Headings) -> Result<Vec<Release>, String> {
     Ok(releases)
 }
 
+/// A bullet line's indent and text: `(1, "Fix #1: x")` for ` * Fix #1: x`.
+fn bullet(line: &str) -> Option<(usize, &str)> {
+    let indent = line.len() - line.trim_start().len();
+    let rest = line.trim_start();
+    let text = rest
+        .strip_prefix("* ")
+        .or_else(|| rest.strip_prefix("- "))
+        .or_else(|| rest.strip_prefix("+ "))?;
+    Some((indent, text.trim()))
+}
+
+/// Splits a section whose text is a list of entries, each a bullet followed by
+/// indented paragraphs of its own, into one section per entry: headed by
+/// `heading` and the entry's title, its text the title with `release` (`restic
+/// 0.17.0, 2024-07-26`), then the paragraphs. Text before the first entry keeps
+/// the section's heading. A list of one-line bullets (a summary) is one section.
+fn entries(heading: &[String], text: &str, release: &str) -> Vec<(Vec<String>, String)> {
+    let whole = || vec![(heading.to_vec(), text.to_owned())];
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(top) = lines.iter().filter_map(|l| bullet(l)).map(|b| b.0).min() else {
+        return whole();
+    };
+    // (title, body lines) per entry, and the lines before the first.
+    let mut preamble: Vec<&str> = Vec::new();
+    let mut items: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut in_title = false;
+    for line in lines {
+        match bullet(line) {
+            // The section's text was trimmed, so its first bullet may have
+            // lost the space of indent the others have.
+            Some((indent, title)) if indent <= top + 1 => {
+                items.push((title.to_owned(), Vec::new()));
+                in_title = true;
+            }
+            _ => match items.last_mut() {
+                None => preamble.push(line),
+                // A title may wrap onto the lines right below it.
+                Some((title, body)) if in_title && !line.trim().is_empty() && body.is_empty() => {
+                    title.push(' ');
+                    title.push_str(line.trim());
+                }
+                Some((_, body)) => {
+                    in_title = false;
+                    body.push(line);
+                }
+            },
+        }
+    }
+    let has_body = |body: &[&str]| {
+        body.iter()
+            .any(|l| !l.trim().is_empty() && l.len() - l.trim_start().len() > top + 1)
+    };
+    if items.len() < 2 || !items.iter().all(|(_, body)| has_body(body)) {
+        return whole();
+    }
+    let mut out = Vec::new();
+    let preamble = preamble.join("\n").trim().to_owned();
+    if !preamble.is_empty() {
+        out.push((heading.to_vec(), preamble));
+    }
+    for (title, body) in items {
+        let indent = body
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.len() - l.trim_start().len())
+            .min()
+            .unwrap_or(0);
+        let body: Vec<&str> = body
+            .iter()
+            .map(|l| l.get(indent..).unwrap_or_else(|| l.trim_start()))
+            .collect();
+        let mut path = heading.to_vec();
+        path.push(title.clone());
+        let text = format!(
+            "{} ({release}).\n\n{}",
+            title.trim_end_matches(['.', ':']),
+            body.join("\n").trim()
+        );
+        out.push((path, text.trim().to_owned()));
+    }
+    out
+}
+
 fn document(r: Release, product: &str, series: &str) -> Document {
     let (title, lead) = if product.is_empty() {
         (
@@ -320,11 +427,18 @@ fn document(r: Release, product: &str, series: &str) -> Document {
         text: lead,
         page: None,
     }];
-    sections.extend(r.sections.into_iter().map(|(heading, text)| Section {
-        heading,
-        text,
-        page: None,
-    }));
+    let release = format!("{title}, {}", r.date);
+    for (heading, text) in r.sections {
+        sections.extend(
+            entries(&heading, &text, &release)
+                .into_iter()
+                .map(|(heading, text)| Section {
+                    heading,
+                    text,
+                    page: None,
+                }),
+        );
+    }
     Document {
         key: r.version,
         title,
@@ -529,6 +643,57 @@ mod tests {
                 .all(|s| !s.text.contains("Not yet")),
             "{:?}",
             plain[0].sections
+        );
+    }
+
+    const RESTIC_LIKE: &str = "# Table of Contents\n\n* [Changelog for 0.9.1](#changelog-for-restic-091-2018-06-10)\n\n# Changelog for restic 0.9.1 (2018-06-10)\nThe following sections list the changes in restic 0.9.1 relevant to\nrestic users.\n\n## Summary\n\n * Fix #1801: Add limiting bandwidth to the rclone backend\n * Enh #1766: Allow the `--no-lock` flag for `mount`\n\n## Details\n\n * Bugfix #1801: Add limiting bandwidth to the rclone backend\n   (and the others)\n\n   The rclone backend did not respect `--limit-upload` or\n   `--limit-download`.\n\n   https://github.com/restic/restic/issues/1801\n\n * Enhancement #1766: Allow the `--no-lock` flag for `mount`\n\n   Mounting no longer needs an exclusive lock:\n\n       restic mount --no-lock /mnt\n\n# Changelog for restic 0.9.0 (2018-05-21)\n## Details\n\n * Feature #1: First\n\n   Body one.\n";
+
+    #[test]
+    fn changelog_for_headings_are_releases_and_detailed_entries_are_sections() {
+        let d = docs(RESTIC_LIKE, r#"{"product":"restic"}"#).unwrap();
+        assert_eq!(
+            d.iter()
+                .map(|d| (d.key.as_str(), d.date.as_str(), d.title.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("0.9.1", "2018-06-10", "restic 0.9.1"),
+                ("0.9.0", "2018-05-21", "restic 0.9.0")
+            ]
+        );
+        let sections: Vec<(Vec<String>, &str)> = d[0]
+            .sections
+            .iter()
+            .map(|s| (s.heading.clone(), s.text.as_str()))
+            .collect();
+        // The summary's one-line bullets stay one section.
+        assert_eq!(sections[2].0, ["Summary"]);
+        assert!(sections[2].1.contains("Fix #1801") && sections[2].1.contains("Enh #1766"));
+        // Each detailed entry is a section headed by its title, which names the
+        // release; a wrapped title is joined, and indented code stays indented.
+        assert_eq!(
+            sections[3],
+            (
+                vec!["Details".to_owned(), "Bugfix #1801: Add limiting bandwidth to the rclone backend (and the others)".to_owned()],
+                "Bugfix #1801: Add limiting bandwidth to the rclone backend (and the others) (restic 0.9.1, 2018-06-10).\n\nThe rclone backend did not respect `--limit-upload` or\n`--limit-download`.\n\nhttps://github.com/restic/restic/issues/1801"
+            )
+        );
+        assert_eq!(
+            sections[4].1,
+            "Enhancement #1766: Allow the `--no-lock` flag for `mount` (restic 0.9.1, 2018-06-10).\n\nMounting no longer needs an exclusive lock:\n\n    restic mount --no-lock /mnt"
+        );
+        assert_eq!(sections.len(), 5);
+        // One entry alone is not a list of entries.
+        assert_eq!(d[1].sections[1].heading, ["Details"]);
+        // Release notes for ... reads the same, and a version in the words of a
+        // plain heading is not mistaken for one.
+        let d = docs(
+            "## Release notes for Ferrule 2.4.0 (2025-11-02)\nFaster.\n",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            (d[0].key.as_str(), d[0].date.as_str()),
+            ("2.4.0", "2025-11-02")
         );
     }
 

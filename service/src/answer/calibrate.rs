@@ -40,6 +40,8 @@ pub struct Questions<'a> {
     /// The largest share of the judged in-scope questions the evidence check may
     /// decline (0 turns it off).
     pub max_ambiguous: f32,
+    /// The largest share of the in-scope questions the answer check may decline.
+    pub max_unanswered: f32,
 }
 
 /// Fits the support models of corpus `name` on `questions` and writes them to
@@ -79,6 +81,7 @@ pub fn calibrate(
         answerable: &signals(in_scope),
         judged: &judged,
         max_ambiguous: questions.max_ambiguous,
+        max_unanswered: questions.max_unanswered,
         unanswerable: &unanswerable,
         out_of_scope: &out_of_scope,
     })?;

@@ -2,11 +2,14 @@
 //! cited to the exact place it came from.
 //!
 //! No sentence is written, paraphrased or merged, so the answer cannot say anything
-//! the sources do not. The first sentence always comes from the best-ranked chunk,
-//! so citation [1] is the best evidence; the others are the sentences of the top
-//! chunks that cover the question's terms best, without repeats.
+//! the sources do not; only their markup is reduced to plain text. The first
+//! sentence comes from the best-ranked chunk unless another top chunk holds one
+//! that matches the question clearly better, so citation [1] is the best
+//! evidence; the others are the sentences of the top chunks that cover the
+//! question's terms best, without repeats. A sentence that does not match the
+//! question is never quoted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -20,8 +23,15 @@ use crate::retrieve::Scored;
 const SNIPPET_CONTEXT: usize = 100;
 /// Sentences shorter than this are fragments (list bullets, stray words).
 const MIN_SENTENCE_CHARS: usize = 12;
-/// A further sentence must score at least this share of the best one.
+/// A further sentence must match at least this share of the first one.
 const RELATIVE_FLOOR: f32 = 0.5;
+/// The least share of the question's (IDF-weighted) terms a sentence holds to
+/// be quoted at all: below it, the sentence is about something else.
+const MIN_MATCH: f32 = 0.15;
+/// A sentence of a lower-ranked chunk leads the answer only when it holds this
+/// much more of the question than the best of the best-ranked chunk: the
+/// ranking also weighs meaning, which term overlap alone does not see.
+const CLEARLY_BETTER: f32 = 0.2;
 /// Sentences sharing more than this share of their terms repeat each other.
 const REPEAT_OVERLAP: f32 = 0.7;
 
@@ -201,8 +211,13 @@ pub fn evidence(ranked: &[Scored<ChunkId>], evidence_chunks: usize) -> Vec<&Scor
 }
 
 /// Picks up to `max_sentences` sentences from the first `evidence_chunks` of
-/// `ranked` that best answer `question`. Superseded chunks are read only when
-/// nothing else was found. Returns None when no chunk has a sentence.
+/// `ranked` that answer `question`. Superseded chunks are read only when
+/// nothing else was found. Returns None when no sentence matches the question.
+///
+/// The first sentence is the best match of the best-ranked chunk that has one,
+/// unless a sentence of another chunk matches clearly better: then the answer
+/// leads with it. A sentence matches by the share of the question's content
+/// terms it holds, weighted by their rarity in the corpus.
 ///
 /// # Errors
 ///
@@ -214,12 +229,7 @@ pub fn compose(
     evidence_chunks: usize,
     max_sentences: usize,
 ) -> crate::Result<Option<Composed>> {
-    let q_terms = super::support::question_terms(question);
-    let mut idf: HashMap<&str, f32> = HashMap::new();
-    for t in &q_terms {
-        idf.insert(t, gen.lexical.idf(t)?);
-    }
-    let total: f32 = idf.values().sum();
+    let q_terms = super::support::weighted_terms(gen, question)?;
     let pool = evidence(ranked, evidence_chunks);
 
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
@@ -242,8 +252,8 @@ pub fn compose(
                 continue;
             }
             let terms = lexical::terms(&text);
-            let covered: f32 = terms.iter().filter_map(|t| idf.get(t.as_str())).sum();
-            let score = if total > 0.0 { covered / total } else { 0.0 };
+            let present: std::collections::HashSet<String> = terms.iter().cloned().collect();
+            let score = super::support::covered(&q_terms, &present);
             candidates.push(Candidate {
                 rank,
                 chunk,
@@ -256,52 +266,50 @@ pub fn compose(
             });
         }
     }
-    // The first sentence comes from the best chunk that has one.
-    let Some(first_rank) = candidates.iter().map(|c| c.rank).min() else {
-        return Ok(None);
-    };
     let by_score = |a: &&Candidate<'_>, b: &&Candidate<'_>| {
         b.score
             .total_cmp(&a.score)
             .then(a.rank.cmp(&b.rank))
             .then(a.span.start.cmp(&b.span.start))
     };
-    let mut order: Vec<&Candidate<'_>> = candidates.iter().collect();
+    let mut order: Vec<&Candidate<'_>> =
+        candidates.iter().filter(|c| c.score >= MIN_MATCH).collect();
     order.sort_by(by_score);
-    // The first sentence is the best of the best chunk that shares a word with the
-    // question; if no chunk does, the best sentence anywhere.
-    let first = order
+    // The best match of the best-ranked chunk that has one, unless another
+    // chunk's best is clearly better.
+    let Some(lead) = order
         .iter()
         .copied()
-        .filter(|c| c.score > 0.0)
         .min_by(|a, b| a.rank.cmp(&b.rank).then(by_score(a, b)))
-        .or_else(|| order.iter().copied().find(|c| c.rank == first_rank))
-        .into_iter();
-    let best = order.first().map_or(0.0, |c| c.score);
+    else {
+        return Ok(None);
+    };
+    let first = match order.first() {
+        Some(best) if best.score >= lead.score + CLEARLY_BETTER => *best,
+        _ => lead,
+    };
     // The next sentence of the same paragraph usually goes on with the first one's
     // point ("A retention policy decides how long snapshots are kept. The default
-    // policy keeps 7 daily ..."), so it follows the first.
-    let first: Vec<&Candidate<'_>> = first.collect();
-    let continuation = first.first().and_then(|f| {
-        candidates.iter().find(|c| {
-            c.rank == f.rank && c.index == f.index + 1 && {
-                let between: String = f
-                    .chunk
-                    .text
-                    .chars()
-                    .skip(f.span.end)
-                    .take(c.span.start - f.span.end)
-                    .collect();
-                !between.contains("\n\n")
-            }
-        })
+    // policy keeps 7 daily ..."), so it follows the first when it shares a term
+    // with the question.
+    let continuation = candidates.iter().find(|c| {
+        c.rank == first.rank && c.index == first.index + 1 && c.score > 0.0 && {
+            let between: String = first
+                .chunk
+                .text
+                .chars()
+                .skip(first.span.end)
+                .take(c.span.start - first.span.end)
+                .collect();
+            !between.contains("\n\n")
+        }
     });
     let mut chosen: Vec<&Candidate<'_>> = Vec::new();
-    for c in first.into_iter().chain(continuation).chain(
+    for c in std::iter::once(first).chain(continuation).chain(
         order
             .iter()
             .copied()
-            .filter(|c| c.score > 0.0 && c.score >= RELATIVE_FLOOR * best),
+            .filter(|c| c.score >= RELATIVE_FLOOR * first.score),
     ) {
         if chosen.len() == max_sentences {
             break;
@@ -321,9 +329,7 @@ pub fn compose(
         if n > 0 {
             text.push(' ');
         }
-        // Hard-wrapped lines read as one line; the span still points at the source.
-        let flat = c.text.split_whitespace().collect::<Vec<_>>().join(" ");
-        text.push_str(&format!("{flat} [{}]", n + 1));
+        text.push_str(&format!("{} [{}]", plain(&c.text), n + 1));
         let chars: Vec<char> = c.chunk.text.chars().collect();
         let (s, e) = (
             c.span.start.saturating_sub(SNIPPET_CONTEXT),
@@ -348,6 +354,114 @@ pub fn compose(
         });
     }
     Ok(Some(Composed { text, citations }))
+}
+
+/// A quoted sentence as plain text: hard-wrapped lines joined, and the markup
+/// of Markdown and reStructuredText reduced to the words a reader sees (a
+/// link's text, not its target; a literal without its quotes; no heading
+/// underlines). The citation's span still points at the source as written.
+pub fn plain(sentence: &str) -> String {
+    let chars: Vec<char> = sentence.chars().collect();
+    let mut out = String::with_capacity(sentence.len());
+    let mut i = 0;
+    // The index of the `close` that ends a construct opened at `from`, on the
+    // same sentence, if any.
+    let find = |from: usize, close: char| {
+        chars[from..]
+            .iter()
+            .position(|&c| c == close)
+            .map(|p| from + p)
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            // Markdown `[text](target)` and `![alt](target)`.
+            '!' | '['
+                if {
+                    let open = if c == '!' { i + 1 } else { i };
+                    chars.get(open) == Some(&'[')
+                        && find(open + 1, ']').is_some_and(|e| chars.get(e + 1) == Some(&'('))
+                } =>
+            {
+                let open = if c == '!' { i + 1 } else { i };
+                let end = find(open + 1, ']').unwrap_or(open);
+                let target_end = find(end + 2, ')');
+                match target_end {
+                    Some(t) => {
+                        out.extend(&chars[open + 1..end]);
+                        i = t + 1;
+                    }
+                    None => {
+                        out.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            // reST roles `:ref:`text <target>``, and interpreted text or
+            // hyperlinks `text <url>`_ : the text before any `<target>`.
+            ':' if role_end(&chars, i).is_some() => {
+                i = role_end(&chars, i).unwrap_or(i + 1);
+            }
+            '`' => {
+                let ticks = chars[i..].iter().take_while(|&&t| t == '`').count();
+                let start = i + ticks;
+                let close = (start..chars.len()).find(|&k| {
+                    chars[k..].iter().take_while(|&&t| t == '`').count() >= ticks && chars[k] == '`'
+                });
+                match close {
+                    Some(k) if k > start => {
+                        let inner: String = chars[start..k].iter().collect();
+                        let shown = match (inner.rfind('<'), inner.ends_with('>')) {
+                            (Some(lt), true) if ticks == 1 && lt > 0 => {
+                                inner[..lt].trim_end().to_owned()
+                            }
+                            _ => inner,
+                        };
+                        out.push_str(&shown);
+                        i = k + ticks;
+                        // The `_` or `__` of a reST hyperlink reference.
+                        while chars.get(i) == Some(&'_') {
+                            i += 1;
+                        }
+                    }
+                    _ => {
+                        out.extend(&chars[i..start]);
+                        i = start;
+                    }
+                }
+            }
+            '*' | '_' if chars.get(i + 1) == Some(&c) => {
+                i += 2;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out.split_whitespace()
+        // A heading's underline (`=====`) is decoration, not words.
+        .filter(|w| {
+            let mut cs = w.chars();
+            let first = cs.next();
+            !(w.chars().count() >= 3
+                && first.is_some_and(|f| f.is_ascii_punctuation() && w.chars().all(|c| c == f)))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Where a reST role such as `:ref:` or `:option:` that starts at `i` and is
+/// followed by interpreted text ends: the role's name is skipped, so that
+/// what follows is read as interpreted text.
+fn role_end(chars: &[char], i: usize) -> Option<usize> {
+    let name = chars[i + 1..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '.'))
+        .count();
+    let after = i + 1 + name;
+    (name > 0 && chars.get(after) == Some(&':') && chars.get(after + 1) == Some(&'`'))
+        .then_some(after + 1)
 }
 
 /// True when two sentences are the same text (overlapping windows repeat it) or

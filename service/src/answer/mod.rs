@@ -33,7 +33,9 @@ use crate::Error;
 pub use compose::{Citation, Composed};
 pub use generate::Dropped;
 pub use guard::{Fired, Guards};
-pub use support::{Calibration, ScopeProfile, Signals, Verdict, EVIDENCE_MIN_EACH};
+pub use support::{
+    Calibration, ScopeProfile, Signals, Verdict, ANSWER_MIN_UNANSWERABLE, EVIDENCE_MIN_EACH,
+};
 
 /// The support a generated sentence needs from its sources when the corpus's
 /// calibration has no citation threshold: the one `candor calibrate` chose on
@@ -668,12 +670,13 @@ impl Answerer {
 
     fn conclude(
         &self,
-        a: Assessment<'_>,
+        mut a: Assessment<'_>,
         q: &Question<'_>,
         routed: bool,
         sink: Sink<'_>,
     ) -> crate::Result<Answer> {
-        let config = &a.served.config;
+        let served = a.served.clone();
+        let config = &served.config;
         let mut warnings = Vec::new();
         if !a.support.calibrated {
             warnings.push(format!(
@@ -734,6 +737,13 @@ impl Answerer {
                     config.answer.max_sentences,
                 )?;
             }
+        }
+        let unfit = match &composed {
+            Some(c) => !self.fits(&mut a, q.text, c)?,
+            None => false,
+        };
+        if unfit {
+            composed = None;
         }
         if let Some(c) = composed.as_mut() {
             let cites = plugin_citations(&c.citations);
@@ -826,12 +836,15 @@ impl Answerer {
             (None, verdict) => {
                 let why = if verdict == Verdict::AmbiguousEvidence {
                     "no document stands out as the one that answers it: the passages that match its words and those that match its meaning point to different documents"
+                } else if verdict == Verdict::Supported {
+                    "its documents do not hold enough evidence to answer it: the passages closest to it are about something else"
                 } else {
                     "its documents do not hold enough evidence to answer it"
                 };
                 let message = format!(
-                    "Your question is within the scope of `{}`, but {why}.",
-                    a.name
+                    "Your question is within the scope of `{}`, but {why}. It covers: {}",
+                    a.name,
+                    config.scope.trim()
                 );
                 (
                     Outcome::Unsupported(Reason::InsufficientEvidence),
@@ -856,6 +869,21 @@ impl Answerer {
             composer,
             llm: run,
         })
+    }
+
+    /// The check stage: whether a composed answer fits its question, by the
+    /// corpus's answer check (when its calibration has one). Records the fit
+    /// in the assessment's signals.
+    fn fits(&self, a: &mut Assessment<'_>, question: &str, c: &Composed) -> crate::Result<bool> {
+        a.support.signals.answer = support::answer_fit(&a.served.generation, question, c)?;
+        let judge = self.judge(a.name)?;
+        let check = judge
+            .calibration
+            .as_ref()
+            .unwrap_or(&self.default)
+            .answer
+            .as_ref();
+        Ok(check.is_none_or(|check| check.answers(&a.support.signals)))
     }
 
     /// Has the corpus's language model write the answer from the top `k`
@@ -976,11 +1004,23 @@ impl Answerer {
     /// As [`Answerer::answer`].
     pub fn signals(&self, name: &str, text: &str) -> crate::Result<(Signals, Option<DocId>)> {
         let a = self.assess(name, text, None, true)?;
+        let gen = &a.served.generation;
         let best = match a.ranked.first() {
-            Some(s) => Some(a.served.generation.chunk(s.id)?.doc_id.clone()),
+            Some(s) => Some(gen.chunk(s.id)?.doc_id.clone()),
             None => None,
         };
-        Ok((a.support.signals, best))
+        let mut signals = a.support.signals;
+        let answer = &a.served.config.answer;
+        if let Some(c) = compose::compose(
+            gen,
+            text,
+            &a.ranked,
+            answer.evidence_chunks,
+            answer.max_sentences,
+        )? {
+            signals.answer = support::answer_fit(gen, text, &c)?;
+        }
+        Ok((signals, best))
     }
 }
 

@@ -60,6 +60,11 @@ pub struct Signals {
     /// Mean cosine similarity to the nearest scope examples; the scope statement's
     /// similarity when the corpus has none.
     pub examples: f32,
+    /// How well the composed answer fits the question: the IDF-weighted share
+    /// of the question's content terms its sentences (or the titles of what
+    /// they cite) hold. 0 before an answer is composed, and when none could be.
+    #[serde(default)]
+    pub answer: f32,
 }
 
 /// Which signals a model reads, by name, in the order of its weights.
@@ -73,6 +78,10 @@ const SUPPORT_FEATURES: [&str; 6] = [
 ];
 const SCOPE_FEATURES: [&str; 3] = ["dense_mean", "scope", "examples"];
 const EVIDENCE_FEATURES: [&str; 4] = ["lead", "agreement", "dense_best", "coverage"];
+const ANSWER_FEATURES: [&str; 3] = ["answer", "coverage", "dense_best"];
+/// The answer check is fitted only with at least this many unanswerable
+/// questions to learn from.
+pub const ANSWER_MIN_UNANSWERABLE: usize = 5;
 /// The evidence check is fitted only with at least this many judged questions
 /// whose best document is relevant, and as many whose best document is not.
 pub const EVIDENCE_MIN_EACH: usize = 10;
@@ -87,6 +96,7 @@ impl Signals {
             "lead" => self.lead,
             "scope" => self.scope,
             "examples" => self.examples,
+            "answer" => self.answer,
             _ => return None,
         })
     }
@@ -125,18 +135,83 @@ impl Signals {
             lead,
             scope,
             examples,
+            answer: 0.0,
         })
     }
 }
 
+/// The [`Signals::answer`] of a composed answer to `question`.
+///
+/// # Errors
+///
+/// Index errors.
+pub fn answer_fit(
+    gen: &Generation,
+    question: &str,
+    composed: &super::Composed,
+) -> crate::Result<f32> {
+    let terms = weighted_terms(gen, question)?;
+    let mut present: HashSet<String> = lexical::terms(&composed.text).into_iter().collect();
+    for c in &composed.citations {
+        present.extend(lexical::terms(&c.title));
+    }
+    Ok(covered(&terms, &present))
+}
+
 /// Words that shape a question rather than say what it is about. The index's stop
 /// list is short (BM25 discounts frequent words itself); these would otherwise
-/// count as content in small corpora, where IDF cannot tell.
+/// count as content in small corpora, where IDF cannot tell. Words that ask for
+/// the latest state are read by recency ranking, not matched in the text.
 const QUESTION_WORDS: &[&str] = &[
-    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did",
-    "done", "can", "could", "should", "would", "may", "might", "must", "shall", "i", "me", "my",
-    "we", "our", "us", "you", "your", "has", "have", "had", "been", "being", "were", "am", "any",
-    "some", "get", "tell",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "why",
+    "how",
+    "do",
+    "does",
+    "did",
+    "done",
+    "can",
+    "could",
+    "should",
+    "would",
+    "may",
+    "might",
+    "must",
+    "shall",
+    "i",
+    "me",
+    "my",
+    "we",
+    "our",
+    "us",
+    "you",
+    "your",
+    "has",
+    "have",
+    "had",
+    "been",
+    "being",
+    "were",
+    "am",
+    "any",
+    "some",
+    "get",
+    "tell",
+    "latest",
+    "newest",
+    "recent",
+    "recently",
+    "current",
+    "currently",
+    "nowadays",
+    "now",
+    "today",
 ];
 
 /// The analysed content terms of a question: its index terms without question words.
@@ -148,12 +223,43 @@ pub fn question_terms(question: &str) -> Vec<String> {
     lexical::terms(&content.join(" "))
 }
 
+/// A question's content terms, each with its IDF weight. A term the corpus
+/// never uses but that is one edit from one it does is taken for a typo of
+/// that term ("resotring" reads as "restoring").
+///
+/// # Errors
+///
+/// Index errors.
+pub fn weighted_terms(gen: &Generation, question: &str) -> crate::Result<Vec<(String, f32)>> {
+    let mut out: Vec<(String, f32)> = Vec::new();
+    for t in question_terms(question) {
+        let t = gen.lexical.spelling_neighbour(&t)?.unwrap_or(t);
+        if !out.iter().any(|(known, _)| *known == t) {
+            let idf = gen.lexical.idf(&t)?;
+            out.push((t, idf));
+        }
+    }
+    Ok(out)
+}
+
+/// IDF-weighted share of `terms` found in `present`; 0 when there are none.
+pub fn covered(terms: &[(String, f32)], present: &HashSet<String>) -> f32 {
+    let total: f32 = terms.iter().map(|t| t.1).sum();
+    let hit: f32 = terms
+        .iter()
+        .filter(|t| present.contains(&t.0))
+        .map(|t| t.1)
+        .sum();
+    if total > 0.0 {
+        hit / total
+    } else {
+        0.0
+    }
+}
+
 /// IDF-weighted share of the question's content terms present in the top chunks.
 fn coverage(gen: &Generation, question: &str, ranked: &[Scored<ChunkId>]) -> crate::Result<f32> {
-    let terms = question_terms(question);
-    if terms.is_empty() {
-        return Ok(0.0);
-    }
+    let terms = weighted_terms(gen, question)?;
     let mut present: HashSet<String> = HashSet::new();
     for s in ranked.iter().take(COVERAGE_OF) {
         let c = gen.chunk(s.id)?;
@@ -164,15 +270,7 @@ fn coverage(gen: &Generation, question: &str, ranked: &[Scored<ChunkId>]) -> cra
             c.text
         )));
     }
-    let (mut covered, mut total) = (0.0, 0.0);
-    for t in &terms {
-        let idf = gen.lexical.idf(t)?;
-        total += idf;
-        if present.contains(t) {
-            covered += idf;
-        }
-    }
-    Ok(if total > 0.0 { covered / total } else { 0.0 })
+    Ok(covered(&terms, &present))
 }
 
 /// How the two retrievers' own top documents relate: the share they have in
@@ -493,6 +591,9 @@ pub struct Labelled<'a> {
     pub unanswerable: &'a [Signals],
     /// Questions about something else.
     pub out_of_scope: &'a [Signals],
+    /// The largest share of the answerable questions the answer check may
+    /// decline.
+    pub max_unanswered: f32,
 }
 
 /// Why a question may not be answered.
@@ -540,6 +641,81 @@ pub struct Calibration {
     /// wrong; absent when no calibration question named its relevant documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<EvidenceCheck>,
+    /// Declines questions whose composed answer does not fit them; absent when
+    /// calibration had too few unanswerable questions to learn from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<AnswerCheck>,
+}
+
+/// A model of whether a composed answer answers its question, learnt from
+/// the answers composed for questions the corpus should answer and for
+/// on-topic questions its documents cannot answer. Its threshold is the cut
+/// that declines the most unanswerable questions while declining at most the
+/// allowed share of the answerable ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerCheck {
+    /// Its probability that the answer answers; below the threshold the
+    /// question is declined as `insufficient_evidence`.
+    pub model: Logistic,
+    /// Share of the answerable questions (of those composed) it declines.
+    pub answerable_declined: f32,
+    /// Share of the unanswerable questions (of those composed) it declines.
+    pub unanswerable_declined: f32,
+}
+
+impl AnswerCheck {
+    /// Fits the check; None with too few questions of either kind.
+    fn fit(
+        answerable: &[Signals],
+        unanswerable: &[Signals],
+        max_declined: f32,
+    ) -> Option<AnswerCheck> {
+        if unanswerable.len() < ANSWER_MIN_UNANSWERABLE
+            || answerable.len() < ANSWER_MIN_UNANSWERABLE
+        {
+            return None;
+        }
+        let mut model = Logistic::fit(
+            &ANSWER_FEATURES,
+            &[
+                Group {
+                    signals: answerable,
+                    positive: true,
+                },
+                Group {
+                    signals: unanswerable,
+                    positive: false,
+                },
+            ],
+        );
+        let mut yes: Vec<f32> = answerable.iter().map(|s| model.probability(s)).collect();
+        yes.sort_by(f32::total_cmp);
+        // The largest cut that declines at most the allowed share of answerable
+        // questions: halfway between the last one it may decline and the next.
+        let k = (max_declined.clamp(0.0, 1.0) * yes.len() as f32).floor() as usize;
+        model.threshold = match k {
+            0 => yes[0].next_down().max(0.0),
+            k if k >= yes.len() => 1.0,
+            k => (yes[k - 1] + yes[k]) / 2.0,
+        };
+        let share = |set: &[Signals]| {
+            set.iter()
+                .filter(|s| model.probability(s) < model.threshold)
+                .count() as f32
+                / set.len() as f32
+        };
+        Some(AnswerCheck {
+            answerable_declined: share(answerable),
+            unanswerable_declined: share(unanswerable),
+            model,
+        })
+    }
+
+    /// Whether the composed answer, whose fit is in `s`, answers the question.
+    pub fn answers(&self, s: &Signals) -> bool {
+        self.model.probability(s) >= self.model.threshold
+    }
 }
 
 /// A model of whether the best-ranked document is relevant, and how its
@@ -686,6 +862,7 @@ impl Calibration {
             calibrated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             citation: None,
             evidence: None,
+            answer: None,
         };
         // The check learns only from the questions the support model answers:
         // the others never reach it.
@@ -696,10 +873,26 @@ impl Calibration {
             .copied()
             .collect();
         c.evidence = EvidenceCheck::fit(&judged, set.max_ambiguous);
+        // The answer check, too, sees only what the models before it let through.
+        // A question no sentence matched (fit 0) has no answer to judge.
+        let through = |set: &[Signals]| -> Vec<Signals> {
+            set.iter()
+                .filter(|s| s.answer > 0.0 && c.decide(s).1 == Verdict::Supported)
+                .copied()
+                .collect()
+        };
+        c.answer = AnswerCheck::fit(
+            &through(set.answerable),
+            &through(set.unanswerable),
+            set.max_unanswered,
+        );
         let answered = |set: &[Signals]| {
             let yes = set
                 .iter()
-                .filter(|s| c.decide(s).1 == Verdict::Supported)
+                .filter(|s| {
+                    c.decide(s).1 == Verdict::Supported
+                        && c.answer.as_ref().is_none_or(|a| a.answers(s))
+                })
                 .count();
             yes as f32 / set.len().max(1) as f32
         };
@@ -775,6 +968,11 @@ impl Calibration {
                 .check(&EVIDENCE_FEATURES)
                 .map_err(|m| bad("evidence.model", m))?;
         }
+        if let Some(a) = &c.answer {
+            a.model
+                .check(&ANSWER_FEATURES)
+                .map_err(|m| bad("answer.model", m))?;
+        }
         if let Some(t) = c.citation.map(|c| c.threshold) {
             if !(0.0..=1.0).contains(&t) {
                 return Err(bad(
@@ -816,6 +1014,7 @@ mod tests {
             lead: v,
             scope,
             examples: scope,
+            answer: v,
         }
     }
 
@@ -824,6 +1023,7 @@ mod tests {
             answerable: pos,
             judged: &[],
             max_ambiguous: 0.0,
+            max_unanswered: 0.05,
             unanswerable: &[],
             out_of_scope: neg,
         })
@@ -887,6 +1087,7 @@ mod tests {
                 answerable: &answerable,
                 judged: &judged,
                 max_ambiguous,
+                max_unanswered: 0.05,
                 unanswerable: &[],
                 out_of_scope: &off,
             })
@@ -910,6 +1111,7 @@ mod tests {
             answerable: &answerable,
             judged: &judged[..12],
             max_ambiguous: 0.1,
+            max_unanswered: 0.05,
             unanswerable: &[],
             out_of_scope: &off,
         })
@@ -1083,6 +1285,7 @@ mod tests {
             answerable: &answerable,
             judged: &[],
             max_ambiguous: 0.0,
+            max_unanswered: 0.05,
             unanswerable: &unanswerable,
             out_of_scope: &off,
         })

@@ -49,6 +49,11 @@ pub struct CalibrateArgs {
     /// likely the wrong one; 0 turns the check off.
     #[arg(long, default_value_t = 0.03, value_parser = share)]
     max_ambiguous: f32,
+    /// The largest share of the in-scope questions that the answer check, learnt
+    /// from the --unanswerable questions, may decline because their composed
+    /// answer does not fit them.
+    #[arg(long, default_value_t = 0.05, value_parser = share)]
+    max_unanswered: f32,
 }
 
 fn share(text: &str) -> Result<f32, String> {
@@ -198,6 +203,7 @@ pub fn calibrate_cmd(args: &CalibrateArgs, deployed: &Deployed) -> anyhow::Resul
             unanswerable: &texts(o.set.unanswerable),
             out_of_scope: &texts(o.set.out_of_scope),
             max_ambiguous: args.max_ambiguous,
+            max_unanswered: args.max_unanswered,
         },
     )?;
     if args.labelled.json {
@@ -226,6 +232,18 @@ pub fn calibrate_cmd(args: &CalibrateArgs, deployed: &Deployed) -> anyhow::Resul
             None => outln!(
                 "no evidence check: it needs {} answered in-scope questions with `relevant` doc ids whose best document is relevant and as many whose is not, and --max-ambiguous above 0",
                 candor::answer::EVIDENCE_MIN_EACH
+            ),
+        }
+        match &c.answer {
+            Some(a) => outln!(
+                "answer check, on the composed answers: declines {:.1}% of in-scope and {:.1}% of unanswerable questions (threshold {:.3})",
+                100.0 * a.answerable_declined,
+                100.0 * a.unanswerable_declined,
+                a.model.threshold
+            ),
+            None => outln!(
+                "no answer check: it needs {} unanswerable questions (--unanswerable) that reach an answer",
+                candor::answer::ANSWER_MIN_UNANSWERABLE
             ),
         }
     }
@@ -334,22 +352,54 @@ fn print_report(r: &eval_answer::AnswerReport, json: bool) -> anyhow::Result<()>
             r.judged_answered
         );
     }
+    if r.gold_questions > 0 {
+        outln!(
+            "  answer correct: {:.1}% of {} questions with gold strings",
+            100.0 * r.answer_correct,
+            r.gold_questions
+        );
+    }
+    if r.expected_questions > 0 {
+        outln!(
+            "  first citation expected: {:.1}% of {} questions with an expected document",
+            100.0 * r.first_citation_expected,
+            r.expected_questions
+        );
+    }
     if r.unanswerable > 0 {
         outln!(
-            "  unanswerable:  {:>5} asked, {:.1}% unsupported",
+            "  unanswerable:  {:>5} asked, {:.1}% declined",
             r.unanswerable,
-            100.0 * r.unanswerable_unsupported
+            100.0 * r.unanswerable_declined
         );
     }
     outln!(
-        "  out of scope:  {:>5} asked, {:.1}% unsupported",
+        "  out of scope:  {:>5} asked, {:.1}% declined",
         r.out_of_scope,
-        100.0 * r.out_of_scope_unsupported
+        100.0 * r.out_of_scope_declined
     );
     outln!(
         "  unsupported by reason: {}",
         serde_json::to_string(&r.reasons)?
     );
+    for m in &r.misses {
+        let mut wrong = Vec::new();
+        if m.correct == Some(false) {
+            wrong.push("no gold string");
+        }
+        if m.expected_first == Some(false) {
+            wrong.push("unexpected first citation");
+        }
+        outln!(
+            "  miss ({}): {:?} -> {}",
+            wrong.join(", "),
+            m.text,
+            match (&m.answer, &m.first_doc) {
+                (Some(a), Some(d)) => format!("[{d}] {a}"),
+                _ => "declined".to_owned(),
+            }
+        );
+    }
     let c = &r.confusion;
     outln!("  expected \\ got   answered  unsupported");
     outln!(

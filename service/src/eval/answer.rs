@@ -35,6 +35,33 @@ pub struct Judged {
     /// For a guardrail case: the rule that must fire (`pii.request`).
     #[serde(default)]
     pub code: Option<String>,
+    /// Short strings, one of which a correct answer's text contains
+    /// (case-insensitive); absent when the answer is not judged by its text.
+    #[serde(default)]
+    pub gold: Option<Vec<String>>,
+    /// The document the first citation should be; without it, any `relevant`
+    /// document is expected first.
+    #[serde(default)]
+    pub doc: Option<String>,
+}
+
+impl Judged {
+    /// The documents a first citation may be: `doc` when given, else `relevant`.
+    fn expected_first(&self) -> Vec<&str> {
+        match &self.doc {
+            Some(d) => vec![d.as_str()],
+            None => self.relevant.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// True when `text` holds one of the gold strings, case-insensitively.
+    pub fn gold_in(&self, text: &str) -> bool {
+        let text = text.to_lowercase();
+        self.gold
+            .iter()
+            .flatten()
+            .any(|g| !g.trim().is_empty() && text.contains(&g.trim().to_lowercase()))
+    }
 }
 
 /// The questions of one evaluation, by what the corpus should do with them.
@@ -211,7 +238,12 @@ pub fn unknown_relevant<'q>(
     let docs: HashSet<&str> = gen.chunks.iter().map(|c| c.doc_id.0.as_str()).collect();
     questions
         .iter()
-        .flat_map(|q| q.relevant.iter().map(move |id| (q, id.as_str())))
+        .flat_map(|q| {
+            q.relevant
+                .iter()
+                .chain(&q.doc)
+                .map(move |id| (q, id.as_str()))
+        })
         .filter(|(_, id)| !docs.contains(id))
         .collect()
 }
@@ -229,14 +261,24 @@ pub struct AnswerReport {
     pub judged_answered: usize,
     /// Share of those whose first citation is a relevant document.
     pub first_citation_relevant: f64,
+    /// In-scope questions that carry `gold` strings.
+    pub gold_questions: usize,
+    /// Share of them answered with a text that holds a gold string.
+    pub answer_correct: f64,
+    /// In-scope questions with an expected first document (`doc`, or `relevant`).
+    pub expected_questions: usize,
+    /// Share of them answered with an expected document cited first.
+    pub first_citation_expected: f64,
     /// On-topic questions the corpus cannot answer, asked.
     pub unanswerable: usize,
     /// Share of them declared unsupported.
-    pub unanswerable_unsupported: f64,
+    pub unanswerable_declined: f64,
     /// Out-of-scope questions asked.
     pub out_of_scope: usize,
     /// Share of them declared unsupported.
-    pub out_of_scope_unsupported: f64,
+    pub out_of_scope_declined: f64,
+    /// The in-scope questions answered wrongly or declined, for reading.
+    pub misses: Vec<Miss>,
     /// Unsupported outcomes by reason, over both sets.
     pub reasons: BTreeMap<String, usize>,
     /// Guardrail cases asked.
@@ -255,6 +297,22 @@ pub struct AnswerReport {
     /// What the language model did, when the corpus composes with one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated: Option<Generated>,
+}
+
+/// An in-scope question whose answer missed its gold strings or its expected
+/// first document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Miss {
+    /// The question.
+    pub text: String,
+    /// The answer's text; None when it was declined.
+    pub answer: Option<String>,
+    /// The first citation's document, when answered.
+    pub first_doc: Option<String>,
+    /// Whether the text held a gold string (None when the question has none).
+    pub correct: Option<bool>,
+    /// Whether the first citation was expected (None when nothing is expected).
+    pub expected_first: Option<bool>,
 }
 
 /// The language model's work over a run.
@@ -331,23 +389,49 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
         Ok(a)
     };
     let (mut answered, mut judged, mut relevant_first) = (0, 0, 0);
+    let (mut gold_questions, mut correct) = (0, 0);
+    let (mut expected_questions, mut expected_first) = (0, 0);
+    let mut misses = Vec::new();
     for q in in_scope {
         let a = ask(q)?;
         if let Some(s) = a.support {
             confidence.threshold = s.threshold;
         }
         confidence.in_scope.push(a.confidence);
-        if let Outcome::Answered(c) = a.outcome {
+        let composed = match &a.outcome {
+            Outcome::Answered(c) => Some(c),
+            Outcome::Unsupported(_) => None,
+        };
+        let first_doc = composed
+            .and_then(|c| c.citations.first())
+            .map(|c| c.doc_id.0.clone());
+        if composed.is_some() {
             answered += 1;
             if !q.relevant.is_empty() {
                 judged += 1;
-                if c.citations
-                    .first()
-                    .is_some_and(|c| q.relevant.contains(&c.doc_id.0))
-                {
-                    relevant_first += 1;
-                }
+                relevant_first +=
+                    usize::from(first_doc.as_ref().is_some_and(|d| q.relevant.contains(d)));
             }
+        }
+        let is_correct = q
+            .gold
+            .is_some()
+            .then(|| composed.is_some_and(|c| q.gold_in(&c.text)));
+        let expected = q.expected_first();
+        let is_expected = (!expected.is_empty())
+            .then(|| first_doc.as_deref().is_some_and(|d| expected.contains(&d)));
+        gold_questions += usize::from(is_correct.is_some());
+        correct += usize::from(is_correct == Some(true));
+        expected_questions += usize::from(is_expected.is_some());
+        expected_first += usize::from(is_expected == Some(true));
+        if is_correct == Some(false) || is_expected == Some(false) {
+            misses.push(Miss {
+                text: q.text.clone(),
+                answer: composed.map(|c| c.text.clone()),
+                first_doc,
+                correct: is_correct,
+                expected_first: is_expected,
+            });
         }
     }
     let mut declined = |set: &[Judged], seen: &mut Vec<f32>| -> crate::Result<usize> {
@@ -406,10 +490,15 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
         in_scope_answered: share(answered, in_scope.len()),
         judged_answered: judged,
         first_citation_relevant: share(relevant_first, judged),
+        gold_questions,
+        answer_correct: share(correct, gold_questions),
+        expected_questions,
+        first_citation_expected: share(expected_first, expected_questions),
         unanswerable: unanswerable.len(),
-        unanswerable_unsupported: share(declined_unanswerable, unanswerable.len()),
+        unanswerable_declined: share(declined_unanswerable, unanswerable.len()),
         out_of_scope: out_of_scope.len(),
-        out_of_scope_unsupported: share(declined, out_of_scope.len()),
+        out_of_scope_declined: share(declined, out_of_scope.len()),
+        misses,
         reasons,
         guarded: guarded.len(),
         guarded_blocked: share(blocked, guarded.len()),

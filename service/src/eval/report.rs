@@ -71,6 +71,8 @@ th:first-child,td:first-child{text-align:left}.legend span{display:inline-block;
             out,
             "<table><tr><th>questions</th><th>asked</th><th>outcome</th></tr>\
              <tr><td>in scope</td><td>{}</td><td>{} answered; first citation relevant {} of {} judged</td></tr>\
+             <tr><td>answer correct</td><td>{}</td><td>{} hold a gold string</td></tr>\
+             <tr><td>first citation expected</td><td>{}</td><td>{} cite the expected document first</td></tr>\
              <tr><td>unanswerable</td><td>{}</td><td>{} declined</td></tr>\
              <tr><td>out of scope</td><td>{}</td><td>{} declined</td></tr>\
              <tr><td>guardrail cases</td><td>{}</td><td>{} blocked by their rule</td></tr></table>",
@@ -78,10 +80,14 @@ th:first-child,td:first-child{text-align:left}.legend span{display:inline-block;
             pct(r.in_scope_answered),
             pct(r.first_citation_relevant),
             r.judged_answered,
+            r.gold_questions,
+            pct(r.answer_correct),
+            r.expected_questions,
+            pct(r.first_citation_expected),
             r.unanswerable,
-            pct(r.unanswerable_unsupported),
+            pct(r.unanswerable_declined),
             r.out_of_scope,
-            pct(r.out_of_scope_unsupported),
+            pct(r.out_of_scope_declined),
             r.guarded,
             pct(r.guarded_blocked),
         );
@@ -261,10 +267,15 @@ mod tests {
             in_scope_answered: 1.0,
             judged_answered: 2,
             first_citation_relevant: 0.5,
+            gold_questions: 2,
+            answer_correct: 0.5,
+            expected_questions: 2,
+            first_citation_expected: 0.5,
             unanswerable: 0,
-            unanswerable_unsupported: 0.0,
+            unanswerable_declined: 0.0,
             out_of_scope: 1,
-            out_of_scope_unsupported: 1.0,
+            out_of_scope_declined: 1.0,
+            misses: Vec::new(),
             reasons: Default::default(),
             guarded: 0,
             guarded_blocked: 0.0,

@@ -38,7 +38,14 @@ pub struct LexicalIndex {
     dir: PathBuf,
     reader: IndexReader,
     fields: Fields,
+    /// The body terms and their document frequencies, read on first use by
+    /// [`LexicalIndex::spelling_neighbour`].
+    vocabulary: std::sync::OnceLock<Vec<(String, u64)>>,
 }
+
+/// Terms shorter than this are never taken for misspellings: at three letters
+/// one edit reaches too many other words.
+const MIN_MISSPELT_CHARS: usize = 5;
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -75,6 +82,31 @@ fn analyzer() -> TextAnalyzer {
             .build(),
         None => builder.filter(Stemmer::new(Language::English)).build(),
     }
+}
+
+/// The optimal string alignment distance: edits (insert, delete, substitute,
+/// swap two neighbours) that turn `a` into `b`.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        rows[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// The analysed terms of `text` (lower-cased, stop words dropped, stemmed): the
@@ -138,7 +170,66 @@ impl LexicalIndex {
             dir: dir.to_path_buf(),
             reader,
             fields,
+            vocabulary: std::sync::OnceLock::new(),
         })
+    }
+
+    /// For an analysed term the corpus never uses, the term it most likely
+    /// misspells: the most frequent body term with the same first letter one
+    /// edit away (an insertion, deletion, substitution or swap of neighbours;
+    /// two for long words). None
+    /// for a term the corpus uses, a short one, or one with no neighbour.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lexical`] when the index cannot be read.
+    pub fn spelling_neighbour(&self, term: &str) -> crate::Result<Option<String>> {
+        let len = term.chars().count();
+        if len < MIN_MISSPELT_CHARS || self.doc_freq(term)? > 0 {
+            return Ok(None);
+        }
+        let vocabulary = match self.vocabulary.get() {
+            Some(v) => v,
+            None => {
+                let v = self.read_vocabulary()?;
+                self.vocabulary.get_or_init(|| v)
+            }
+        };
+        let edits = if len >= 8 { 2 } else { 1 };
+        let first = term.chars().next();
+        let term: Vec<char> = term.chars().collect();
+        // Misspellings seldom touch the first letter; holding it keeps the scan
+        // to a small share of the vocabulary.
+        Ok(vocabulary
+            .iter()
+            .filter(|(t, _)| t.chars().next() == first)
+            .filter(|(t, _)| {
+                let t: Vec<char> = t.chars().collect();
+                t.len().abs_diff(term.len()) <= edits && edit_distance(&t, &term) <= edits
+            })
+            // Most used first; ties by the term, so the choice is reproducible.
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+            .map(|(t, _)| t.clone()))
+    }
+
+    fn doc_freq(&self, term: &str) -> crate::Result<u64> {
+        let searcher = self.reader.searcher();
+        Ok(searcher.doc_freq(&Term::from_field_text(self.fields.body, term))?)
+    }
+
+    fn read_vocabulary(&self) -> crate::Result<Vec<(String, u64)>> {
+        let searcher = self.reader.searcher();
+        let mut freq: std::collections::BTreeMap<String, u64> = Default::default();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(self.fields.body)?;
+            let mut stream = inverted.terms().stream().map_err(Error::io(&self.dir))?;
+            while stream.advance() {
+                if let Ok(t) = std::str::from_utf8(stream.key()) {
+                    *freq.entry(t.to_owned()).or_default() += u64::from(stream.value().doc_freq);
+                }
+            }
+        }
+        Ok(freq.into_iter().collect())
     }
 
     /// BM25's inverse document frequency of an analysed term over chunk bodies:

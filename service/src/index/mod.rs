@@ -176,6 +176,12 @@ pub struct CorpusStore {
     vectors: VectorBackend,
 }
 
+/// The newest of ascending `dates` on or before `day`.
+fn newest_on(dates: &[NaiveDate], day: NaiveDate) -> Option<NaiveDate> {
+    let n = dates.partition_point(|d| *d <= day);
+    n.checked_sub(1).map(|i| dates[i])
+}
+
 /// A loaded, searchable generation.
 pub struct Generation {
     /// Its manifest.
@@ -189,14 +195,22 @@ pub struct Generation {
     /// Each series' document dates, ascending and distinct, so supersession needs
     /// no scan of the chunk table per query.
     series_dates: HashMap<String, Vec<NaiveDate>>,
+    /// The same per series and entry key ([`Chunk::entry_key`]): the dates of one
+    /// document's versions.
+    version_dates: HashMap<(String, String), Vec<NaiveDate>>,
 }
 
 impl Generation {
     /// The newest date of `series` on or before `day`, if any.
     pub fn newest_in_series(&self, series: &str, day: NaiveDate) -> Option<NaiveDate> {
-        let dates = self.series_dates.get(series)?;
-        let n = dates.partition_point(|d| *d <= day);
-        n.checked_sub(1).map(|i| dates[i])
+        newest_on(self.series_dates.get(series)?, day)
+    }
+
+    /// The newest date on or before `day` of the document versions that `chunk`'s
+    /// document is one of (same series, same entry key), if it has a series.
+    pub fn newest_version(&self, chunk: &Chunk, day: NaiveDate) -> Option<NaiveDate> {
+        let key = (chunk.series.clone()?, chunk.entry_key().to_owned());
+        newest_on(self.version_dates.get(&key)?, day)
     }
 
     /// The chunk with id `id`.
@@ -301,18 +315,24 @@ impl CorpusStore {
             });
         }
         let mut series_dates: HashMap<String, Vec<NaiveDate>> = HashMap::new();
+        let mut version_dates: HashMap<(String, String), Vec<NaiveDate>> = HashMap::new();
         for c in &chunks {
             if let (Some(series), Some(date)) = (&c.series, c.date) {
                 series_dates.entry(series.clone()).or_default().push(date);
+                version_dates
+                    .entry((series.clone(), c.entry_key().to_owned()))
+                    .or_default()
+                    .push(date);
             }
         }
-        for dates in series_dates.values_mut() {
+        for dates in series_dates.values_mut().chain(version_dates.values_mut()) {
             dates.sort();
             dates.dedup();
         }
         Ok(Generation {
             manifest,
             series_dates,
+            version_dates,
             chunks,
             lexical: LexicalIndex::open(&dir.join(LEXICAL))?,
             vectors,

@@ -46,7 +46,8 @@ pub struct Document {
     /// Publication or revision date, when known.
     pub date: Option<NaiveDate>,
     /// Versions of one document share a series (`install-guide`); the newest
-    /// supersedes the others.
+    /// supersedes the others. The entries of one file (a changelog's releases)
+    /// share a series too, but each holds its own facts: see [`Chunk::entry_key`].
     pub series: Option<String>,
     /// Extra fields a parser plugin kept with the document, by key.
     pub metadata: BTreeMap<String, String>,
@@ -124,6 +125,20 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// The document's key within its file: `2.4.0` for `CHANGELOG.md#2.4.0`,
+    /// empty for a document that is a whole file. Documents of one series with
+    /// the same key are versions of each other (`install-v1.md`, `install-v2.md`);
+    /// with different keys they are entries of a dated series, such as a
+    /// changelog's releases, none of which replaces another.
+    pub fn entry_key(&self) -> &str {
+        let source = self.source.to_string_lossy();
+        self.doc_id
+            .0
+            .strip_prefix(source.as_ref())
+            .and_then(|rest| rest.strip_prefix('#'))
+            .unwrap_or("")
+    }
+
     /// The text given to the embedding model: title and headings give a passage the
     /// context its words alone may lack.
     pub fn embedding_text(&self) -> String {

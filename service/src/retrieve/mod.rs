@@ -191,7 +191,7 @@ pub fn search_chunks(
         return Ok(fused);
     };
     let intent = recency::intent(req.query);
-    let not_after = match (req.filter.not_after, intent.not_after) {
+    let not_after = match (req.filter.not_after, intent.resolve(gen)) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use super::Scored;
 use crate::config::Recency;
 use crate::index::{ChunkId, Generation};
+use crate::ingest::Chunk;
 
 /// Recency weight used when the question asks for the latest or current state.
 pub const LATEST_WEIGHT: f64 = 0.5;
@@ -20,19 +21,71 @@ pub const LATEST_WEIGHT: f64 = 0.5;
 pub const SUPERSEDED_FACTOR: f32 = 0.5;
 
 /// What the question says about time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Intent {
-    /// "latest", "current", "newest", "most recent", "up to date", "now".
+    /// Asks for the latest or current state: "latest", "newest", "most recent",
+    /// "current version", "what's new", "up to date", "nowadays".
     pub latest: bool,
     /// "history", "previous", "older", "earlier", "changed", "used to", "which
     /// version", "when was": older versions stay in play.
     pub history: bool,
-    /// "as of 2023", "in 2019", "before 2020": documents dated after this day are
-    /// out of bounds.
+    /// "as of 2023", "in March 2024", "before 2020": documents dated after this
+    /// day are out of bounds.
     pub not_after: Option<NaiveDate>,
+    /// "before 2.0", "as of version 0.17", "in v1.4": a bound named by a release,
+    /// which only the corpus can date ([`Intent::resolve`]).
+    pub version: Option<VersionBound>,
 }
 
-const LATEST_WORDS: [&str; 6] = ["latest", "current", "currently", "newest", "now", "recent"];
+/// A time bound named by a version rather than a date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionBound {
+    /// The version as written, without a leading `v`: `0.17`, `2.0.1`.
+    pub version: String,
+    /// "before 2.0" (strictly earlier) rather than "as of 2.0" (up to it).
+    pub before: bool,
+}
+
+const LATEST_WORDS: [&str; 9] = [
+    "latest",
+    "newest",
+    "current",
+    "currently",
+    "recent",
+    "recently",
+    "now",
+    "nowadays",
+    "today",
+];
+/// Words after "current" that name a thing of the moment, not the present
+/// state of the product ("the current directory").
+const NOT_TEMPORAL_AFTER_CURRENT: [&str; 14] = [
+    "directory",
+    "dir",
+    "folder",
+    "path",
+    "working",
+    "user",
+    "users",
+    "shell",
+    "session",
+    "host",
+    "machine",
+    "process",
+    "terminal",
+    "umask",
+];
+/// Phrases that ask for the present state.
+const LATEST_PHRASES: [&str; 8] = [
+    "up to date",
+    "up-to-date",
+    "what's new",
+    "what’s new",
+    "whats new",
+    "what is new",
+    "last release",
+    "last version",
+];
 const HISTORY_WORDS: [&str; 7] = [
     "history",
     "historical",
@@ -53,37 +106,145 @@ const HISTORY_PHRASES: [&str; 5] = [
     "when did",
 ];
 
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// A month's name or its abbreviation (`mar`, `sept`), 1-based.
+fn month(word: &str) -> Option<u32> {
+    MONTHS
+        .iter()
+        .position(|m| *m == word || (word.len() >= 3 && m.starts_with(word)))
+        .map(|i| i as u32 + 1)
+}
+
+fn year(word: &str) -> Option<i32> {
+    word.parse::<i32>()
+        .ok()
+        .filter(|y| (1900..=2999).contains(y))
+}
+
+/// A version number as written in a question: digits with at least one dot
+/// (`2.0`, `0.17.3`), optionally after a `v`.
+fn version(word: &str) -> Option<String> {
+    let v = word.strip_prefix('v').unwrap_or(word);
+    let v = v.trim_end_matches('.');
+    let parts: Vec<&str> = v.split('.').collect();
+    (parts.len() >= 2
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit())))
+    .then(|| v.to_owned())
+}
+
+/// The last day of a month.
+fn month_end(y: i32, m: u32) -> Option<NaiveDate> {
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    NaiveDate::from_ymd_opt(ny, nm, 1)?.pred_opt()
+}
+
 /// Reads temporal intent from a question.
 pub fn intent(question: &str) -> Intent {
     let lower = question.to_lowercase();
+    // Words keep their dots, so that `0.17.3` stays one word; a sentence's
+    // final dot is trimmed off.
     let words: Vec<&str> = lower
-        .split(|c: char| !c.is_alphanumeric())
+        .split(|c: char| !(c.is_alphanumeric() || c == '.'))
+        .map(|w| w.trim_matches('.'))
         .filter(|w| !w.is_empty())
         .collect();
     let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
-    let mut not_after = None;
-    for pair in words
-        .windows(3)
-        .map(|w| (w[0], w[1], w[2]))
-        .chain(words.windows(2).map(|w| ("", w[0], w[1])))
-    {
-        let year = |s: &str| s.parse::<i32>().ok().filter(|y| (1900..=2999).contains(y));
-        let bound = match pair {
-            ("as", "of", y) | ("", "in", y) | ("", "during", y) => {
-                year(y).and_then(|y| NaiveDate::from_ymd_opt(y, 12, 31))
-            }
-            ("", "before", y) => year(y).and_then(|y| NaiveDate::from_ymd_opt(y - 1, 12, 31)),
-            _ => None,
+    let latest_word = words.iter().enumerate().any(|(i, w)| {
+        LATEST_WORDS.contains(w)
+            && !(*w == "current"
+                && words
+                    .get(i + 1)
+                    .is_some_and(|n| NOT_TEMPORAL_AFTER_CURRENT.contains(n)))
+    });
+    let (mut not_after, mut bound_version) = (None, None);
+    for (i, w) in words.iter().enumerate() {
+        // "as of", "in", "during", "by", "until" look up to the bound; "before"
+        // and "prior to" stop short of it.
+        let before = match *w {
+            "before" => true,
+            "of" if i > 0 && words[i - 1] == "as" => false,
+            "to" if i > 0 && words[i - 1] == "prior" => true,
+            "in" | "during" | "until" | "till" | "by" => false,
+            _ => continue,
         };
-        if bound.is_some() {
-            not_after = bound;
+        let mut rest = words[i + 1..]
+            .iter()
+            .copied()
+            .skip_while(|w| matches!(*w, "the" | "version" | "release" | "v" | "end" | "of"));
+        let (Some(a), b) = (rest.next(), rest.next()) else {
+            continue;
+        };
+        let date = if let Some(y) = year(a) {
+            if before {
+                NaiveDate::from_ymd_opt(y - 1, 12, 31)
+            } else {
+                NaiveDate::from_ymd_opt(y, 12, 31)
+            }
+        } else if let (Some(m), Some(y)) = (month(a), b.and_then(year)) {
+            if before {
+                NaiveDate::from_ymd_opt(y, m, 1).and_then(|d| d.pred_opt())
+            } else {
+                month_end(y, m)
+            }
+        } else {
+            None
+        };
+        if date.is_some() {
+            not_after = date;
+            break;
+        }
+        if let Some(v) = version(a) {
+            bound_version = Some(VersionBound { version: v, before });
             break;
         }
     }
     Intent {
-        latest: has(&LATEST_WORDS) || lower.contains("up to date") || lower.contains("up-to-date"),
+        latest: latest_word
+            || lower.contains("most recent")
+            || LATEST_PHRASES.iter().any(|p| lower.contains(p)),
         history: has(&HISTORY_WORDS) || HISTORY_PHRASES.iter().any(|p| lower.contains(p)),
         not_after,
+        version: bound_version,
+    }
+}
+
+impl Intent {
+    /// The day after which documents are out of bounds: the question's date
+    /// bound, or its version bound dated by the release documents of `gen`
+    /// (documents with a `version` field) that carry that version or a
+    /// patch of it. A version the corpus does not know bounds nothing.
+    pub fn resolve(&self, gen: &Generation) -> Option<NaiveDate> {
+        if self.not_after.is_some() {
+            return self.not_after;
+        }
+        let bound = self.version.as_ref()?;
+        let prefix = format!("{}.", bound.version);
+        let dates = gen.chunks.iter().filter_map(|c| {
+            let v = c.metadata.get("version")?;
+            let v = v.strip_prefix('v').unwrap_or(v);
+            (v == bound.version || v.starts_with(&prefix)).then_some(c.date?)
+        });
+        if bound.before {
+            dates.min().and_then(|d| d.pred_opt())
+        } else {
+            dates.max()
+        }
     }
 }
 
@@ -102,9 +263,11 @@ pub fn factor(date: Option<NaiveDate>, today: NaiveDate, half_life_days: f64) ->
 /// Re-ranks fused chunks: relevance is scaled to [0, 1] over the candidates, then
 /// blended with the recency factor. Unless the question asks about history, chunks
 /// of superseded versions are demoted and placed below the newest version's best
-/// chunk. Sorted by the new score, then id.
-pub fn rerank(
-    gen: &Generation,
+/// chunk: older versions of the same document, and, when the question asks for
+/// the latest state, older entries of a dated series. Sorted by the new score,
+/// then id.
+pub fn rerank<'g>(
+    gen: &'g Generation,
     mut ranked: Vec<Scored<ChunkId>>,
     settings: &Recency,
     intent: Intent,
@@ -128,11 +291,16 @@ pub fn rerank(
         let r = factor(chunk.date, today, settings.half_life_days);
         let mut relevance = (s.score - lo) / span;
         if !intent.history {
-            if let (Some(series), Some(date)) = (&chunk.series, chunk.date) {
-                // A version dated after `today` (an as-of question) supersedes nothing.
-                s.superseded = gen
-                    .newest_in_series(series, today)
-                    .is_some_and(|n| n > date);
+            if let Some(date) = chunk.date {
+                // A question about the latest state is about the newest entry of
+                // a dated series (a changelog's newest release); otherwise only
+                // newer versions of the same document supersede it. A version
+                // dated after `today` (an as-of question) supersedes nothing.
+                let newest = match &chunk.series {
+                    Some(series) if intent.latest => gen.newest_in_series(series, today),
+                    _ => gen.newest_version(chunk, today),
+                };
+                s.superseded = newest.is_some_and(|n| n > date);
             }
         }
         if s.superseded {
@@ -144,14 +312,14 @@ pub fn rerank(
     // The demotion alone cannot promise the order: an old version may be far more
     // relevant. Where the newest version is among the candidates, an old version
     // ranks just below its best chunk.
-    let mut best_current: HashMap<&str, f32> = HashMap::new();
+    let identity = |c: &'g Chunk| -> Option<(&'g str, &'g str)> {
+        let series = c.series.as_deref()?;
+        Some((series, if intent.latest { "" } else { c.entry_key() }))
+    };
+    let mut best_current: HashMap<(&str, &str), f32> = HashMap::new();
     for s in ranked.iter().filter(|s| !s.superseded) {
-        if let Some(series) = gen
-            .chunks
-            .get(s.id.0 as usize)
-            .and_then(|c| c.series.as_deref())
-        {
-            let b = best_current.entry(series).or_insert(s.score);
+        if let Some(id) = gen.chunks.get(s.id.0 as usize).and_then(identity) {
+            let b = best_current.entry(id).or_insert(s.score);
             *b = b.max(s.score);
         }
     }
@@ -159,8 +327,8 @@ pub fn rerank(
         if let Some(&best) = gen
             .chunks
             .get(s.id.0 as usize)
-            .and_then(|c| c.series.as_deref())
-            .and_then(|x| best_current.get(x))
+            .and_then(identity)
+            .and_then(|id| best_current.get(&id))
         {
             s.score = s.score.min(best.next_down());
         }
@@ -200,6 +368,70 @@ mod tests {
             Some(d(2019, 12, 31))
         );
         assert_eq!(intent("in 12 steps").not_after, None);
+    }
+
+    #[test]
+    fn latest_is_read_from_its_paraphrases_but_not_from_a_current_folder() {
+        for q in [
+            "most recent version of the agent?",
+            "What's the newest release",
+            "whats new in ferrule",
+            "Is my install up-to-date?",
+            "which version is current",
+            "how do people configure it nowadays",
+            "What changed in the last release?",
+            "recently added features",
+        ] {
+            assert!(intent(q).latest, "{q}");
+        }
+        for q in [
+            "rclone found in current directory",
+            "restore into the current working dir",
+            "Which port does it use?",
+            "what version added compression",
+        ] {
+            assert!(!intent(q).latest, "{q}");
+        }
+    }
+
+    #[test]
+    fn month_and_version_bounds_are_read() {
+        assert_eq!(
+            intent("what was the default as of March 2024?").not_after,
+            Some(d(2024, 3, 31))
+        );
+        assert_eq!(
+            intent("settings before feb 2024").not_after,
+            Some(d(2024, 1, 31))
+        );
+        assert_eq!(
+            intent("How did it work in december 2023").not_after,
+            Some(d(2023, 12, 31))
+        );
+        assert_eq!(
+            intent("prior to 2021, which port?").not_after,
+            Some(d(2020, 12, 31))
+        );
+        assert_eq!(
+            intent("What was the default port before version 2.0?").version,
+            Some(VersionBound {
+                version: "2.0".into(),
+                before: true
+            })
+        );
+        assert_eq!(
+            intent("how did pruning work as of v0.17.3").version,
+            Some(VersionBound {
+                version: "0.17.3".into(),
+                before: false
+            })
+        );
+        assert_eq!(
+            intent("what changed in v2.5").version.map(|v| v.before),
+            Some(false)
+        );
+        assert_eq!(intent("what got fixed in restic 0.17.3?").version, None);
+        assert_eq!(intent("a may 2024 release").not_after, None);
     }
 
     #[test]
