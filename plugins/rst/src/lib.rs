@@ -518,13 +518,27 @@ fn labelled<S: Sink>(label: &str, blocks: Vec<Block>, sink: &mut S) {
     }
 }
 
-/// Literal lines without their shared indentation or surrounding blank lines.
+/// Literal lines without surrounding blank lines, their shared indentation
+/// replaced by four spaces.
 fn code_block(lines: &[&str]) -> Option<Block> {
     let lines = dedent(lines);
     let first = lines.iter().position(|l| !is_blank(l))?;
     let last = lines.iter().rposition(|l| !is_blank(l))?;
+    // Indented as a Markdown code block, so that readers of the text can tell
+    // code lines from prose.
+    let text: Vec<String> = lines
+        .get(first..=last)?
+        .iter()
+        .map(|l| {
+            if is_blank(l) {
+                String::new()
+            } else {
+                format!("    {l}")
+            }
+        })
+        .collect();
     Some(Block {
-        text: lines.get(first..=last)?.join("\n"),
+        text: text.join("\n"),
         code: true,
     })
 }
@@ -1557,8 +1571,7 @@ A short underline of four characters still makes a title.
                 path(&["Title"]),
                 "The place where your backups are saved is called a \"repository\".\n\n\
                  A key is a password.\n\n\
-                 Run this:\n\n\
-                 $ restic init\n\n\
+                 Run this:\n\n    $ restic init\n\n\
                  repository\nA place where backups are saved."
                     .into()
             )]
@@ -1633,7 +1646,7 @@ The container serves the following goals:
 
 - Run this:
 
-$ restic init
+    $ restic init
 
 - Then this."
         );
@@ -1686,29 +1699,29 @@ Done.
                 path(&["Backing up"]),
                 "Run the following command:
 
-$ restic -r /srv/restic-repo --verbose backup ~/work
-open repository
-    indented more
+    $ restic -r /srv/restic-repo --verbose backup ~/work
+    open repository
+        indented more
 
-snapshot 40dc1520 saved
+    snapshot 40dc1520 saved
 
 Add these lines to the config file:
 
-ServerAliveInterval 60
-ServerAliveCountMax 240
+    ServerAliveInterval 60
+    ServerAliveCountMax 240
 
 Or like this
 
-Host foo
+    Host foo
 
-$ restic -r /srv/restic-repo backup --exclude=\"*.c\" ~/work
-enter password for repository:
+    $ restic -r /srv/restic-repo backup --exclude=\"*.c\" ~/work
+    enter password for repository:
 
-{\"version\": 2}
+    {\"version\": 2}
 
 A user wants to run:
 
-$ restic backup --exclude \"~/documents\" ~
+    $ restic backup --exclude \"~/documents\" ~
 
 Done."
                     .into()
@@ -1816,7 +1829,7 @@ __ https://example.org/blog
 
 Warning: Remembering your password is important!
 
-$ restic key list
+    $ restic key list
 
 Good to know: Keys can be added later.
 
@@ -1969,10 +1982,20 @@ Code   Meaning
             ]
         );
         for s in &d.sections {
-            for bad in ["``", ":ref:", ":doc:", "<http", "__", ".. "] {
-                assert!(!s.text.contains(bad), "{bad:?} in {:?}", s.text);
-            }
             for line in s.text.lines() {
+                // Code lines, indented by four spaces, keep their literal
+                // content; only prose lines start without whitespace.
+                if line.starts_with("    ") {
+                    continue;
+                }
+                assert!(
+                    !line.starts_with(char::is_whitespace),
+                    "indented prose line {line:?} in {:?}",
+                    s.text
+                );
+                for bad in ["``", ":ref:", ":doc:", "<http", "__", ".. "] {
+                    assert!(!line.contains(bad), "{bad:?} in {:?}", s.text);
+                }
                 assert!(
                     adornment(line.trim()).is_none(),
                     "adornment line {line:?} in {:?}",
@@ -1990,12 +2013,12 @@ Code   Meaning
                  - Specifying --password-file, see the docs\n\n\
                  Version | Restic\n\
                  2 | 0.14.0",
-                "$ restic -r sftp:user@host:/srv/restic-repo init\n\
+                "    $ restic -r sftp:user@host:/srv/restic-repo init\n    \
                  enter password for new repository:\n\n\
                  Note: Please be aware that SFTP servers close connections when no data is \
-                 received. See /faq.\n\n\
-                 Host foo\n    User bar",
-                "1. Run chgrp:\n\n\
+                 received. See /faq.\n\n    \
+                 Host foo\n        User bar",
+                "1. Run chgrp:\n\n    \
                  $ chgrp -R restic-users /srv/restic-repo\n\n\
                  2. Then run restic again.\n\n\
                  Code | Meaning\n\

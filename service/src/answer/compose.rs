@@ -32,6 +32,11 @@ const MIN_MATCH: f32 = 0.15;
 /// much more of the question than the best of the best-ranked chunk: the
 /// ranking also weighs meaning, which term overlap alone does not see.
 const CLEARLY_BETTER: f32 = 0.2;
+/// What naming its release adds to a sentence's fit when the question asks
+/// which version or release did something, or when: the release is the answer.
+const STATES_RELEASE: f32 = 0.3;
+/// The share of its match a line of code counts with, against prose.
+const CODE_FIT: f32 = 0.5;
 /// Sentences sharing more than this share of their terms repeat each other.
 const REPEAT_OVERLAP: f32 = 0.7;
 
@@ -75,47 +80,77 @@ pub struct Composed {
 struct Span {
     start: usize,
     end: usize,
+    /// The sentence is a list item (its marker stripped).
+    item: bool,
+    /// The span is a line of code, quoted whole and as written.
+    code: bool,
 }
+
+/// Indentation that makes a line code (a Markdown or reStructuredText
+/// literal block), in spaces; a tab counts as this many.
+const CODE_INDENT: usize = 4;
 
 /// Sentence spans of `text` (character offsets), trimmed, without list markers.
 /// A sentence ends after `.`, `!` or `?` followed by white space and a capital,
 /// digit or opening mark, at a blank line, or before a line that starts a list
 /// item or a heading. A single line break inside a paragraph (hard-wrapped text)
-/// is a space.
+/// is a space. A line indented as code is a span of its own, whole.
 fn sentences(text: &str) -> Vec<Span> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
-    let push = |s: usize, e: usize, out: &mut Vec<Span>| {
+    let push = |s: usize, e: usize, code: bool, out: &mut Vec<Span>| {
         let (mut s, mut e) = (s, e);
         while s < e && chars[s].is_whitespace() {
             s += 1;
         }
-        s += list_marker(&chars[s..e]);
+        let marker = if code { 0 } else { list_marker(&chars[s..e]) };
+        s += marker;
         while e > s && chars[e - 1].is_whitespace() {
             e -= 1;
         }
         if e > s {
-            out.push(Span { start: s, end: e });
+            out.push(Span {
+                start: s,
+                end: e,
+                item: marker > 0,
+                code,
+            });
         }
     };
+    // The indentation of the line starting at `at`, and where its text starts.
+    let indent = |at: usize| {
+        let mut k = at;
+        let mut width = 0;
+        while k < chars.len() && chars[k] != '\n' && chars[k].is_whitespace() {
+            width += if chars[k] == '\t' { CODE_INDENT } else { 1 };
+            k += 1;
+        }
+        (width, k)
+    };
+    let is_code = |at: usize| {
+        let (width, k) = indent(at);
+        width >= CODE_INDENT && k < chars.len() && chars[k] != '\n'
+    };
     let mut start = 0;
+    let mut code = is_code(0);
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         if c == '\n' {
-            let mut k = i + 1;
-            while k < chars.len() && chars[k] != '\n' && chars[k].is_whitespace() {
-                k += 1;
-            }
-            if k >= chars.len()
+            let (_, k) = indent(i + 1);
+            let next_code = is_code(i + 1);
+            if code
+                || next_code
+                || k >= chars.len()
                 || chars[k] == '\n'
                 || chars[k] == '#'
                 || list_marker(&chars[k..]) > 0
             {
-                push(start, i, &mut out);
+                push(start, i, code, &mut out);
                 start = i + 1;
+                code = next_code;
             }
-        } else if matches!(c, '.' | '!' | '?') {
+        } else if matches!(c, '.' | '!' | '?') && !code {
             let mut j = i + 1;
             while j < chars.len() && matches!(chars[j], '"' | '\'' | ')' | ']' | '”' | '’') {
                 j += 1;
@@ -134,7 +169,7 @@ fn sentences(text: &str) -> Vec<Span> {
                 .filter(|c| !c.is_whitespace())
                 .all(char::is_ascii_digit);
             if next_starts && !number {
-                push(start, j, &mut out);
+                push(start, j, code, &mut out);
                 start = j;
                 i = j;
                 continue;
@@ -142,7 +177,7 @@ fn sentences(text: &str) -> Vec<Span> {
         }
         i += 1;
     }
-    push(start, chars.len(), &mut out);
+    push(start, chars.len(), code, &mut out);
     out
 }
 
@@ -171,12 +206,16 @@ fn list_marker(s: &[char]) -> usize {
 
 /// True for a sentence that can stand in an answer: not a question, and a complete
 /// sentence rather than a heading or a label (it ends like a sentence, or is long).
-fn quotable(text: &str) -> bool {
+/// A list item of a few words stands whole ("Fix unusable mount on macOS").
+fn quotable(text: &str, item: bool) -> bool {
     const LONG_WORDS: usize = 8;
+    const ITEM_WORDS: usize = 3;
+    let words = text.split_whitespace().count();
     !text.ends_with('?')
         && text.chars().count() >= MIN_SENTENCE_CHARS
         && (text.ends_with(['.', '!', '"', ')', ':', ';', '”'])
-            || text.split_whitespace().count() >= LONG_WORDS)
+            || words >= LONG_WORDS
+            || (item && words >= ITEM_WORDS))
 }
 
 fn slice(chars: &[char], s: usize, e: usize) -> String {
@@ -192,7 +231,11 @@ struct Candidate<'a> {
     span: Span,
     text: String,
     terms: Vec<String>,
+    /// Share of the question's weighted terms the sentence holds.
     score: f32,
+    /// What candidates are ordered by: `score`, plus [`STATES_RELEASE`] when
+    /// the question asks which release and the sentence names its own.
+    fit: f32,
 }
 
 /// The first `evidence_chunks` of `ranked` a composer reads: superseded chunks
@@ -230,6 +273,7 @@ pub fn compose(
     max_sentences: usize,
 ) -> crate::Result<Option<Composed>> {
     let q_terms = super::support::weighted_terms(gen, question)?;
+    let asks_release = crate::retrieve::recency::intent(question).asks_release;
     let pool = evidence(ranked, evidence_chunks);
 
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
@@ -248,12 +292,26 @@ pub fn compose(
                 && !text.ends_with(['.', '!', '?', '"', ')', ':'])
                 && span.end == chars.len()
                 && spans.len() > 1;
-            if !quotable(&text) || cut_start || cut_end {
+            let quoted = if span.code {
+                text.chars().count() >= MIN_SENTENCE_CHARS
+            } else {
+                quotable(&text, span.item) && !cut_start && !cut_end
+            };
+            if !quoted {
                 continue;
             }
             let terms = lexical::terms(&text);
             let present: std::collections::HashSet<String> = terms.iter().cloned().collect();
             let score = super::support::covered(&q_terms, &present);
+            let fit = if span.code {
+                // A command shows how, but prose says what it does: code
+                // leads only when it matches far better.
+                score * CODE_FIT
+            } else if asks_release && states_release(chunk, &text) {
+                score + STATES_RELEASE
+            } else {
+                score
+            };
             candidates.push(Candidate {
                 rank,
                 chunk,
@@ -263,12 +321,13 @@ pub fn compose(
                 text,
                 terms,
                 score,
+                fit,
             });
         }
     }
     let by_score = |a: &&Candidate<'_>, b: &&Candidate<'_>| {
-        b.score
-            .total_cmp(&a.score)
+        b.fit
+            .total_cmp(&a.fit)
             .then(a.rank.cmp(&b.rank))
             .then(a.span.start.cmp(&b.span.start))
     };
@@ -285,7 +344,7 @@ pub fn compose(
         return Ok(None);
     };
     let first = match order.first() {
-        Some(best) if best.score >= lead.score + CLEARLY_BETTER => *best,
+        Some(best) if best.fit >= lead.fit + CLEARLY_BETTER => *best,
         _ => lead,
     };
     // The next sentence of the same paragraph usually goes on with the first one's
@@ -309,7 +368,7 @@ pub fn compose(
         order
             .iter()
             .copied()
-            .filter(|c| c.score >= RELATIVE_FLOOR * first.score),
+            .filter(|c| c.fit >= RELATIVE_FLOOR * first.fit),
     ) {
         if chosen.len() == max_sentences {
             break;
@@ -329,7 +388,12 @@ pub fn compose(
         if n > 0 {
             text.push(' ');
         }
-        text.push_str(&format!("{} [{}]", plain(&c.text), n + 1));
+        let quoted = if c.span.code {
+            c.text.trim().to_owned()
+        } else {
+            plain(&c.text)
+        };
+        text.push_str(&format!("{quoted} [{}]", n + 1));
         let chars: Vec<char> = c.chunk.text.chars().collect();
         let (s, e) = (
             c.span.start.saturating_sub(SNIPPET_CONTEXT),
@@ -464,6 +528,19 @@ fn role_end(chars: &[char], i: usize) -> Option<usize> {
         .then_some(after + 1)
 }
 
+/// True when `sentence` names the release its chunk belongs to: the
+/// document's version, or its date.
+fn states_release(chunk: &Chunk, sentence: &str) -> bool {
+    chunk
+        .metadata
+        .get("version")
+        .is_some_and(|v| sentence.contains(v.as_str()))
+        || chunk
+            .date
+            .filter(|_| !chunk.file_dated)
+            .is_some_and(|d| sentence.contains(&d.to_string()))
+}
+
 /// True when two sentences are the same text (overlapping windows repeat it) or
 /// say nearly the same words.
 fn repeats(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
@@ -501,14 +578,17 @@ mod tests {
 
     #[test]
     fn headings_questions_and_fragments_are_not_quotable() {
-        assert!(quotable("Restores always run at full speed."));
-        assert!(!quotable("Backing up a database"));
+        assert!(quotable("Restores always run at full speed.", false));
+        assert!(!quotable("Backing up a database", false));
+        assert!(quotable("Backing up a database", true));
         assert!(!quotable(
-            "Can Ferrule back up laptops that are often offline?"
+            "Can Ferrule back up laptops that are often offline?",
+            false
         ));
-        assert!(!quotable("Yes."));
+        assert!(!quotable("Yes.", false));
         assert!(quotable(
-            "The limit applies to uploads only and restores run at full speed"
+            "The limit applies to uploads only and restores run at full speed",
+            false
         ));
     }
 

@@ -727,6 +727,7 @@ mod tests {
             page: None,
             date: chrono::NaiveDate::from_ymd_opt(2026, 5, 1),
             series: None,
+            file_dated: false,
             metadata: Default::default(),
             span: (0, text.chars().count()),
             text: text.into(),

@@ -834,13 +834,12 @@ impl Calibration {
             )));
         }
         let group = |signals, positive| Group { signals, positive };
+        // Whether the documents answer an on-topic question is for the answer
+        // check to judge, on the answer composed; the support model tells the
+        // corpus's topics from others.
         let support = Logistic::fit(
             &SUPPORT_FEATURES,
-            &[
-                group(set.answerable, true),
-                group(set.out_of_scope, false),
-                group(set.unanswerable, false),
-            ],
+            &[group(set.answerable, true), group(set.out_of_scope, false)],
         );
         let scope = Logistic::fit(
             &SCOPE_FEATURES,

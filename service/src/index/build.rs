@@ -577,6 +577,7 @@ pub fn index_corpus(
                     modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
                 for doc in docs.iter_mut().filter(|d| d.date.is_none()) {
                     doc.date = file_date;
+                    doc.file_dated = file_date.is_some();
                 }
                 Ok(docs)
             }),

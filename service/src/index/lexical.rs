@@ -345,6 +345,7 @@ mod tests {
             page: None,
             date: None,
             series: None,
+            file_dated: false,
             metadata: Default::default(),
             span: (0, text.len()),
             text: text.into(),

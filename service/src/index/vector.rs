@@ -370,6 +370,7 @@ pub(crate) mod contract {
                 page: None,
                 date: (i < 49).then(|| day(i as u64)),
                 series: (i % 2 == 0).then(|| "even".to_owned()),
+                file_dated: false,
                 metadata: Default::default(),
                 span: (0, 9),
                 text: format!("chunk {i}."),

@@ -99,6 +99,7 @@ impl Chunker {
                     page: section.page,
                     date: doc.date,
                     series: doc.series.clone(),
+                    file_dated: doc.file_dated,
                     metadata: doc.metadata.clone(),
                     span: (c_start, c_start + text.chars().count()),
                     text: text.to_owned(),
@@ -207,6 +208,7 @@ mod tests {
             title: "Guide".into(),
             date: None,
             series: None,
+            file_dated: false,
             metadata: Default::default(),
             sections,
         }

@@ -49,6 +49,10 @@ pub struct Document {
     /// supersedes the others. The entries of one file (a changelog's releases)
     /// share a series too, but each holds its own facts: see [`Chunk::entry_key`].
     pub series: Option<String>,
+    /// True when `date` is the file's modification time, the document having
+    /// none of its own: it tells when the file was written or copied (a fresh
+    /// checkout dates every file today), not when its content was.
+    pub file_dated: bool,
     /// Extra fields a parser plugin kept with the document, by key.
     pub metadata: BTreeMap<String, String>,
     /// The body, in reading order.
@@ -76,6 +80,7 @@ impl Document {
             title,
             date: None,
             series: None,
+            file_dated: false,
             metadata: Default::default(),
             sections: vec![Section {
                 heading_path: Vec::new(),
@@ -114,6 +119,9 @@ pub struct Chunk {
     pub date: Option<NaiveDate>,
     /// The document's series.
     pub series: Option<String>,
+    /// The date is the file's modification time ([`Document::file_dated`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub file_dated: bool,
     /// The document's extra fields (from a parser plugin).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,

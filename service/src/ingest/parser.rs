@@ -99,6 +99,7 @@ fn document(rel_path: &Path, path: &str, d: PluginDocument) -> Document {
         source: rel_path.to_path_buf(),
         date: d.date,
         series: d.series,
+        file_dated: false,
         metadata: d.metadata,
         sections: d
             .sections

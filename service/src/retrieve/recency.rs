@@ -20,6 +20,10 @@ pub const LATEST_WEIGHT: f64 = 0.5;
 /// the same series supersedes.
 pub const SUPERSEDED_FACTOR: f32 = 0.5;
 
+/// Factor applied to the relevance of a release series' entry when the
+/// question is not about releases, changes or time.
+pub const RELEASE_ENTRY_FACTOR: f32 = 0.7;
+
 /// What the question says about time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Intent {
@@ -35,6 +39,12 @@ pub struct Intent {
     /// "before 2.0", "as of version 0.17", "in v1.4": a bound named by a release,
     /// which only the corpus can date ([`Intent::resolve`]).
     pub version: Option<VersionBound>,
+    /// Every version number the question names ("what changed in 0.17.3"):
+    /// documents of those releases rank first.
+    pub versions: Vec<String>,
+    /// Asks which version or release did something, or since when: "which
+    /// version added", "what release fixed", "since which version", "when did".
+    pub asks_release: bool,
 }
 
 /// A time bound named by a version rather than a date.
@@ -85,6 +95,19 @@ const LATEST_PHRASES: [&str; 8] = [
     "what is new",
     "last release",
     "last version",
+];
+/// Phrases that ask for a release as the answer, besides "which/what
+/// [word] version/release".
+const RELEASE_PHRASES: [&str; 9] = [
+    "first version",
+    "first release",
+    "since when",
+    "since which",
+    "when did",
+    "when was",
+    "when were",
+    "version added",
+    "release added",
 ];
 const HISTORY_WORDS: [&str; 7] = [
     "history",
@@ -214,7 +237,15 @@ pub fn intent(question: &str) -> Intent {
             break;
         }
     }
+    let versions: Vec<String> = words.iter().filter_map(|w| version(w)).collect();
+    let release_word = |w: &&str| matches!(*w, "version" | "versions" | "release" | "releases");
+    let asks_release = RELEASE_PHRASES.iter().any(|p| lower.contains(p))
+        || words.iter().enumerate().any(|(i, w)| {
+            matches!(*w, "which" | "what") && words[i + 1..].iter().take(2).any(release_word)
+        });
     Intent {
+        versions,
+        asks_release,
         latest: latest_word
             || lower.contains("most recent")
             || LATEST_PHRASES.iter().any(|p| lower.contains(p)),
@@ -288,9 +319,12 @@ pub fn rerank<'g>(
         let Some(chunk) = gen.chunks.get(s.id.0 as usize) else {
             continue;
         };
-        let r = factor(chunk.date, today, settings.half_life_days);
+        // The latest state is what documents say of their own dates; a file's
+        // modification time says when it was copied.
+        let date = chunk.date.filter(|_| !(intent.latest && chunk.file_dated));
+        let r = factor(date, today, settings.half_life_days);
         let mut relevance = (s.score - lo) / span;
-        if !intent.history {
+        if !intent.history || intent.latest {
             if let Some(date) = chunk.date {
                 // A question about the latest state is about the newest entry of
                 // a dated series (a changelog's newest release); otherwise only
@@ -305,6 +339,27 @@ pub fn rerank<'g>(
         }
         if s.superseded {
             relevance *= SUPERSEDED_FACTOR;
+        }
+        // An entry of a release series tells what changed in a release; a
+        // question that asks neither about releases nor about changes is
+        // better answered by the documents that describe how things are.
+        if !(intent.asks_release || intent.history || intent.latest || !intent.versions.is_empty())
+            && chunk.series.is_some()
+            && !chunk.entry_key().is_empty()
+        {
+            relevance *= RELEASE_ENTRY_FACTOR;
+        }
+        // A release the question names by its version outranks every other
+        // passage: "what changed in 0.17.3" is about that release.
+        if chunk.metadata.get("version").is_some_and(|v| {
+            let v = v.strip_prefix('v').unwrap_or(v);
+            intent.versions.iter().any(|q| {
+                v == q
+                    || v.strip_prefix(q.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            })
+        }) {
+            relevance += 1.0;
         }
         s.recency = Some(r);
         s.score = (1.0 - weight) * relevance + weight * r;

@@ -96,6 +96,7 @@ pub fn parse(rel_path: &Path, bytes: &[u8]) -> crate::Result<Document> {
         title,
         date: parsed.date,
         series,
+        file_dated: false,
         metadata: Default::default(),
         sections,
     })
