@@ -593,6 +593,53 @@ mod tests {
     }
 
     #[test]
+    fn markup_becomes_the_text_a_reader_sees() {
+        assert_eq!(
+            plain("See [Stabilize async closures](https://example.invalid/pull/1) and ![logo](x.png)."),
+            "See Stabilize async closures and logo."
+        );
+        assert_eq!(
+            plain("Run ``restic init`` or `restic backup`, see :ref:`the guide <backup>` and :option:`--verbose`."),
+            "Run restic init or restic backup, see the guide and --verbose."
+        );
+        assert_eq!(
+            plain("Read `the manual <https://example.invalid/doc>`_ or `faq`__ **now**."),
+            "Read the manual or faq now."
+        );
+        assert_eq!(plain("Backing up\n=========="), "Backing up");
+        // Unclosed markup stays as written.
+        assert_eq!(plain("a [b](c and `d"), "a [b](c and `d");
+    }
+
+    #[test]
+    fn code_lines_and_list_items_are_whole_spans() {
+        let text = "Initialise it. Then back up:\n\n    $ restic init. Done\n    $ restic backup ~/work\n\n- Fix unusable mount on macOS\n- Skip it";
+        assert_eq!(
+            sentence_texts(text),
+            [
+                "Initialise it.",
+                "Then back up:",
+                "$ restic init. Done",
+                "$ restic backup ~/work",
+                "Fix unusable mount on macOS",
+                "Skip it"
+            ]
+        );
+        let spans = sentences(text);
+        assert_eq!(
+            spans.iter().map(|s| (s.code, s.item)).collect::<Vec<_>>(),
+            [
+                (false, false),
+                (false, false),
+                (true, false),
+                (true, false),
+                (false, true),
+                (false, true)
+            ]
+        );
+    }
+
+    #[test]
     fn spans_are_character_offsets() {
         let t = "Über alles. Zweiter Satz.";
         let s = sentences(t);

@@ -651,7 +651,7 @@ pub struct Calibration {
 /// the answers composed for questions the corpus should answer and for
 /// on-topic questions its documents cannot answer. Its threshold is the cut
 /// that declines the most unanswerable questions while declining at most the
-/// allowed share of the answerable ones.
+/// allowed share of the answerable ones, and no more of them than that needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerCheck {
@@ -691,14 +691,25 @@ impl AnswerCheck {
         );
         let mut yes: Vec<f32> = answerable.iter().map(|s| model.probability(s)).collect();
         yes.sort_by(f32::total_cmp);
-        // The largest cut that declines at most the allowed share of answerable
-        // questions: halfway between the last one it may decline and the next.
-        let k = (max_declined.clamp(0.0, 1.0) * yes.len() as f32).floor() as usize;
-        model.threshold = match k {
+        let no: Vec<f32> = unanswerable.iter().map(|s| model.probability(s)).collect();
+        // Declining the k least likely answerable questions: the cut halfway
+        // between the k-th and the next. The fewest answerable declines that
+        // decline the most unanswerable questions, within the allowed share.
+        let limit =
+            ((max_declined.clamp(0.0, 1.0) * yes.len() as f32).floor() as usize).min(yes.len() - 1);
+        let cut = |k: usize| match k {
             0 => yes[0].next_down().max(0.0),
-            k if k >= yes.len() => 1.0,
             k => (yes[k - 1] + yes[k]) / 2.0,
         };
+        let caught = |t: f32| no.iter().filter(|p| **p < t).count();
+        let best = (0..=limit).fold(0, |best, k| {
+            if caught(cut(k)) > caught(cut(best)) {
+                k
+            } else {
+                best
+            }
+        });
+        model.threshold = cut(best);
         let share = |set: &[Signals]| {
             set.iter()
                 .filter(|s| model.probability(s) < model.threshold)
@@ -1263,32 +1274,44 @@ mod tests {
     }
 
     #[test]
-    fn unanswerable_questions_teach_insufficient_evidence() {
-        // Answerable: on topic, strong evidence. Unanswerable: on topic, weak
-        // evidence. Out of scope: off topic, weak evidence.
+    fn unanswerable_questions_teach_the_answer_check() {
+        // Answerable and unanswerable questions both look on topic, with strong
+        // evidence; the answers composed for the unanswerable ones hold little
+        // of the question. Out of scope: off topic, weak evidence.
         let on = |v: f32| Signals {
             scope: 0.5,
             examples: 0.5,
             dense_mean: 0.6,
             ..signals(v, 0.5)
         };
-        let answerable: Vec<Signals> = (0..12).map(|i| on(0.7 + i as f32 * 0.01)).collect();
-        let unanswerable: Vec<Signals> = (0..6).map(|i| on(0.2 + i as f32 * 0.01)).collect();
+        let answerable: Vec<Signals> = (0..20).map(|i| on(0.7 + i as f32 * 0.01)).collect();
+        let unanswerable: Vec<Signals> = (0..8)
+            .map(|i| Signals {
+                answer: 0.15 + i as f32 * 0.01,
+                coverage: 0.2,
+                ..on(0.7 + i as f32 * 0.02)
+            })
+            .collect();
         let off: Vec<Signals> = (0..12)
             .map(|i| Signals {
                 dense_mean: 0.1,
                 ..signals(0.2 + i as f32 * 0.01, 0.1)
             })
             .collect();
-        let c = Calibration::fit(&Labelled {
-            answerable: &answerable,
-            judged: &[],
-            max_ambiguous: 0.0,
-            max_unanswered: 0.05,
-            unanswerable: &unanswerable,
-            out_of_scope: &off,
-        })
-        .unwrap();
+        let fit = |unanswerable: &[Signals]| {
+            Calibration::fit(&Labelled {
+                answerable: &answerable,
+                judged: &[],
+                max_ambiguous: 0.0,
+                max_unanswered: 0.05,
+                unanswerable,
+                out_of_scope: &off,
+            })
+            .unwrap()
+        };
+        let c = fit(&unanswerable);
+        let check = c.answer.as_ref().expect("an answer check");
+        assert!(check.answerable_declined <= 0.05, "{check:?}");
         assert_eq!(
             (
                 c.in_scope_answered,
@@ -1297,8 +1320,28 @@ mod tests {
             ),
             (1.0, 1.0, 1.0)
         );
-        assert_eq!(c.decide(&on(0.22)).1, Verdict::InsufficientEvidence);
+        // The support model lets the unanswerable question through; the check
+        // on its answer declines it.
+        assert_eq!(c.decide(&unanswerable[3]).1, Verdict::Supported);
+        assert!(!check.answers(&unanswerable[3]));
+        assert!(check.answers(&answerable[3]));
         assert_eq!(c.decide(&off[3]).1, Verdict::OutOfScope);
-        assert_eq!(c.decide(&on(0.75)).1, Verdict::Supported);
+        // Too few unanswerable questions to learn from: no check.
+        assert_eq!(
+            fit(&unanswerable[..ANSWER_MIN_UNANSWERABLE - 1]).answer,
+            None
+        );
+        // The check travels with the file, and a damaged one is named.
+        let dir = tempfile::tempdir().unwrap();
+        c.save(dir.path()).unwrap();
+        assert_eq!(Calibration::load(dir.path()).unwrap(), Some(c.clone()));
+        let mut broken = c;
+        broken.answer.as_mut().unwrap().model.features.pop();
+        broken.save(dir.path()).unwrap();
+        let e = Calibration::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("answer.model") && e.contains("expects signals"),
+            "{e}"
+        );
     }
 }

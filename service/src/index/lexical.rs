@@ -395,6 +395,34 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelt_term_reads_as_the_corpus_term_one_edit_away() -> crate::Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = LexicalIndex::create(
+            dir.path(),
+            &[
+                chunk("Restore", "Restoring a snapshot writes its files back."),
+                chunk("Restore", "Restores run at full speed."),
+                chunk("Repository", "The repository holds every snapshot."),
+            ],
+        )?;
+        let term = |w: &str| terms(w).remove(0);
+        // A swap of two letters, and a dropped one.
+        assert_eq!(
+            idx.spelling_neighbour(&term("resotring"))?,
+            Some(term("restoring"))
+        );
+        assert_eq!(
+            idx.spelling_neighbour(&term("repositry"))?,
+            Some(term("repository"))
+        );
+        // A word the corpus uses, a short word, and one with no neighbour.
+        assert_eq!(idx.spelling_neighbour(&term("snapshot"))?, None);
+        assert_eq!(idx.spelling_neighbour("rsto")?, None);
+        assert_eq!(idx.spelling_neighbour(&term("kubernetes"))?, None);
+        Ok(())
+    }
+
+    #[test]
     fn equal_scores_tie_break_on_chunk_id() -> crate::Result<()> {
         let dir = tempfile::tempdir().unwrap();
         let same: Vec<Chunk> = (0..20)
