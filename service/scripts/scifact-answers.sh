@@ -11,7 +11,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 data="${CANDOR_SHARED_DATA:-$root/../shared/data}"
 work="${1:-$root/target/scifact-answers}"
-candor="$root/target/release/candor"
+candor="${CANDOR_BIN:-$root/target/release/candor}"
 [ -x "$candor" ] || { echo "missing $candor: run \`make build\` first" >&2; exit 1; }
 [ -f "$data/beir/scifact/corpus.jsonl" ] || { echo "missing SciFact at $data/beir/scifact" >&2; exit 1; }
 

@@ -23,7 +23,8 @@ use crate::retrieve::Scored;
 const SNIPPET_CONTEXT: usize = 100;
 /// Sentences shorter than this are fragments (list bullets, stray words).
 const MIN_SENTENCE_CHARS: usize = 12;
-/// A further sentence must match at least this share of the first one.
+/// A further sentence must hold at least this share of what the first holds
+/// of the question.
 const RELATIVE_FLOOR: f32 = 0.5;
 /// The least share of the question's (IDF-weighted) terms a sentence holds to
 /// be quoted at all: below it, the sentence is about something else.
@@ -368,7 +369,7 @@ pub fn compose(
         order
             .iter()
             .copied()
-            .filter(|c| c.fit >= RELATIVE_FLOOR * first.fit),
+            .filter(|c| c.score >= RELATIVE_FLOOR * first.score),
     ) {
         if chosen.len() == max_sentences {
             break;
@@ -452,7 +453,8 @@ pub fn plain(sentence: &str) -> String {
                 let target_end = find(end + 2, ')');
                 match target_end {
                     Some(t) => {
-                        out.extend(&chars[open + 1..end]);
+                        let shown: String = chars[open + 1..end].iter().collect();
+                        out.push_str(&plain(&shown));
                         i = t + 1;
                     }
                     None => {
@@ -595,7 +597,7 @@ mod tests {
     #[test]
     fn markup_becomes_the_text_a_reader_sees() {
         assert_eq!(
-            plain("See [Stabilize async closures](https://example.invalid/pull/1) and ![logo](x.png)."),
+            plain("See [Stabilize `async` closures](https://example.invalid/pull/1) and ![logo](x.png)."),
             "See Stabilize async closures and logo."
         );
         assert_eq!(

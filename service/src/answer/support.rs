@@ -1,16 +1,20 @@
 //! The support decision: may this corpus answer this question, and if not, why not?
 //!
 //! Retrieval always returns something, so "the best hit" is no evidence by itself.
-//! Seven signals describe how well the question fits the corpus and how well the
-//! evidence covers it. Two logistic models, fitted by `candor calibrate` on
-//! questions the corpus should answer and questions it should not, turn them into
-//! numbers with learnt thresholds: a *support* model (its output is the answer's
-//! confidence) and a *scope* model over the topical signals alone, which tells
-//! "out of scope" from "in scope, but not supported by the evidence". When the
-//! calibration questions name their relevant documents, a third model, the
-//! *evidence check*, learns when the best-ranked document is likely the wrong one
+//! Signals describe how well the question fits the corpus, how well the evidence
+//! covers it, and how well the answer composed from it fits it. Logistic models,
+//! fitted by `candor calibrate` on questions the corpus should answer and
+//! questions it should not, turn them into numbers with learnt thresholds: a
+//! *support* model (its output is the answer's confidence) that tells the
+//! corpus's topics from others, and a *scope* model over the topical signals
+//! alone, which tells "out of scope" from "in scope, but not supported by the
+//! evidence". When the calibration questions name their relevant documents, an
+//! *evidence check* learns when the best-ranked document is likely the wrong one
 //! (typically when the lexical and dense rankings each prefer another) and
-//! declines those few questions rather than cite a wrong source first.
+//! declines those few questions rather than cite a wrong source first. When
+//! calibration has on-topic questions the documents cannot answer, an *answer
+//! check* learns, from the answers composed for them, when an answer does not
+//! fit its question, and declines those as insufficient evidence.
 //! The fitted models live in the corpus folder, never in code.
 
 use std::collections::HashSet;
@@ -60,6 +64,12 @@ pub struct Signals {
     /// Mean cosine similarity to the nearest scope examples; the scope statement's
     /// similarity when the corpus has none.
     pub examples: f32,
+    /// How rare the rarest question term that the top chunks lack is: its IDF
+    /// over the IDF of a term no chunk holds, so 1 when the question names
+    /// something the corpus never mentions ("kubernetes"), 0 when the top
+    /// chunks hold every term.
+    #[serde(default)]
+    pub missing: f32,
     /// How well the composed answer fits the question: the IDF-weighted share
     /// of the question's content terms its sentences (or the titles of what
     /// they cite) hold. 0 before an answer is composed, and when none could be.
@@ -78,7 +88,7 @@ const SUPPORT_FEATURES: [&str; 6] = [
 ];
 const SCOPE_FEATURES: [&str; 3] = ["dense_mean", "scope", "examples"];
 const EVIDENCE_FEATURES: [&str; 4] = ["lead", "agreement", "dense_best", "coverage"];
-const ANSWER_FEATURES: [&str; 3] = ["answer", "coverage", "dense_best"];
+const ANSWER_FEATURES: [&str; 4] = ["answer", "coverage", "missing", "dense_best"];
 /// The answer check is fitted only with at least this many unanswerable
 /// questions to learn from.
 pub const ANSWER_MIN_UNANSWERABLE: usize = 5;
@@ -97,6 +107,7 @@ impl Signals {
             "scope" => self.scope,
             "examples" => self.examples,
             "answer" => self.answer,
+            "missing" => self.missing,
             _ => return None,
         })
     }
@@ -127,10 +138,12 @@ impl Signals {
         };
         let (scope, examples) = profile.similarity(vector, exclude_example.then_some(question));
         let (agreement, lead) = standing(ranked, |id| Ok(&gen.chunk(id)?.doc_id))?;
+        let (coverage, missing) = coverage(gen, question, ranked)?;
         Ok(Signals {
             dense_best: dense.first().copied().unwrap_or(0.0),
             dense_mean,
-            coverage: coverage(gen, question, ranked)?,
+            coverage,
+            missing,
             agreement,
             lead,
             scope,
@@ -258,7 +271,12 @@ pub fn covered(terms: &[(String, f32)], present: &HashSet<String>) -> f32 {
 }
 
 /// IDF-weighted share of the question's content terms present in the top chunks.
-fn coverage(gen: &Generation, question: &str, ranked: &[Scored<ChunkId>]) -> crate::Result<f32> {
+/// Also the [`Signals::missing`] of those chunks.
+fn coverage(
+    gen: &Generation,
+    question: &str,
+    ranked: &[Scored<ChunkId>],
+) -> crate::Result<(f32, f32)> {
     let terms = weighted_terms(gen, question)?;
     let mut present: HashSet<String> = HashSet::new();
     for s in ranked.iter().take(COVERAGE_OF) {
@@ -270,7 +288,13 @@ fn coverage(gen: &Generation, question: &str, ranked: &[Scored<ChunkId>]) -> cra
             c.text
         )));
     }
-    Ok(covered(&terms, &present))
+    let rarest = gen.lexical.max_idf().max(f32::EPSILON);
+    let missing = terms
+        .iter()
+        .filter(|t| !present.contains(&t.0))
+        .map(|t| t.1 / rarest)
+        .fold(0.0, f32::max);
+    Ok((covered(&terms, &present), missing))
 }
 
 /// How the two retrievers' own top documents relate: the share they have in
@@ -665,10 +689,14 @@ pub struct AnswerCheck {
 }
 
 impl AnswerCheck {
-    /// Fits the check; None with too few questions of either kind.
+    /// Fits the check on the answers composed for answerable questions against
+    /// those composed for unanswerable ones and for off-topic ones that got as
+    /// far (neither should be answered); None with too few unanswerable or
+    /// answerable questions.
     fn fit(
         answerable: &[Signals],
         unanswerable: &[Signals],
+        off_topic: &[Signals],
         max_declined: f32,
     ) -> Option<AnswerCheck> {
         if unanswerable.len() < ANSWER_MIN_UNANSWERABLE
@@ -687,11 +715,19 @@ impl AnswerCheck {
                     signals: unanswerable,
                     positive: false,
                 },
+                Group {
+                    signals: off_topic,
+                    positive: false,
+                },
             ],
         );
         let mut yes: Vec<f32> = answerable.iter().map(|s| model.probability(s)).collect();
         yes.sort_by(f32::total_cmp);
-        let no: Vec<f32> = unanswerable.iter().map(|s| model.probability(s)).collect();
+        let no: Vec<f32> = unanswerable
+            .iter()
+            .chain(off_topic)
+            .map(|s| model.probability(s))
+            .collect();
         // Declining the k least likely answerable questions: the cut halfway
         // between the k-th and the next. The fewest answerable declines that
         // decline the most unanswerable questions, within the allowed share.
@@ -894,6 +930,7 @@ impl Calibration {
         c.answer = AnswerCheck::fit(
             &through(set.answerable),
             &through(set.unanswerable),
+            &through(set.out_of_scope),
             set.max_unanswered,
         );
         let answered = |set: &[Signals]| {
@@ -1024,6 +1061,7 @@ mod tests {
             lead: v,
             scope,
             examples: scope,
+            missing: 1.0 - v,
             answer: v,
         }
     }

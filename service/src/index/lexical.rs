@@ -174,6 +174,12 @@ impl LexicalIndex {
         })
     }
 
+    /// The IDF of a term no chunk holds: the highest [`LexicalIndex::idf`] gives.
+    pub fn max_idf(&self) -> f32 {
+        let n = self.reader.searcher().num_docs() as f32;
+        (1.0 + (n + 0.5) / 0.5).ln()
+    }
+
     /// For an analysed term the corpus never uses, the term it most likely
     /// misspells: the most frequent body term with the same first letter one
     /// edit away (an insertion, deletion, substitution or swap of neighbours;
