@@ -364,8 +364,42 @@ pub fn compose(
             !between.contains("\n\n")
         }
     });
+    // A sentence that ends in a colon introduces what follows it ("The default
+    // policy keeps:"), a list or a command, which is the answer itself.
+    let introduced: Vec<&Candidate<'_>> = if first.text.ends_with(':') {
+        (1..max_sentences)
+            .map_while(|step| {
+                candidates.iter().find(|c| {
+                    c.rank == first.rank
+                        && c.index == first.index + step
+                        && (step == 1 || c.span.item || c.span.code)
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // A sentence of a release that does not say which release it is, for a
+    // question that asks which: the release's own sentence that names it goes
+    // first ("Version 2.2.0 of Ferrule was released on 2025-11-03.").
+    let release_sentence = if asks_release
+        && first.chunk.metadata.contains_key("version")
+        && !states_release(first.chunk, &first.text)
+    {
+        naming_sentence(gen, first)
+    } else {
+        None
+    };
+    let named = release_sentence.as_ref();
     let mut chosen: Vec<&Candidate<'_>> = Vec::new();
-    for c in std::iter::once(first).chain(continuation).chain(
+    let lead = named.into_iter().chain(std::iter::once(first));
+    let follow: Box<dyn Iterator<Item = &Candidate<'_>>> = if introduced.is_empty() {
+        Box::new(continuation.into_iter())
+    } else {
+        Box::new(introduced.into_iter())
+    };
+    let ordered = !(named.is_some() || first.text.ends_with(':'));
+    for c in lead.chain(follow).chain(
         order
             .iter()
             .copied()
@@ -379,8 +413,12 @@ pub fn compose(
         }
         chosen.push(c);
     }
-    if let Some(rest) = chosen.get_mut(1..) {
-        rest.sort_by(|a, b| a.rank.cmp(&b.rank).then(a.span.start.cmp(&b.span.start)));
+    // The sentences after the first read in the order of the evidence, unless
+    // the first one's own context must stay right after it.
+    if ordered {
+        if let Some(rest) = chosen.get_mut(1..) {
+            rest.sort_by(|a, b| a.rank.cmp(&b.rank).then(a.span.start.cmp(&b.span.start)));
+        }
     }
 
     let mut text = String::new();
@@ -528,6 +566,33 @@ fn role_end(chars: &[char], i: usize) -> Option<usize> {
     let after = i + 1 + name;
     (name > 0 && chars.get(after) == Some(&':') && chars.get(after + 1) == Some(&'`'))
         .then_some(after + 1)
+}
+
+/// The first sentence of `of`'s document that names its release (a release
+/// document opens with one), as a candidate that goes with `of`.
+fn naming_sentence<'g>(gen: &'g Generation, of: &Candidate<'g>) -> Option<Candidate<'g>> {
+    let chunk = gen
+        .chunks
+        .iter()
+        .filter(|c| c.doc_id == of.chunk.doc_id)
+        .min_by_key(|c| c.span.0)?;
+    let chars: Vec<char> = chunk.text.chars().collect();
+    sentences(&chunk.text)
+        .into_iter()
+        .enumerate()
+        .map(|(index, span)| (index, span, slice(&chars, span.start, span.end)))
+        .find(|(_, _, text)| states_release(chunk, text))
+        .map(|(index, span, text)| Candidate {
+            rank: of.rank,
+            chunk,
+            chunk_score: of.chunk_score,
+            index,
+            span,
+            terms: lexical::terms(&text),
+            text,
+            score: of.score,
+            fit: of.fit,
+        })
 }
 
 /// True when `sentence` names the release its chunk belongs to: the
