@@ -52,6 +52,7 @@ pub mod ingest;
 pub mod jsonl;
 pub mod metrics;
 pub mod plugins;
+pub mod printable;
 pub mod retrieve;
 pub mod sync;
 
@@ -73,7 +74,7 @@ mod layering_tests {
     /// Stages in pipeline order; `eval` and `feedback` consume answers, and `api`
     /// serves them all.
     /// Modules outside the list (`error`, `cache`, `ids`, `jsonl`, `metrics`,
-    /// `sync`) are shared utilities.
+    /// `printable`, `sync`) are shared utilities.
     const STAGES: [(&str, usize); 10] = [
         ("config", 0),
         ("plugins", 1),

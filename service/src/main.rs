@@ -22,7 +22,9 @@ fn main() -> ExitCode {
                     message = format!("{message}: {cause}");
                 }
             }
-            eprintln!("candor: {message}");
+            // Errors quote file names, titles and plugin output: nothing in them
+            // may drive the terminal.
+            eprintln!("candor: {}", candor::printable::escape(&message));
             ExitCode::FAILURE
         }
     }

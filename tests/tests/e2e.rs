@@ -1339,9 +1339,18 @@ fn hostile_plugins_are_stopped_with_their_name_and_cause() {
     let parser = parser.to_str().unwrap();
     candor_ok(tmp.path(), &["plugin", "check", parser]);
     write(&tmp.path().join("notes.txt"), "Release 1.0 is out.");
+    // Besides the shared misdeeds, breaks of the contract's own rules: dates
+    // RFC 3339 in years 0001 to 9999, 1-based pages, no control characters in
+    // titles (the error shows the character escaped).
     let parser_cases = [
-        ("bad-date", "date `last tuesday` is not RFC 3339"),
+        ("bad-date", "date `last tuesday` is not an RFC 3339 date"),
         ("reject", "rejects every file"),
+        ("bc-date", "date `-0044-03-15` is not an RFC 3339 date"),
+        ("page-zero", "page 0 is not in 1..="),
+        (
+            "escape-title",
+            "the title holds a control character (\\u{1b})",
+        ),
     ];
     for (misdeed, cause) in MISDEEDS.into_iter().chain(parser_cases) {
         let config = format!("{{\"do\":\"{misdeed}\"}}");
@@ -1351,6 +1360,7 @@ fn hostile_plugins_are_stopped_with_their_name_and_cause() {
         );
         assert!(!ok, "{misdeed}: must fail");
         assert_contained(misdeed, &stderr, "hostile_parser", cause, secs, 2.0);
+        assert!(!stderr.contains('\u{1b}'), "{misdeed}: {stderr}");
     }
     let (ok, stdout, stderr, _) = plugin_run(tmp.path(), &[parser, "--file", "notes.txt"]);
     assert!(ok, "{stderr}");
@@ -1375,6 +1385,212 @@ fn hostile_plugins_are_stopped_with_their_name_and_cause() {
     assert!(
         !ok && stderr.contains("is a guardrail, not a parser"),
         "{stderr}"
+    );
+}
+
+/// A guardrail component of `hogs` core modules besides its main one, each with
+/// its own linear memory that it grows by `pages` (64 KiB each) and touches,
+/// written in the component text format: no toolchain builds such a thing, but
+/// an author can.
+fn memory_hog_guardrail(hogs: usize, pages: u32) -> Vec<u8> {
+    let imports: String = (0..hogs)
+        .map(|i| format!("(import \"hog{i}\" \"fill\" (func $f{i} (result i32)))\n"))
+        .collect();
+    let calls: String = (0..hogs).map(|i| format!("(drop (call $f{i}))")).collect();
+    let instances: String = (0..hogs)
+        .map(|i| format!("(core instance $h{i} (instantiate $hog))\n"))
+        .collect();
+    let with: String = (0..hogs)
+        .map(|i| format!("(with \"hog{i}\" (instance $h{i}))"))
+        .collect();
+    let wat = format!(
+        r#"(component
+  (core module $hog
+    (memory 0)
+    (func (export "fill") (result i32)
+      (local $i i32)
+      (if (i32.eq (memory.grow (i32.const {pages})) (i32.const -1)) (then unreachable))
+      (loop $l
+        (i32.store8 (i32.mul (local.get $i) (i32.const 65536)) (i32.const 1))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const {pages}))))
+      (i32.const 0)))
+  (core module $main
+    {imports}
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $next) (i32.const 7)) (i32.const -8)))
+      (global.set $next (i32.add (local.get $p) (local.get 3)))
+      (local.get $p))
+    (func (export "check-question") (param i32 i32 i32 i32) (result i32)
+      {calls}
+      (i32.const 64))
+    (func (export "check-answer") (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+      {calls}
+      (i32.const 64)))
+  {instances}
+  (core instance $m (instantiate $main {with}))
+  (alias core export $m "memory" (core memory $mem))
+  (alias core export $m "realloc" (core func $realloc))
+  (type $verdict (variant (case "allow") (case "redact" string) (case "block")))
+  (export $v "verdict" (type $verdict))
+  (type $decision (record (field "verdict" $v) (field "code" string) (field "reason" string)))
+  (export $d "decision" (type $decision))
+  (type $citation (record (field "doc-id" string) (field "title" string) (field "snippet" string)))
+  (export $c "citation" (type $citation))
+  (func $cq (param "question" string) (param "config" string) (result $d)
+    (canon lift (core func $m "check-question") (memory $mem) (realloc $realloc)))
+  (export "check-question" (func $cq))
+  (func $ca (param "question" string) (param "answer" string) (param "citations" (list $c)) (param "config" string) (result $d)
+    (canon lift (core func $m "check-answer") (memory $mem) (realloc $realloc)))
+  (export "check-answer" (func $ca))
+)"#
+    );
+    wat::parse_str(&wat).expect("the hog component is valid")
+}
+
+#[test]
+fn a_plugin_has_one_memory_budget_however_many_memories_it_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two small memories besides the main one: within budget, the call answers,
+    // so the component itself is sound.
+    write(
+        &tmp.path().join("small_hogs.wasm"),
+        memory_hog_guardrail(2, 16),
+    );
+    let (ok, stdout, stderr, _) = plugin_run(tmp.path(), &["small_hogs.wasm", "--question", "hi"]);
+    assert!(
+        ok && stdout.contains("\"verdict\": \"allow\""),
+        "{stdout}{stderr}"
+    );
+    // Three memories of 63 MiB each under the 64 MiB budget: the second growth
+    // is refused, whichever memory asks.
+    write(&tmp.path().join("hogs.wasm"), memory_hog_guardrail(3, 1008));
+    let (ok, _, stderr, secs) = plugin_run(tmp.path(), &["hogs.wasm", "--question", "hi"]);
+    assert!(!ok);
+    assert_contained(
+        "hogs",
+        &stderr,
+        "hogs",
+        "ran out of memory: it tried to grow past its budget of 64 MiB",
+        secs,
+        0.05,
+    );
+    // Forty memories are refused when the component is loaded.
+    write(
+        &tmp.path().join("herd.wasm"),
+        memory_hog_guardrail(40, 1008),
+    );
+    let out = candor(tmp.path(), &["plugin", "check", "herd.wasm"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("plugin `herd`")
+            && err.contains("41 Wasm linear memories, which exceeds the configured maximum of 4"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_slow_guardrail_cannot_take_the_slots_of_another_corpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let guard = |what: &str| {
+        format!("[[guardrails]]\nplugin = \"hostile-guardrail\"\nstage = \"input\"\ntimeout_ms = 1000\n[guardrails.config]\ndo = \"{what}\"\n")
+    };
+    let slow = clinic(tmp.path(), "slow", &guard("sleep"));
+    let calm = clinic(tmp.path(), "calm", &guard("allow"));
+    for c in [&slow, &calm] {
+        index_corpus(tmp.path(), c, &data);
+    }
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let ask = |corpus: &str| {
+        let started = std::time::Instant::now();
+        let (status, b) = post(
+            &server.base,
+            "/v1/answer",
+            &json!({"question": "When does the clinic open on Saturdays?", "corpus": corpus})
+                .to_string(),
+        );
+        (status, b, started.elapsed().as_secs_f64())
+    };
+    // Twenty questions at once to the corpus whose guardrail sleeps: each holds
+    // one of its slots for its 1 s deadline, the rest are refused at once.
+    let sleepers: Vec<_> = (0..20)
+        .map(|_| {
+            let base = server.base.clone();
+            std::thread::spawn(move || {
+                let started = std::time::Instant::now();
+                let (status, b) = post(
+                    &base,
+                    "/v1/answer",
+                    &json!({"question": "When does the clinic open on Saturdays?", "corpus": "slow"}).to_string(),
+                );
+                (status, b, started.elapsed().as_secs_f64())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // Meanwhile the other corpus answers as usual, its guardrail unaffected.
+    for _ in 0..5 {
+        let (status, b, _) = ask("calm");
+        assert_eq!(
+            (
+                status,
+                b["status"].as_str(),
+                b["guardrails"].as_array().map(Vec::len)
+            ),
+            (200, Some("answered"), Some(0)),
+            "{b}"
+        );
+        assert!(!b["warnings"].to_string().contains("plugin"), "{b}");
+    }
+    let (mut timed_out, mut refused) = (0, 0);
+    for t in sleepers {
+        let (status, b, secs) = t.join().unwrap();
+        assert_eq!(
+            (
+                status,
+                b["guardrails"][0]["code"].as_str(),
+                b["cached"].as_bool()
+            ),
+            (200, Some("guardrail.unavailable"), Some(false)),
+            "{b}"
+        );
+        let warning = b["warnings"][0].as_str().unwrap_or_default();
+        if warning.contains("was blocked in a host call past its 1000 ms deadline") {
+            timed_out += 1;
+        } else {
+            assert_contained(
+                "busy",
+                warning,
+                "hostile-guardrail",
+                "already runs 8 calls at once",
+                secs,
+                1.0,
+            );
+            refused += 1;
+        }
+        assert!(secs < 2.0 + 1.0, "{secs:.2}s: {b}");
+    }
+    assert!(
+        timed_out >= 8 && refused >= 1,
+        "{timed_out} timed out, {refused} refused"
+    );
+    let metrics = scrape(&server.base);
+    let busy = sample(
+        &metrics,
+        "candor_plugin_calls_total",
+        &[("plugin", "hostile-guardrail"), ("outcome", "busy")],
+    );
+    assert!(busy.is_some_and(|n| n >= 1.0), "{busy:?}");
+    let (status, b, _) = ask("calm");
+    assert_eq!(
+        (status, b["status"].as_str()),
+        (200, Some("answered")),
+        "{b}"
     );
 }
 
@@ -1737,9 +1953,27 @@ fn a_release_series_answers_from_the_release_that_holds_the_fact_and_the_newest_
     );
 }
 
+/// What the hostile parser returns past the corpus's limits, with what the
+/// file's error must say.
+const PARSER_LIMITS: [(&str, &str); 2] = [
+    ("huge", "limits.max_document_mib"),
+    ("many", "limits.max_documents_per_file"),
+];
+
+/// Decisions of the hostile guardrail that break the contract, as a live
+/// server reports them.
+const GUARDRAIL_FAULTS: [(&str, &str); 2] = [
+    (
+        "inflate",
+        "redacted the text to 900000 characters, more than the 2000 allowed",
+    ),
+    ("escape", "returned a code holding a control character"),
+];
+
 /// The misdeeds every hostile plugin can commit, with what the error must say.
-const MISDEEDS: [(&str, &str); 7] = [
+const MISDEEDS: [(&str, &str); 8] = [
     ("loop", "did not finish within its"),
+    ("sleep", "was blocked in a host call past its"),
     ("alloc", "ran out of memory"),
     ("flood", "more than its cap"),
     ("panic", "panics on purpose"),
@@ -1759,7 +1993,7 @@ fn hostile_plugins_in_a_live_server_fail_alone_with_their_name_and_cause() {
     );
     // Indexed first with no hostile files: the server starts from a clean generation.
     index_corpus(tmp.path(), &c, &data);
-    for (misdeed, _) in MISDEEDS {
+    for (misdeed, _) in MISDEEDS.into_iter().chain(PARSER_LIMITS) {
         write(&c.join(format!("odd/{misdeed}.txt")), misdeed);
     }
     // The server's own plugin folder, so the test can take a component away.
@@ -1816,6 +2050,35 @@ fn hostile_plugins_in_a_live_server_fail_alone_with_their_name_and_cause() {
         );
     }
 
+    // A failed guardrail's outcome is not kept: asked again, it is judged again.
+    let (_, again, _) = ask("panic");
+    assert_eq!(
+        (
+            again["cached"].as_bool(),
+            again["guardrails"][0]["code"].as_str()
+        ),
+        (Some(false), Some("guardrail.unavailable")),
+        "{again}"
+    );
+
+    // Decisions that break the contract fail the guardrail too: a redaction
+    // past the question limit (900 kB under a 1 MiB result cap), a code with a
+    // terminal escape.
+    for (misdeed, cause) in GUARDRAIL_FAULTS {
+        let (status, b, secs) = ask(misdeed);
+        assert_eq!(
+            (status, b["guardrails"][0]["code"].as_str()),
+            (200, Some("guardrail.unavailable")),
+            "{misdeed}: {b}"
+        );
+        let warning = b["warnings"][0].as_str().unwrap_or_default();
+        assert_contained(misdeed, warning, "hostile-guardrail", cause, secs, 1.0);
+        assert!(
+            !warning.contains('\u{1b}') && !warning.contains("wasm backtrace"),
+            "{warning}"
+        );
+    }
+
     // A question redacted to nothing has nothing left to search: a block.
     let (status, b, _) = ask("erase");
     assert_eq!(
@@ -1859,25 +2122,29 @@ fn hostile_plugins_in_a_live_server_fail_alone_with_their_name_and_cause() {
             job["counts"]["files_seen"].as_u64(),
             job["counts"]["files_failed"].as_u64()
         ),
-        (Some(9), Some(7)),
+        (
+            Some(MISDEEDS.len() as u64 + PARSER_LIMITS.len() as u64 + 2),
+            Some(MISDEEDS.len() as u64 + PARSER_LIMITS.len() as u64)
+        ),
         "{job}"
     );
-    for (misdeed, cause) in MISDEEDS {
+    for (misdeed, cause) in MISDEEDS.into_iter().chain(PARSER_LIMITS) {
         let error = job["errors"]
             .as_array()
             .unwrap()
             .iter()
             .find(|e| e["path"] == format!("odd/{misdeed}.txt"));
         let reason = error.and_then(|e| e["reason"].as_str()).unwrap_or_default();
-        assert!(
-            reason.contains("plugin `hostile-parser`") && reason.contains(cause),
-            "{misdeed}: {job}"
-        );
+        // The limits are the corpus's: their errors name the limit, not the plugin.
+        let named = PARSER_LIMITS.iter().any(|(m, _)| *m == misdeed)
+            || reason.contains("plugin `hostile-parser`");
+        assert!(named && reason.contains(cause), "{misdeed}: {job}");
     }
-    // Seven misdeeds, one of them a 2 s loop: each file ends within its deadline
-    // plus 1 s, so the whole job does within the sum.
+    // Each file ends within its 2 s deadline plus 1 s, so the whole job does
+    // within the sum.
+    let files = (MISDEEDS.len() + PARSER_LIMITS.len()) as f64;
     assert!(
-        job["elapsed_seconds"].as_f64().unwrap() < 7.0 * (2.0 + 1.0),
+        job["elapsed_seconds"].as_f64().unwrap() < files * (2.0 + 1.0),
         "{job}"
     );
     let (_, corpora) = get(&server.base, "/v1/corpora");

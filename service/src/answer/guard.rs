@@ -14,6 +14,10 @@ use crate::config::{GuardrailSettings, OnError, Stage};
 use crate::plugins::{self, Citation, Decision, Kind, Plugin, Verdict};
 use crate::Error;
 
+/// Longest answer an output guardrail may redact to, in characters (unless the
+/// answer it was given was longer): a composed answer is a few sentences.
+pub const MAX_ANSWER_CHARS: usize = 16_000;
+
 /// A guardrail rule that fired.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Fired {
@@ -48,6 +52,9 @@ pub struct Checked {
     pub warnings: Vec<String>,
     /// The rule that blocked, if one did.
     pub blocked: Option<Fired>,
+    /// True when a guardrail failed and its `on_error` policy decided instead:
+    /// an outcome that must not be cached, since the next call may succeed.
+    pub failed: bool,
 }
 
 /// The guardrails of one corpus.
@@ -96,17 +103,25 @@ impl Guards {
         self.0.len()
     }
 
-    /// Runs the input guardrails on a question.
-    pub fn question(&self, question: &str) -> Checked {
+    /// Runs the input guardrails on a question; a redaction longer than
+    /// `max_chars` characters is a malformed decision.
+    pub fn question(&self, question: &str, max_chars: usize) -> Checked {
         self.run(Stage::Input, question, |g, text| {
-            g.plugin.check_question(text, &g.config)
+            let d = g.plugin.check_question(text, &g.config)?;
+            rewrite_within(&g.plugin, d, max_chars.max(text.chars().count()), None)
         })
     }
 
-    /// Runs the output guardrails on an answer and its citations.
+    /// Runs the output guardrails on an answer and its citations; a redaction
+    /// longer than [`MAX_ANSWER_CHARS`], or one citing a source the answer does
+    /// not have, is a malformed decision.
     pub fn answer(&self, question: &str, answer: &str, citations: &[Citation]) -> Checked {
         self.run(Stage::Output, answer, |g, text| {
-            g.plugin.check_answer(question, text, citations, &g.config)
+            let d = g
+                .plugin
+                .check_answer(question, text, citations, &g.config)?;
+            let max = MAX_ANSWER_CHARS.max(text.chars().count());
+            rewrite_within(&g.plugin, d, max, Some(citations.len()))
         })
     }
 
@@ -153,6 +168,7 @@ impl Guards {
                 }
                 Err(e) => {
                     tracing::warn!(plugin = %g.plugin.name(), "guardrail failed: {e}");
+                    out.failed = true;
                     match g.on_error {
                         OnError::FailOpen => out
                             .warnings
@@ -179,8 +195,58 @@ impl Guards {
     }
 }
 
+/// Holds a redaction to the limits the text it replaces was held to: at most
+/// `max_chars` characters and, for an answer with `citations` sources, only
+/// `[n]` markers that point at one of them.
+fn rewrite_within(
+    plugin: &Plugin,
+    d: Decision,
+    max_chars: usize,
+    citations: Option<usize>,
+) -> crate::Result<Decision> {
+    let Verdict::Redact(text) = &d.verdict else {
+        return Ok(d);
+    };
+    let fail = |cause: String| Error::Plugin {
+        plugin: plugin.name().to_owned(),
+        cause,
+    };
+    let chars = text.chars().count();
+    if chars > max_chars {
+        return Err(fail(format!(
+            "redacted the text to {chars} characters, more than the {max_chars} allowed"
+        )));
+    }
+    if let Some(n) = citations {
+        if let Some(m) = markers(text).find(|&m| m == 0 || m > n) {
+            return Err(fail(format!(
+                "redacted the answer to cite [{m}], but it has {n} sources"
+            )));
+        }
+    }
+    Ok(d)
+}
+
+/// The numbers of the `[n]` citation markers in `text`.
+fn markers(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.split('[').skip(1).filter_map(|rest| {
+        let (digits, _) = rest.split_once(']')?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(digits.parse().unwrap_or(usize::MAX))
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn citation_markers_are_bracketed_numbers() {
+        let found: Vec<usize> =
+            super::markers("A [1]. B [2][10] [x] [] [ 3] [99999999999999999999999]").collect();
+        assert_eq!(found, vec![1, 2, 10, usize::MAX]);
+    }
+
     use super::*;
 
     #[test]

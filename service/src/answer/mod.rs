@@ -196,6 +196,10 @@ pub struct Answer {
     /// The language model's part, when the corpus composes with one. Not part of
     /// the JSON answer beyond `dropped_sentences`.
     pub llm: Option<LlmRun>,
+    /// True when a guardrail failed and its `on_error` policy shaped this
+    /// answer (a fail_closed block, a fail_open skip): never cached, so the
+    /// next asker meets the guardrail again. Not part of the JSON answer.
+    pub degraded: bool,
 }
 
 impl Serialize for Answer {
@@ -312,7 +316,13 @@ pub struct Answerer {
     plugin_cache: std::path::PathBuf,
     /// Bumped by every guardrail reload; part of the cache key.
     guards_epoch: std::sync::atomic::AtomicU64,
+    /// Longest question, in characters; an input guardrail may not redact a
+    /// question to anything longer.
+    max_question_chars: usize,
 }
+
+/// Longest question accepted, in characters, unless configured.
+pub const DEFAULT_MAX_QUESTION_CHARS: usize = 2_000;
 
 /// Whether [`Answerer::new`] reads the corpora's calibration files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,7 +388,15 @@ impl Answerer {
             cache: Mutex::new(Fifo::new(ANSWER_CACHE_ENTRIES)),
             plugin_cache: plugin_cache.to_path_buf(),
             guards_epoch: Default::default(),
+            max_question_chars: DEFAULT_MAX_QUESTION_CHARS,
         })
+    }
+
+    /// Holds questions, and what input guardrails redact them to, to `chars`
+    /// characters.
+    pub fn with_max_question_chars(mut self, chars: usize) -> Answerer {
+        self.max_question_chars = chars;
+        self
     }
 
     /// The served corpora.
@@ -494,7 +512,8 @@ impl Answerer {
         answer.took_ms = started.elapsed().as_secs_f64() * 1000.0;
         // An answer the model failed to write is not kept: the model may be
         // back for the next asker.
-        if answer.llm.as_ref().is_none_or(|r| r.failure.is_none()) {
+        // Nor is one a failed guardrail shaped.
+        if answer.llm.as_ref().is_none_or(|r| r.failure.is_none()) && !answer.degraded {
             cache()?.put(key, answer.clone());
         }
         count(&answer);
@@ -512,7 +531,10 @@ impl Answerer {
     /// As [`Corpora::search`].
     pub fn search(&self, query: &Query<'_>) -> crate::Result<Searched> {
         let (name, served) = self.corpora.pick(query.corpus)?;
-        let checked = self.judge(name)?.guards().question(query.text);
+        let checked = self
+            .judge(name)?
+            .guards()
+            .question(query.text, self.max_question_chars);
         let result = match checked.blocked {
             Some(_) => SearchResult {
                 corpus: name.clone(),
@@ -541,13 +563,19 @@ impl Answerer {
         // Every corpus the question may reach judges it first; a redaction by one
         // is what the next one sees.
         let mut text = q.text.to_owned();
-        let (mut fired, mut warnings) = (Vec::new(), Vec::new());
+        let (mut fired, mut warnings, mut degraded) = (Vec::new(), Vec::new(), false);
         for name in &names {
-            let checked = self.judge(name)?.guards().question(&text);
+            let checked = self
+                .judge(name)?
+                .guards()
+                .question(&text, self.max_question_chars);
             fired.extend(checked.fired);
             warnings.extend(checked.warnings);
+            degraded |= checked.failed;
             if let Some(block) = checked.blocked {
-                return self.blocked(name, &text, block, fired, warnings);
+                let mut b = self.blocked(name, &text, block, fired, warnings)?;
+                b.degraded = degraded;
+                return Ok(b);
             }
             text = checked.text;
         }
@@ -572,6 +600,7 @@ impl Answerer {
         )?;
         answer.warnings.splice(0..0, warnings);
         answer.guardrails.splice(0..0, fired);
+        answer.degraded |= degraded;
         Ok(answer)
     }
 
@@ -609,6 +638,7 @@ impl Answerer {
             asked: asked.to_owned(),
             composer: Composer::Extractive,
             llm: None,
+            degraded: false,
         })
     }
 
@@ -689,13 +719,15 @@ impl Answerer {
         let mut composer = Composer::Extractive;
         let mut run = None;
         let mut unavailable = false;
+        let mut degraded = false;
         if a.verdict == Verdict::Supported {
             let k = q.top_k.unwrap_or(config.answer.evidence_chunks);
             let judge = self.judge(a.name)?;
             if let (Composer::Llm, Some(llm)) = (config.answer.composer, &judge.llm) {
                 match self.write(&a, q, k, llm, sink)? {
-                    Written::Blocked(block, r) => {
+                    Written::Blocked(block, r, failed) => {
                         let mut b = self.blocked(a.name, q.text, block, fired, warnings)?;
+                        b.degraded = failed;
                         b.confidence = a.confidence;
                         b.support = Some(a.support);
                         b.composer = Composer::Llm;
@@ -707,6 +739,7 @@ impl Answerer {
                         composed = c;
                         fired.append(&mut said.fired);
                         warnings.append(&mut said.warnings);
+                        degraded |= said.failed;
                         run = Some(r);
                     }
                     Written::Failed(r) => {
@@ -750,8 +783,10 @@ impl Answerer {
             let checked = self.judge(a.name)?.guards().answer(q.text, &c.text, &cites);
             warnings.extend(checked.warnings);
             fired.extend(checked.fired);
+            degraded |= checked.failed;
             if let Some(block) = checked.blocked {
                 let mut b = self.blocked(a.name, q.text, block, fired, warnings)?;
+                b.degraded = degraded;
                 b.confidence = a.confidence;
                 b.support = Some(a.support);
                 b.composer = composer;
@@ -868,6 +903,7 @@ impl Answerer {
             asked: q.text.to_owned(),
             composer,
             llm: run,
+            degraded,
         })
     }
 
@@ -928,6 +964,7 @@ impl Answerer {
             cites: &cites,
             fired: Vec::new(),
             warnings: Vec::new(),
+            failed: false,
             gone: false,
             block: None,
         };
@@ -962,11 +999,12 @@ impl Answerer {
                     failure: None,
                 };
                 if let Some(b) = reader.block {
-                    return Ok(Written::Blocked(b, run));
+                    return Ok(Written::Blocked(b, run, reader.failed));
                 }
                 let said = GuardrailsSaid {
                     fired: reader.fired,
                     warnings: reader.warnings,
+                    failed: reader.failed,
                 };
                 Ok(Written::Done(g.composed, run, said))
             }
@@ -1033,6 +1071,7 @@ struct Release<'s, 'a> {
     cites: &'a [crate::plugins::Citation],
     fired: Vec<Fired>,
     warnings: Vec<String>,
+    failed: bool,
     gone: bool,
     block: Option<Fired>,
 }
@@ -1042,6 +1081,7 @@ impl generate::Reader for Release<'_, '_> {
         let checked = self.guards.answer(self.question, sentence, self.cites);
         self.fired.extend(checked.fired);
         self.warnings.extend(checked.warnings);
+        self.failed |= checked.failed;
         if let Some(b) = checked.blocked {
             self.block = Some(b);
             return None;
@@ -1064,8 +1104,8 @@ enum Written {
     /// It wrote; the kept sentences (None when none was kept), and what the
     /// output guardrails said of them.
     Done(Option<Composed>, LlmRun, GuardrailsSaid),
-    /// A guardrail blocked a sentence.
-    Blocked(Fired, LlmRun),
+    /// A guardrail blocked a sentence; true when it failed and blocked by policy.
+    Blocked(Fired, LlmRun, bool),
     /// It failed; the run says why.
     Failed(LlmRun),
 }
@@ -1075,6 +1115,7 @@ enum Written {
 struct GuardrailsSaid {
     fired: Vec<Fired>,
     warnings: Vec<String>,
+    failed: bool,
 }
 
 /// Citations as guardrail plugins see them.

@@ -35,7 +35,7 @@ use crate::retrieve::Mode;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Longest accepted question, in characters, unless configured; longer ones get 400.
-pub const DEFAULT_MAX_QUESTION_CHARS: usize = 2_000;
+pub use crate::answer::DEFAULT_MAX_QUESTION_CHARS;
 
 /// Results returned when the request does not say.
 pub const DEFAULT_TOP_K: usize = 10;

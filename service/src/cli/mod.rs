@@ -38,6 +38,7 @@ use candor::embed::Embedder;
 use candor::eval::beir;
 use candor::index::jobs::Jobs;
 use candor::index::{self, BuildReport, VectorBackend};
+use candor::printable::escape;
 use candor::retrieve::corpora::{discover_corpora, Corpora, Query, SearchResult};
 use candor::retrieve::Mode;
 use clap::{Parser, Subcommand};
@@ -616,7 +617,11 @@ fn print_build(name: &str, r: &BuildReport) {
         eprintln!("removed incomplete generation {p}");
     }
     for e in &r.errors {
-        eprintln!("skipped {}: {}", e.path.display(), e.reason);
+        eprintln!(
+            "skipped {}: {}",
+            escape(&e.path.display().to_string()),
+            escape(&e.reason)
+        );
     }
     if let Some(reason) = &r.reuse_refused {
         eprintln!("re-embedding everything: {reason}");
@@ -730,9 +735,9 @@ fn print_search(r: &SearchResult) {
             "{:>2}. {:.4}  {}  [{}]\n    {}",
             e.rank,
             e.scores.fused,
-            c.title,
-            place,
-            snippet
+            escape(&c.title),
+            escape(&place),
+            escape(&snippet)
         );
     }
 }
@@ -750,6 +755,7 @@ fn load_answerer(
         vectors,
         Arc::new(embedder()?),
         calibrations,
+        candor::answer::DEFAULT_MAX_QUESTION_CHARS,
     )
 }
 
@@ -760,13 +766,17 @@ fn answerer_with(
     vectors: &VectorBackend,
     embedder: Arc<Embedder>,
     calibrations: Calibrations,
+    max_question_chars: usize,
 ) -> anyhow::Result<Arc<Answerer>> {
     let corpora = Corpora::open(corpora, data_dir, vectors, embedder)?;
-    Ok(Arc::new(Answerer::new(
-        Arc::new(corpora),
-        &data_dir.join(candor::plugins::CACHE_DIR),
-        calibrations,
-    )?))
+    Ok(Arc::new(
+        Answerer::new(
+            Arc::new(corpora),
+            &data_dir.join(candor::plugins::CACHE_DIR),
+            calibrations,
+        )?
+        .with_max_question_chars(max_question_chars),
+    ))
 }
 
 fn serve_cmd(args: &ServeArgs, deployed: &Deployed) -> anyhow::Result<()> {
@@ -848,6 +858,7 @@ fn load_state(
             &vectors,
             embedder.clone(),
             Calibrations::Load,
+            max_question_chars,
         )?;
         Ok((vectors, answerer))
     })?;

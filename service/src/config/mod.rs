@@ -48,6 +48,9 @@ pub struct CorpusConfig {
     /// How document age affects ranking.
     #[serde(default)]
     pub recency: Recency,
+    /// How much one file may bring into the index.
+    #[serde(default)]
+    pub limits: IngestLimits,
     /// How documents are cut into chunks.
     #[serde(default)]
     pub chunking: Chunking,
@@ -214,6 +217,77 @@ impl Default for Recency {
             weight: default_recency_weight(),
             freshness_days: default_freshness_days(),
         }
+    }
+}
+
+/// `[limits]`: what one file may bring into the index. A file over any of them
+/// is an error of that file, reported and skipped; the run goes on. They bound
+/// the memory and time one file can cost, whoever wrote it.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IngestLimits {
+    /// Largest file read, in MiB; 1..=1024. Default: 32.
+    #[serde(default = "default_max_file_mib")]
+    pub max_file_mib: usize,
+    /// Largest text of one parsed document, in MiB; 1..=1024. Default: 16.
+    #[serde(default = "default_max_document_mib")]
+    pub max_document_mib: usize,
+    /// Most documents parsed from one file; 1..=1000000. Default: 10000.
+    #[serde(default = "default_max_documents_per_file")]
+    pub max_documents_per_file: usize,
+    /// Most chunks cut from one file; 1..=10000000. Default: 40000 (about 40 MB of
+    /// text, a few minutes of embedding on two cores).
+    #[serde(default = "default_max_chunks_per_file")]
+    pub max_chunks_per_file: usize,
+}
+
+fn default_max_file_mib() -> usize {
+    32
+}
+fn default_max_document_mib() -> usize {
+    16
+}
+fn default_max_documents_per_file() -> usize {
+    10_000
+}
+fn default_max_chunks_per_file() -> usize {
+    40_000
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits {
+            max_file_mib: default_max_file_mib(),
+            max_document_mib: default_max_document_mib(),
+            max_documents_per_file: default_max_documents_per_file(),
+            max_chunks_per_file: default_max_chunks_per_file(),
+        }
+    }
+}
+
+impl IngestLimits {
+    /// Checks the ranges documented on each field.
+    ///
+    /// # Errors
+    ///
+    /// The offending field's name and what is allowed.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let ranges = [
+            ("max_file_mib", self.max_file_mib, 1_024),
+            ("max_document_mib", self.max_document_mib, 1_024),
+            (
+                "max_documents_per_file",
+                self.max_documents_per_file,
+                1_000_000,
+            ),
+            ("max_chunks_per_file", self.max_chunks_per_file, 10_000_000),
+        ];
+        for (key, value, max) in ranges {
+            if !(1..=max).contains(&value) {
+                return Err((key, format!("must be in 1..={max}, got {value}")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -650,6 +724,9 @@ impl Corpus {
                 ),
             ));
         }
+        c.limits
+            .check()
+            .map_err(|(k, m)| bad(&format!("limits.{k}"), m))?;
         c.chunking
             .check()
             .map_err(|(k, m)| bad(&format!("chunking.{k}"), m))?;
@@ -886,6 +963,24 @@ glob = "**/*.md"
         let (_d, r) = corpus_with("name = \"x\nscope = ");
         let (key, _message) = config_error(r);
         assert_eq!(key, "-");
+    }
+
+    #[test]
+    fn ingest_limits_have_defaults_and_ranges() {
+        let (_d, r) = corpus_with(MINIMAL);
+        assert_eq!(r.unwrap().config.limits, IngestLimits::default());
+        let (_d, r) = corpus_with(&format!("{MINIMAL}\n[limits]\nmax_file_mib = 2\n"));
+        let limits = r.unwrap().config.limits;
+        assert_eq!(
+            (limits.max_file_mib, limits.max_chunks_per_file),
+            (2, 40_000)
+        );
+        let (_d, r) = corpus_with(&format!(
+            "{MINIMAL}\n[limits]\nmax_documents_per_file = 0\n"
+        ));
+        let (key, message) = config_error(r);
+        assert_eq!(key, "limits.max_documents_per_file");
+        assert!(message.contains("1..=1000000"), "{message}");
     }
 
     #[test]

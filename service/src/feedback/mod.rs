@@ -406,6 +406,7 @@ mod tests {
             asked: "How tall is Everest?".into(),
             composer: Composer::Extractive,
             llm: None,
+            degraded: false,
         }
     }
 

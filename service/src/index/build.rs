@@ -66,6 +66,8 @@ pub struct BuildInput {
     /// The file's modification time when its bytes were read (nanoseconds since
     /// the epoch), so a later look can tell whether it changed since.
     pub modified: Option<u64>,
+    /// Most chunks it may be cut into; more fails the input.
+    pub max_chunks: usize,
 }
 
 impl BuildInput {
@@ -76,6 +78,7 @@ impl BuildInput {
             hash: sha256_hex(bytes),
             parse,
             modified: None,
+            max_chunks: usize::MAX,
         }
     }
 }
@@ -83,6 +86,56 @@ impl BuildInput {
 /// sha256 of `bytes` as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// Records `key` as the file of its chunks' documents; a reason when one of
+/// those ids is another file's already.
+fn claim_ids(owners: &mut HashMap<String, String>, key: &str, chunks: &[Chunk]) -> Option<String> {
+    let ids: std::collections::BTreeSet<&str> =
+        chunks.iter().map(|c| c.doc_id.0.as_str()).collect();
+    if let Some((id, other)) = ids
+        .iter()
+        .find_map(|id| owners.get(*id).filter(|o| *o != key).map(|o| (id, o)))
+    {
+        return Some(format!(
+            "document id `{id}` is already the id of a document of `{other}`; rename one of the files"
+        ));
+    }
+    for id in ids {
+        owners.insert(id.to_owned(), key.to_owned());
+    }
+    None
+}
+
+/// sha256 of a file's content as lowercase hex, read in pieces.
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Whether a file's documents stay within the corpus's per-file limits.
+fn within_limits(docs: &[Document], limits: &crate::config::IngestLimits) -> Result<(), String> {
+    if docs.len() > limits.max_documents_per_file {
+        return Err(format!(
+            "yields {} documents, more than the corpus allows ({}, limits.max_documents_per_file)",
+            docs.len(),
+            limits.max_documents_per_file
+        ));
+    }
+    let max = limits.max_document_mib << 20;
+    for d in docs {
+        let bytes: usize = d.sections.iter().map(|s| s.text.len()).sum();
+        if bytes > max {
+            return Err(format!(
+                "document `{}` holds {:.1} MiB of text, more than the corpus allows ({} MiB, limits.max_document_mib)",
+                d.id,
+                bytes as f64 / (1 << 20) as f64,
+                limits.max_document_mib
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What a build reports as it goes.
@@ -271,43 +324,64 @@ pub fn build(
     let mut errors = Vec::new();
     let (mut changed, mut skipped) = (0, 0);
     let parse_started = Instant::now();
+    // Which file each document id came from: ids must be unique across files
+    // (`a#b.txt` as a whole file and `a` with key `b.txt` would collide).
+    let mut owners: HashMap<String, String> = HashMap::new();
     for (i, input) in inputs.into_iter().enumerate() {
-        match previous
+        let slot = match previous
             .as_mut()
             .and_then(|p| p.chunks_by_key.remove(&input.key))
         {
-            Some((hash, chunks, vectors)) if hash == input.hash => {
-                skipped += 1;
-                slots.push(Slot {
-                    key: input.key,
+            Some((hash, chunks, vectors)) if hash == input.hash => Ok(Slot {
+                key: input.key,
+                hash: input.hash,
+                modified: input.modified,
+                chunks,
+                vectors: Some(vectors),
+            }),
+            _ => (input.parse)()
+                .and_then(|docs| {
+                    let mut chunks = Vec::new();
+                    for doc in &docs {
+                        chunks.extend(chunker.chunk(doc)?);
+                        if chunks.len() > input.max_chunks {
+                            return Err(Error::BadDocument {
+                                path: doc.source.clone(),
+                                reason: format!(
+                                    "yields more than {} chunks, more than the corpus allows (limits.max_chunks_per_file)",
+                                    input.max_chunks
+                                ),
+                            });
+                        }
+                    }
+                    Ok(chunks)
+                })
+                .map(|chunks| Slot {
+                    key: input.key.clone(),
                     hash: input.hash,
                     modified: input.modified,
                     chunks,
-                    vectors: Some(vectors),
-                });
-            }
-            _ => match (input.parse)().and_then(|docs| {
-                let mut chunks = Vec::new();
-                for doc in &docs {
-                    chunks.extend(chunker.chunk(doc)?);
-                }
-                Ok(chunks)
-            }) {
-                Ok(chunks) => {
+                    vectors: None,
+                })
+                .map_err(|e| (input.key, error_reason(&e))),
+        }
+        .and_then(|slot| match claim_ids(&mut owners, &slot.key, &slot.chunks) {
+            Some(reason) => Err((slot.key, reason)),
+            None => Ok(slot),
+        });
+        match slot {
+            Ok(slot) => {
+                if slot.vectors.is_some() {
+                    skipped += 1;
+                } else {
                     changed += 1;
-                    slots.push(Slot {
-                        key: input.key,
-                        hash: input.hash,
-                        modified: input.modified,
-                        chunks,
-                        vectors: None,
-                    });
                 }
-                Err(e) => errors.push(FileError {
-                    path: input.key.into(),
-                    reason: error_reason(&e),
-                }),
-            },
+                slots.push(slot);
+            }
+            Err((key, reason)) => errors.push(FileError {
+                path: key.into(),
+                reason,
+            }),
         }
         progress.report(ProgressEvent::Parsed {
             done: i as u64 + 1,
@@ -542,36 +616,64 @@ pub fn index_corpus(
     let parsers = Parser::for_sources(corpus, &data_dir.join(crate::plugins::CACHE_DIR))?;
     let store = CorpusStore::new(data_dir, &corpus.config.name, vectors)
         .keeping(corpus.config.keep_generations);
+    let limits = corpus.config.limits;
     let mut inputs = Vec::new();
     for file in ingest::discover(corpus)? {
         let parser = parsers[file.source_index].clone();
         let key = file.rel_path.to_string_lossy().into_owned();
         let rel = file.rel_path.clone();
         // The time before the bytes: an edit between the two shows as a change
-        // at the next look rather than hiding behind a newer time.
-        let read = std::fs::metadata(&file.abs_path)
-            .map(|m| m.modified().ok())
-            .and_then(|t| Ok((std::fs::read(&file.abs_path)?, t)));
-        let (bytes, modified) = match read {
+        // at the next look rather than hiding behind a newer time. Only the hash
+        // is taken now, streaming: the bytes are read when the file is parsed,
+        // so the corpus is never in memory at once.
+        let looked = std::fs::metadata(&file.abs_path)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|m| {
+                let max = limits.max_file_mib << 20;
+                if m.len() > max as u64 {
+                    return Err(format!(
+                        "is {:.1} MiB, more than the corpus allows ({} MiB, limits.max_file_mib)",
+                        m.len() as f64 / (1 << 20) as f64,
+                        limits.max_file_mib
+                    ));
+                }
+                let hash = sha256_file(&file.abs_path).map_err(|e| format!("cannot read: {e}"))?;
+                Ok((hash, m.modified().ok()))
+            });
+        let (hash, modified) = match looked {
             Ok(x) => x,
-            Err(e) => {
-                // An unreadable file fails like an unparseable one: reported, never reused.
-                let reason = format!("cannot read: {e}");
+            Err(reason) => {
+                // Failed like an unparseable file: reported, never reused.
                 inputs.push(BuildInput {
                     key,
                     hash: String::new(),
                     parse: Box::new(move || Err(Error::BadDocument { path: rel, reason })),
                     modified: None,
+                    max_chunks: limits.max_chunks_per_file,
                 });
                 continue;
             }
         };
+        let (abs, expected) = (file.abs_path.clone(), hash.clone());
         inputs.push(BuildInput {
             key,
-            hash: sha256_hex(&bytes),
+            hash,
             modified: modified.map(nanos),
+            max_chunks: limits.max_chunks_per_file,
             parse: Box::new(move || {
+                let bad = |reason: String| Error::BadDocument {
+                    path: rel.clone(),
+                    reason,
+                };
+                let bytes = std::fs::read(&abs).map_err(|e| bad(format!("cannot read: {e}")))?;
+                if sha256_hex(&bytes) != expected {
+                    return Err(bad(
+                        "changed while being indexed; the next run picks it up".into()
+                    ));
+                }
                 let mut docs = parser.parse(&rel, &bytes)?;
+                drop(bytes);
+                within_limits(&docs, &limits).map_err(bad)?;
                 // Dates come from the document; the file's time is the documented fallback.
                 let file_date =
                     modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
@@ -900,6 +1002,86 @@ mod tests {
         );
         assert!(matches!(r, Err(Error::InvalidRequest(m)) if m.contains("`a` appears twice")));
         assert_eq!(store.current()?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_over_the_corpus_limits_fails_alone() -> crate::Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let docs = dir.path().join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::write(
+            dir.path().join(crate::config::CORPUS_FILE),
+            "name = \"t\"\nscope = \"Widgets.\"\n[[sources]]\npath = \"docs\"\n[limits]\nmax_file_mib = 1\nmax_chunks_per_file = 3\n",
+        )
+        .unwrap();
+        std::fs::write(docs.join("big.txt"), "Widgets are small. ".repeat(60_000)).unwrap();
+        std::fs::write(docs.join("long.txt"), "Widgets are small. ".repeat(500)).unwrap();
+        std::fs::write(docs.join("ok.txt"), "Widgets are small.").unwrap();
+        let corpus = crate::config::Corpus::load(dir.path())?;
+        let data = tempfile::tempdir().unwrap();
+        let e = embedder();
+        let report = index_corpus(
+            &corpus,
+            data.path(),
+            &VectorBackend::Edge,
+            Mode::Full,
+            &e,
+            &(),
+        )?;
+        let reasons: Vec<(String, &str)> = report
+            .errors
+            .iter()
+            .map(|f| (f.path.display().to_string(), f.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(
+            reasons[0].0 == "docs/big.txt"
+                && reasons[0].1.contains("1.1 MiB")
+                && reasons[0].1.contains("limits.max_file_mib"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].0 == "docs/long.txt" && reasons[1].1.contains("limits.max_chunks_per_file"),
+            "{reasons:?}"
+        );
+        assert_eq!((report.documents, report.chunks), (1, 1));
+        Ok(())
+    }
+
+    #[test]
+    fn a_document_id_two_files_claim_stays_with_the_first() -> crate::Result<()> {
+        let e = embedder();
+        let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
+        let dir = tempfile::tempdir().unwrap();
+        let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
+        // A file `a` whose parser keys a document `b.txt` makes the id `a#b.txt`,
+        // the id of the whole file `a#b.txt`.
+        let keyed = BuildInput::new(
+            "a".into(),
+            b"x",
+            Box::new(|| {
+                Ok(vec![Document::plain(
+                    "a#b.txt".into(),
+                    "B".into(),
+                    "Gears turn.".into(),
+                )])
+            }),
+        );
+        let report = build(
+            &store,
+            vec![input("a#b.txt", "Bees hum."), keyed],
+            Mode::Full,
+            &e,
+            &chunker,
+            &(),
+        )?;
+        assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+        assert_eq!(report.errors[0].path, std::path::Path::new("a#b.txt"));
+        assert!(report.errors[0]
+            .reason
+            .contains("already the id of a document of `a`"));
+        assert_eq!(report.documents, 1);
         Ok(())
     }
 }

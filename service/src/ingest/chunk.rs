@@ -25,6 +25,12 @@ const MIN_BODY_SHARE: f64 = 0.5;
 /// A window may end early, at a sentence end, once it holds this share of its budget.
 const SENTENCE_SNAP_SHARE: f64 = 0.75;
 
+/// Text is tokenized in pieces of at most this many bytes, cut at a paragraph,
+/// line, sentence or word boundary: the tokenizer keeps a few hundred bytes per token, so
+/// a section of megabytes would otherwise cost gigabytes. Windows do not cross
+/// a cut, and a piece holds dozens of windows, so few windows are shortened.
+const PIECE_BYTES: usize = 64 * 1024;
+
 /// Splits documents into chunks with a word-piece tokenizer.
 pub struct Chunker {
     tokenizer: Tokenizer,
@@ -77,20 +83,30 @@ impl Chunker {
             let budget = self
                 .body_budget(&prefix)
                 .map_err(|reason| bad(doc, reason))?;
+            // Characters before the last window's start, counted on from there:
+            // window starts only move forward, and recounting from the section's
+            // start would be quadratic in its length.
+            let (mut counted_to, mut counted) = (0, 0);
             for (b_start, b_end) in self
                 .windows(&section.text, budget)
                 .map_err(|reason| bad(doc, reason))?
             {
                 let (Some(text), Some(before)) = (
                     section.text.get(b_start..b_end),
-                    section.text.get(..b_start),
+                    section.text.get(counted_to.min(b_start)..b_start),
                 ) else {
                     return Err(bad(
                         doc,
                         format!("token offsets {b_start}..{b_end} are not on character boundaries"),
                     ));
                 };
-                let c_start = section_char_start + before.chars().count();
+                if counted_to > b_start {
+                    counted = section.text[..b_start].chars().count();
+                } else {
+                    counted += before.chars().count();
+                }
+                counted_to = b_start;
+                let c_start = section_char_start + counted;
                 chunks.push(Chunk {
                     doc_id: doc.id.clone(),
                     source: doc.source.clone(),
@@ -133,6 +149,21 @@ impl Chunker {
 
     /// Byte ranges of `text` covering it in windows of at most `budget` tokens.
     fn windows(&self, text: &str, budget: usize) -> Result<Vec<(usize, usize)>, String> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < text.len() {
+            let end = piece_end(text, start);
+            for (s, e) in self.piece_windows(&text[start..end], budget)? {
+                out.push((start + s, start + e));
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+
+    /// Byte ranges of `text`, one piece, covering it in windows of at most
+    /// `budget` tokens.
+    fn piece_windows(&self, text: &str, budget: usize) -> Result<Vec<(usize, usize)>, String> {
         let budget = budget.max(1);
         let enc = self
             .tokenizer
@@ -171,6 +202,31 @@ impl Chunker {
         }
         Ok(out)
     }
+}
+
+/// Where the piece of `text` that starts at `start` ends: within PIECE_BYTES,
+/// after the last paragraph break, else line break, else sentence end, else
+/// space, else at a character boundary.
+fn piece_end(text: &str, start: usize) -> usize {
+    let hard = start + PIECE_BYTES;
+    if hard >= text.len() {
+        return text.len();
+    }
+    let mut hard = hard;
+    while !text.is_char_boundary(hard) {
+        hard -= 1;
+    }
+    let head = &text[start..hard];
+    // Only a cut in the second half counts, so pieces stay large.
+    let half = head.len() / 2;
+    ["\n\n", "\n", ". ", " "]
+        .iter()
+        .find_map(|sep| {
+            head.rfind(sep)
+                .filter(|&i| i >= half)
+                .map(|i| start + i + sep.len())
+        })
+        .unwrap_or(hard)
 }
 
 fn is_sentence_end(token: &str) -> bool {
@@ -241,6 +297,46 @@ mod tests {
                 .collect();
             assert_eq!(spanned, c.text);
         }
+    }
+
+    #[test]
+    fn a_section_longer_than_a_piece_is_covered_with_true_spans() {
+        // Multi-byte characters, so byte and character offsets differ, and
+        // about three pieces of text.
+        let sentences: Vec<String> = (0..12_000).map(|i| format!("Ünit {i} wörks.")).collect();
+        let body = sentences.join(" ");
+        assert!(body.len() > 2 * PIECE_BYTES);
+        let d = doc(vec![
+            section(&["Intro"], None, "Hi."),
+            section(&[], None, &body),
+        ]);
+        let chunks = chunker(128, 16).chunk(&d).unwrap();
+        let text: Vec<char> = d.text().chars().collect();
+        for c in &chunks {
+            let spanned: String = text[c.span.0..c.span.1].iter().collect();
+            assert_eq!(spanned, c.text);
+        }
+        for s in &sentences {
+            assert!(
+                chunks.iter().any(|c| c.text.contains(s.as_str())),
+                "lost: {s}"
+            );
+        }
+    }
+
+    #[test]
+    fn pieces_end_at_a_break_in_their_second_half_or_on_a_character_boundary() {
+        let words = "wörd ".repeat(PIECE_BYTES);
+        let end = piece_end(&words, 0);
+        assert!(end > PIECE_BYTES / 2 && end <= PIECE_BYTES, "{end}");
+        assert!(words[..end].ends_with(' '));
+        let solid = "ö".repeat(PIECE_BYTES);
+        let end = piece_end(&solid, 2);
+        assert!(
+            solid.is_char_boundary(end) && end <= PIECE_BYTES + 2,
+            "{end}"
+        );
+        assert_eq!(piece_end("short", 0), 5);
     }
 
     #[test]

@@ -5,7 +5,11 @@ use serde::Serialize;
 use super::{Plugin, Pre};
 
 mod bindings {
-    wasmtime::component::bindgen!({ path: "../wit", world: "guardrail" });
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "guardrail",
+        exports: { default: async },
+    });
 }
 
 use bindings::candor::plugin::types as wit;
@@ -55,9 +59,11 @@ impl Plugin {
     /// or hits a limit, or the decision is malformed.
     pub fn check_question(&self, question: &str, config: &str) -> crate::Result<Decision> {
         let pre = self.guardrail()?;
-        let d = self.call(|store| {
-            pre.instantiate(&mut *store)?
+        let d = self.call(async |store| {
+            pre.instantiate_async(&mut *store)
+                .await?
                 .call_check_question(&mut *store, question, config)
+                .await
         })?;
         self.decision(d)
     }
@@ -83,14 +89,11 @@ impl Plugin {
                 snippet: c.snippet.clone(),
             })
             .collect();
-        let d = self.call(|store| {
-            pre.instantiate(&mut *store)?.call_check_answer(
-                &mut *store,
-                question,
-                answer,
-                &cites,
-                config,
-            )
+        let d = self.call(async |store| {
+            pre.instantiate_async(&mut *store)
+                .await?
+                .call_check_answer(&mut *store, question, answer, &cites, config)
+                .await
         })?;
         self.decision(d)
     }
@@ -118,6 +121,9 @@ impl Plugin {
         };
         if verdict != Verdict::Allow && d.code.trim().is_empty() {
             return Err(self.fail("returned a redact or block verdict without a code"));
+        }
+        if let Some(c) = super::control(&d.code) {
+            return Err(self.fail(format!("returned a code holding a control character ({c})")));
         }
         Ok(Decision {
             verdict,

@@ -7,8 +7,13 @@
 //!
 //! - a WASI context that grants nothing: no preopened folders, environment,
 //!   arguments, stdin or sockets (clocks and randomness stay available);
-//! - an epoch deadline, so a plugin that loops is stopped on time;
-//! - a memory cap through a `ResourceLimiter`;
+//! - a deadline that holds whatever the guest does: an epoch deadline stops
+//!   guest code that loops, and the call runs as a future under a timer, so a
+//!   guest blocked in a host call (a WASI sleep or poll) is dropped on time too;
+//! - one memory budget summed over all the instance's memories and tables, and
+//!   a cap on how many it may have, checked when the component is loaded;
+//! - at most [`MAX_CONCURRENT_CALLS`] calls of one plugin at once, so a slow
+//!   plugin cannot take the instance slots every other plugin needs;
 //! - bounded stdout and stderr, logged with the plugin's name afterwards.
 //!
 //! Whatever goes wrong inside a call (trap, timeout, memory cap, oversized or
@@ -44,6 +49,22 @@ const LOG_CAPACITY: usize = 16 * 1024;
 
 /// Largest linear memory any plugin may have, whatever its configured cap.
 const MAX_MEMORY_BYTES: usize = 1 << 30;
+
+/// Most linear memories one component may define; the pooling allocator refuses
+/// a component with more when it is loaded. A Rust component has one, and the
+/// cap keeps a component of many core modules from taking pool slots by the
+/// dozen.
+const MAX_MEMORIES: usize = 4;
+
+/// Most tables one component may define (a Rust component has one or two).
+const MAX_TABLES: usize = 8;
+
+/// Largest table, in elements.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Calls of one plugin that may run at once; one more fails at once with the
+/// plugin's own error, and the pool below has room for many plugins at this.
+pub const MAX_CONCURRENT_CALLS: usize = 8;
 
 /// The folder, under the data dir, where compiled components are cached.
 pub const CACHE_DIR: &str = "plugin-cache";
@@ -167,12 +188,17 @@ fn engine() -> crate::Result<&'static Engine> {
     ENGINE
         .get_or_init(|| {
             let mut pool = PoolingAllocationConfig::new();
-            // Plugins run one call per instance; a few dozen at once is plenty on
-            // the machines this targets, and every slot reserves address space.
-            pool.total_component_instances(64)
-                .total_core_instances(512)
-                .total_memories(128)
-                .total_tables(512)
+            // Plugins run one call per instance, and each plugin at most
+            // MAX_CONCURRENT_CALLS at once: 32 plugins can be at their limit
+            // together before the pool runs short. Every memory slot reserves
+            // address space (not memory), so slots are not free either.
+            pool.total_component_instances(256)
+                .total_core_instances(2048)
+                .total_memories(512)
+                .total_tables(1024)
+                .total_stacks(256)
+                .max_memories_per_component(MAX_MEMORIES as u32)
+                .max_tables_per_component(MAX_TABLES as u32)
                 .max_memory_size(MAX_MEMORY_BYTES)
                 .max_component_instance_size(4 << 20);
             let mut config = Config::new();
@@ -201,7 +227,7 @@ fn engine() -> crate::Result<&'static Engine> {
 struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
-    memory: MemoryCap,
+    memory: Budget,
 }
 
 impl WasiView for CallState {
@@ -213,31 +239,54 @@ impl WasiView for CallState {
     }
 }
 
-/// Refuses memory growth beyond the cap and remembers that it did.
-struct MemoryCap {
+/// One memory budget for a whole instance: the bytes of all its linear memories
+/// and tables together (a table element counted as a pointer), so a component
+/// of several core modules gets no more than one of a single module.
+struct Budget {
     max: usize,
+    used: usize,
     refused: bool,
 }
 
-impl ResourceLimiter for MemoryCap {
+impl Budget {
+    fn new(max: usize) -> Budget {
+        Budget {
+            max,
+            used: 0,
+            refused: false,
+        }
+    }
+
+    /// Takes `desired - current` more bytes if the budget has them.
+    fn grow(&mut self, current: usize, desired: usize) -> bool {
+        let used = self.used - current.min(self.used) + desired;
+        if used > self.max {
+            self.refused = true;
+            return false;
+        }
+        self.used = used;
+        true
+    }
+}
+
+impl ResourceLimiter for Budget {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = desired <= self.max;
-        self.refused |= !ok;
-        Ok(ok)
+        Ok(self.grow(current, desired))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        let slot = std::mem::size_of::<usize>();
+        Ok(desired <= MAX_TABLE_ELEMENTS && self.grow(current * slot, desired * slot))
     }
 }
 
@@ -247,6 +296,8 @@ pub struct Plugin {
     kind: Kind,
     limits: Limits,
     pre: Pre,
+    /// Calls in flight, at most MAX_CONCURRENT_CALLS.
+    running: std::sync::atomic::AtomicUsize,
 }
 
 enum Pre {
@@ -278,7 +329,7 @@ impl Plugin {
         let component = compile(engine, &bytes, cache_dir)
             .map_err(|e| fail(format!("{}: {e:#}", path.display())))?;
         let mut linker: Linker<CallState> = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Internal(format!("WASI linker: {e}")))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             fail(format!(
@@ -304,6 +355,7 @@ impl Plugin {
             kind,
             limits,
             pre,
+            running: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -333,9 +385,15 @@ impl Plugin {
     /// printed and turns traps into causes a person can act on.
     fn call<R>(
         &self,
-        call: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> crate::Result<R> {
         let engine = engine()?;
+        let _slot = Slot::take(&self.running).ok_or_else(|| {
+            self.count("busy");
+            self.fail(format!(
+                "already runs {MAX_CONCURRENT_CALLS} calls at once, its limit; this call was refused"
+            ))
+        })?;
         let (stdout, stderr) = (
             log::Bounded::new(LOG_CAPACITY),
             log::Bounded::new(LOG_CAPACITY),
@@ -349,68 +407,79 @@ impl Plugin {
         let state = CallState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            memory: MemoryCap {
-                max: self.limits.memory_bytes.min(MAX_MEMORY_BYTES),
-                refused: false,
-            },
+            memory: Budget::new(self.limits.memory_bytes.min(MAX_MEMORY_BYTES)),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.memory);
-        let ticks = self
-            .limits
-            .timeout
-            .as_millis()
-            .div_ceil(EPOCH_TICK.as_millis())
-            .max(1) as u64;
+        let timeout = self.limits.timeout;
+        let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        let result = call(&mut store);
+        // Guest code is stopped by the epoch; a guest waiting in a host call
+        // yields to this timer, which drops the call (and so its instance).
+        let result = wasmtime_wasi::runtime::in_tokio(async {
+            tokio::time::timeout(timeout, call(&mut store)).await
+        });
         let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) => "timeout",
-            Err(_) if store.data().memory.refused => "memory",
-            Err(_) => "error",
+            Err(_) => "timeout",
+            Ok(Ok(_)) => "ok",
+            Ok(Err(e)) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) => "timeout",
+            Ok(Err(_)) if store.data().memory.refused => "memory",
+            Ok(Err(_)) => "error",
         };
-        crate::metrics::inc(
-            "candor_plugin_calls_total",
-            "Plugin calls by plugin and outcome (ok, timeout, memory, error).",
-            &[("plugin", &self.name), ("outcome", outcome)],
-        );
+        self.count(outcome);
         let (out, err) = (stdout.take(), stderr.take());
         for (stream, text) in [("stdout", &out), ("stderr", &err)] {
             if let Some(text) = text {
-                tracing::info!(plugin = %self.name, stream, "{text}");
+                tracing::info!(plugin = %self.name, stream, "{}", crate::printable::escape(text));
             }
         }
-        result.map_err(|e| {
-            let mut cause = match e.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => format!(
-                    "did not finish within its {} ms deadline",
-                    self.limits.timeout.as_millis()
-                ),
-                _ if store.data().memory.refused => {
-                    format!(
-                        "ran out of memory: it tried to grow past its cap of {} MiB",
-                        self.limits.memory_bytes >> 20
-                    )
-                }
-                Some(trap) => format!("trapped: {trap} ({e:#})"),
-                None => format!("failed: {e:#}"),
-            };
-            // A panicking Rust plugin says why on stderr; its tail names the cause.
-            if let Some(text) = err {
-                let tail: String = text
-                    .chars()
-                    .rev()
-                    .take(400)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                cause.push_str(&format!("; its stderr ends: {}", tail.trim()));
+        let deadline = timeout.as_millis();
+        let e = match result {
+            Ok(Ok(r)) => return Ok(r),
+            Err(_) => {
+                return Err(self.fail(format!(
+                    "was blocked in a host call past its {deadline} ms deadline"
+                )))
             }
-            self.fail(cause)
-        })
+            Ok(Err(e)) => e,
+        };
+        let mut cause = match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => format!("did not finish within its {deadline} ms deadline"),
+            _ if store.data().memory.refused => format!(
+                "ran out of memory: it tried to grow past its budget of {} MiB",
+                self.limits.memory_bytes >> 20
+            ),
+            Some(trap) => format!("trapped: {trap}"),
+            None => format!("failed: {}", first_line(&format!("{e:#}"))),
+        };
+        // The full report (the wasm backtrace) is for the operator's log; the
+        // error that may reach an HTTP caller keeps the cause.
+        tracing::debug!(plugin = %self.name, "plugin call failed: {e:?}");
+        // A panicking Rust plugin says why on stderr; its tail names the cause.
+        if let Some(text) = err {
+            let tail: String = text
+                .chars()
+                .rev()
+                .take(400)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            cause.push_str(&format!(
+                "; its stderr ends: {}",
+                crate::printable::escape(tail.trim())
+            ));
+        }
+        Err(self.fail(cause))
+    }
+
+    fn count(&self, outcome: &str) {
+        crate::metrics::inc(
+            "candor_plugin_calls_total",
+            "Plugin calls by plugin and outcome (ok, timeout, memory, busy, error).",
+            &[("plugin", &self.name), ("outcome", outcome)],
+        );
     }
 
     fn check_size(&self, bytes: usize) -> crate::Result<()> {
@@ -422,6 +491,40 @@ impl Plugin {
         }
         Ok(())
     }
+}
+
+/// One of a plugin's MAX_CONCURRENT_CALLS call slots, given back on drop.
+struct Slot<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Slot<'a> {
+    fn take(running: &'a std::sync::atomic::AtomicUsize) -> Option<Slot<'a>> {
+        use std::sync::atomic::Ordering;
+        running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_CONCURRENT_CALLS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(running))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// The first control character in `text`, as an escape, if there is one: ids,
+/// titles and codes may hold none.
+fn control(text: &str) -> Option<String> {
+    text.chars()
+        .find(|c| c.is_control())
+        .map(|c| c.escape_default().to_string())
+}
+
+/// The first line of an error report: wasmtime appends the wasm backtrace.
+fn first_line(report: &str) -> &str {
+    report.lines().next().unwrap_or(report)
 }
 
 /// Compiles `bytes`, or loads the artefact a previous run cached under a hash of
@@ -457,4 +560,19 @@ fn compile(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> wasmtime::Result<
         tracing::warn!(cache = %path.display(), "cannot cache the compiled plugin: {e}");
     }
     Ok(component)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_budget_counts_every_memory_and_table_together() {
+        let mut b = super::Budget::new(100);
+        assert!(b.grow(0, 60), "a first memory of 60");
+        assert!(!b.grow(0, 60), "a second memory of 60 would make 120");
+        assert!(b.refused);
+        assert!(b.grow(0, 40), "a second memory of 40 fits");
+        assert!(b.grow(60, 50), "a memory is counted at its latest size");
+        assert_eq!(b.used, 90);
+        assert!(!b.grow(40, 51));
+    }
 }

@@ -5,10 +5,14 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{Plugin, Pre};
+use super::{control, Plugin, Pre};
 
 mod bindings {
-    wasmtime::component::bindgen!({ path: "../wit", world: "parser" });
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "parser",
+        exports: { default: async },
+    });
 }
 
 pub(super) use bindings::ParserPre;
@@ -41,13 +45,21 @@ pub struct PluginSection {
     pub page: Option<u32>,
 }
 
-/// An RFC 3339 date or date-time, as its calendar day.
+/// Highest page number a section may give.
+pub const MAX_PAGE: u32 = 1_000_000;
+
+/// An RFC 3339 date or date-time, as its calendar day, in years 0001 to 9999
+/// (as RFC 3339 has them).
 fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|d| d.date_naive())
-    })
+    use chrono::Datelike;
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|d| d.date_naive())
+        })
+        .filter(|d| (1..=9999).contains(&d.year()))
 }
 
 impl Plugin {
@@ -68,9 +80,11 @@ impl Plugin {
         let Pre::Parser(pre) = &self.pre else {
             return Err(self.fail("is a guardrail, not a parser"));
         };
-        let result = self.call(|store| {
-            pre.instantiate(&mut *store)?
+        let result = self.call(async |store| {
+            pre.instantiate_async(&mut *store)
+                .await?
                 .call_parse(&mut *store, path, bytes, config)
+                .await
         })?;
         let docs = result.map_err(|msg| self.fail(format!("rejected {path}: {msg}")))?;
         let size: usize = docs
@@ -95,18 +109,29 @@ impl Plugin {
         docs.into_iter()
             .enumerate()
             .map(|(i, d)| {
-                let which = if d.key.is_empty() { format!("document {i}") } else { format!("document `{}`", d.key) };
+                let which = if d.key.is_empty() { format!("document {i}") } else { format!("document `{}`", crate::printable::escape(&d.key)) };
                 if !keys.insert(d.key.clone()) {
                     return Err(self.fail(format!("{path}: {which}: the key is used twice")));
                 }
                 let date = match d.date.trim() {
                     "" => None,
                     s => Some(parse_date(s).ok_or_else(|| {
-                        self.fail(format!("{path}: {which}: date `{s}` is not RFC 3339 (2024-05-01 or 2024-05-01T12:00:00Z)"))
+                        self.fail(format!("{path}: {which}: date `{s}` is not an RFC 3339 date (2024-05-01 or 2024-05-01T12:00:00Z) in years 0001 to 9999"))
                     })?),
                 };
+                for (field, text) in [("key", &d.key), ("title", &d.title)] {
+                    if let Some(c) = control(text) {
+                        return Err(self.fail(format!("{path}: {which}: the {field} holds a control character ({c})")));
+                    }
+                }
+                if let Some(p) = d.sections.iter().filter_map(|s| s.page).find(|p| !(1..=MAX_PAGE).contains(p)) {
+                    return Err(self.fail(format!("{path}: {which}: page {p} is not in 1..={MAX_PAGE}")));
+                }
                 let mut metadata = BTreeMap::new();
                 for m in d.metadata {
+                    if let Some(c) = control(&m.key) {
+                        return Err(self.fail(format!("{path}: {which}: metadata key `{}` holds a control character ({c})", crate::printable::escape(&m.key))));
+                    }
                     if metadata.contains_key(&m.key) {
                         return Err(self.fail(format!("{path}: {which}: metadata key `{}` is given twice", m.key)));
                     }
@@ -146,5 +171,12 @@ mod tests {
         );
         assert_eq!(super::parse_date("May 1st"), None);
         assert_eq!(super::parse_date("2024-13-01"), None);
+        assert_eq!(super::parse_date("-0044-03-15"), None);
+        assert_eq!(super::parse_date("0000-01-01"), None);
+        assert_eq!(super::parse_date("+10000-01-01"), None);
+        assert_eq!(
+            super::parse_date("0001-01-01"),
+            chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! A guardrail that misbehaves on purpose. Its config names the misdeed
 //! (`{"do": "loop"}`, see the `misdeed` crate; `flood` redacts to 100 MB of
-//! text, `erase` to nothing, which counts as a block), or says `{"do": "question"}`: the question is the misdeed's name, so
-//! one server can face them all. Anything else allows the question.
+//! text, `inflate` to 900 kB (under the result cap, over any text limit),
+//! `cite` to an answer citing source [9], `escape` blocks with a code holding
+//! a terminal escape, `erase` redacts to nothing, which counts as a block), or
+//! says `{"do": "question"}`: the question is the misdeed's name, so one server
+//! can face them all. Anything else allows the question.
 
 use misdeed::{flood, misbehave, misdeed};
 
@@ -33,6 +36,9 @@ fn decide(what: &str) -> Decision {
     misbehave(what);
     let (verdict, code) = match what {
         "flood" => (Verdict::Redact(flood()), ""),
+        "inflate" => (Verdict::Redact("x".repeat(900_000)), "hostile.inflate"),
+        "cite" => (Verdict::Redact("Nothing to see here [9].".into()), "hostile.cite"),
+        "escape" => (Verdict::Block, "hostile\u{1b}[2J"),
         "erase" => (Verdict::Redact(String::new()), "hostile.erase"),
         _ => (Verdict::Allow, ""),
     };

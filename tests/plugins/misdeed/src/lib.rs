@@ -33,6 +33,7 @@ pub fn misbehave(what: &str) {
                 std::hint::black_box(&hoard);
             }
         }
+        "sleep" => std::thread::sleep(std::time::Duration::from_secs(30)),
         "panic" => panic!("the hostile plugin panics on purpose"),
         "passwd" => {
             let text = std::fs::read_to_string("/etc/passwd").expect("reading /etc/passwd");
