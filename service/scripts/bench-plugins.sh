@@ -4,12 +4,13 @@
 # parser's throughput on a large generated changelog.
 #
 # Usage: service/scripts/bench-plugins.sh [work-dir]   (default: target/bench-plugins)
-# Needs the release binary (`make build`) and the components (`make plugins`).
+# Needs the release binary (`make build`, or CANDOR_BIN naming another build)
+# and the components (`make plugins`).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 work="${1:-$root/target/bench-plugins}"
-candor="$root/target/release/candor"
+candor="${CANDOR_BIN:-$root/target/release/candor}"
 plugins="$root/target/plugins/wasm32-wasip2/release"
 [ -x "$candor" ] || { echo "missing $candor: run \`make build\` first" >&2; exit 1; }
 [ -f "$plugins/release_notes.wasm" ] || { echo "missing components: run \`make plugins\` first" >&2; exit 1; }

@@ -1502,7 +1502,13 @@ fn a_slow_guardrail_cannot_take_the_slots_of_another_corpus() {
     };
     let slow = clinic(tmp.path(), "slow", &guard("sleep"));
     let calm = clinic(tmp.path(), "calm", &guard("allow"));
-    for c in [&slow, &calm] {
+    // An output guardrail that rewrites the answer to cite a source it lacks.
+    let cites = clinic(
+        tmp.path(),
+        "cites",
+        &guard("cite").replace("\"input\"", "\"output\""),
+    );
+    for c in [&slow, &calm, &cites] {
         index_corpus(tmp.path(), c, &data);
     }
     let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
@@ -1587,6 +1593,119 @@ fn a_slow_guardrail_cannot_take_the_slots_of_another_corpus() {
     );
     assert!(busy.is_some_and(|n| n >= 1.0), "{busy:?}");
     let (status, b, _) = ask("calm");
+    assert_eq!(
+        (status, b["status"].as_str()),
+        (200, Some("answered")),
+        "{b}"
+    );
+
+    let (status, b, secs) = ask("cites");
+    assert_eq!(
+        (
+            status,
+            b["reason"].as_str(),
+            b["guardrails"][0]["code"].as_str()
+        ),
+        (200, Some("blocked"), Some("guardrail.unavailable")),
+        "{b}"
+    );
+    let warning = b["warnings"].to_string();
+    assert_contained(
+        "cite",
+        &warning,
+        "hostile-guardrail",
+        "redacted the answer to cite [9], but its sources are [1] to [1]",
+        secs,
+        1.0,
+    );
+}
+
+#[test]
+fn the_edge_closes_slow_clients_refuses_past_its_connections_and_times_out_requests() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // A guardrail that sleeps its full 5 s deadline: a request slower than the
+    // 400 ms request timeout.
+    let c = clinic(
+        tmp.path(),
+        "slow",
+        "[[guardrails]]\nplugin = \"hostile-guardrail\"\nstage = \"input\"\ntimeout_ms = 5000\n[guardrails.config]\ndo = \"question\"\n",
+    );
+    index_corpus(tmp.path(), &c, &data);
+    let server = serve_full(
+        tmp.path(),
+        &tmp.path().join("corpora"),
+        &data,
+        &[],
+        &[
+            "--header-timeout-ms",
+            "500",
+            "--request-timeout-ms",
+            "400",
+            "--max-connections",
+            "20",
+        ],
+    );
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // Nineteen clients send half a request's headers and stop.
+    let started = std::time::Instant::now();
+    let mut halves: Vec<std::net::TcpStream> = (0..19)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    // A twentieth, idle, takes the last slot (connections are accepted in the
+    // order they arrive); a twenty-first is told to come back, at once.
+    let _twentieth = std::net::TcpStream::connect(&addr).unwrap();
+    let mut over = std::net::TcpStream::connect(&addr).unwrap();
+    over.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reply = String::new();
+    let _ = over.read_to_string(&mut reply);
+    assert!(
+        reply.starts_with("HTTP/1.1 503")
+            && reply.contains("retry-after: 1")
+            && reply.contains("\"overloaded\""),
+        "{reply}"
+    );
+    // The half-sent requests are closed by the header timeout, not by us.
+    for s in &mut halves {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    }
+    let closed_after = started.elapsed().as_secs_f64();
+    assert!(closed_after < 0.5 + 2.0, "{closed_after:.2}s");
+    let (status, body) = get(&server.base, "/healthz");
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let metrics = scrape(&server.base);
+    assert!(
+        sample(&metrics, "candor_http_connections_refused_total", &[]).is_some_and(|n| n >= 1.0),
+        "refusals are counted"
+    );
+
+    // A request past its timeout is answered 503 `timeout`, with its id.
+    let started = std::time::Instant::now();
+    let (status, b) = post(
+        &server.base,
+        "/v1/answer",
+        &json!({"question": "sleep"}).to_string(),
+    );
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(
+        (status, b["error"]["code"].as_str()),
+        (503, Some("timeout")),
+        "{b}"
+    );
+    assert!(secs < 0.4 + 1.0, "{secs:.2}s");
+    let (status, b) = post(
+        &server.base,
+        "/v1/answer",
+        &json!({"question": "When does the clinic open on Saturdays?"}).to_string(),
+    );
     assert_eq!(
         (status, b["status"].as_str()),
         (200, Some("answered")),

@@ -219,8 +219,12 @@ fn rewrite_within(
     }
     if let Some(n) = citations {
         if let Some(m) = markers(text).find(|&m| m == 0 || m > n) {
+            let sources = match n {
+                0 => "it cites no sources".to_owned(),
+                n => format!("its sources are [1] to [{n}]"),
+            };
             return Err(fail(format!(
-                "redacted the answer to cite [{m}], but it has {n} sources"
+                "redacted the answer to cite [{m}], but {sources}"
             )));
         }
     }

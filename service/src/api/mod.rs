@@ -5,6 +5,7 @@
 //! axum, hyper or tower; the engine never sees HTTP.
 
 mod admin;
+mod edge;
 mod error;
 pub mod openapi;
 
@@ -23,6 +24,7 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 pub use admin::Admin;
+pub use edge::Edge;
 pub use error::ApiError;
 use error::InternalDetail;
 
@@ -159,6 +161,7 @@ impl Startup {
 pub async fn serve(
     startup: Startup,
     listener: tokio::net::TcpListener,
+    edge: Edge,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let front = Router::new().fallback(move |req: Request| {
@@ -173,11 +176,40 @@ pub async fn serve(
             }
         }
     });
-    // Requests answered while loading carry a request id too.
-    let front = front.layer(middleware::from_fn(request_id));
-    axum::serve(listener, front)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limit = edge.request_timeout;
+    // Requests answered while loading carry a request id too, and a request that
+    // takes too long is told so with its id.
+    let front = front
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            within(limit, req, next)
+        }))
+        .layer(middleware::from_fn(request_id));
+    edge::accept(listener, front, edge, shutdown).await
+}
+
+/// Runs the request, or answers 503 `timeout` once `limit` passes without a
+/// response head. A streamed answer has its head at once; its events are
+/// bounded by the edge's stall timeout instead.
+async fn within(limit: std::time::Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            crate::metrics::inc(
+                "candor_http_timeouts_total",
+                "Requests answered 503 timeout: no response within the request timeout.",
+                &[],
+            );
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "the request did not complete within {} ms; try again",
+                    limit.as_millis()
+                ),
+            )
+            .into_response()
+        }
+    }
 }
 
 /// The answer to a request while the server loads.
@@ -344,6 +376,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
             name: "candor_corpus_generation",
             help: "The serving generation's number.",
             series: per_corpus(|c| c.generation.0 as f64),
+        },
+        Gauge {
+            name: "candor_http_connections_open",
+            help: "HTTP connections open now.",
+            series: vec![(Vec::new(), edge::open_connections() as f64)],
         },
     ]);
     (

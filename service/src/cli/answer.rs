@@ -501,9 +501,14 @@ pub fn bench_answer_cmd(
     };
     let startup = candor::api::Startup::default();
     startup.ready(state);
-    let server = runtime.spawn(candor::api::serve(startup, listener, async {
-        let _ = stopped.await;
-    }));
+    let server = runtime.spawn(candor::api::serve(
+        startup,
+        listener,
+        candor::api::Edge::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     bench::post_all(&url, &warmup, 1)?;
     let runs = [

@@ -274,6 +274,34 @@ struct ServeArgs {
     /// be given several times. Default: none (no CORS headers).
     #[arg(long)]
     cors_origin: Vec<candor::api::Origin>,
+    /// Milliseconds a connection has to send a request's headers, counted from
+    /// when it is ready for one; also how long a kept-alive connection may idle.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    header_timeout_ms: u64,
+    /// Milliseconds from a request's headers to its response's head; past them
+    /// the answer is 503 `timeout`. A streamed answer's events are bounded by
+    /// --stall-timeout-ms instead.
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    request_timeout_ms: u64,
+    /// Milliseconds a response write may make no progress (a client that stopped
+    /// reading) before the connection is closed.
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    stall_timeout_ms: u64,
+    /// Connections open at once; one more gets 503 `overloaded` and is closed.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+}
+
+impl ServeArgs {
+    fn edge(&self) -> candor::api::Edge {
+        let ms = std::time::Duration::from_millis;
+        candor::api::Edge {
+            header_timeout: ms(self.header_timeout_ms),
+            request_timeout: ms(self.request_timeout_ms),
+            stall_timeout: ms(self.stall_timeout_ms),
+            max_connections: self.max_connections as usize,
+        }
+    }
 }
 
 /// Where corpora and their generations are.
@@ -805,6 +833,7 @@ fn serve_cmd(args: &ServeArgs, deployed: &Deployed) -> anyhow::Result<()> {
         let server = tokio::spawn(candor::api::serve(
             startup.clone(),
             listener,
+            args.edge(),
             until_stopped(stopped.clone()),
         ));
         tracing::info!(%addr, "listening; loading the model and the corpora");

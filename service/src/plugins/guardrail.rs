@@ -5,11 +5,7 @@ use serde::Serialize;
 use super::{Plugin, Pre};
 
 mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "guardrail",
-        exports: { default: async },
-    });
+    wasmtime::component::bindgen!({ path: "../wit", world: "guardrail" });
 }
 
 use bindings::candor::plugin::types as wit;
@@ -59,11 +55,9 @@ impl Plugin {
     /// or hits a limit, or the decision is malformed.
     pub fn check_question(&self, question: &str, config: &str) -> crate::Result<Decision> {
         let pre = self.guardrail()?;
-        let d = self.call(async |store| {
-            pre.instantiate_async(&mut *store)
-                .await?
+        let d = self.call(|store| {
+            pre.instantiate(&mut *store)?
                 .call_check_question(&mut *store, question, config)
-                .await
         })?;
         self.decision(d)
     }
@@ -89,11 +83,14 @@ impl Plugin {
                 snippet: c.snippet.clone(),
             })
             .collect();
-        let d = self.call(async |store| {
-            pre.instantiate_async(&mut *store)
-                .await?
-                .call_check_answer(&mut *store, question, answer, &cites, config)
-                .await
+        let d = self.call(|store| {
+            pre.instantiate(&mut *store)?.call_check_answer(
+                &mut *store,
+                question,
+                answer,
+                &cites,
+                config,
+            )
         })?;
         self.decision(d)
     }

@@ -8,8 +8,9 @@
 //! - a WASI context that grants nothing: no preopened folders, environment,
 //!   arguments, stdin or sockets (clocks and randomness stay available);
 //! - a deadline that holds whatever the guest does: an epoch deadline stops
-//!   guest code that loops, and the call runs as a future under a timer, so a
-//!   guest blocked in a host call (a WASI sleep or poll) is dropped on time too;
+//!   guest code that loops, and the only WASI calls that can block (waits on
+//!   the monotonic clock, which sleeps and polls are made of) end at the
+//!   deadline too, after which the epoch stops the guest;
 //! - one memory budget summed over all the instance's memories and tables, and
 //!   a cap on how many it may have, checked when the component is loaded;
 //! - at most [`MAX_CONCURRENT_CALLS`] calls of one plugin at once, so a slow
@@ -29,12 +30,13 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, Resource, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
     Trap,
 };
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
+use wasmtime_wasi::{HostMonotonicClock, WasiCtx, WasiCtxView, WasiView};
 
 pub use guardrail::{Citation, Decision, Verdict};
 pub use parser::{PluginDocument, PluginSection};
@@ -228,6 +230,82 @@ struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     memory: Budget,
+    /// When the call's deadline passes.
+    deadline: tokio::time::Instant,
+    /// Set when the guest asked to wait on the clock past its deadline.
+    waited_past: bool,
+}
+
+impl CallState {
+    /// A wait on the monotonic clock for `duration`, cut at the call's deadline.
+    fn wait(&mut self, duration: Duration) -> wasmtime::Result<Resource<DynPollable>> {
+        let until = tokio::time::Instant::now()
+            .checked_add(duration)
+            .filter(|u| *u <= self.deadline)
+            .unwrap_or_else(|| {
+                self.waited_past = true;
+                self.deadline
+            });
+        let wait = self.table.push(Wait(until))?;
+        subscribe(&mut self.table, wait)
+    }
+}
+
+/// The one WASI pollable that can block: a monotonic-clock wait, here never
+/// past the call's deadline.
+struct Wait(tokio::time::Instant);
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Wait {
+    async fn ready(&mut self) {
+        tokio::time::sleep_until(self.0).await;
+    }
+}
+
+/// The monotonic clock plugins see: nanoseconds since the process began using
+/// it, the base `subscribe-instant` is read against.
+struct Monotonic;
+
+fn clock_origin() -> std::time::Instant {
+    static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(std::time::Instant::now)
+}
+
+impl HostMonotonicClock for Monotonic {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        clock_origin().elapsed().as_nanos() as u64
+    }
+}
+
+/// The WASI interface whose waits are replaced.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Replaces WASI's clock subscriptions with waits that end at the call's
+/// deadline: the host thread is back by then whatever the guest asked for.
+fn cap_clock_waits(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: wasmtime::StoreContextMut<'_, CallState>, (nanos,): (u64,)| {
+            Ok((store.data_mut().wait(Duration::from_nanos(nanos))?,))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: wasmtime::StoreContextMut<'_, CallState>, (when,): (u64,)| {
+            let now = Monotonic.now();
+            Ok((store
+                .data_mut()
+                .wait(Duration::from_nanos(when.saturating_sub(now)))?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 impl WasiView for CallState {
@@ -329,7 +407,8 @@ impl Plugin {
         let component = compile(engine, &bytes, cache_dir)
             .map_err(|e| fail(format!("{}: {e:#}", path.display())))?;
         let mut linker: Linker<CallState> = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| cap_clock_waits(&mut linker))
             .map_err(|e| Error::Internal(format!("WASI linker: {e}")))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             fail(format!(
@@ -385,7 +464,7 @@ impl Plugin {
     /// printed and turns traps into causes a person can act on.
     fn call<R>(
         &self,
-        call: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+        call: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> crate::Result<R> {
         let engine = engine()?;
         let _slot = Slot::take(&self.running).ok_or_else(|| {
@@ -401,31 +480,36 @@ impl Plugin {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
+            .monotonic_clock(Monotonic)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        let timeout = self.limits.timeout;
         let state = CallState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             memory: Budget::new(self.limits.memory_bytes.min(MAX_MEMORY_BYTES)),
+            deadline: tokio::time::Instant::now() + timeout,
+            waited_past: false,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.memory);
-        let timeout = self.limits.timeout;
         let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        // Guest code is stopped by the epoch; a guest waiting in a host call
-        // yields to this timer, which drops the call (and so its instance).
-        let result = wasmtime_wasi::runtime::in_tokio(async {
-            tokio::time::timeout(timeout, call(&mut store)).await
+        // A guest that asked to wait past its deadline got its wait cut short;
+        // whatever it made of that, the call did not finish in time.
+        let result = call(&mut store).and_then(|r| match store.data().waited_past {
+            true => Err(Trap::Interrupt.into()),
+            false => Ok(r),
         });
+        let interrupted =
+            |e: &wasmtime::Error| matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt));
         let outcome = match &result {
-            Err(_) => "timeout",
-            Ok(Ok(_)) => "ok",
-            Ok(Err(e)) if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) => "timeout",
-            Ok(Err(_)) if store.data().memory.refused => "memory",
-            Ok(Err(_)) => "error",
+            Ok(_) => "ok",
+            Err(e) if interrupted(e) => "timeout",
+            Err(_) if store.data().memory.refused => "memory",
+            Err(_) => "error",
         };
         self.count(outcome);
         let (out, err) = (stdout.take(), stderr.take());
@@ -434,17 +518,17 @@ impl Plugin {
                 tracing::info!(plugin = %self.name, stream, "{}", crate::printable::escape(text));
             }
         }
-        let deadline = timeout.as_millis();
         let e = match result {
-            Ok(Ok(r)) => return Ok(r),
-            Err(_) => {
-                return Err(self.fail(format!(
-                    "was blocked in a host call past its {deadline} ms deadline"
-                )))
-            }
-            Ok(Err(e)) => e,
+            Ok(r) => return Ok(r),
+            Err(e) => e,
         };
+        let deadline = timeout.as_millis();
         let mut cause = match e.downcast_ref::<Trap>() {
+            // A wait cut at the deadline hands back to the guest, and the epoch
+            // stops it at its next step.
+            Some(Trap::Interrupt) if store.data().waited_past => {
+                format!("was blocked in a host call past its {deadline} ms deadline")
+            }
             Some(Trap::Interrupt) => format!("did not finish within its {deadline} ms deadline"),
             _ if store.data().memory.refused => format!(
                 "ran out of memory: it tried to grow past its budget of {} MiB",

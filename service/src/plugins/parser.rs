@@ -8,11 +8,7 @@ use serde::Serialize;
 use super::{control, Plugin, Pre};
 
 mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "parser",
-        exports: { default: async },
-    });
+    wasmtime::component::bindgen!({ path: "../wit", world: "parser" });
 }
 
 pub(super) use bindings::ParserPre;
@@ -80,11 +76,9 @@ impl Plugin {
         let Pre::Parser(pre) = &self.pre else {
             return Err(self.fail("is a guardrail, not a parser"));
         };
-        let result = self.call(async |store| {
-            pre.instantiate_async(&mut *store)
-                .await?
+        let result = self.call(|store| {
+            pre.instantiate(&mut *store)?
                 .call_parse(&mut *store, path, bytes, config)
-                .await
         })?;
         let docs = result.map_err(|msg| self.fail(format!("rejected {path}: {msg}")))?;
         let size: usize = docs
