@@ -74,6 +74,10 @@ pub enum Error {
         /// What went wrong.
         cause: String,
     },
+    /// As much uncached work is under way as the engine admits; the request
+    /// may succeed shortly.
+    #[error("{0} questions are being answered or searched already, the most this server takes at once; try again shortly")]
+    Overloaded(usize),
     /// The reader of a streamed answer went away before it was complete.
     #[error("the client went away before the answer was complete")]
     Cancelled,

@@ -1621,7 +1621,7 @@ fn a_slow_guardrail_cannot_take_the_slots_of_another_corpus() {
 }
 
 #[test]
-fn the_edge_closes_slow_clients_refuses_past_its_connections_and_times_out_requests() {
+fn the_edge_closes_slow_clients_times_out_requests_and_sheds_uncached_work_past_its_bound() {
     use std::io::{Read, Write};
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -1645,6 +1645,8 @@ fn the_edge_closes_slow_clients_refuses_past_its_connections_and_times_out_reque
             "400",
             "--max-connections",
             "20",
+            "--max-pending",
+            "1",
         ],
     );
     let addr = server.base.trim_start_matches("http://").to_owned();
@@ -1687,7 +1689,16 @@ fn the_edge_closes_slow_clients_refuses_past_its_connections_and_times_out_reque
         "refusals are counted"
     );
 
-    // A request past its timeout is answered 503 `timeout`, with its id.
+    // An answered question, so the cache holds it.
+    let known = json!({"question": "When does the clinic open on Saturdays?"}).to_string();
+    let (status, b) = post(&server.base, "/v1/answer", &known);
+    assert_eq!(
+        (status, b["status"].as_str()),
+        (200, Some("answered")),
+        "{b}"
+    );
+
+    // A request past its timeout is answered 503 `timeout`.
     let started = std::time::Instant::now();
     let (status, b) = post(
         &server.base,
@@ -1701,16 +1712,41 @@ fn the_edge_closes_slow_clients_refuses_past_its_connections_and_times_out_reque
         "{b}"
     );
     assert!(secs < 0.4 + 1.0, "{secs:.2}s");
-    let (status, b) = post(
-        &server.base,
-        "/v1/answer",
-        &json!({"question": "When does the clinic open on Saturdays?"}).to_string(),
-    );
+    // Its work goes on until the guardrail's 5 s deadline and holds the one
+    // admission slot: an uncached question is shed at once, with retry-after...
+    let started = std::time::Instant::now();
+    let mut shed = agent()
+        .post(&format!("{}/v1/answer", server.base))
+        .header("content-type", "application/json")
+        .send(json!({"question": "Where is the pharmacy?"}).to_string())
+        .expect("request sent");
+    let secs = started.elapsed().as_secs_f64();
+    let retry = shed
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let b: Value = shed.body_mut().read_json().unwrap();
     assert_eq!(
-        (status, b["status"].as_str()),
-        (200, Some("answered")),
+        (
+            shed.status().as_u16(),
+            b["error"]["code"].as_str(),
+            retry.as_deref()
+        ),
+        (503, Some("overloaded"), Some("1")),
         "{b}"
     );
+    assert!(secs < 1.0, "shed in {secs:.2}s");
+    // ...and a cached answer is served all the same.
+    let (status, b) = post(&server.base, "/v1/answer", &known);
+    assert_eq!(
+        (status, b["status"].as_str(), b["cached"].as_bool()),
+        (200, Some("answered"), Some(true)),
+        "{b}"
+    );
+    let metrics = scrape(&server.base);
+    assert_eq!(sample(&metrics, "candor_pending", &[]), Some(1.0));
+    assert!(sample(&metrics, "candor_shed_total", &[]).is_some_and(|n| n >= 1.0));
 }
 
 #[test]

@@ -319,10 +319,85 @@ pub struct Answerer {
     /// Longest question, in characters; an input guardrail may not redact a
     /// question to anything longer.
     max_question_chars: usize,
+    /// Uncached answers and searches under way, bounded.
+    admission: Admission,
 }
 
 /// Longest question accepted, in characters, unless configured.
 pub const DEFAULT_MAX_QUESTION_CHARS: usize = 2_000;
+
+/// Uncached questions admitted at once per core, unless configured: at the
+/// measured 8 ms of embedding per question, about a quarter second of work
+/// queued per core. More are refused at once rather than queued without bound.
+pub const DEFAULT_PENDING_PER_CORE: usize = 32;
+
+/// Counts uncached work under way and refuses work past a bound.
+#[derive(Debug)]
+pub struct Admission {
+    max: usize,
+    running: std::sync::atomic::AtomicUsize,
+}
+
+/// One admitted piece of work; leaving it lets another in.
+pub struct Admitted<'a>(&'a Admission);
+
+impl Admission {
+    /// Admits at most `max` pieces of work at once.
+    pub fn new(max: usize) -> Admission {
+        Admission {
+            max: max.max(1),
+            running: Default::default(),
+        }
+    }
+
+    /// The default bound: [`DEFAULT_PENDING_PER_CORE`] per core.
+    pub fn for_cores() -> Admission {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Admission::new(cores * DEFAULT_PENDING_PER_CORE)
+    }
+
+    /// Work under way now.
+    pub fn running(&self) -> usize {
+        self.running.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The bound.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Admits one more piece of work, or says the server is full.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Overloaded`] when `max` are under way.
+    pub fn enter(&self) -> crate::Result<Admitted<'_>> {
+        use std::sync::atomic::Ordering;
+        match self
+            .running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            }) {
+            Ok(_) => Ok(Admitted(self)),
+            Err(_) => {
+                crate::metrics::inc(
+                    "candor_shed_total",
+                    "Uncached answers and searches refused with 503 overloaded.",
+                    &[],
+                );
+                Err(Error::Overloaded(self.max))
+            }
+        }
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 /// Whether [`Answerer::new`] reads the corpora's calibration files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,7 +464,20 @@ impl Answerer {
             plugin_cache: plugin_cache.to_path_buf(),
             guards_epoch: Default::default(),
             max_question_chars: DEFAULT_MAX_QUESTION_CHARS,
+            admission: Admission::for_cores(),
         })
+    }
+
+    /// Admits at most `max` uncached answers and searches at once; more get
+    /// [`Error::Overloaded`] at once. Cached answers are always served.
+    pub fn with_max_pending(mut self, max: usize) -> Answerer {
+        self.admission = Admission::new(max);
+        self
+    }
+
+    /// The bound on uncached work, and how much is under way.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// Holds questions, and what input guardrails redact them to, to `chars`
@@ -505,7 +593,9 @@ impl Answerer {
             }
             sink(p)
         };
+        let admitted = self.admission.enter()?;
         let mut answer = self.answer_uncached(q, &mut following)?;
+        drop(admitted);
         if untold {
             tell(&answer, sink)?;
         }
@@ -531,6 +621,7 @@ impl Answerer {
     /// As [`Corpora::search`].
     pub fn search(&self, query: &Query<'_>) -> crate::Result<Searched> {
         let (name, served) = self.corpora.pick(query.corpus)?;
+        let _admitted = self.admission.enter()?;
         let checked = self
             .judge(name)?
             .guards()

@@ -18,6 +18,8 @@ pub struct ApiError {
     message: String,
     /// More fields of the error object, such as a running job's id.
     extra: serde_json::Map<String, serde_json::Value>,
+    /// Seconds for a `retry-after` header.
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -43,7 +45,14 @@ impl ApiError {
             code,
             message: message.into(),
             extra: Default::default(),
+            retry_after: None,
         }
+    }
+
+    /// The same error telling the client to retry after `seconds`.
+    pub fn retry_after(mut self, seconds: u32) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// The same error with one more field in its error object.
@@ -78,6 +87,10 @@ impl From<Error> for ApiError {
                     "vector_store_unavailable",
                     "vector_store unavailable; try again shortly",
                 );
+            }
+            Error::Overloaded(_) => {
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
+                    .retry_after(1)
             }
             // Nobody reads it: the client closed the connection (nginx's 499).
             Error::Cancelled => (
@@ -131,6 +144,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, axum::Json(self.body())).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
         if self.status.is_server_error() {
             resp.extensions_mut().insert(InternalDetail(self.message));
         }

@@ -378,6 +378,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
             series: per_corpus(|c| c.generation.0 as f64),
         },
         Gauge {
+            name: "candor_pending",
+            help: "Uncached answers and searches under way (admitted, not yet done).",
+            series: vec![(Vec::new(), state.answerer.admission().running() as f64)],
+        },
+        Gauge {
+            name: "candor_pending_max",
+            help: "The most uncached answers and searches admitted at once (--max-pending).",
+            series: vec![(Vec::new(), state.answerer.admission().max() as f64)],
+        },
+        Gauge {
             name: "candor_http_connections_open",
             help: "HTTP connections open now.",
             series: vec![(Vec::new(), edge::open_connections() as f64)],
@@ -452,6 +462,7 @@ async fn blocking<T: Send + 'static>(
         (status = 200, description = "Ranked evidence, none when an input guardrail blocked the question", body = crate::answer::Searched),
         (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
         (status = 404, description = "No such corpus", body = openapi::ErrorBody),
+        (status = 503, description = "`overloaded` (with `retry-after`): as many uncached questions are under way as the server admits; `timeout`: no response within the request timeout; `not_ready`, `vector_store_unavailable`", body = openapi::ErrorBody),
     ))]
 async fn search(
     State(state): State<AppState>,
@@ -506,6 +517,7 @@ struct Logged {
             content((openapi::AnswerResponse = "application/json"), (String = "text/event-stream"))),
         (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
         (status = 404, description = "No such corpus", body = openapi::ErrorBody),
+        (status = 503, description = "`overloaded` (with `retry-after`): as many uncached questions are under way as the server admits; `timeout`: no response within the request timeout; `not_ready`, `vector_store_unavailable`", body = openapi::ErrorBody),
     ))]
 async fn answer(
     State(state): State<AppState>,

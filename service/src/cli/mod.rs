@@ -290,6 +290,10 @@ struct ServeArgs {
     /// Connections open at once; one more gets 503 `overloaded` and is closed.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
+    /// Uncached answers and searches under way at once; one more gets 503
+    /// `overloaded` with `retry-after` at once. Default: 32 per core.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_pending: Option<u64>,
 }
 
 impl ServeArgs {
@@ -783,7 +787,7 @@ fn load_answerer(
         vectors,
         Arc::new(embedder()?),
         calibrations,
-        candor::answer::DEFAULT_MAX_QUESTION_CHARS,
+        (candor::answer::DEFAULT_MAX_QUESTION_CHARS, None),
     )
 }
 
@@ -794,17 +798,19 @@ fn answerer_with(
     vectors: &VectorBackend,
     embedder: Arc<Embedder>,
     calibrations: Calibrations,
-    max_question_chars: usize,
+    (max_question_chars, max_pending): (usize, Option<usize>),
 ) -> anyhow::Result<Arc<Answerer>> {
     let corpora = Corpora::open(corpora, data_dir, vectors, embedder)?;
-    Ok(Arc::new(
-        Answerer::new(
-            Arc::new(corpora),
-            &data_dir.join(candor::plugins::CACHE_DIR),
-            calibrations,
-        )?
-        .with_max_question_chars(max_question_chars),
-    ))
+    let mut answerer = Answerer::new(
+        Arc::new(corpora),
+        &data_dir.join(candor::plugins::CACHE_DIR),
+        calibrations,
+    )?
+    .with_max_question_chars(max_question_chars);
+    if let Some(max) = max_pending {
+        answerer = answerer.with_max_pending(max);
+    }
+    Ok(Arc::new(answerer))
 }
 
 fn serve_cmd(args: &ServeArgs, deployed: &Deployed) -> anyhow::Result<()> {
@@ -837,10 +843,11 @@ fn serve_cmd(args: &ServeArgs, deployed: &Deployed) -> anyhow::Result<()> {
             until_stopped(stopped.clone()),
         ));
         tracing::info!(%addr, "listening; loading the model and the corpora");
-        let (place, cors, max) = (args.place.clone(), args.cors_origin.clone(), args.max_question_chars);
+        let (place, cors) = (args.place.clone(), args.cors_origin.clone());
+        let limits = (args.max_question_chars, args.max_pending.map(|n| n as usize));
         let (deployed, waiting) = (deployed.clone(), startup.clone());
         let load = tokio::task::spawn_blocking(move || {
-            load_state(&place, &deployed, &|why| waiting.waiting(why), cors, max)
+            load_state(&place, &deployed, &|why| waiting.waiting(why), cors, limits)
         });
         let state = tokio::select! {
             state = load => state??,
@@ -874,7 +881,7 @@ fn load_state(
     deployed: &Deployed,
     waiting: &dyn Fn(Option<String>),
     cors_origins: Vec<candor::api::Origin>,
-    max_question_chars: usize,
+    (max_question_chars, max_pending): (usize, Option<usize>),
 ) -> anyhow::Result<candor::api::AppState> {
     let data_dir = &place.data_dir;
     let corpora = discover_corpora(&place.corpora)?;
@@ -887,7 +894,7 @@ fn load_state(
             &vectors,
             embedder.clone(),
             Calibrations::Load,
-            max_question_chars,
+            (max_question_chars, max_pending),
         )?;
         Ok((vectors, answerer))
     })?;
