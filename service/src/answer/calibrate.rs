@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use super::compose::sentence_texts;
 use super::generate::Support;
 use super::support::{CitationThreshold, Labelled};
 use super::{Answerer, Calibration, Signals};
+use crate::ingest::sentence::sentence_texts;
 use crate::ingest::DocId;
 use crate::retrieve::corpora::Query;
 use crate::retrieve::Mode;

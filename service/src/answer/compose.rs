@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::index::{lexical, ChunkId, Generation};
+use crate::ingest::sentence::{plain, sentences, slice, Span};
 use crate::ingest::{Chunk, DocId};
 use crate::retrieve::Scored;
 
@@ -38,6 +39,13 @@ const CLEARLY_BETTER: f32 = 0.2;
 const STATES_RELEASE: f32 = 0.3;
 /// The share of its match a line of code counts with, against prose.
 const CODE_FIT: f32 = 0.5;
+/// Below [`MIN_MATCH`] of the question's terms, a sentence is still quoted
+/// when it is this close to the question in meaning (a cosine): it says the
+/// same thing in other words ("come out" against "was released").
+const MIN_MEANING: f32 = 0.5;
+/// The weight of shared terms in a sentence's match; its closeness in
+/// meaning has the rest.
+const WORDS_SHARE: f32 = 0.5;
 /// Sentences sharing more than this share of their terms repeat each other.
 const REPEAT_OVERLAP: f32 = 0.7;
 
@@ -74,135 +82,9 @@ pub struct Composed {
     pub text: String,
     /// One citation per sentence, in order.
     pub citations: Vec<Citation>,
-}
-
-/// A sentence of a chunk: character offsets into the chunk text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
-    start: usize,
-    end: usize,
-    /// The sentence is a list item (its marker stripped).
-    item: bool,
-    /// The span is a line of code, quoted whole and as written.
-    code: bool,
-}
-
-/// Indentation that makes a line code (a Markdown or reStructuredText
-/// literal block), in spaces; a tab counts as this many.
-const CODE_INDENT: usize = 4;
-
-/// Sentence spans of `text` (character offsets), trimmed, without list markers.
-/// A sentence ends after `.`, `!` or `?` followed by white space and a capital,
-/// digit or opening mark, at a blank line, or before a line that starts a list
-/// item or a heading. A single line break inside a paragraph (hard-wrapped text)
-/// is a space. A line indented as code is a span of its own, whole.
-fn sentences(text: &str) -> Vec<Span> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let push = |s: usize, e: usize, code: bool, out: &mut Vec<Span>| {
-        let (mut s, mut e) = (s, e);
-        while s < e && chars[s].is_whitespace() {
-            s += 1;
-        }
-        let marker = if code { 0 } else { list_marker(&chars[s..e]) };
-        s += marker;
-        while e > s && chars[e - 1].is_whitespace() {
-            e -= 1;
-        }
-        if e > s {
-            out.push(Span {
-                start: s,
-                end: e,
-                item: marker > 0,
-                code,
-            });
-        }
-    };
-    // The indentation of the line starting at `at`, and where its text starts.
-    let indent = |at: usize| {
-        let mut k = at;
-        let mut width = 0;
-        while k < chars.len() && chars[k] != '\n' && chars[k].is_whitespace() {
-            width += if chars[k] == '\t' { CODE_INDENT } else { 1 };
-            k += 1;
-        }
-        (width, k)
-    };
-    let is_code = |at: usize| {
-        let (width, k) = indent(at);
-        width >= CODE_INDENT && k < chars.len() && chars[k] != '\n'
-    };
-    let mut start = 0;
-    let mut code = is_code(0);
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\n' {
-            let (_, k) = indent(i + 1);
-            let next_code = is_code(i + 1);
-            if code
-                || next_code
-                || k >= chars.len()
-                || chars[k] == '\n'
-                || chars[k] == '#'
-                || list_marker(&chars[k..]) > 0
-            {
-                push(start, i, code, &mut out);
-                start = i + 1;
-                code = next_code;
-            }
-        } else if matches!(c, '.' | '!' | '?') && !code {
-            let mut j = i + 1;
-            while j < chars.len() && matches!(chars[j], '"' | '\'' | ')' | ']' | '”' | '’') {
-                j += 1;
-            }
-            let mut k = j;
-            while k < chars.len() && chars[k].is_whitespace() {
-                k += 1;
-            }
-            let next_starts = k > j
-                && chars.get(k).is_some_and(|n| {
-                    n.is_uppercase() || n.is_ascii_digit() || matches!(n, '"' | '(' | '[' | '“')
-                });
-            // `2. Then` is a numbered list item, not a sentence `2.`.
-            let number = chars[start..i]
-                .iter()
-                .filter(|c| !c.is_whitespace())
-                .all(char::is_ascii_digit);
-            if next_starts && !number {
-                push(start, j, code, &mut out);
-                start = j;
-                i = j;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    push(start, chars.len(), code, &mut out);
-    out
-}
-
-/// The sentences of `text`, as [`compose`] reads them.
-pub fn sentence_texts(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    sentences(text)
-        .iter()
-        .map(|s| slice(&chars, s.start, s.end))
-        .collect()
-}
-
-/// Length of a list marker (`- `, `* `, `+ `, `12. `, `3) `) at the start of `s`.
-fn list_marker(s: &[char]) -> usize {
-    match s {
-        ['-' | '*' | '+', ' ', ..] => 2,
-        _ => {
-            let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
-            match s.get(digits..digits + 2) {
-                Some(['.' | ')', ' ']) if (1..=3).contains(&digits) => digits + 2,
-                _ => 0,
-            }
-        }
-    }
+    /// How close in meaning its closest sentence is to the question (a
+    /// cosine), when the sentences' vectors are known.
+    pub meaning: Option<f32>,
 }
 
 /// True for a sentence that can stand in an answer: not a question, and a complete
@@ -219,10 +101,6 @@ fn quotable(text: &str, item: bool) -> bool {
             || (item && words >= ITEM_WORDS))
 }
 
-fn slice(chars: &[char], s: usize, e: usize) -> String {
-    chars[s..e].iter().collect()
-}
-
 struct Candidate<'a> {
     rank: usize,
     chunk: &'a Chunk,
@@ -232,8 +110,16 @@ struct Candidate<'a> {
     span: Span,
     text: String,
     terms: Vec<String>,
-    /// Share of the question's weighted terms the sentence holds.
+    /// How well the sentence matches the question: the share of the
+    /// question's weighted terms it holds, blended with its closeness in
+    /// meaning where its vector is known.
     score: f32,
+    /// Its closeness in meaning to the question (a cosine), when known.
+    meaning: Option<f32>,
+    /// The IDF-weighted share of the question's terms it holds.
+    words: f32,
+    /// It matches the question well enough to be quoted for its own sake.
+    matches: bool,
     /// What candidates are ordered by: `score`, plus [`STATES_RELEASE`] when
     /// the question asks which release and the sentence names its own.
     fit: f32,
@@ -269,6 +155,7 @@ pub fn evidence(ranked: &[Scored<ChunkId>], evidence_chunks: usize) -> Vec<&Scor
 pub fn compose(
     gen: &Generation,
     question: &str,
+    question_vector: &[f32],
     ranked: &[Scored<ChunkId>],
     evidence_chunks: usize,
     max_sentences: usize,
@@ -281,6 +168,14 @@ pub fn compose(
     for (rank, s) in pool.iter().enumerate() {
         let chunk = gen.chunk(s.id)?;
         let chars: Vec<char> = chunk.text.chars().collect();
+        // What the chunk's place says (its document's title, its headings, its
+        // release) holds for each of its sentences.
+        let context: Vec<String> = lexical::terms(&format!(
+            "{} {} {}",
+            chunk.title,
+            chunk.heading_path.join(" "),
+            chunk.metadata.get("version").map_or("", String::as_str)
+        ));
         let spans = sentences(&chunk.text);
         let last = spans.len().saturating_sub(1);
         for (i, span) in spans.iter().enumerate() {
@@ -301,9 +196,20 @@ pub fn compose(
             if !quoted {
                 continue;
             }
+            if chunk.heading_path.iter().any(|h| h.trim() == text.trim()) {
+                // A heading names a topic; the sentences under it say something.
+                continue;
+            }
             let terms = lexical::terms(&text);
-            let present: std::collections::HashSet<String> = terms.iter().cloned().collect();
-            let score = super::support::covered(&q_terms, &present);
+            let mut present: std::collections::HashSet<String> = terms.iter().cloned().collect();
+            present.extend(context.iter().cloned());
+            let words = super::support::covered(&q_terms, &present);
+            let meaning = gen.sentences.similarity(s.id, i, question_vector);
+            let matches = words >= MIN_MATCH || meaning.is_some_and(|m| m >= MIN_MEANING);
+            let score = match meaning {
+                Some(m) => WORDS_SHARE * words + (1.0 - WORDS_SHARE) * m,
+                None => words,
+            };
             let fit = if span.code {
                 // A command shows how, but prose says what it does: code
                 // leads only when it matches far better.
@@ -321,7 +227,10 @@ pub fn compose(
                 span: *span,
                 text,
                 terms,
+                words,
                 score,
+                meaning,
+                matches,
                 fit,
             });
         }
@@ -332,8 +241,7 @@ pub fn compose(
             .then(a.rank.cmp(&b.rank))
             .then(a.span.start.cmp(&b.span.start))
     };
-    let mut order: Vec<&Candidate<'_>> =
-        candidates.iter().filter(|c| c.score >= MIN_MATCH).collect();
+    let mut order: Vec<&Candidate<'_>> = candidates.iter().filter(|c| c.matches).collect();
     order.sort_by(by_score);
     // The best match of the best-ranked chunk that has one, unless another
     // chunk's best is clearly better.
@@ -353,7 +261,7 @@ pub fn compose(
     // policy keeps 7 daily ..."), so it follows the first when it shares a term
     // with the question.
     let continuation = candidates.iter().find(|c| {
-        c.rank == first.rank && c.index == first.index + 1 && c.score > 0.0 && {
+        c.rank == first.rank && c.index == first.index + 1 && c.words > 0.0 && {
             let between: String = first
                 .chunk
                 .text
@@ -456,116 +364,12 @@ pub fn compose(
             metadata: c.chunk.metadata.clone(),
         });
     }
-    Ok(Some(Composed { text, citations }))
-}
-
-/// A quoted sentence as plain text: hard-wrapped lines joined, and the markup
-/// of Markdown and reStructuredText reduced to the words a reader sees (a
-/// link's text, not its target; a literal without its quotes; no heading
-/// underlines). The citation's span still points at the source as written.
-pub fn plain(sentence: &str) -> String {
-    let chars: Vec<char> = sentence.chars().collect();
-    let mut out = String::with_capacity(sentence.len());
-    let mut i = 0;
-    // The index of the `close` that ends a construct opened at `from`, on the
-    // same sentence, if any.
-    let find = |from: usize, close: char| {
-        chars[from..]
-            .iter()
-            .position(|&c| c == close)
-            .map(|p| from + p)
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            // Markdown `[text](target)` and `![alt](target)`.
-            '!' | '['
-                if {
-                    let open = if c == '!' { i + 1 } else { i };
-                    chars.get(open) == Some(&'[')
-                        && find(open + 1, ']').is_some_and(|e| chars.get(e + 1) == Some(&'('))
-                } =>
-            {
-                let open = if c == '!' { i + 1 } else { i };
-                let end = find(open + 1, ']').unwrap_or(open);
-                let target_end = find(end + 2, ')');
-                match target_end {
-                    Some(t) => {
-                        let shown: String = chars[open + 1..end].iter().collect();
-                        out.push_str(&plain(&shown));
-                        i = t + 1;
-                    }
-                    None => {
-                        out.push(c);
-                        i += 1;
-                    }
-                }
-            }
-            // reST roles `:ref:`text <target>``, and interpreted text or
-            // hyperlinks `text <url>`_ : the text before any `<target>`.
-            ':' if role_end(&chars, i).is_some() => {
-                i = role_end(&chars, i).unwrap_or(i + 1);
-            }
-            '`' => {
-                let ticks = chars[i..].iter().take_while(|&&t| t == '`').count();
-                let start = i + ticks;
-                let close = (start..chars.len()).find(|&k| {
-                    chars[k..].iter().take_while(|&&t| t == '`').count() >= ticks && chars[k] == '`'
-                });
-                match close {
-                    Some(k) if k > start => {
-                        let inner: String = chars[start..k].iter().collect();
-                        let shown = match (inner.rfind('<'), inner.ends_with('>')) {
-                            (Some(lt), true) if ticks == 1 && lt > 0 => {
-                                inner[..lt].trim_end().to_owned()
-                            }
-                            _ => inner,
-                        };
-                        out.push_str(&shown);
-                        i = k + ticks;
-                        // The `_` or `__` of a reST hyperlink reference.
-                        while chars.get(i) == Some(&'_') {
-                            i += 1;
-                        }
-                    }
-                    _ => {
-                        out.extend(&chars[i..start]);
-                        i = start;
-                    }
-                }
-            }
-            '*' | '_' if chars.get(i + 1) == Some(&c) => {
-                i += 2;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    out.split_whitespace()
-        // A heading's underline (`=====`) is decoration, not words.
-        .filter(|w| {
-            let mut cs = w.chars();
-            let first = cs.next();
-            !(w.chars().count() >= 3
-                && first.is_some_and(|f| f.is_ascii_punctuation() && w.chars().all(|c| c == f)))
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Where a reST role such as `:ref:` or `:option:` that starts at `i` and is
-/// followed by interpreted text ends: the role's name is skipped, so that
-/// what follows is read as interpreted text.
-fn role_end(chars: &[char], i: usize) -> Option<usize> {
-    let name = chars[i + 1..]
-        .iter()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '.'))
-        .count();
-    let after = i + 1 + name;
-    (name > 0 && chars.get(after) == Some(&':') && chars.get(after + 1) == Some(&'`'))
-        .then_some(after + 1)
+    let meaning = chosen.iter().filter_map(|c| c.meaning).reduce(f32::max);
+    Ok(Some(Composed {
+        text,
+        citations,
+        meaning,
+    }))
 }
 
 /// The first sentence of `of`'s document that names its release (a release
@@ -591,6 +395,9 @@ fn naming_sentence<'g>(gen: &'g Generation, of: &Candidate<'g>) -> Option<Candid
             terms: lexical::terms(&text),
             text,
             score: of.score,
+            meaning: None,
+            words: of.words,
+            matches: true,
             fit: of.fit,
         })
 }
@@ -627,23 +434,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_at_sentence_ends_and_line_breaks_but_not_inside_abbreviations() {
-        assert_eq!(
-            sentence_texts("Backups run nightly. They keep 30 days, e.g. for audits.\n\nSee retention! (Really.) Done"),
-            ["Backups run nightly.", "They keep 30 days, e.g. for audits.", "See retention!", "(Really.)", "Done"]
-        );
-        assert_eq!(
-            sentence_texts("Backing up\n\nPinned snapshots are never pruned\nand do not count.\n- Port 7420 open.\n2. Then start it."),
-            ["Backing up", "Pinned snapshots are never pruned\nand do not count.", "Port 7420 open.", "Then start it."]
-        );
-        assert_eq!(
-            sentence_texts("Version 2.5 is out."),
-            ["Version 2.5 is out."]
-        );
-        assert!(sentence_texts("  \n ").is_empty());
-    }
-
-    #[test]
     fn headings_questions_and_fragments_are_not_quotable() {
         assert!(quotable("Restores always run at full speed.", false));
         assert!(!quotable("Backing up a database", false));
@@ -657,59 +447,5 @@ mod tests {
             "The limit applies to uploads only and restores run at full speed",
             false
         ));
-    }
-
-    #[test]
-    fn markup_becomes_the_text_a_reader_sees() {
-        assert_eq!(
-            plain("See [Stabilize `async` closures](https://example.invalid/pull/1) and ![logo](x.png)."),
-            "See Stabilize async closures and logo."
-        );
-        assert_eq!(
-            plain("Run ``restic init`` or `restic backup`, see :ref:`the guide <backup>` and :option:`--verbose`."),
-            "Run restic init or restic backup, see the guide and --verbose."
-        );
-        assert_eq!(
-            plain("Read `the manual <https://example.invalid/doc>`_ or `faq`__ **now**."),
-            "Read the manual or faq now."
-        );
-        assert_eq!(plain("Backing up\n=========="), "Backing up");
-        // Unclosed markup stays as written.
-        assert_eq!(plain("a [b](c and `d"), "a [b](c and `d");
-    }
-
-    #[test]
-    fn code_lines_and_list_items_are_whole_spans() {
-        let text = "Initialise it. Then back up:\n\n    $ restic init. Done\n    $ restic backup ~/work\n\n- Fix unusable mount on macOS\n- Skip it";
-        assert_eq!(
-            sentence_texts(text),
-            [
-                "Initialise it.",
-                "Then back up:",
-                "$ restic init. Done",
-                "$ restic backup ~/work",
-                "Fix unusable mount on macOS",
-                "Skip it"
-            ]
-        );
-        let spans = sentences(text);
-        assert_eq!(
-            spans.iter().map(|s| (s.code, s.item)).collect::<Vec<_>>(),
-            [
-                (false, false),
-                (false, false),
-                (true, false),
-                (true, false),
-                (false, true),
-                (false, true)
-            ]
-        );
-    }
-
-    #[test]
-    fn spans_are_character_offsets() {
-        let t = "Über alles. Zweiter Satz.";
-        let s = sentences(t);
-        assert_eq!((s[1].start, s[1].end), (12, 25));
     }
 }

@@ -220,7 +220,7 @@ pub fn chat(system: &str, question: &str, evidence: &Evidence<'_>) -> Vec<Messag
     }];
     let n = evidence.chunks.len();
     let example = evidence.chunks.last().and_then(|c| {
-        compose::sentence_texts(&c.text)
+        crate::ingest::sentence::sentence_texts(&c.text)
             .into_iter()
             .find(|s| s.split_whitespace().count() >= 5 && s.ends_with('.'))
     });
@@ -303,7 +303,7 @@ impl<'a> Support<'a> {
                 let c = chunks[i];
                 // Support may span two sentences ("Only one: port 7420. Agents
                 // use it."), so adjacent pairs count as passages too.
-                let sentences = compose::sentence_texts(&c.text);
+                let sentences = crate::ingest::sentence::sentence_texts(&c.text);
                 let mut passages = sentences.clone();
                 passages.extend(sentences.windows(2).map(|w| w.join(" ")));
                 let vectors = self.embedder.embed(&passages)?;
@@ -431,6 +431,7 @@ pub fn generate(
             .collect::<Vec<_>>()
             .join(" "),
         citations: task.evidence.citations.clone(),
+        meaning: None,
     });
     Ok(Generated {
         composed,

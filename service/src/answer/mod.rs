@@ -292,6 +292,8 @@ pub struct Searched {
 struct Assessment<'a> {
     name: &'a str,
     served: Arc<Served>,
+    /// The question's embedding.
+    vector: Vec<f32>,
     ranked: Vec<Scored<ChunkId>>,
     confidence: f32,
     verdict: Verdict,
@@ -782,6 +784,7 @@ impl Answerer {
         Ok(Assessment {
             name,
             served,
+            vector,
             ranked,
             confidence,
             verdict,
@@ -856,6 +859,7 @@ impl Answerer {
                 composed = compose::compose(
                     &a.served.generation,
                     q.text,
+                    &a.vector,
                     &a.ranked,
                     k,
                     config.answer.max_sentences,
@@ -998,11 +1002,33 @@ impl Answerer {
         })
     }
 
+    /// Records how well a composed answer fits its question in the
+    /// assessment's signals: the share of its terms, and the closeness in
+    /// meaning of its closest sentence (embedding a written answer, whose
+    /// sentences the index has no vectors for).
+    fn measure_answer(
+        &self,
+        a: &mut Assessment<'_>,
+        question: &str,
+        c: &Composed,
+    ) -> crate::Result<()> {
+        let signals = &mut a.support.signals;
+        signals.answer = support::answer_fit(&a.served.generation, question, c)?;
+        signals.meaning = match c.meaning {
+            Some(m) => m,
+            None => {
+                let said = self.corpora.embedder().embed_one(&c.text)?;
+                said.iter().zip(&a.vector).map(|(x, y)| x * y).sum()
+            }
+        };
+        Ok(())
+    }
+
     /// The check stage: whether a composed answer fits its question, by the
     /// corpus's answer check (when its calibration has one). Records the fit
     /// in the assessment's signals.
     fn fits(&self, a: &mut Assessment<'_>, question: &str, c: &Composed) -> crate::Result<bool> {
-        a.support.signals.answer = support::answer_fit(&a.served.generation, question, c)?;
+        self.measure_answer(a, question, c)?;
         let judge = self.judge(a.name)?;
         let check = judge
             .calibration
@@ -1132,24 +1158,24 @@ impl Answerer {
     ///
     /// As [`Answerer::answer`].
     pub fn signals(&self, name: &str, text: &str) -> crate::Result<(Signals, Option<DocId>)> {
-        let a = self.assess(name, text, None, true)?;
+        let mut a = self.assess(name, text, None, true)?;
         let gen = &a.served.generation;
         let best = match a.ranked.first() {
             Some(s) => Some(gen.chunk(s.id)?.doc_id.clone()),
             None => None,
         };
-        let mut signals = a.support.signals;
         let answer = &a.served.config.answer;
         if let Some(c) = compose::compose(
             gen,
             text,
+            &a.vector,
             &a.ranked,
             answer.evidence_chunks,
             answer.max_sentences,
         )? {
-            signals.answer = support::answer_fit(gen, text, &c)?;
+            self.measure_answer(&mut a, text, &c)?;
         }
-        Ok((signals, best))
+        Ok((a.support.signals, best))
     }
 }
 

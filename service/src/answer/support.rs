@@ -75,6 +75,11 @@ pub struct Signals {
     /// they cite) hold. 0 before an answer is composed, and when none could be.
     #[serde(default)]
     pub answer: f32,
+    /// How close in meaning the composed answer's closest sentence is to the
+    /// question (a cosine of their embeddings). 0 before an answer is
+    /// composed, and when none could be.
+    #[serde(default)]
+    pub meaning: f32,
 }
 
 /// Which signals a model reads, by name, in the order of its weights.
@@ -88,7 +93,7 @@ const SUPPORT_FEATURES: [&str; 6] = [
 ];
 const SCOPE_FEATURES: [&str; 3] = ["dense_mean", "scope", "examples"];
 const EVIDENCE_FEATURES: [&str; 4] = ["lead", "agreement", "dense_best", "coverage"];
-const ANSWER_FEATURES: [&str; 4] = ["answer", "coverage", "missing", "dense_best"];
+const ANSWER_FEATURES: [&str; 5] = ["answer", "meaning", "coverage", "missing", "dense_best"];
 /// The answer check is fitted only with at least this many unanswerable
 /// questions to learn from.
 pub const ANSWER_MIN_UNANSWERABLE: usize = 5;
@@ -107,6 +112,7 @@ impl Signals {
             "scope" => self.scope,
             "examples" => self.examples,
             "answer" => self.answer,
+            "meaning" => self.meaning,
             "missing" => self.missing,
             _ => return None,
         })
@@ -149,6 +155,7 @@ impl Signals {
             scope,
             examples,
             answer: 0.0,
+            meaning: 0.0,
         })
     }
 }
@@ -1063,6 +1070,7 @@ mod tests {
             examples: scope,
             missing: 1.0 - v,
             answer: v,
+            meaning: v,
         }
     }
 

@@ -60,6 +60,7 @@ impl Progress for CliProgress {
         let (phase, done, total) = match event {
             ProgressEvent::Parsed { done, total } => ("parsed", done, total),
             ProgressEvent::Embedded { done, total } => ("embedded", done, total),
+            ProgressEvent::EmbeddedSentences { done, total } => ("embedded sentences", done, total),
             ProgressEvent::Indexing => ("indexing", 0, 0),
         };
         let Ok(mut clock) = self.state.lock() else {

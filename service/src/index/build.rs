@@ -13,10 +13,11 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::sentences::{self, ChunkSentences, Quantized, SentenceVectors};
 use super::{
     read_chunks, read_embeddings, read_manifest, sync_dir, write_durable, write_tables, ChunkId,
     CorpusStore, FileEntry, GenerationId, Manifest, VectorBackend, VectorPoint, CHUNKS, EMBEDDINGS,
-    FORMAT_VERSION, MANIFEST,
+    FORMAT_VERSION, MANIFEST, SENTENCES,
 };
 use crate::config::Corpus;
 use crate::embed::Embedder;
@@ -155,6 +156,13 @@ pub enum ProgressEvent {
         /// Chunks to embed.
         total: u64,
     },
+    /// `done` of `total` distinct sentences of the new chunks embedded.
+    EmbeddedSentences {
+        /// Sentences embedded so far.
+        done: u64,
+        /// Sentences to embed.
+        total: u64,
+    },
     /// Writing the lexical index and the vector store.
     Indexing,
 }
@@ -193,6 +201,8 @@ pub struct BuildReport {
     pub chunks: usize,
     /// Chunks embedded by this run.
     pub chunks_embedded: usize,
+    /// Distinct sentences of those chunks embedded by this run.
+    pub sentences_embedded: usize,
     /// Per-input errors.
     pub errors: Vec<FileError>,
     /// Incomplete generation folders removed before the build.
@@ -207,8 +217,9 @@ pub struct BuildReport {
     pub total_seconds: f64,
 }
 
-/// One input of the current generation: its content hash, chunks and vectors.
-type Reusable = (String, Vec<Chunk>, Vec<Vec<f32>>);
+/// One input of the current generation: its content hash, chunks, their
+/// vectors and their sentences' vectors.
+type Reusable = (String, Vec<Chunk>, Vec<Vec<f32>>, Vec<ChunkSentences>);
 
 /// What an incremental run may reuse from the current generation.
 struct Previous {
@@ -239,6 +250,7 @@ impl Previous {
         }
         let chunks = read_chunks(&dir.join(CHUNKS))?;
         let vectors = read_embeddings(&dir.join(EMBEDDINGS), chunks.len())?;
+        let sentences = SentenceVectors::read(&dir.join(SENTENCES), chunks.len())?;
         let mut chunks_by_key = HashMap::new();
         for f in manifest.files {
             let (a, b) = (f.chunks.0 as usize, f.chunks.1 as usize);
@@ -250,7 +262,12 @@ impl Previous {
             }
             chunks_by_key.insert(
                 f.key,
-                (f.hash, chunks[a..b].to_vec(), vectors[a..b].to_vec()),
+                (
+                    f.hash,
+                    chunks[a..b].to_vec(),
+                    vectors[a..b].to_vec(),
+                    sentences.take(a..b),
+                ),
             );
         }
         Ok(Some(Ok(Previous { chunks_by_key })))
@@ -317,7 +334,7 @@ pub fn build(
         hash: String,
         modified: Option<u64>,
         chunks: Vec<Chunk>,
-        vectors: Option<Vec<Vec<f32>>>,
+        vectors: Option<(Vec<Vec<f32>>, Vec<ChunkSentences>)>,
     }
     let total = inputs.len() as u64;
     let mut slots = Vec::with_capacity(inputs.len());
@@ -332,12 +349,12 @@ pub fn build(
             .as_mut()
             .and_then(|p| p.chunks_by_key.remove(&input.key))
         {
-            Some((hash, chunks, vectors)) if hash == input.hash => Ok(Slot {
+            Some((hash, chunks, vectors, sentences)) if hash == input.hash => Ok(Slot {
                 key: input.key,
                 hash: input.hash,
                 modified: input.modified,
                 chunks,
-                vectors: Some(vectors),
+                vectors: Some((vectors, sentences)),
             }),
             _ => (input.parse)()
                 .and_then(|docs| {
@@ -401,34 +418,46 @@ pub fn build(
         .iter()
         .map(|&(s, c)| slots[s].chunks[c].embedding_text())
         .collect();
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| (std::cmp::Reverse(texts[i].len()), i));
-    let mut new_vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
     let embed_started = Instant::now();
-    let mut done = 0;
-    for step in order.chunks(EMBED_STEP_TEXTS) {
-        let batch: Vec<&str> = step.iter().map(|&i| texts[i].as_str()).collect();
-        let vectors = embedder.embed(&batch)?;
-        if vectors.len() != batch.len() || vectors.iter().any(|v| v.len() != crate::embed::DIM) {
-            return Err(Error::Embed(format!(
-                "the model returned {} vectors for {} texts, or a vector of the wrong size",
-                vectors.len(),
-                batch.len()
-            )));
-        }
-        for (&i, v) in step.iter().zip(vectors) {
-            new_vectors[i] = v;
-        }
-        done += step.len();
-        progress.report(ProgressEvent::Embedded {
-            done: done as u64,
-            total: texts.len() as u64,
-        });
-    }
+    let new_vectors = embed_all(embedder, &texts, progress, |done, total| {
+        ProgressEvent::Embedded { done, total }
+    })?;
+    // Each distinct sentence of the new chunks once: overlapping windows
+    // repeat sentences, and identical lines recur across documents.
+    let mut sentence_texts: Vec<String> = Vec::new();
+    let mut known: HashMap<String, usize> = HashMap::new();
+    let per_chunk: Vec<Vec<Option<usize>>> = pending
+        .iter()
+        .map(|&(s, c)| {
+            sentences::embedded_texts(&slots[s].chunks[c])
+                .into_iter()
+                .map(|t| {
+                    t.map(|t| {
+                        let next = sentence_texts.len();
+                        *known.entry(t.clone()).or_insert_with(|| {
+                            sentence_texts.push(t);
+                            next
+                        })
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let sentence_vectors: Vec<Quantized> =
+        embed_all(embedder, &sentence_texts, progress, |done, total| {
+            ProgressEvent::EmbeddedSentences { done, total }
+        })?
+        .iter()
+        .map(|v| Quantized::new(v))
+        .collect();
     let embed_seconds = embed_started.elapsed().as_secs_f64();
-    let mut fresh = new_vectors.into_iter();
+    let mut fresh = new_vectors.into_iter().zip(per_chunk.into_iter().map(|c| {
+        c.into_iter()
+            .map(|i| i.map(|i| sentence_vectors[i].clone()))
+            .collect::<ChunkSentences>()
+    }));
     for slot in slots.iter_mut().filter(|s| s.vectors.is_none()) {
-        slot.vectors = Some(fresh.by_ref().take(slot.chunks.len()).collect());
+        slot.vectors = Some(fresh.by_ref().take(slot.chunks.len()).unzip());
     }
 
     // Assemble the chunk table in input order and write the generation.
@@ -436,11 +465,14 @@ pub fn build(
     let index_started = Instant::now();
     let mut chunks = Vec::new();
     let mut vectors = Vec::new();
+    let mut sentences = Vec::new();
     let mut files = Vec::new();
     for slot in slots {
         let first = chunks.len() as u64;
         chunks.extend(slot.chunks);
-        vectors.extend(slot.vectors.unwrap_or_default());
+        let (v, s) = slot.vectors.unwrap_or_default();
+        vectors.extend(v);
+        sentences.extend(s);
         files.push(FileEntry {
             key: slot.key,
             hash: slot.hash,
@@ -451,7 +483,13 @@ pub fn build(
     let id = store.next_generation()?;
     let dir = store.generation_dir(id);
     std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-    write_generation(store, id, &chunks, &vectors)?;
+    write_generation(
+        store,
+        id,
+        &chunks,
+        &vectors,
+        &SentenceVectors::new(sentences),
+    )?;
     // A file may hold several documents, and a document spans adjacent chunks.
     let documents = chunks
         .iter()
@@ -496,6 +534,7 @@ pub fn build(
         documents,
         chunks: chunks.len(),
         chunks_embedded: texts.len(),
+        sentences_embedded: sentence_texts.len(),
         errors,
         removed_partial,
         parse_seconds,
@@ -510,21 +549,55 @@ fn write_generation(
     id: GenerationId,
     chunks: &[Chunk],
     vectors: &[Vec<f32>],
+    sentences: &SentenceVectors,
 ) -> crate::Result<()> {
-    write_tables(&store.generation_dir(id), chunks, vectors)?;
+    write_tables(&store.generation_dir(id), chunks, vectors, sentences)?;
     let points: Vec<VectorPoint> = chunks
         .iter()
         .zip(vectors)
+        .zip(sentences.iter())
         .enumerate()
-        .map(|(i, (chunk, vector))| VectorPoint {
+        .map(|(i, ((chunk, vector), sentences))| VectorPoint {
             id: ChunkId(i as u64),
             vector,
             chunk,
+            sentences,
         })
         .collect();
     let vectors = store.create_vectors(id)?;
     vectors.upsert(&points)?;
     vectors.finish()
+}
+
+/// Embeds `texts`, longest first so batches pad little, reporting progress
+/// with `event`; the vectors come back in `texts`' order.
+fn embed_all(
+    embedder: &Embedder,
+    texts: &[String],
+    progress: &dyn Progress,
+    event: impl Fn(u64, u64) -> ProgressEvent,
+) -> crate::Result<Vec<Vec<f32>>> {
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(texts[i].len()), i));
+    let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+    let mut done = 0;
+    for step in order.chunks(EMBED_STEP_TEXTS) {
+        let batch: Vec<&str> = step.iter().map(|&i| texts[i].as_str()).collect();
+        let vectors = embedder.embed(&batch)?;
+        if vectors.len() != batch.len() || vectors.iter().any(|v| v.len() != crate::embed::DIM) {
+            return Err(Error::Embed(format!(
+                "the model returned {} vectors for {} texts, or a vector of the wrong size",
+                vectors.len(),
+                batch.len()
+            )));
+        }
+        for (&i, v) in step.iter().zip(vectors) {
+            out[i] = v;
+        }
+        done += step.len();
+        progress.report(event(done as u64, texts.len() as u64));
+    }
+    Ok(out)
 }
 
 /// A bad input's reason without repeating its path.

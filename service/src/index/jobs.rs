@@ -73,6 +73,10 @@ pub struct Counts {
     pub chunks_embedded: usize,
     /// Chunks to embed.
     pub chunks_to_embed: usize,
+    /// Sentences embedded so far (after the chunks).
+    pub sentences_embedded: usize,
+    /// Sentences to embed.
+    pub sentences_to_embed: usize,
 }
 
 /// A job's status.
@@ -323,6 +327,8 @@ fn finish(state: &Mutex<State>, id: JobId, corpus: &str, result: crate::Result<B
                 files_failed: r.files_failed,
                 chunks_embedded: r.chunks_embedded,
                 chunks_to_embed: r.chunks_embedded,
+                sentences_embedded: r.sentences_embedded,
+                sentences_to_embed: r.sentences_embedded,
             };
             j.errors = r.errors;
             j.generation = Some(r.generation);
@@ -373,6 +379,11 @@ impl Progress for JobProgress {
                 j.phase = Phase::Embedding;
                 j.counts.chunks_embedded = done as usize;
                 j.counts.chunks_to_embed = total as usize;
+            }
+            ProgressEvent::EmbeddedSentences { done, total } => {
+                j.phase = Phase::Embedding;
+                j.counts.sentences_embedded = done as usize;
+                j.counts.sentences_to_embed = total as usize;
             }
             ProgressEvent::Indexing => j.phase = Phase::Indexing,
         });

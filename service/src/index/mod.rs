@@ -16,6 +16,7 @@ mod build;
 pub mod jobs;
 pub mod lexical;
 pub mod qdrant;
+pub mod sentences;
 pub mod vector;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ pub use build::{
 };
 pub use lexical::LexicalIndex;
 pub use qdrant::QdrantServer;
+pub use sentences::SentenceVectors;
 pub use vector::{EdgeStore, VectorFilter, VectorPoint, VectorStore};
 
 use crate::config::{Chunking, VectorStoreKind};
@@ -69,11 +71,12 @@ impl std::fmt::Display for GenerationId {
 
 /// Version of the on-disk generation layout; a generation of another version is
 /// never reused for an incremental run.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const MANIFEST: &str = "manifest.json";
 const CHUNKS: &str = "chunks.jsonl";
 const EMBEDDINGS: &str = "embeddings.f32";
+const SENTENCES: &str = "sentences.i8";
 const LEXICAL: &str = "lexical";
 const VECTORS: &str = "vectors";
 const CURRENT: &str = "current";
@@ -192,6 +195,8 @@ pub struct Generation {
     pub lexical: LexicalIndex,
     /// Dense vectors of the chunks.
     pub vectors: Box<dyn VectorStore>,
+    /// Dense vectors of the chunks' sentences.
+    pub sentences: SentenceVectors,
     /// Each series' document dates, ascending and distinct, so supersession needs
     /// no scan of the chunk table per query.
     series_dates: HashMap<String, Vec<NaiveDate>>,
@@ -298,6 +303,15 @@ impl CorpusStore {
             .ok_or_else(|| Error::NotIndexed(self.name.clone()))?;
         let dir = self.generation_dir(id);
         let manifest = read_manifest(&dir)?;
+        if manifest.format != FORMAT_VERSION {
+            return Err(Error::Corrupt {
+                path: dir.join(MANIFEST),
+                reason: format!(
+                    "generation {id} of `{}` has layout version {}, this build reads version {FORMAT_VERSION}: reindex the corpus with `candor index`",
+                    self.name, manifest.format
+                ),
+            });
+        }
         if manifest.vectors != self.vectors.kind() {
             return Err(Error::Vector(format!(
                 "generation {id} of `{}` keeps its vectors in the {:?} store, but this deployment uses the {:?} one: run with the deployment file it was built with, or reindex the corpus",
@@ -329,10 +343,12 @@ impl CorpusStore {
             dates.sort();
             dates.dedup();
         }
+        let sentences = SentenceVectors::read(&dir.join(SENTENCES), chunks.len())?;
         Ok(Generation {
             manifest,
             series_dates,
             version_dates,
+            sentences,
             chunks,
             lexical: LexicalIndex::open(&dir.join(LEXICAL))?,
             vectors,
@@ -421,11 +437,14 @@ impl CorpusStore {
                     self.name
                 ))
             })?;
-            let (chunks, vectors): (Vec<Chunk>, Vec<Vec<f32>>) = server
-                .open(&self.name, served)?
-                .records()?
-                .into_iter()
-                .unzip();
+            let mut chunks = Vec::new();
+            let mut vectors = Vec::new();
+            let mut sentences = Vec::new();
+            for (c, v, s) in server.open(&self.name, served)?.records()? {
+                chunks.push(c);
+                vectors.push(v);
+                sentences.push(s);
+            }
             if chunks.len() != manifest.chunks {
                 return Err(Error::Vector(format!(
                     "Qdrant at {}: generation {served} of `{}` holds {} chunks, its manifest says {}",
@@ -439,7 +458,7 @@ impl CorpusStore {
                 fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
             }
             fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-            write_tables(&dir, &chunks, &vectors)?;
+            write_tables(&dir, &chunks, &vectors, &SentenceVectors::new(sentences))?;
             write_durable(&dir.join(MANIFEST), manifest_json.as_bytes())?;
             sync_dir(&dir)?;
         }
@@ -608,9 +627,15 @@ fn read_chunks(path: &Path) -> crate::Result<Vec<Chunk>> {
 
 /// Writes the parts of a generation kept on disk whatever the vector store:
 /// the chunk table, the embeddings and the lexical index.
-fn write_tables(dir: &Path, chunks: &[Chunk], vectors: &[Vec<f32>]) -> crate::Result<()> {
+fn write_tables(
+    dir: &Path,
+    chunks: &[Chunk],
+    vectors: &[Vec<f32>],
+    sentences: &SentenceVectors,
+) -> crate::Result<()> {
     write_chunks(&dir.join(CHUNKS), chunks)?;
     write_embeddings(&dir.join(EMBEDDINGS), vectors)?;
+    sentences.write(&dir.join(SENTENCES))?;
     LexicalIndex::create(&dir.join(LEXICAL), chunks).map(drop)
 }
 

@@ -32,6 +32,7 @@ use qdrant_client::qdrant::{
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
+use super::sentences::{self, ChunkSentences};
 use super::vector::{
     best_first, check_dimension, exact_search, over_fetch, VectorFilter, VectorPoint, VectorStore,
     HNSW_EF, UPSERT_BATCH_POINTS,
@@ -405,14 +406,14 @@ impl QdrantStore {
         &self.collection
     }
 
-    /// Every point's chunk and vector, in chunk id order: what a replica needs to
-    /// rebuild the generation's chunk table and lexical index.
+    /// Every point's chunk, vector and sentence vectors, in chunk id order: what
+    /// a replica needs to rebuild the generation's tables and lexical index.
     ///
     /// # Errors
     ///
     /// [`Error::Vector`] when the ids are not exactly `0..n` or a point lacks its
     /// chunk or vector; [`Error::VectorUnavailable`].
-    pub fn records(&self) -> crate::Result<Vec<(Chunk, Vec<f32>)>> {
+    pub fn records(&self) -> crate::Result<Vec<(Chunk, Vec<f32>, ChunkSentences)>> {
         let mut out = Vec::new();
         let mut offset: Option<PointId> = None;
         loop {
@@ -450,7 +451,14 @@ impl QdrantStore {
                     Some(Vector::Dense(d)) if d.data.len() == DIM => d.data,
                     _ => return Err(bad("no vector of the model's size")),
                 };
-                out.push((chunk, vector));
+                let sentences = match point.payload.get("sentences").and_then(|v| v.kind.as_ref()) {
+                    Some(Kind::StringValue(s)) => hex::decode(s)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| sentences::decode(&b))
+                        .map_err(|e| bad(&format!("unreadable sentence vectors: {e}")))?,
+                    _ => return Err(bad("no sentence vectors in the payload")),
+                };
+                out.push((chunk, vector, sentences));
             }
             match page.next_page_offset {
                 Some(next) => offset = Some(next),
@@ -479,6 +487,7 @@ impl VectorStore for QdrantStore {
                         Error::Internal(format!("chunk {} cannot be written as JSON: {e}", p.id.0))
                     })?;
                     payload.insert("chunk", chunk);
+                    payload.insert("sentences", hex::encode(sentences::encode(p.sentences)));
                     Ok(PointStruct::new(p.id.0, p.vector.to_vec(), payload))
                 })
                 .collect::<crate::Result<_>>()?;
@@ -592,7 +601,8 @@ mod tests {
         let (chunks, vectors) = contract::points();
         let records = store.records()?;
         assert_eq!(records.len(), chunks.len());
-        for (i, (chunk, vector)) in records.iter().enumerate() {
+        for (i, (chunk, vector, sentences)) in records.iter().enumerate() {
+            assert!(sentences.is_empty(), "point {i}: {sentences:?}");
             assert_eq!(chunk.doc_id, chunks[i].doc_id);
             assert_eq!(chunk.date, chunks[i].date);
             assert_eq!(chunk.text, chunks[i].text);

@@ -65,6 +65,8 @@ pub struct VectorPoint<'a> {
     pub vector: &'a [f32],
     /// The chunk.
     pub chunk: &'a Chunk,
+    /// Its sentences' vectors (kept by a server store, for replicas).
+    pub sentences: &'a super::sentences::ChunkSentences,
 }
 
 /// Restricts a search to some points.
@@ -382,6 +384,7 @@ pub(crate) mod contract {
     /// Writes [`points`] into `store` and finishes it.
     pub fn fill(store: &dyn VectorStore) -> crate::Result<()> {
         let (chunks, vectors) = points();
+        let none = Vec::new();
         let points: Vec<VectorPoint> = chunks
             .iter()
             .zip(&vectors)
@@ -390,6 +393,7 @@ pub(crate) mod contract {
                 id: ChunkId(i as u64),
                 vector,
                 chunk,
+                sentences: &none,
             })
             .collect();
         store.upsert(&points)?;

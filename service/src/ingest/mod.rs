@@ -9,6 +9,7 @@ pub mod chunk;
 pub mod discover;
 pub mod parse;
 pub mod parser;
+pub mod sentence;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

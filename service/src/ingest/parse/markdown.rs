@@ -28,8 +28,12 @@ pub(super) fn parse(text: &str) -> Result<Parsed, String> {
         if let Some(open) = &fence {
             if open.is_closed_by(line) {
                 fence = None;
-            } else {
+            } else if line.trim().is_empty() {
                 outline.line(line);
+            } else {
+                // Indented as a literal block is: readers (the composer's
+                // sentence splitter among them) tell code from prose by it.
+                outline.line(&format!("    {line}"));
             }
             continue;
         }
@@ -424,7 +428,7 @@ mod tests {
     }
 
     #[test]
-    fn fenced_code_keeps_its_lines_but_not_its_fences() {
+    fn fenced_code_keeps_its_lines_indented_but_not_its_fences() {
         let d = doc(
             "# Setup\n```bash\n# not a heading\nrun **this** [x](y)\n```\n~~~~\n```\n~~~~\nafter\n",
         );
@@ -432,7 +436,7 @@ mod tests {
         assert_eq!(d.sections[0].heading_path, ["Setup"]);
         assert_eq!(
             d.sections[0].text,
-            "Setup\n# not a heading\nrun **this** [x](y)\n```\nafter"
+            "Setup\n    # not a heading\n    run **this** [x](y)\n    ```\nafter"
         );
     }
 

@@ -1,0 +1,325 @@
+//! Sentences: how a chunk's text splits into the units an answer quotes, and
+//! how a quoted unit reads as plain text.
+//!
+//! Indexing embeds each of these units and the composer quotes them, so both
+//! must split a text the same way; they live here, below both.
+
+/// A sentence of a chunk: character offsets into the chunk text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// First character.
+    pub start: usize,
+    /// One past the last character.
+    pub end: usize,
+    /// The sentence is a list item (its marker stripped).
+    pub item: bool,
+    /// The span is a line of code, quoted whole and as written.
+    pub code: bool,
+}
+
+/// Indentation that makes a line code (a Markdown or reStructuredText
+/// literal block), in spaces; a tab counts as this many.
+const CODE_INDENT: usize = 4;
+
+/// Sentence spans of `text` (character offsets), trimmed, without list markers.
+/// A sentence ends after `.`, `!` or `?` followed by white space and a capital,
+/// digit or opening mark, at a blank line, or before a line that starts a list
+/// item or a heading. A single line break inside a paragraph (hard-wrapped text)
+/// is a space. A line indented as code is a span of its own, whole.
+pub fn sentences(text: &str) -> Vec<Span> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let push = |s: usize, e: usize, code: bool, out: &mut Vec<Span>| {
+        let (mut s, mut e) = (s, e);
+        while s < e && chars[s].is_whitespace() {
+            s += 1;
+        }
+        let marker = if code { 0 } else { list_marker(&chars[s..e]) };
+        s += marker;
+        while e > s && chars[e - 1].is_whitespace() {
+            e -= 1;
+        }
+        if e > s {
+            out.push(Span {
+                start: s,
+                end: e,
+                item: marker > 0,
+                code,
+            });
+        }
+    };
+    // The indentation of the line starting at `at`, and where its text starts.
+    let indent = |at: usize| {
+        let mut k = at;
+        let mut width = 0;
+        while k < chars.len() && chars[k] != '\n' && chars[k].is_whitespace() {
+            width += if chars[k] == '\t' { CODE_INDENT } else { 1 };
+            k += 1;
+        }
+        (width, k)
+    };
+    let is_code = |at: usize| {
+        let (width, k) = indent(at);
+        width >= CODE_INDENT && k < chars.len() && chars[k] != '\n'
+    };
+    let mut start = 0;
+    let mut code = is_code(0);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\n' {
+            let (_, k) = indent(i + 1);
+            let next_code = is_code(i + 1);
+            if code
+                || next_code
+                || k >= chars.len()
+                || chars[k] == '\n'
+                || chars[k] == '#'
+                || list_marker(&chars[k..]) > 0
+            {
+                push(start, i, code, &mut out);
+                start = i + 1;
+                code = next_code;
+            }
+        } else if matches!(c, '.' | '!' | '?') && !code {
+            let mut j = i + 1;
+            while j < chars.len() && matches!(chars[j], '"' | '\'' | ')' | ']' | '”' | '’') {
+                j += 1;
+            }
+            let mut k = j;
+            while k < chars.len() && chars[k].is_whitespace() {
+                k += 1;
+            }
+            let next_starts = k > j
+                && chars.get(k).is_some_and(|n| {
+                    n.is_uppercase() || n.is_ascii_digit() || matches!(n, '"' | '(' | '[' | '“')
+                });
+            // `2. Then` is a numbered list item, not a sentence `2.`.
+            let number = chars[start..i]
+                .iter()
+                .filter(|c| !c.is_whitespace())
+                .all(char::is_ascii_digit);
+            if next_starts && !number {
+                push(start, j, code, &mut out);
+                start = j;
+                i = j;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    push(start, chars.len(), code, &mut out);
+    out
+}
+
+/// The sentences of `text`, as the composer reads them.
+pub fn sentence_texts(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    sentences(text)
+        .iter()
+        .map(|s| slice(&chars, s.start, s.end))
+        .collect()
+}
+
+/// Length of a list marker (`- `, `* `, `+ `, `12. `, `3) `) at the start of `s`.
+fn list_marker(s: &[char]) -> usize {
+    match s {
+        ['-' | '*' | '+', ' ', ..] => 2,
+        _ => {
+            let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
+            match s.get(digits..digits + 2) {
+                Some(['.' | ')', ' ']) if (1..=3).contains(&digits) => digits + 2,
+                _ => 0,
+            }
+        }
+    }
+}
+
+/// A quoted sentence as plain text: hard-wrapped lines joined, and the markup
+/// of Markdown and reStructuredText reduced to the words a reader sees (a
+/// link's text, not its target; a literal without its quotes; no heading
+/// underlines). The citation's span still points at the source as written.
+pub fn plain(sentence: &str) -> String {
+    let chars: Vec<char> = sentence.chars().collect();
+    let mut out = String::with_capacity(sentence.len());
+    let mut i = 0;
+    // The index of the `close` that ends a construct opened at `from`, on the
+    // same sentence, if any.
+    let find = |from: usize, close: char| {
+        chars[from..]
+            .iter()
+            .position(|&c| c == close)
+            .map(|p| from + p)
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            // Markdown `[text](target)` and `![alt](target)`.
+            '!' | '['
+                if {
+                    let open = if c == '!' { i + 1 } else { i };
+                    chars.get(open) == Some(&'[')
+                        && find(open + 1, ']').is_some_and(|e| chars.get(e + 1) == Some(&'('))
+                } =>
+            {
+                let open = if c == '!' { i + 1 } else { i };
+                let end = find(open + 1, ']').unwrap_or(open);
+                let target_end = find(end + 2, ')');
+                match target_end {
+                    Some(t) => {
+                        let shown: String = chars[open + 1..end].iter().collect();
+                        out.push_str(&plain(&shown));
+                        i = t + 1;
+                    }
+                    None => {
+                        out.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            // reST roles `:ref:`text <target>``, and interpreted text or
+            // hyperlinks `text <url>`_ : the text before any `<target>`.
+            ':' if role_end(&chars, i).is_some() => {
+                i = role_end(&chars, i).unwrap_or(i + 1);
+            }
+            '`' => {
+                let ticks = chars[i..].iter().take_while(|&&t| t == '`').count();
+                let start = i + ticks;
+                let close = (start..chars.len()).find(|&k| {
+                    chars[k..].iter().take_while(|&&t| t == '`').count() >= ticks && chars[k] == '`'
+                });
+                match close {
+                    Some(k) if k > start => {
+                        let inner: String = chars[start..k].iter().collect();
+                        let shown = match (inner.rfind('<'), inner.ends_with('>')) {
+                            (Some(lt), true) if ticks == 1 && lt > 0 => {
+                                inner[..lt].trim_end().to_owned()
+                            }
+                            _ => inner,
+                        };
+                        out.push_str(&shown);
+                        i = k + ticks;
+                        // The `_` or `__` of a reST hyperlink reference.
+                        while chars.get(i) == Some(&'_') {
+                            i += 1;
+                        }
+                    }
+                    _ => {
+                        out.extend(&chars[i..start]);
+                        i = start;
+                    }
+                }
+            }
+            '*' | '_' if chars.get(i + 1) == Some(&c) => {
+                i += 2;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out.split_whitespace()
+        // A heading's underline (`=====`) is decoration, not words.
+        .filter(|w| {
+            let mut cs = w.chars();
+            let first = cs.next();
+            !(w.chars().count() >= 3
+                && first.is_some_and(|f| f.is_ascii_punctuation() && w.chars().all(|c| c == f)))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Where a reST role such as `:ref:` or `:option:` that starts at `i` and is
+/// followed by interpreted text ends: the role's name is skipped, so that
+/// what follows is read as interpreted text.
+fn role_end(chars: &[char], i: usize) -> Option<usize> {
+    let name = chars[i + 1..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '.'))
+        .count();
+    let after = i + 1 + name;
+    (name > 0 && chars.get(after) == Some(&':') && chars.get(after + 1) == Some(&'`'))
+        .then_some(after + 1)
+}
+
+pub(crate) fn slice(chars: &[char], s: usize, e: usize) -> String {
+    chars[s..e].iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_at_sentence_ends_and_line_breaks_but_not_inside_abbreviations() {
+        assert_eq!(
+            sentence_texts("Backups run nightly. They keep 30 days, e.g. for audits.\n\nSee retention! (Really.) Done"),
+            ["Backups run nightly.", "They keep 30 days, e.g. for audits.", "See retention!", "(Really.)", "Done"]
+        );
+        assert_eq!(
+            sentence_texts("Backing up\n\nPinned snapshots are never pruned\nand do not count.\n- Port 7420 open.\n2. Then start it."),
+            ["Backing up", "Pinned snapshots are never pruned\nand do not count.", "Port 7420 open.", "Then start it."]
+        );
+        assert_eq!(
+            sentence_texts("Version 2.5 is out."),
+            ["Version 2.5 is out."]
+        );
+        assert!(sentence_texts("  \n ").is_empty());
+    }
+
+    #[test]
+    fn markup_becomes_the_text_a_reader_sees() {
+        assert_eq!(
+            plain("See [Stabilize `async` closures](https://example.invalid/pull/1) and ![logo](x.png)."),
+            "See Stabilize async closures and logo."
+        );
+        assert_eq!(
+            plain("Run ``restic init`` or `restic backup`, see :ref:`the guide <backup>` and :option:`--verbose`."),
+            "Run restic init or restic backup, see the guide and --verbose."
+        );
+        assert_eq!(
+            plain("Read `the manual <https://example.invalid/doc>`_ or `faq`__ **now**."),
+            "Read the manual or faq now."
+        );
+        assert_eq!(plain("Backing up\n=========="), "Backing up");
+        // Unclosed markup stays as written.
+        assert_eq!(plain("a [b](c and `d"), "a [b](c and `d");
+    }
+
+    #[test]
+    fn code_lines_and_list_items_are_whole_spans() {
+        let text = "Initialise it. Then back up:\n\n    $ restic init. Done\n    $ restic backup ~/work\n\n- Fix unusable mount on macOS\n- Skip it";
+        assert_eq!(
+            sentence_texts(text),
+            [
+                "Initialise it.",
+                "Then back up:",
+                "$ restic init. Done",
+                "$ restic backup ~/work",
+                "Fix unusable mount on macOS",
+                "Skip it"
+            ]
+        );
+        let spans = sentences(text);
+        assert_eq!(
+            spans.iter().map(|s| (s.code, s.item)).collect::<Vec<_>>(),
+            [
+                (false, false),
+                (false, false),
+                (true, false),
+                (true, false),
+                (false, true),
+                (false, true)
+            ]
+        );
+    }
+
+    #[test]
+    fn spans_are_character_offsets() {
+        let t = "Über alles. Zweiter Satz.";
+        let s = sentences(t);
+        assert_eq!((s[1].start, s[1].end), (12, 25));
+    }
+}
