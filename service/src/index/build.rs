@@ -844,6 +844,88 @@ mod tests {
     }
 
     #[test]
+    fn each_distinct_sentence_is_embedded_once_and_reused_by_incremental_builds(
+    ) -> crate::Result<()> {
+        let e = embedder();
+        let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
+        let dir = tempfile::tempdir().unwrap();
+        let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
+        let r = build(
+            &store,
+            vec![
+                input("a", "Honey bees make wax. Tides rise twice a day."),
+                input("b", "Honey bees make wax. Iron rusts in wet air."),
+            ],
+            Mode::Full,
+            &e,
+            &chunker,
+            &(),
+        )?;
+        // The sentence both files share is embedded once.
+        assert_eq!(r.sentences_embedded, 3);
+        // Where sentence `text` of `doc`'s chunk is, and how close it is to `query`.
+        let closeness = |gen: &Generation, doc: &str, text: &str, query: &str| {
+            let id = gen.chunks.iter().position(|c| c.doc_id.0 == doc).unwrap();
+            let index = crate::ingest::sentence::sentence_texts(&gen.chunks[id].text)
+                .iter()
+                .position(|s| s == text)
+                .unwrap();
+            let q = e.embed_one(query)?;
+            crate::Result::Ok(gen.sentences.similarity(ChunkId(id as u64), index, &q))
+        };
+        let gen = store.open_current()?;
+        let wax = closeness(
+            &gen,
+            "a",
+            "Honey bees make wax.",
+            "insects that produce wax",
+        )?;
+        let tides = closeness(
+            &gen,
+            "a",
+            "Tides rise twice a day.",
+            "insects that produce wax",
+        )?;
+        assert!(
+            wax.zip(tides).is_some_and(|(w, t)| w > t + 0.2),
+            "{wax:?} {tides:?}"
+        );
+        let own = closeness(
+            &gen,
+            "a",
+            "Tides rise twice a day.",
+            "Tides rise twice a day.",
+        )?;
+        assert!(own.is_some_and(|s| s > 0.98), "{own:?}");
+        drop(gen);
+
+        let r = build(
+            &store,
+            vec![
+                input("a", "Honey bees make wax. Tides rise twice a day."),
+                input("b", "Honey bees make wax. Salt water corrodes steel."),
+            ],
+            Mode::Incremental,
+            &e,
+            &chunker,
+            &(),
+        )?;
+        // Only the changed file's sentences; the unchanged file keeps its vectors.
+        assert_eq!((r.files_skipped, r.sentences_embedded), (1, 2));
+        let gen = store.open_current()?;
+        let own = closeness(
+            &gen,
+            "a",
+            "Tides rise twice a day.",
+            "Tides rise twice a day.",
+        )?;
+        assert!(own.is_some_and(|s| s > 0.98), "{own:?}");
+        let steel = closeness(&gen, "b", "Salt water corrodes steel.", "steel corrosion")?;
+        assert!(steel.is_some_and(|s| s > 0.5), "{steel:?}");
+        Ok(())
+    }
+
+    #[test]
     fn full_then_incremental_builds_reuse_unchanged_inputs() -> crate::Result<()> {
         for (name, backend) in backends("the build test") {
             builds_reuse_unchanged_inputs(&name, &backend)?;
