@@ -2078,6 +2078,22 @@ fn a_release_series_answers_from_the_release_that_holds_the_fact_and_the_newest_
             "{q}: {a}"
         );
     }
+    // "The latest release" is answered by naming it.
+    let latest = ask("What is the latest kiln release?");
+    assert!(
+        latest["answer"].as_str().unwrap().contains("0.11.0"),
+        "{latest}"
+    );
+    // A question about a whole release is answered by its summary, after the
+    // sentence that names it, not by the template every release repeats.
+    let whole = ask("What's in kiln 0.9.0?");
+    let text = whole["answer"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("0.9.0")
+            && text.contains("Retry failed uploads")
+            && !text.contains("The following sections"),
+        "{whole}"
+    );
     // An entry whose title is a Markdown link is quoted as its text.
     let mount = ask("which release added the mount command?");
     assert_eq!(

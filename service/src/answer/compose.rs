@@ -34,7 +34,7 @@ const MIN_MATCH: f32 = 0.15;
 /// much more of the question than the best of the best-ranked chunk: the
 /// ranking also weighs meaning, which term overlap alone does not see.
 const CLEARLY_BETTER: f32 = 0.2;
-/// What naming its release adds to a sentence's fit when the question asks
+/// What belonging to a release adds to a sentence's fit when the question asks
 /// which version or release did something, or when: the release is the answer.
 const STATES_RELEASE: f32 = 0.3;
 /// The share of its match a line of code counts with, against prose.
@@ -93,8 +93,14 @@ pub struct Composed {
 fn quotable(text: &str, item: bool) -> bool {
     const LONG_WORDS: usize = 8;
     const ITEM_WORDS: usize = 3;
-    let words = text.split_whitespace().count();
-    !text.ends_with('?')
+    // Link targets are not words a reader reads: a line of bare URLs (a
+    // changelog entry's references) says nothing.
+    let words = text
+        .split_whitespace()
+        .filter(|w| !(w.starts_with("http://") || w.starts_with("https://")))
+        .count();
+    words > 0
+        && !text.ends_with('?')
         && text.chars().count() >= MIN_SENTENCE_CHARS
         && (text.ends_with(['.', '!', '"', ')', ':', ';', '”'])
             || words >= LONG_WORDS
@@ -103,6 +109,7 @@ fn quotable(text: &str, item: bool) -> bool {
 
 struct Candidate<'a> {
     rank: usize,
+    id: ChunkId,
     chunk: &'a Chunk,
     chunk_score: f32,
     /// Position of the sentence in its chunk.
@@ -121,7 +128,7 @@ struct Candidate<'a> {
     /// It matches the question well enough to be quoted for its own sake.
     matches: bool,
     /// What candidates are ordered by: `score`, plus [`STATES_RELEASE`] when
-    /// the question asks which release and the sentence names its own.
+    /// the question asks which release and the sentence belongs to one.
     fit: f32,
 }
 
@@ -161,12 +168,27 @@ pub fn compose(
     max_sentences: usize,
 ) -> crate::Result<Option<Composed>> {
     let q_terms = super::support::weighted_terms(gen, question)?;
-    let asks_release = crate::retrieve::recency::intent(question).asks_release;
-    let pool = evidence(ranked, evidence_chunks);
+    let intent = crate::retrieve::recency::intent(question);
+    let asks_release = intent.asks_release;
+    let mut pool: Vec<(ChunkId, f32)> = evidence(ranked, evidence_chunks)
+        .iter()
+        .map(|s| (s.id, s.score))
+        .collect();
+    // A question about a whole release reads all of it: its list of changes
+    // may share no word with the question.
+    let whole = whole_release(gen, &intent, &q_terms, &pool)?;
+    if let Some((doc, score)) = &whole {
+        for (i, c) in gen.chunks.iter().enumerate() {
+            let id = ChunkId(i as u64);
+            if c.doc_id == *doc && !pool.iter().any(|(p, _)| *p == id) {
+                pool.push((id, *score));
+            }
+        }
+    }
 
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
-    for (rank, s) in pool.iter().enumerate() {
-        let chunk = gen.chunk(s.id)?;
+    for (rank, &(id, chunk_score)) in pool.iter().enumerate() {
+        let chunk = gen.chunk(id)?;
         let chars: Vec<char> = chunk.text.chars().collect();
         // What the chunk's place says (its document's title, its headings, its
         // release) holds for each of its sentences.
@@ -204,8 +226,13 @@ pub fn compose(
             let mut present: std::collections::HashSet<String> = terms.iter().cloned().collect();
             present.extend(context.iter().cloned());
             let words = super::support::covered(&q_terms, &present);
-            let meaning = gen.sentences.similarity(s.id, i, question_vector);
-            let matches = words >= MIN_MATCH || meaning.is_some_and(|m| m >= MIN_MEANING);
+            let meaning = gen.sentences.similarity(id, i, question_vector);
+            // A template ("Version 2.3.1 of Ferrule was released on ...") is
+            // quoted only to name a release the question asks for.
+            let matches = (words >= MIN_MATCH || meaning.is_some_and(|m| m >= MIN_MEANING))
+                && (span.code
+                    || !gen.is_template(&text)
+                    || (asks_release && states_release(chunk, &text)));
             let score = match meaning {
                 Some(m) => WORDS_SHARE * words + (1.0 - WORDS_SHARE) * m,
                 None => words,
@@ -214,15 +241,18 @@ pub fn compose(
                 // A command shows how, but prose says what it does: code
                 // leads only when it matches far better.
                 score * CODE_FIT
-            } else if asks_release && states_release(chunk, &text) {
+            } else if asks_release && chunk.metadata.contains_key("version") {
+                // A release's sentence answers "which release" once the
+                // release is named, which the answer then does first.
                 score + STATES_RELEASE
             } else {
                 score
             };
             candidates.push(Candidate {
                 rank,
+                id,
                 chunk,
-                chunk_score: s.score,
+                chunk_score,
                 index: i,
                 span: *span,
                 text,
@@ -234,6 +264,21 @@ pub fn compose(
                 fit,
             });
         }
+    }
+    if let Some(items) = whole
+        .as_ref()
+        .and_then(|(doc, _)| overview(doc, &q_terms, &candidates))
+    {
+        let named = naming_sentence(gen, items[0]);
+        let chosen: Vec<&Candidate<'_>> = named.iter().chain(items).take(max_sentences).collect();
+        let mut composed = assemble(&chosen);
+        // The question is about the release, which the naming sentence states:
+        // its closeness in meaning is the answer's.
+        if let Some(n) = &named {
+            let m = gen.sentences.similarity(n.id, n.index, question_vector);
+            composed.meaning = composed.meaning.into_iter().chain(m).reduce(f32::max);
+        }
+        return Ok(Some(composed));
     }
     let by_score = |a: &&Candidate<'_>, b: &&Candidate<'_>| {
         b.fit
@@ -328,7 +373,11 @@ pub fn compose(
             rest.sort_by(|a, b| a.rank.cmp(&b.rank).then(a.span.start.cmp(&b.span.start)));
         }
     }
+    Ok(Some(assemble(&chosen)))
+}
 
+/// The answer quoting `chosen` in order, each sentence cited.
+fn assemble(chosen: &[&Candidate<'_>]) -> Composed {
     let mut text = String::new();
     let mut citations = Vec::new();
     for (n, c) in chosen.iter().enumerate() {
@@ -365,21 +414,85 @@ pub fn compose(
         });
     }
     let meaning = chosen.iter().filter_map(|c| c.meaning).reduce(f32::max);
-    Ok(Some(Composed {
+    Composed {
         text,
         citations,
         meaning,
-    }))
+    }
+}
+
+/// Words of a question that ask about a release as a whole rather than about
+/// something in it.
+const WHOLE_RELEASE_WORDS: &str = "release releases version versions new news change changes \
+    changed fix fixes fixed add adds added get got happen happened contain contains included \
+    include includes notes changelog what's whats";
+
+/// "What's in 0.16.5?", "What got fixed in restic 0.17.3?": a question that
+/// names a release and asks nothing narrower is about the whole release. Its
+/// document, and the score of its best chunk in `pool`; None for any other
+/// question.
+fn whole_release(
+    gen: &Generation,
+    intent: &crate::retrieve::recency::Intent,
+    q_terms: &[(String, f32)],
+    pool: &[(ChunkId, f32)],
+) -> crate::Result<Option<(DocId, f32)>> {
+    if intent.versions.is_empty() {
+        return Ok(None);
+    }
+    for &(id, score) in pool {
+        let release = gen.chunk(id)?;
+        if !intent.names_release_of(release) {
+            continue;
+        }
+        let mut known = lexical::terms(WHOLE_RELEASE_WORDS);
+        known.extend(lexical::terms(&format!(
+            "{} {}",
+            release.title,
+            release.metadata.get("version").map_or("", String::as_str)
+        )));
+        let whole = q_terms.iter().all(|(t, _)| known.contains(t));
+        return Ok(whole.then(|| (release.doc_id.clone(), score)));
+    }
+    Ok(None)
+}
+
+/// A whole release's answer: its list of changes in the order written (a
+/// summary comes first), items under a heading the question names ("fixed":
+/// Fixed) first. None when `candidates` hold no list item of `doc`.
+fn overview<'c, 'g>(
+    doc: &DocId,
+    q_terms: &[(String, f32)],
+    candidates: &'c [Candidate<'g>],
+) -> Option<Vec<&'c Candidate<'g>>> {
+    let named_heading = |c: &Candidate<'_>| {
+        lexical::terms(&c.chunk.heading_path.join(" "))
+            .iter()
+            .any(|h| q_terms.iter().any(|(t, _)| t == h))
+    };
+    let mut items: Vec<&Candidate<'g>> = candidates
+        .iter()
+        .filter(|c| c.chunk.doc_id == *doc && c.span.item)
+        .collect();
+    items.sort_by_key(|c| (!named_heading(c), c.chunk.span.0 + c.span.start));
+    let mut distinct: Vec<&Candidate<'g>> = Vec::new();
+    for c in items {
+        if !distinct.iter().any(|k| repeats(k, c)) {
+            distinct.push(c);
+        }
+    }
+    (!distinct.is_empty()).then_some(distinct)
 }
 
 /// The first sentence of `of`'s document that names its release (a release
 /// document opens with one), as a candidate that goes with `of`.
 fn naming_sentence<'g>(gen: &'g Generation, of: &Candidate<'g>) -> Option<Candidate<'g>> {
-    let chunk = gen
+    let (id, chunk) = gen
         .chunks
         .iter()
-        .filter(|c| c.doc_id == of.chunk.doc_id)
-        .min_by_key(|c| c.span.0)?;
+        .enumerate()
+        .filter(|(_, c)| c.doc_id == of.chunk.doc_id)
+        .min_by_key(|(_, c)| c.span.0)?;
     let chars: Vec<char> = chunk.text.chars().collect();
     sentences(&chunk.text)
         .into_iter()
@@ -388,6 +501,7 @@ fn naming_sentence<'g>(gen: &'g Generation, of: &Candidate<'g>) -> Option<Candid
         .find(|(_, _, text)| states_release(chunk, text))
         .map(|(index, span, text)| Candidate {
             rank: of.rank,
+            id: ChunkId(id as u64),
             chunk,
             chunk_score: of.chunk_score,
             index,
@@ -443,6 +557,11 @@ mod tests {
             false
         ));
         assert!(!quotable("Yes.", false));
+        // A changelog entry's references.
+        assert!(!quotable(
+            "https://github.com/restic/restic/issues/5107 https://github.com/restic/restic/pull/5110",
+            false
+        ));
         assert!(quotable(
             "The limit applies to uploads only and restores run at full speed",
             false

@@ -19,7 +19,7 @@ pub mod qdrant;
 pub mod sentences;
 pub mod vector;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +39,7 @@ pub use vector::{EdgeStore, VectorFilter, VectorPoint, VectorStore};
 
 use crate::config::{Chunking, VectorStoreKind};
 use crate::embed::DIM;
+use crate::ingest::sentence::{sentences, slice, template_key};
 use crate::ingest::{Chunk, FileError};
 use crate::Error;
 
@@ -203,6 +204,32 @@ pub struct Generation {
     /// The same per series and entry key ([`Chunk::entry_key`]): the dates of one
     /// document's versions.
     version_dates: HashMap<(String, String), Vec<NaiveDate>>,
+    /// The [`template_key`]s of prose sentences found in at least
+    /// [`TEMPLATE_DOCS`] documents.
+    templates: HashSet<String>,
+}
+
+/// Documents a sentence must recur in, save for its numbers, to be a template.
+/// Two is not enough: two versions of one guide share most sentences.
+pub const TEMPLATE_DOCS: usize = 3;
+
+/// The template keys of `chunks`' prose sentences (not code) that recur in at
+/// least [`TEMPLATE_DOCS`] documents.
+fn templates(chunks: &[Chunk]) -> HashSet<String> {
+    let mut docs: HashMap<String, HashSet<&str>> = HashMap::new();
+    for c in chunks {
+        let chars: Vec<char> = c.text.chars().collect();
+        for span in sentences(&c.text).iter().filter(|s| !s.code) {
+            let key = template_key(&slice(&chars, span.start, span.end));
+            if !key.is_empty() {
+                docs.entry(key).or_default().insert(&c.doc_id.0);
+            }
+        }
+    }
+    docs.into_iter()
+        .filter(|(_, d)| d.len() >= TEMPLATE_DOCS)
+        .map(|(k, _)| k)
+        .collect()
 }
 
 impl Generation {
@@ -216,6 +243,12 @@ impl Generation {
     pub fn newest_version(&self, chunk: &Chunk, day: NaiveDate) -> Option<NaiveDate> {
         let key = (chunk.series.clone()?, chunk.entry_key().to_owned());
         newest_on(self.version_dates.get(&key)?, day)
+    }
+
+    /// True when `sentence` recurs, save for its numbers, in many documents:
+    /// a template that says nothing of any one of them.
+    pub fn is_template(&self, sentence: &str) -> bool {
+        self.templates.contains(&template_key(sentence))
     }
 
     /// The chunk with id `id`.
@@ -346,6 +379,7 @@ impl CorpusStore {
         let sentences = SentenceVectors::read(&dir.join(SENTENCES), chunks.len())?;
         Ok(Generation {
             manifest,
+            templates: templates(&chunks),
             series_dates,
             version_dates,
             sentences,

@@ -121,6 +121,31 @@ pub fn sentence_texts(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// What is left of a sentence when its numbers are taken out: lowercase
+/// words, with each run of digits (a version, a date, an issue number) as `#`.
+/// Sentences with the same key in many documents are a template ("Version 2.3.1
+/// of Ferrule was released on 2026-03-24.") and say nothing of any one of them.
+pub fn template_key(sentence: &str) -> String {
+    let mut key = String::with_capacity(sentence.len());
+    let mut in_number = false;
+    for c in sentence.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_digit() || (in_number && c == '.') {
+            if !in_number {
+                key.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            if c.is_alphanumeric() {
+                key.push(c);
+            } else if !key.ends_with(' ') {
+                key.push(' ');
+            }
+        }
+    }
+    key.trim().to_owned()
+}
+
 /// Length of a list marker (`- `, `* `, `+ `, `12. `, `3) `) at the start of `s`.
 fn list_marker(s: &[char]) -> usize {
     match s {
@@ -321,5 +346,19 @@ mod tests {
         let t = "Über alles. Zweiter Satz.";
         let s = sentences(t);
         assert_eq!((s[1].start, s[1].end), (12, 25));
+    }
+
+    #[test]
+    fn template_keys_ignore_numbers_but_not_words() {
+        let key = template_key("Version 2.3.1 of Ferrule was released on 2026-03-24.");
+        assert_eq!(key, "version # of ferrule was released on # # #");
+        assert_eq!(
+            key,
+            template_key("Version 10.0 of Ferrule was released on 2023-02-14.")
+        );
+        assert_ne!(
+            key,
+            template_key("Version 2.3.1 of Ferrule was withdrawn on 2026-03-24.")
+        );
     }
 }

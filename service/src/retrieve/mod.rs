@@ -200,9 +200,20 @@ pub fn search_chunks(
         ..req.clone()
     };
     let hits = retrieve(gen, embedder, settings, &req)?;
-    let fused = fuse(&hits.lexical, &hits.dense, req.mode, settings);
+    let mut fused = fuse(&hits.lexical, &hits.dense, req.mode, settings);
     // Ages are measured from the as-of day when the question looks back in time.
     let today = not_after.map_or(clock.today, |d| d.min(clock.today));
+    // The releases the question names join the candidates at the bottom;
+    // the re-ranking decides where they belong.
+    let floor = fused.iter().map(|s| s.score).fold(0.0f32, f32::min);
+    for id in recency::implied(gen, &intent, today) {
+        if !fused.iter().any(|s| s.id == id) {
+            fused.push(Scored {
+                score: floor,
+                ..empty(&id)
+            });
+        }
+    }
     let mut ranked = recency::rerank(gen, fused, &clock.settings, intent, today);
     ranked.truncate(req.limit);
     Ok(ranked)

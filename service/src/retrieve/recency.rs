@@ -21,7 +21,8 @@ pub const LATEST_WEIGHT: f64 = 0.5;
 pub const SUPERSEDED_FACTOR: f32 = 0.5;
 
 /// Factor applied to the relevance of a release series' entry when the
-/// question is not about releases, changes or time.
+/// question is not about releases, changes or time, and to that of any other
+/// passage when the question asks which release did something.
 pub const RELEASE_ENTRY_FACTOR: f32 = 0.7;
 
 /// What the question says about time.
@@ -43,7 +44,8 @@ pub struct Intent {
     /// documents of those releases rank first.
     pub versions: Vec<String>,
     /// Asks which version or release did something, or since when: "which
-    /// version added", "what release fixed", "since which version", "when did".
+    /// version added", "what release fixed", "since which version", "when did",
+    /// or for the latest release itself: "the newest version".
     pub asks_release: bool,
 }
 
@@ -239,16 +241,20 @@ pub fn intent(question: &str) -> Intent {
     }
     let versions: Vec<String> = words.iter().filter_map(|w| version(w)).collect();
     let release_word = |w: &&str| matches!(*w, "version" | "versions" | "release" | "releases");
+    let latest = latest_word
+        || lower.contains("most recent")
+        || LATEST_PHRASES.iter().any(|p| lower.contains(p));
+    // "What is the latest release?" asks for a release as much as "which
+    // release added ..." does.
     let asks_release = RELEASE_PHRASES.iter().any(|p| lower.contains(p))
+        || (latest && words.iter().any(release_word))
         || words.iter().enumerate().any(|(i, w)| {
             matches!(*w, "which" | "what") && words[i + 1..].iter().take(2).any(release_word)
         });
     Intent {
         versions,
         asks_release,
-        latest: latest_word
-            || lower.contains("most recent")
-            || LATEST_PHRASES.iter().any(|p| lower.contains(p)),
+        latest,
         history: has(&HISTORY_WORDS) || HISTORY_PHRASES.iter().any(|p| lower.contains(p)),
         not_after,
         version: bound_version,
@@ -256,6 +262,19 @@ pub fn intent(question: &str) -> Intent {
 }
 
 impl Intent {
+    /// True when `chunk` belongs to a release the question names by its
+    /// version, or to a patch of it ("0.17" names 0.17.3).
+    pub fn names_release_of(&self, chunk: &Chunk) -> bool {
+        chunk.metadata.get("version").is_some_and(|v| {
+            let v = v.strip_prefix('v').unwrap_or(v);
+            self.versions.iter().any(|q| {
+                v == q
+                    || v.strip_prefix(q.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            })
+        })
+    }
+
     /// The day after which documents are out of bounds: the question's date
     /// bound, or its version bound dated by the release documents of `gen`
     /// (documents with a `version` field) that carry that version or a
@@ -277,6 +296,29 @@ impl Intent {
             dates.max()
         }
     }
+}
+
+/// Chunks the question points at by itself, whether or not the searches found
+/// them: those of the releases it names by version, and, when it asks for the
+/// latest release, those of each series' newest release on or before `today`.
+/// A release's list of changes may share no word with "what's new in 0.17?".
+pub fn implied(gen: &Generation, intent: &Intent, today: NaiveDate) -> Vec<ChunkId> {
+    let newest = intent.latest && intent.asks_release;
+    if !newest && intent.versions.is_empty() {
+        return Vec::new();
+    }
+    gen.chunks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            intent.names_release_of(c)
+                || (newest
+                    && c.metadata.contains_key("version")
+                    && matches!((&c.series, c.date), (Some(series), Some(date))
+                        if gen.newest_in_series(series, today) == Some(date)))
+        })
+        .map(|(i, _)| ChunkId(i as u64))
+        .collect()
 }
 
 /// The recency factor of a document dated `date` on `today`: 1 for today, halving
@@ -342,23 +384,17 @@ pub fn rerank<'g>(
         }
         // An entry of a release series tells what changed in a release; a
         // question that asks neither about releases nor about changes is
-        // better answered by the documents that describe how things are.
-        if !(intent.asks_release || intent.history || intent.latest || !intent.versions.is_empty())
-            && chunk.series.is_some()
-            && !chunk.entry_key().is_empty()
-        {
+        // better answered by the documents that describe how things are, and
+        // one that asks which release did something by the release entries.
+        let release_entry = chunk.series.is_some() && !chunk.entry_key().is_empty();
+        let about_releases =
+            intent.asks_release || intent.history || intent.latest || !intent.versions.is_empty();
+        if (release_entry && !about_releases) || (!release_entry && intent.asks_release) {
             relevance *= RELEASE_ENTRY_FACTOR;
         }
         // A release the question names by its version outranks every other
         // passage: "what changed in 0.17.3" is about that release.
-        if chunk.metadata.get("version").is_some_and(|v| {
-            let v = v.strip_prefix('v').unwrap_or(v);
-            intent.versions.iter().any(|q| {
-                v == q
-                    || v.strip_prefix(q.as_str())
-                        .is_some_and(|r| r.starts_with('.'))
-            })
-        }) {
+        if intent.names_release_of(chunk) {
             relevance += 1.0;
         }
         s.recency = Some(r);
@@ -398,6 +434,27 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn intent_knows_a_question_that_asks_for_a_release() {
+        for q in [
+            "Which version added S3 storage?",
+            "when was the doctor command added",
+            "since which release are laptops shown as late",
+            "What is the latest Ferrule release?",
+            "newest kiln version?",
+            "what was the most recent release as of 2024",
+        ] {
+            assert!(intent(q).asks_release, "{q}");
+        }
+        for q in [
+            "What is the latest install procedure?",
+            "How do I upgrade to a new version?",
+            "Which port does the current server use?",
+        ] {
+            assert!(!intent(q).asks_release, "{q}");
+        }
     }
 
     #[test]
