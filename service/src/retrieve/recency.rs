@@ -16,6 +16,10 @@ use crate::ingest::Chunk;
 /// Recency weight used when the question asks for the latest or current state.
 pub const LATEST_WEIGHT: f64 = 0.5;
 
+/// Weight of a release entry's age, older first, when the question asks which
+/// release began something.
+pub const ORIGIN_WEIGHT: f64 = 0.2;
+
 /// Factor applied to the relevance of a chunk whose document a newer version in
 /// the same series supersedes.
 pub const SUPERSEDED_FACTOR: f32 = 0.5;
@@ -23,7 +27,7 @@ pub const SUPERSEDED_FACTOR: f32 = 0.5;
 /// Factor applied to the relevance of a release series' entry when the
 /// question is not about releases, changes or time, and to that of any other
 /// passage when the question asks which release did something.
-pub const RELEASE_ENTRY_FACTOR: f32 = 0.7;
+pub const RELEASE_ENTRY_FACTOR: f32 = 0.5;
 
 /// What the question says about time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -47,6 +51,10 @@ pub struct Intent {
     /// version added", "what release fixed", "since which version", "when did",
     /// or for the latest release itself: "the newest version".
     pub asks_release: bool,
+    /// Asks which release first did something: "which version added",
+    /// "since when", "first offered", "introduced". The oldest release that
+    /// speaks of it is the answer; later ones mention it as it changes.
+    pub origin: bool,
 }
 
 /// A time bound named by a version rather than a date.
@@ -110,6 +118,33 @@ const RELEASE_PHRASES: [&str; 9] = [
     "when were",
     "version added",
     "release added",
+];
+/// Words of a question that asks when something began.
+const ORIGIN_WORDS: [&str; 12] = [
+    "first",
+    "earliest",
+    "introduced",
+    "introduce",
+    "introduces",
+    "appear",
+    "appeared",
+    "added",
+    "add",
+    "since",
+    "offered",
+    "shipped",
+];
+/// Words of a question about what something needs ("which Go version do I
+/// need"), where a version is not a release of the product.
+const REQUIREMENT_WORDS: [&str; 8] = [
+    "need",
+    "needs",
+    "require",
+    "requires",
+    "required",
+    "requirement",
+    "requirements",
+    "minimum",
 ];
 const HISTORY_WORDS: [&str; 7] = [
     "history",
@@ -246,14 +281,21 @@ pub fn intent(question: &str) -> Intent {
         || LATEST_PHRASES.iter().any(|p| lower.contains(p));
     // "What is the latest release?" asks for a release as much as "which
     // release added ..." does.
-    let asks_release = RELEASE_PHRASES.iter().any(|p| lower.contains(p))
-        || (latest && words.iter().any(release_word))
-        || words.iter().enumerate().any(|(i, w)| {
-            matches!(*w, "which" | "what") && words[i + 1..].iter().take(2).any(release_word)
-        });
+    // "Which Go version do I need?" asks what something requires, not which
+    // release did something.
+    let requirement = words.iter().any(|w| REQUIREMENT_WORDS.contains(w));
+    let asks_release = !requirement
+        && (RELEASE_PHRASES.iter().any(|p| lower.contains(p))
+            || (latest && words.iter().any(release_word))
+            || words.iter().enumerate().any(|(i, w)| {
+                matches!(*w, "which" | "what" | "first" | "earliest")
+                    && words[i + 1..].iter().take(2).any(release_word)
+            }));
+    let origin = asks_release && !latest && words.iter().any(|w| ORIGIN_WORDS.contains(w));
     Intent {
         versions,
         asks_release,
+        origin,
         latest,
         history: has(&HISTORY_WORDS) || HISTORY_PHRASES.iter().any(|p| lower.contains(p)),
         not_after,
@@ -348,6 +390,12 @@ pub fn rerank<'g>(
 ) -> Vec<Scored<ChunkId>> {
     let weight = if intent.latest {
         settings.weight.max(LATEST_WEIGHT)
+    } else if intent.origin {
+        ORIGIN_WEIGHT
+    } else if intent.asks_release {
+        // "Which release fixed X" is answered by the release that holds X,
+        // whatever its age.
+        0.0
     } else {
         settings.weight
     } as f32;
@@ -398,7 +446,14 @@ pub fn rerank<'g>(
             relevance += 1.0;
         }
         s.recency = Some(r);
-        s.score = (1.0 - weight) * relevance + weight * r;
+        // Asked which release began something, an older release entry ranks
+        // higher; other passages get nothing for their age.
+        let age = match (intent.origin, release_entry) {
+            (true, true) => 1.0 - r,
+            (true, false) => 0.0,
+            (false, _) => r,
+        };
+        s.score = (1.0 - weight) * relevance + weight * age;
     }
     // The demotion alone cannot promise the order: an old version may be far more
     // relevant. Where the newest version is among the candidates, an old version
@@ -445,6 +500,8 @@ mod tests {
             "What is the latest Ferrule release?",
             "newest kiln version?",
             "what was the most recent release as of 2024",
+            "what was the first restic version that shipped the dump command?",
+            "Which release introduced copy targets for S3-compatible storage?",
         ] {
             assert!(intent(q).asks_release, "{q}");
         }
@@ -452,9 +509,16 @@ mod tests {
             "What is the latest install procedure?",
             "How do I upgrade to a new version?",
             "Which port does the current server use?",
+            "Which Go version do I need to compile restic from source?",
+            "What was the minimum kernel version for the server in 2024?",
         ] {
             assert!(!intent(q).asks_release, "{q}");
         }
+        // Which release began something, as against which one did it.
+        assert!(intent("Which release first offered Prometheus metrics?").origin);
+        assert!(intent("which version added the dump command").origin);
+        assert!(!intent("which release fixed the lock timeout").origin);
+        assert!(!intent("what did the newest version add").origin);
     }
 
     #[test]
