@@ -286,7 +286,15 @@ pub fn intent(question: &str) -> Intent {
     let requirement = words.iter().any(|w| REQUIREMENT_WORDS.contains(w));
     let asks_release = !requirement
         && (RELEASE_PHRASES.iter().any(|p| lower.contains(p))
-            || (latest && words.iter().any(release_word))
+            || (latest
+                && words.iter().enumerate().any(|(j, w)| {
+                    // "In the current release" sets the time of another
+                    // question; it does not ask for the release.
+                    release_word(&w)
+                        && !words[j.saturating_sub(3)..j]
+                            .iter()
+                            .any(|p| matches!(*p, "in" | "on" | "with" | "for" | "under"))
+                }))
             || words.iter().enumerate().any(|(i, w)| {
                 matches!(*w, "which" | "what" | "first" | "earliest")
                     && words[i + 1..].iter().take(2).any(release_word)
@@ -510,6 +518,7 @@ mod tests {
             "How do I upgrade to a new version?",
             "Which port does the current server use?",
             "Which Go version do I need to compile restic from source?",
+            "When does the nightly prune run in the current release?",
             "What was the minimum kernel version for the server in 2024?",
         ] {
             assert!(!intent(q).asks_release, "{q}");
