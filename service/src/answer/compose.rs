@@ -425,10 +425,11 @@ fn assemble(chosen: &[&Candidate<'_>]) -> Composed {
 /// something in it.
 const WHOLE_RELEASE_WORDS: &str = "release releases version versions new news change changes \
     changed fix fixes fixed add adds added get got happen happened contain contains included \
-    include includes notes changelog what's whats";
+    include includes notes changelog what's whats latest newest recent current last";
 
-/// "What's in 0.16.5?", "What got fixed in restic 0.17.3?": a question that
-/// names a release and asks nothing narrower is about the whole release. Its
+/// "What's in 0.16.5?", "What got fixed in restic 0.17.3?", "what's new in
+/// the latest release": a question that names a release, or asks for the
+/// latest, and asks nothing narrower is about the whole release. Its
 /// document, and the score of its best chunk in `pool`; None for any other
 /// question.
 fn whole_release(
@@ -437,12 +438,19 @@ fn whole_release(
     q_terms: &[(String, f32)],
     pool: &[(ChunkId, f32)],
 ) -> crate::Result<Option<(DocId, f32)>> {
-    if intent.versions.is_empty() {
+    if intent.versions.is_empty() && !intent.latest {
         return Ok(None);
     }
     for &(id, score) in pool {
         let release = gen.chunk(id)?;
-        if !intent.names_release_of(release) {
+        // The release it names, or for "what's new in the latest release"
+        // the best-ranked one, which the ranking made the newest.
+        let named = if intent.versions.is_empty() {
+            release.metadata.contains_key("version")
+        } else {
+            intent.names_release_of(release)
+        };
+        if !named {
             continue;
         }
         let mut known = lexical::terms(WHOLE_RELEASE_WORDS);
