@@ -33,7 +33,7 @@ const MIN_MATCH: f32 = 0.15;
 /// A sentence of a lower-ranked chunk leads the answer only when it holds this
 /// much more of the question than the best of the best-ranked chunk: the
 /// ranking also weighs meaning, which term overlap alone does not see.
-const CLEARLY_BETTER: f32 = 0.2;
+const CLEARLY_BETTER: f32 = 0.1;
 /// What belonging to a release adds to a sentence's fit when the question asks
 /// which version or release did something, or when: the release is the answer.
 const STATES_RELEASE: f32 = 0.3;
