@@ -1,10 +1,14 @@
 //! Answers: a cited extractive answer, or an open declaration that the question is
 //! not supported, with the reason.
 //!
-//! The path of a question: retrieve (with recency) → measure support signals →
-//! decide with the corpus's calibrated models → compose (from the corpus's own
-//! sentences, or by a language model whose every sentence is checked) → warn
-//! about stale evidence → cache. Unsupported is a normal outcome, not an error.
+//! The path of a question, one stage after another: input guardrails →
+//! assess (retrieve with recency, measure the support signals, decide with the
+//! corpus's calibrated models) → compose (from the corpus's own sentences, or
+//! by a language model whose every sentence is checked) → check (does the
+//! answer fit the question?) → output guardrails → finalise (outcome, message,
+//! stale-evidence warning) → cache. Each stage hands a typed result to the
+//! next; a guardrail that blocks ends the path where it fires. Unsupported is
+//! a normal outcome, not an error.
 //! A reader may follow an answer as it is made ([`Progress`]). Knows nothing of
 //! HTTP.
 
@@ -286,6 +290,31 @@ pub struct Searched {
     pub guardrails: Vec<Fired>,
     /// Guardrails that failed and were skipped or declined the question.
     pub warnings: Vec<String>,
+}
+
+/// What the compose stage made of a supported question, and what happened on
+/// the way.
+struct Draft {
+    /// The answer, if one could be composed.
+    composed: Option<Composed>,
+    /// Who composed it.
+    composer: Composer,
+    /// The language model's run, when it was asked.
+    run: Option<LlmRun>,
+    /// The language model failed and the corpus answers nothing without it.
+    unavailable: bool,
+    /// Guardrail rules that fired on the answer.
+    fired: Vec<Fired>,
+    warnings: Vec<String>,
+    /// A guardrail failed.
+    degraded: bool,
+}
+
+/// The compose stage's result: a draft, or the rule that blocked the answer
+/// while it was written, with what was drafted so far.
+enum Drafted {
+    Ready(Draft),
+    Blocked(Fired, Draft),
 }
 
 /// One corpus's view of a question: its ranking and support decision.
@@ -792,6 +821,8 @@ impl Answerer {
         })
     }
 
+    /// The stages after assessment: compose, check, output guardrails,
+    /// finalise. A guardrail that blocks ends the request at its stage.
     fn conclude(
         &self,
         mut a: Assessment<'_>,
@@ -799,106 +830,169 @@ impl Answerer {
         routed: bool,
         sink: Sink<'_>,
     ) -> crate::Result<Answer> {
-        let served = a.served.clone();
-        let config = &served.config;
-        let mut warnings = Vec::new();
+        let mut draft = match self.draft(&a, q, sink)? {
+            Drafted::Ready(d) => d,
+            Drafted::Blocked(block, d) => return self.stopped(a, q, block, d),
+        };
+        self.check(&mut a, q, &mut draft)?;
+        if let Some(block) = self.guard_output(&a, q, &mut draft, sink)? {
+            return self.stopped(a, q, block, draft);
+        }
+        Ok(self.finalise(a, q, routed, draft))
+    }
+
+    /// The compose stage: the answer a supported question gets from the
+    /// corpus's composer (the language model, or the extractive composer when
+    /// it is not set or failed and the corpus allows it); none otherwise.
+    fn draft(
+        &self,
+        a: &Assessment<'_>,
+        q: &Question<'_>,
+        sink: Sink<'_>,
+    ) -> crate::Result<Drafted> {
+        let config = &a.served.config;
+        let mut d = Draft {
+            composed: None,
+            composer: Composer::Extractive,
+            run: None,
+            unavailable: false,
+            fired: Vec::new(),
+            warnings: Vec::new(),
+            degraded: false,
+        };
         if !a.support.calibrated {
-            warnings.push(format!(
+            d.warnings.push(format!(
                 "corpus `{}` is not calibrated, so the built-in support model decided; run `candor calibrate`",
                 a.name
             ));
         }
-        let mut composed = None;
-        let mut fired = Vec::new();
-        let mut composer = Composer::Extractive;
-        let mut run = None;
-        let mut unavailable = false;
-        let mut degraded = false;
-        if a.verdict == Verdict::Supported {
-            let k = q.top_k.unwrap_or(config.answer.evidence_chunks);
-            let judge = self.judge(a.name)?;
-            if let (Composer::Llm, Some(llm)) = (config.answer.composer, &judge.llm) {
-                match self.write(&a, q, k, llm, sink)? {
-                    Written::Blocked(block, r, failed) => {
-                        let mut b = self.blocked(a.name, q.text, block, fired, warnings)?;
-                        b.degraded = failed;
-                        b.confidence = a.confidence;
-                        b.support = Some(a.support);
-                        b.composer = Composer::Llm;
-                        b.llm = Some(r);
-                        return Ok(b);
-                    }
-                    Written::Done(c, r, mut said) => {
-                        composer = Composer::Llm;
-                        composed = c;
-                        fired.append(&mut said.fired);
-                        warnings.append(&mut said.warnings);
-                        degraded |= said.failed;
-                        run = Some(r);
-                    }
-                    Written::Failed(r) => {
-                        let why = r.failure.clone().unwrap_or_default();
-                        run = Some(r);
-                        match config.llm.as_ref().map(|l| l.on_failure) {
-                            Some(OnLlmFailure::Unsupported) => {
-                                warnings.push(why);
-                                unavailable = true;
+        if a.verdict != Verdict::Supported {
+            return Ok(Drafted::Ready(d));
+        }
+        let k = q.top_k.unwrap_or(config.answer.evidence_chunks);
+        let judge = self.judge(a.name)?;
+        if let (Composer::Llm, Some(llm)) = (config.answer.composer, &judge.llm) {
+            match self.write(a, q, k, llm, sink)? {
+                Written::Blocked(block, r, failed) => {
+                    d.composer = Composer::Llm;
+                    d.run = Some(r);
+                    d.degraded = failed;
+                    return Ok(Drafted::Blocked(block, d));
+                }
+                Written::Done(c, r, mut said) => {
+                    d.composer = Composer::Llm;
+                    d.composed = c;
+                    d.fired.append(&mut said.fired);
+                    d.warnings.append(&mut said.warnings);
+                    d.degraded |= said.failed;
+                    d.run = Some(r);
+                }
+                Written::Failed(r) => {
+                    let why = r.failure.clone().unwrap_or_default();
+                    d.run = Some(r);
+                    match config.llm.as_ref().map(|l| l.on_failure) {
+                        Some(OnLlmFailure::Unsupported) => {
+                            d.warnings.push(why);
+                            d.unavailable = true;
+                        }
+                        _ => {
+                            let w = format!("{why}; this answer was composed extractively");
+                            if !sink(Progress::Restart(&w)) {
+                                return Err(Error::Cancelled);
                             }
-                            _ => {
-                                let w = format!("{why}; this answer was composed extractively");
-                                if !sink(Progress::Restart(&w)) {
-                                    return Err(Error::Cancelled);
-                                }
-                                warnings.push(w);
-                            }
+                            d.warnings.push(w);
                         }
                     }
                 }
             }
-            if composer == Composer::Extractive && !unavailable {
-                composed = compose::compose(
-                    &a.served.generation,
-                    q.text,
-                    &a.vector,
-                    &a.ranked,
-                    k,
-                    config.answer.max_sentences,
-                )?;
+        }
+        if d.composer == Composer::Extractive && !d.unavailable {
+            d.composed = compose::compose(
+                &a.served.generation,
+                q.text,
+                &a.vector,
+                &a.ranked,
+                k,
+                config.answer.max_sentences,
+            )?;
+        }
+        Ok(Drafted::Ready(d))
+    }
+
+    /// The check stage: a composed answer that does not fit its question, by
+    /// the corpus's answer check, is withdrawn.
+    fn check(&self, a: &mut Assessment<'_>, q: &Question<'_>, d: &mut Draft) -> crate::Result<()> {
+        if let Some(c) = &d.composed {
+            if !self.fits(a, q.text, c)? {
+                d.composed = None;
             }
         }
-        let unfit = match &composed {
-            Some(c) => !self.fits(&mut a, q.text, c)?,
-            None => false,
+        Ok(())
+    }
+
+    /// The output guardrails on the whole answer: the rule that blocks it, if
+    /// one does; otherwise the answer text as they leave it.
+    fn guard_output(
+        &self,
+        a: &Assessment<'_>,
+        q: &Question<'_>,
+        d: &mut Draft,
+        sink: Sink<'_>,
+    ) -> crate::Result<Option<Fired>> {
+        let Some(c) = d.composed.as_mut() else {
+            return Ok(None);
         };
-        if unfit {
-            composed = None;
+        let cites = plugin_citations(&c.citations);
+        let checked = self.judge(a.name)?.guards().answer(q.text, &c.text, &cites);
+        d.warnings.extend(checked.warnings);
+        d.fired.extend(checked.fired);
+        d.degraded |= checked.failed;
+        if let Some(block) = checked.blocked {
+            return Ok(Some(block));
         }
-        if let Some(c) = composed.as_mut() {
-            let cites = plugin_citations(&c.citations);
-            let checked = self.judge(a.name)?.guards().answer(q.text, &c.text, &cites);
-            warnings.extend(checked.warnings);
-            fired.extend(checked.fired);
-            degraded |= checked.failed;
-            if let Some(block) = checked.blocked {
-                let mut b = self.blocked(a.name, q.text, block, fired, warnings)?;
-                b.degraded = degraded;
-                b.confidence = a.confidence;
-                b.support = Some(a.support);
-                b.composer = composer;
-                b.llm = run;
-                return Ok(b);
-            }
-            // Sentences already streamed were guarded one by one; a guardrail
-            // that changes the whole answer voids them, and the reader is told
-            // the answer again.
-            if composer == Composer::Llm
-                && checked.text != c.text
-                && !sink(Progress::Restart("an output guardrail changed the answer"))
-            {
-                return Err(Error::Cancelled);
-            }
-            c.text = checked.text;
+        // Sentences already streamed were guarded one by one; a guardrail
+        // that changes the whole answer voids them, and the reader is told
+        // the answer again.
+        if d.composer == Composer::Llm
+            && checked.text != c.text
+            && !sink(Progress::Restart("an output guardrail changed the answer"))
+        {
+            return Err(Error::Cancelled);
         }
+        c.text = checked.text;
+        Ok(None)
+    }
+
+    /// The answer to a question a guardrail blocked after assessment: what
+    /// the assessment and the stages before the block found is kept.
+    fn stopped(
+        &self,
+        a: Assessment<'_>,
+        q: &Question<'_>,
+        block: Fired,
+        d: Draft,
+    ) -> crate::Result<Answer> {
+        let mut b = self.blocked(a.name, q.text, block, d.fired, d.warnings)?;
+        b.degraded = d.degraded;
+        b.confidence = a.confidence;
+        b.support = Some(a.support);
+        b.composer = d.composer;
+        b.llm = d.run;
+        Ok(b)
+    }
+
+    /// The finalise stage: the outcome and the message that explains it.
+    fn finalise(&self, a: Assessment<'_>, q: &Question<'_>, routed: bool, d: Draft) -> Answer {
+        let config = &a.served.config;
+        let Draft {
+            composed,
+            composer,
+            run,
+            unavailable,
+            fired,
+            mut warnings,
+            degraded,
+        } = d;
         // Guardrails run per sentence and on the whole answer say the same things.
         let mut said = std::collections::HashSet::new();
         warnings.retain(|w| said.insert(w.clone()));
@@ -983,7 +1077,7 @@ impl Answerer {
                 )
             }
         };
-        Ok(Answer {
+        Answer {
             outcome,
             message,
             scope,
@@ -999,7 +1093,7 @@ impl Answerer {
             composer,
             llm: run,
             degraded,
-        })
+        }
     }
 
     /// Records how well a composed answer fits its question in the
