@@ -3526,6 +3526,9 @@ fn the_benchmark_suite_reports_every_figure() {
         "serve_rss_mb",
         "guardrail_p50_us",
         "parser_mb_per_s",
+        "embed_cpu_ms_per_question",
+        "embed_bound_rps",
+        "answer_uncached_c8_share_of_bound",
     ] {
         let v = figures[key]
             .as_f64()
@@ -3533,6 +3536,14 @@ fn the_benchmark_suite_reports_every_figure() {
         assert!(v.is_finite(), "{key}: {v}");
     }
     assert_eq!(figures["incremental_files_changed"], 1, "{figures}");
+    // The bound is the cores over the measured cost of one question.
+    let cost = figures["embed_cpu_ms_per_question"].as_f64().unwrap();
+    let bound = figures["embed_bound_rps"].as_f64().unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get() as f64;
+    assert!(
+        cost > 0.0 && (bound - cores * 1000.0 / cost).abs() < 1e-6 * bound,
+        "{figures}"
+    );
     // Too few questions for the runs asked: a clear refusal, before any work.
     let out = candor(
         tmp.path(),

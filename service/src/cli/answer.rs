@@ -476,6 +476,7 @@ pub fn bench_answer_cmd(
         Calibrations::Load,
     )?;
     answerer.corpora().pick(Some(corpus))?;
+    let embedder = answerer.corpora().embedder().clone();
     let body = |q: &String| json!({"question": q, "corpus": corpus}).to_string();
     let warmup = vec![body(&qs[2 * requests])];
     let (c1, c8) = (
@@ -523,6 +524,8 @@ pub fn bench_answer_cmd(
     ];
     let _ = stop.send(());
     runtime.block_on(server)?.context("server failed")?;
+    let bound = bench::embed_bound(&embedder, &qs[..requests])?;
+    let c8_rps = runs[1].2.throughput_rps;
 
     if json {
         let mut out = serde_json::Map::new();
@@ -534,6 +537,15 @@ pub fn bench_answer_cmd(
             out.insert(format!("{p}_rps"), json!(r.throughput_rps));
             out.insert(format!("{p}_failures"), json!(r.failures));
         }
+        out.insert(
+            "embed_cpu_ms_per_question".into(),
+            json!(bound.cpu_ms_per_question),
+        );
+        out.insert("embed_bound_rps".into(), json!(bound.rps));
+        out.insert(
+            "answer_uncached_c8_share_of_bound".into(),
+            json!(c8_rps / bound.rps),
+        );
         outln!("{}", serde_json::Value::Object(out));
     } else {
         outln!("/v1/answer on `{corpus}`, {requests} requests per uncached run");
@@ -557,6 +569,13 @@ pub fn bench_answer_cmd(
                 r.failures
             );
         }
+        outln!(
+            "embedding one question costs {:.2} ms of CPU, so {} cores bound uncached answers at {:.0}/s (embed_bound_rps); 8 uncached clients reached {:.0}% of it",
+            bound.cpu_ms_per_question,
+            bound.cores,
+            bound.rps,
+            100.0 * c8_rps / bound.rps
+        );
     }
     Ok(())
 }

@@ -96,6 +96,7 @@ pub fn run(args: &SuiteArgs, deployed: &super::Deployed) -> anyhow::Result<()> {
         "incremental_ratio".into(),
         json!(inc.total_seconds / full.total_seconds.max(1e-9)),
     );
+    let bound = bench::embed_bound(&embedder, &questions[..args.requests])?;
     drop(embedder);
 
     serve_and_load(
@@ -107,6 +108,17 @@ pub fn run(args: &SuiteArgs, deployed: &super::Deployed) -> anyhow::Result<()> {
         args.requests,
         &mut out,
     )?;
+    out.insert(
+        "embed_cpu_ms_per_question".into(),
+        json!(bound.cpu_ms_per_question),
+    );
+    out.insert("embed_bound_rps".into(), json!(bound.rps));
+    if let Some(c8) = out.get("answer_uncached_c8_rps").and_then(Value::as_f64) {
+        out.insert(
+            "answer_uncached_c8_share_of_bound".into(),
+            json!(c8 / bound.rps),
+        );
+    }
     plugin_figures(data, &mut out)?;
 
     if args.json {

@@ -28,6 +28,70 @@ pub struct LoadReport {
     pub failures: usize,
 }
 
+/// What the embedding model costs per question, and the bound on uncached
+/// answers that follows: no server answers more uncached questions a second
+/// than its cores can embed.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EmbedBound {
+    /// Mean CPU milliseconds, over all of the process's threads, to embed one
+    /// question on its own.
+    pub cpu_ms_per_question: f64,
+    /// Cores available to the process.
+    pub cores: usize,
+    /// `cores × 1000 / cpu_ms_per_question`.
+    pub rps: f64,
+}
+
+/// Embeds each of `questions` on its own (no cache) and measures the CPU time
+/// it took.
+///
+/// # Errors
+///
+/// [`Error::InvalidRequest`] for no questions; model errors; [`Error::Io`]
+/// when the process's CPU time cannot be read from `/proc`.
+pub fn embed_bound(
+    embedder: &crate::embed::Embedder,
+    questions: &[String],
+) -> crate::Result<EmbedBound> {
+    if questions.is_empty() {
+        return Err(Error::InvalidRequest(
+            "no questions to measure the embedding cost with".into(),
+        ));
+    }
+    let before = process_cpu_seconds()?;
+    for q in questions {
+        embedder.embed(&[q.as_str()])?;
+    }
+    let spent = process_cpu_seconds()? - before;
+    let cpu_ms_per_question = (spent * 1000.0 / questions.len() as f64).max(1e-6);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Ok(EmbedBound {
+        cpu_ms_per_question,
+        cores,
+        rps: cores as f64 * 1000.0 / cpu_ms_per_question,
+    })
+}
+
+/// CPU seconds the live threads of this process have run, from each one's
+/// `/proc/self/task/<tid>/schedstat` (nanoseconds on a CPU, first field).
+fn process_cpu_seconds() -> crate::Result<f64> {
+    let tasks = std::path::Path::new("/proc/self/task");
+    let mut ns: u128 = 0;
+    for entry in std::fs::read_dir(tasks).map_err(Error::io(tasks))? {
+        let path = entry.map_err(Error::io(tasks))?.path().join("schedstat");
+        // A thread that ended since the listing has nothing left to count.
+        let Ok(stat) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        ns += stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u128>().ok())
+            .unwrap_or(0);
+    }
+    Ok(ns as f64 / 1e9)
+}
+
 /// POSTs every body in `bodies` to `url` once, from `concurrency` threads.
 ///
 /// # Errors

@@ -290,7 +290,7 @@ pub fn intent(question: &str) -> Intent {
                 && words.iter().enumerate().any(|(j, w)| {
                     // "In the current release" sets the time of another
                     // question; it does not ask for the release.
-                    release_word(&w)
+                    release_word(w)
                         && !words[j.saturating_sub(3)..j]
                             .iter()
                             .any(|p| matches!(*p, "in" | "on" | "with" | "for" | "under"))
