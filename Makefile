@@ -46,9 +46,10 @@ chromium:
 	  || (sudo apt-get update -q && sudo apt-get install -y -q chromium) \
 	  || { echo "install chromium (Debian: apt-get install chromium) and run make test again" >&2; exit 1; }
 
-## The whole test suite: unit tests, the real-model index tests, end-to-end HTTP tests.
+## The whole test suite: unit tests, the real-model index tests, end-to-end HTTP tests,
+## and the Qdrant tests against a real server when a Qdrant binary is at hand.
 test: assets llm plugins build-debug chromium
-	$(CARGO) test --workspace
+	CARGO=$(CARGO) service/scripts/test.sh
 
 ## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.
 scifact-answers: build

@@ -4120,20 +4120,29 @@ impl Drop for Qdrant {
     }
 }
 
-/// The Qdrant server binary named by `CANDOR_TEST_QDRANT_BIN`, or None after
-/// saying that `what` is skipped.
+/// The Qdrant server binary named by `CANDOR_TEST_QDRANT_BIN`, else the test
+/// peer beside the project (`../shared/bin/qdrant`), or None after saying that
+/// `what` is skipped. CI always has the peer, so there a missing binary fails.
 fn qdrant_bin(what: &str) -> Option<PathBuf> {
-    match std::env::var_os("CANDOR_TEST_QDRANT_BIN") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {what}: CANDOR_TEST_QDRANT_BIN (a Qdrant server binary) is not set"
-            );
-            None
-        }
+    if let Some(p) = std::env::var_os("CANDOR_TEST_QDRANT_BIN") {
+        return Some(PathBuf::from(p));
     }
+    let peer = workspace().join("../shared/bin/qdrant");
+    if peer.is_file() {
+        return Some(peer);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} needs a Qdrant binary in CI: set CANDOR_TEST_QDRANT_BIN or provide {}",
+        peer.display()
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {what}: no Qdrant binary (CANDOR_TEST_QDRANT_BIN is not set and {} is absent)",
+        peer.display()
+    );
+    None
 }
 
 /// A port nothing listens on now.

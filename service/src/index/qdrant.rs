@@ -562,12 +562,22 @@ impl VectorStore for QdrantStore {
 }
 
 /// The server of `CANDOR_TEST_QDRANT_URL` (its gRPC address), or None after
-/// saying that the Qdrant half of a test (`what`) is skipped.
+/// saying that the Qdrant half of a test (`what`) is skipped. `make test` starts
+/// one whenever a Qdrant binary is at hand, so where one is (the test peer
+/// beside the project, or CI) an unset variable fails the test instead.
 #[cfg(test)]
 pub(crate) fn test_server(what: &str) -> Option<Arc<QdrantServer>> {
     match std::env::var("CANDOR_TEST_QDRANT_URL") {
         Ok(url) => Some(QdrantServer::connect(&url, None).expect("the test Qdrant answers")),
         Err(_) => {
+            let peer =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bin/qdrant");
+            assert!(
+                std::env::var_os("CI").is_none() && !peer.is_file(),
+                "the Qdrant half of {what} needs CANDOR_TEST_QDRANT_URL: a Qdrant binary is at \
+                 hand ({}), so run the tests with `make test`, which starts a server from it",
+                peer.display()
+            );
             // Straight to stderr: the test harness would swallow eprintln!.
             use std::io::Write;
             let _ = writeln!(

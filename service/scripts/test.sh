@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make test`: the workspace's tests, with a real Qdrant server behind the
+# Qdrant tests whenever a Qdrant binary is at hand.
+#
+# The binary is CANDOR_TEST_QDRANT_BIN, or the test peer beside the project
+# (../shared/bin/qdrant). With one, the end-to-end tests start and kill their
+# own servers from it, and the library's contract, build and replica tests use
+# one server this script starts on loopback (CANDOR_TEST_QDRANT_URL) and stops
+# at the end. Without one those tests say they were skipped, and fail instead
+# under CI, where the binary is always present.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+cargo="${CARGO:-cargo}"
+
+qdrant="${CANDOR_TEST_QDRANT_BIN:-$root/../shared/bin/qdrant}"
+if [ -x "$qdrant" ]; then
+  export CANDOR_TEST_QDRANT_BIN="$qdrant"
+  if [ -z "${CANDOR_TEST_QDRANT_URL:-}" ]; then
+    storage="$(mktemp -d)"
+    read -r http grpc < <(python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1", 0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')
+    QDRANT__SERVICE__HOST=127.0.0.1 QDRANT__SERVICE__HTTP_PORT="$http" QDRANT__SERVICE__GRPC_PORT="$grpc" \
+    QDRANT__STORAGE__STORAGE_PATH="$storage/storage" QDRANT__STORAGE__SNAPSHOTS_PATH="$storage/snapshots" \
+    QDRANT__TELEMETRY_DISABLED=true "$qdrant" >"$storage/qdrant.log" 2>&1 &
+    pid=$!
+    trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$storage"' EXIT
+    for _ in $(seq 600); do
+      curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break
+      kill -0 "$pid" 2>/dev/null || { echo "the test Qdrant server exited:" >&2; cat "$storage/qdrant.log" >&2; exit 1; }
+      sleep 0.1
+    done
+    curl -fs "http://127.0.0.1:$http/readyz" >/dev/null || { echo "the test Qdrant server never became ready" >&2; exit 1; }
+    export CANDOR_TEST_QDRANT_URL="http://127.0.0.1:$grpc"
+  fi
+fi
+
+# Arguments narrow the run (`service/scripts/test.sh -p candor --lib -- qdrant`).
+[ $# -gt 0 ] || set -- --workspace
+"$cargo" test "$@"
