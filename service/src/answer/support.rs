@@ -93,7 +93,15 @@ const SUPPORT_FEATURES: [&str; 6] = [
 ];
 const SCOPE_FEATURES: [&str; 3] = ["dense_mean", "scope", "examples"];
 const EVIDENCE_FEATURES: [&str; 4] = ["lead", "agreement", "dense_best", "coverage"];
-const ANSWER_FEATURES: [&str; 5] = ["answer", "meaning", "coverage", "missing", "dense_best"];
+const ANSWER_FEATURES: [&str; 7] = [
+    "answer",
+    "meaning",
+    "coverage",
+    "missing",
+    "dense_best",
+    "agreement",
+    "lead",
+];
 /// The answer check is fitted only with at least this many unanswerable
 /// questions to learn from.
 pub const ANSWER_MIN_UNANSWERABLE: usize = 5;
@@ -934,8 +942,17 @@ impl Calibration {
                 .copied()
                 .collect()
         };
+        // It learns what an answer that answers looks like from the answerable
+        // questions, less those whose best document is known to be wrong: what
+        // is composed from the wrong document answers nothing.
+        let answered_right: Vec<Signals> = set
+            .answerable
+            .iter()
+            .filter(|s| !set.judged.contains(&(**s, false)))
+            .copied()
+            .collect();
         c.answer = AnswerCheck::fit(
-            &through(set.answerable),
+            &through(&answered_right),
             &through(set.unanswerable),
             &through(set.out_of_scope),
             set.max_unanswered,
