@@ -83,7 +83,8 @@ pub struct Signals {
 }
 
 /// Which signals a model reads, by name, in the order of its weights.
-const SUPPORT_FEATURES: [&str; 6] = [
+const SUPPORT_FEATURES: [&str; 7] = [
+    "missing",
     "dense_best",
     "dense_mean",
     "coverage",
