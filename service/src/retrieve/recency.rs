@@ -41,7 +41,8 @@ pub struct Intent {
     /// "as of 2023", "in March 2024", "before 2020": documents dated after this
     /// day are out of bounds.
     pub not_after: Option<NaiveDate>,
-    /// "before 2.0", "as of version 0.17", "in v1.4": a bound named by a release,
+    /// "before 2.0", "as of version 0.17", "in v1.4", "the 1.x installer": a
+    /// bound named by a release or a release series,
     /// which only the corpus can date ([`Intent::resolve`]).
     pub version: Option<VersionBound>,
     /// Every version number the question names ("what changed in 0.17.3"):
@@ -60,7 +61,8 @@ pub struct Intent {
 /// A time bound named by a version rather than a date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionBound {
-    /// The version as written, without a leading `v`: `0.17`, `2.0.1`.
+    /// The version as written, without a leading `v`: `0.17`, `2.0.1`; for a
+    /// series written with a wildcard (`1.x`), the prefix its releases share.
     pub version: String,
     /// "before 2.0" (strictly earlier) rather than "as of 2.0" (up to it).
     pub before: bool,
@@ -208,6 +210,16 @@ fn version(word: &str) -> Option<String> {
     .then(|| v.to_owned())
 }
 
+/// A release series written with a wildcard, `1.x` or `v2.3.x`, as the
+/// version prefix its releases share: `1`, `2.3`.
+fn series(word: &str) -> Option<String> {
+    let prefix = word.strip_suffix(".x")?;
+    let v = prefix.strip_prefix('v').unwrap_or(prefix);
+    v.split('.')
+        .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| v.to_owned())
+}
+
 /// The last day of a month.
 fn month_end(y: i32, m: u32) -> Option<NaiveDate> {
     let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
@@ -269,9 +281,21 @@ pub fn intent(question: &str) -> Intent {
             not_after = date;
             break;
         }
-        if let Some(v) = version(a) {
+        if let Some(v) = version(a).or_else(|| series(a)) {
             bound_version = Some(VersionBound { version: v, before });
             break;
+        }
+    }
+    // "the 1.x install script" places the question in that series as "in 1.x"
+    // does; a question that names two ("from 1.x to 2.x") is in neither.
+    if not_after.is_none() && bound_version.is_none() {
+        let mut named: Vec<String> = words.iter().filter_map(|w| series(w)).collect();
+        named.dedup();
+        if let [one] = named.as_slice() {
+            bound_version = Some(VersionBound {
+                version: one.clone(),
+                before: false,
+            });
         }
     }
     let versions: Vec<String> = words.iter().filter_map(|w| version(w)).collect();
@@ -616,6 +640,30 @@ mod tests {
             Some(false)
         );
         assert_eq!(intent("what got fixed in restic 0.17.3?").version, None);
+        // A series named with a wildcard bounds the question, preposition or not.
+        for q in [
+            "How was it installed in the 1.x line?",
+            "Where does the 1.x install script put its files?",
+            "with the old v1.x installer, can I use /srv?",
+        ] {
+            assert_eq!(
+                intent(q).version,
+                Some(VersionBound {
+                    version: "1".into(),
+                    before: false
+                }),
+                "{q}"
+            );
+        }
+        assert_eq!(
+            intent("what changed before 2.3.x?").version,
+            Some(VersionBound {
+                version: "2.3".into(),
+                before: true
+            })
+        );
+        assert_eq!(intent("how do I move from 1.x to 2.x?").version, None);
+        assert_eq!(intent("is x.x supported, or 1.xy?").version, None);
         assert_eq!(intent("a may 2024 release").not_after, None);
     }
 
