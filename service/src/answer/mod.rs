@@ -786,7 +786,9 @@ impl Answerer {
             recency: true,
         };
         let ranked = self.corpora.rank(&served, &query)?;
-        let vector = self.corpora.embedder().embed_one(text)?;
+        // The vector retrieval embedded: a typo read as the corpus's word.
+        let embedder = self.corpora.embedder();
+        let vector = embedder.embed_one(&served.generation.respell(text, embedder))?;
         let signals = Signals::measure(
             &served.generation,
             &judge.profile,

@@ -50,6 +50,22 @@ pub struct Embedder {
     embedded: Condvar,
     model_id: String,
     tokenizer: PathBuf,
+    /// The vocabulary's whole words (entries that do not continue a word).
+    words: std::collections::HashSet<String>,
+}
+
+/// The whole words of a `tokenizer.json`'s WordPiece vocabulary: its entries
+/// other than word continuations (`##ing`) and special tokens (`[CLS]`).
+fn whole_words(tokenizer_json: &[u8]) -> Option<std::collections::HashSet<String>> {
+    let t: serde_json::Value = serde_json::from_slice(tokenizer_json).ok()?;
+    let vocab = t.get("model")?.get("vocab")?.as_object()?;
+    Some(
+        vocab
+            .keys()
+            .filter(|k| !k.starts_with("##") && !k.starts_with('['))
+            .cloned()
+            .collect(),
+    )
 }
 
 impl Embedder {
@@ -82,6 +98,12 @@ impl Embedder {
             special_tokens_map_file: read(&assets.special_tokens_map)?,
             tokenizer_config_file: read(&assets.tokenizer_config)?,
         };
+        let words = whole_words(&tokenizer_files.tokenizer_file).ok_or_else(|| {
+            Error::Embed(format!(
+                "{} holds no WordPiece vocabulary (model.vocab)",
+                assets.tokenizer.display()
+            ))
+        })?;
         let onnx = read(&assets.model)?;
         let model_id = hex::encode(Sha256::digest(&onnx));
         let mut model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files);
@@ -98,7 +120,14 @@ impl Embedder {
             embedded: Condvar::new(),
             model_id,
             tokenizer: assets.tokenizer.clone(),
+            words,
         })
+    }
+
+    /// True when the model reads `word` (lowercase) as one token of its
+    /// vocabulary rather than as pieces: a word it knows.
+    pub fn knows(&self, word: &str) -> bool {
+        self.words.contains(word)
     }
 
     /// sha256 of the model file: vectors from different models never mix.
@@ -258,6 +287,15 @@ mod tests {
 
     fn cos(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn the_model_knows_whole_words_not_pieces_or_typos() {
+        let e = embedder();
+        assert!(e.knows("restore") && e.knows("shipped"));
+        assert!(!e.knows("restor") && !e.knows("repositry"));
+        // Word continuations and special tokens are not words.
+        assert!(!e.knows("##ing") && !e.knows("[CLS]"));
     }
 
     #[test]

@@ -844,6 +844,45 @@ mod tests {
     }
 
     #[test]
+    fn a_typo_reads_as_the_corpus_word_but_known_words_and_names_stay() -> crate::Result<()> {
+        let e = embedder();
+        let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
+        let dir = tempfile::tempdir().unwrap();
+        let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
+        build(
+            &store,
+            vec![input(
+                "a",
+                "To restore a file, open the repository. Encryption keeps it skipped by nobody.",
+            )],
+            Mode::Full,
+            &e,
+            &chunker,
+            &(),
+        )?;
+        let gen = store.open_current()?;
+        assert_eq!(
+            gen.respell("How do I restor a file from the repositry?", &e),
+            "How do I restore a file from the repository?"
+        );
+        // "shipped" is a word the model knows, though the corpus only has
+        // "skipped"; "OpenID" is a name; short words are never taken for typos.
+        for kept in [
+            "Which release shipped it?",
+            "Does it speak OpenId?",
+            "a fle",
+        ] {
+            assert!(
+                matches!(gen.respell(kept, &e), std::borrow::Cow::Borrowed(_)),
+                "{kept}"
+            );
+        }
+        // A typo keeps the whitespace and punctuation around it.
+        assert_eq!(gen.respell("encrytion?!", &e), "encryption?!");
+        Ok(())
+    }
+
+    #[test]
     fn each_distinct_sentence_is_embedded_once_and_reused_by_incremental_builds(
     ) -> crate::Result<()> {
         let e = embedder();

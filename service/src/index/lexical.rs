@@ -84,6 +84,32 @@ fn analyzer() -> TextAnalyzer {
     }
 }
 
+/// The word of `vocabulary` (words with their frequencies) that `word` most
+/// likely misspells: the most frequent one with the same first letter at most
+/// `edits` edits away; ties go to the word that sorts first, so the choice is
+/// reproducible. None for a word shorter than [`MIN_MISSPELT_CHARS`] or one
+/// with no neighbour.
+pub(crate) fn nearest<'v>(
+    word: &str,
+    vocabulary: impl Iterator<Item = (&'v str, u64)>,
+    edits: usize,
+) -> Option<&'v str> {
+    let word: Vec<char> = word.chars().collect();
+    if word.len() < MIN_MISSPELT_CHARS {
+        return None;
+    }
+    // Misspellings seldom touch the first letter; holding it keeps the scan
+    // to a small share of the vocabulary.
+    vocabulary
+        .filter(|(t, _)| t.chars().next() == word.first().copied())
+        .filter(|(t, _)| {
+            let t: Vec<char> = t.chars().collect();
+            t.len().abs_diff(word.len()) <= edits && edit_distance(&t, &word) <= edits
+        })
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(t, _)| t)
+}
+
 /// The optimal string alignment distance: edits (insert, delete, substitute,
 /// swap two neighbours) that turn `a` into `b`.
 fn edit_distance(a: &[char], b: &[char]) -> usize {
@@ -202,20 +228,12 @@ impl LexicalIndex {
             }
         };
         let edits = if len >= 8 { 2 } else { 1 };
-        let first = term.chars().next();
-        let term: Vec<char> = term.chars().collect();
-        // Misspellings seldom touch the first letter; holding it keeps the scan
-        // to a small share of the vocabulary.
-        Ok(vocabulary
-            .iter()
-            .filter(|(t, _)| t.chars().next() == first)
-            .filter(|(t, _)| {
-                let t: Vec<char> = t.chars().collect();
-                t.len().abs_diff(term.len()) <= edits && edit_distance(&t, &term) <= edits
-            })
-            // Most used first; ties by the term, so the choice is reproducible.
-            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
-            .map(|(t, _)| t.clone()))
+        Ok(nearest(
+            term,
+            vocabulary.iter().map(|(t, n)| (t.as_str(), *n)),
+            edits,
+        )
+        .map(str::to_owned))
     }
 
     fn doc_freq(&self, term: &str) -> crate::Result<u64> {

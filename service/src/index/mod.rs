@@ -38,7 +38,7 @@ pub use sentences::SentenceVectors;
 pub use vector::{EdgeStore, VectorFilter, VectorPoint, VectorStore};
 
 use crate::config::{Chunking, VectorStoreKind};
-use crate::embed::DIM;
+use crate::embed::{Embedder, DIM};
 use crate::ingest::sentence::{sentences, slice, template_key};
 use crate::ingest::{Chunk, FileError};
 use crate::Error;
@@ -82,6 +82,50 @@ const LEXICAL: &str = "lexical";
 const VECTORS: &str = "vectors";
 const CURRENT: &str = "current";
 const BUILD_LOCK: &str = "build.lock";
+
+/// The words of a generation's chunks (lowercased), for reading typos.
+#[derive(Debug, Default)]
+struct Words {
+    /// Each word and how often it occurs.
+    counts: HashMap<String, u64>,
+    /// The words by first letter and length: one edit changes the length by at
+    /// most one, and a typo seldom touches the first letter.
+    by_shape: HashMap<(char, usize), Vec<(String, u64)>>,
+}
+
+impl Words {
+    fn of(chunks: &[Chunk]) -> Words {
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        for c in chunks {
+            for w in c.text.split(|ch: char| !ch.is_alphabetic()) {
+                if !w.is_empty() {
+                    *counts.entry(w.to_lowercase()).or_default() += 1;
+                }
+            }
+        }
+        let mut by_shape: HashMap<(char, usize), Vec<(String, u64)>> = HashMap::new();
+        for (w, n) in &counts {
+            if let Some(first) = w.chars().next() {
+                by_shape
+                    .entry((first, w.chars().count()))
+                    .or_default()
+                    .push((w.clone(), *n));
+            }
+        }
+        Words { counts, by_shape }
+    }
+
+    /// The word one edit away that `word` most likely misspells.
+    fn misspelt(&self, word: &str) -> Option<&str> {
+        let first = word.chars().next()?;
+        let len = word.chars().count();
+        let near = (len.saturating_sub(1)..=len + 1)
+            .filter_map(|l| self.by_shape.get(&(first, l)))
+            .flatten()
+            .map(|(w, n)| (w.as_str(), *n));
+        lexical::nearest(word, near, 1)
+    }
+}
 
 /// What a generation holds; written last, so its presence marks a complete generation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -207,6 +251,9 @@ pub struct Generation {
     /// The [`template_key`]s of prose sentences found in at least
     /// [`TEMPLATE_DOCS`] documents.
     templates: HashSet<String>,
+    /// The words of the chunks' text, counted at the first
+    /// [`Generation::respell`].
+    words: std::sync::OnceLock<Words>,
 }
 
 /// Documents a sentence must recur in, save for its numbers, to be a template.
@@ -249,6 +296,46 @@ impl Generation {
     /// a template that says nothing of any one of them.
     pub fn is_template(&self, sentence: &str) -> bool {
         self.templates.contains(&template_key(sentence))
+    }
+
+    /// `question` with each word that neither the corpus nor the embedding model
+    /// knows read as the corpus word one edit away that it most likely
+    /// misspells ([`lexical::nearest`]): "how do i restor a file" becomes "how do
+    /// i restore a file". The model cuts a word it does not know into pieces
+    /// that lose its meaning, so a typo costs dense search far more than BM25,
+    /// whose stemming and spelling neighbours absorb it. Words the model knows
+    /// ("shipped", not "skipped") and names written with capitals inside them
+    /// ("OpenID") are kept as written.
+    pub fn respell<'q>(&self, question: &'q str, embedder: &Embedder) -> std::borrow::Cow<'q, str> {
+        let words = self.words.get_or_init(|| Words::of(&self.chunks));
+        let mut out = String::with_capacity(question.len());
+        let mut changed = false;
+        let mut rest = question;
+        while let Some(start) = rest.find(char::is_alphabetic) {
+            out.push_str(&rest[..start]);
+            let word = &rest[start..];
+            let end = word
+                .find(|ch: char| !ch.is_alphabetic())
+                .unwrap_or(word.len());
+            let (word, after) = word.split_at(end);
+            let lower = word.to_lowercase();
+            let named = word.chars().skip(1).any(char::is_uppercase);
+            let known = named || words.counts.contains_key(&lower) || embedder.knows(&lower);
+            match (!known).then(|| words.misspelt(&lower)).flatten() {
+                Some(corpus_word) => {
+                    out.push_str(corpus_word);
+                    changed = true;
+                }
+                None => out.push_str(word),
+            }
+            rest = after;
+        }
+        out.push_str(rest);
+        if changed {
+            std::borrow::Cow::Owned(out)
+        } else {
+            std::borrow::Cow::Borrowed(question)
+        }
     }
 
     /// The chunk with id `id`.
@@ -380,6 +467,7 @@ impl CorpusStore {
         Ok(Generation {
             manifest,
             templates: templates(&chunks),
+            words: std::sync::OnceLock::new(),
             series_dates,
             version_dates,
             sentences,

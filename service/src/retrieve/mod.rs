@@ -152,7 +152,7 @@ fn retrieve(
         if req.mode == Mode::Bm25 {
             return Ok(Vec::new());
         }
-        let v = embedder.embed_one(req.query)?;
+        let v = embedder.embed_one(&gen.respell(req.query, embedder))?;
         gen.vectors.search(&v, n, &req.filter)
     };
     let (lexical, dense) = match req.mode {
