@@ -4,8 +4,8 @@
 //! install) and turns texts into unit-length 384-dim vectors with mean pooling. This
 //! module knows nothing about chunks or indexes: it maps strings to vectors.
 //!
-//! Questions that arrive while the model is busy are embedded together in its next
-//! call. Batching does not change a vector: padding is masked and each row is
+//! The model runs in one session per core. Questions that arrive while every
+//! session is busy are embedded together in the next free one's call. Batching does not change a vector: padding is masked and each row is
 //! computed on its own, so a text's vector is bit-for-bit the one it gets alone
 //! (a test checks this), and answers stay deterministic under any load.
 
@@ -38,10 +38,13 @@ pub const QUERY_CACHE_ENTRIES: usize = 4096;
 /// ONNX Runtime allows one environment per process; every embedder shares it.
 static ORT_ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
-/// A loaded embedding model. Cheap to share behind an `Arc`; calls are serialised
-/// because one ONNX session already uses every core.
+/// A loaded embedding model. Cheap to share behind an `Arc`.
 pub struct Embedder {
-    model: Mutex<TextEmbedding>,
+    /// One ONNX Runtime session per core, each with at most two threads that
+    /// never spin. A single session spends a core spinning between the short
+    /// calls of single questions, and runs one call at a time; sessions of their
+    /// own embed concurrent questions at once.
+    lanes: Vec<Mutex<TextEmbedding>>,
     /// Recent single-text embeddings: the same question costs the model once.
     cache: Mutex<Fifo<String, Vec<f32>>>,
     /// Single texts waiting for the model, and what became of those embedded.
@@ -108,13 +111,26 @@ impl Embedder {
         let model_id = hex::encode(Sha256::digest(&onnx));
         let mut model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files);
         model.pooling = Some(Pooling::Mean);
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        // Two threads a lane keep one question's latency low; more would only
+        // contend with the other lanes.
+        let threads = cores.min(2);
         let options = InitOptionsUserDefined::new()
             .with_environment(env)
-            .with_max_length(MODEL_MAX_TOKENS);
-        let model = TextEmbedding::try_new_from_user_defined(model, options)
-            .map_err(|e| Error::Embed(format!("cannot load {}: {e}", assets.model.display())))?;
+            .with_max_length(MODEL_MAX_TOKENS)
+            .with_intra_threads(threads)
+            .with_session_config("session.intra_op.allow_spinning", "0");
+        let lanes = (0..cores)
+            .map(|_| {
+                TextEmbedding::try_new_from_user_defined(model.clone(), options.clone())
+                    .map(Mutex::new)
+                    .map_err(|e| {
+                        Error::Embed(format!("cannot load {}: {e}", assets.model.display()))
+                    })
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
         Ok(Embedder {
-            model: Mutex::new(model),
+            lanes,
             cache: Mutex::new(Fifo::new(QUERY_CACHE_ENTRIES)),
             waiting: Mutex::new(Waiting::default()),
             embedded: Condvar::new(),
@@ -150,11 +166,11 @@ impl Embedder {
         // grows with the padded length, so this is most of the indexing speed.
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(texts[i].as_ref().len()));
+        // One lane takes every batch: a lane's two threads already keep the
+        // cores busy on long batches, and each session that ran them would
+        // hold its own buffers for them.
+        let mut model = self.free_lane()?;
         let mut out = vec![Vec::new(); texts.len()];
-        let mut model = self
-            .model
-            .lock()
-            .map_err(|_| Error::Embed("model lock poisoned by an earlier panic".into()))?;
         for batch in order.chunks(BATCH_TEXTS) {
             let inputs: Vec<&str> = batch.iter().map(|&i| texts[i].as_ref()).collect();
             let vectors = model
@@ -165,6 +181,18 @@ impl Embedder {
             }
         }
         Ok(out)
+    }
+
+    /// A lane no other call holds, or the first one when all are busy.
+    fn free_lane(&self) -> crate::Result<std::sync::MutexGuard<'_, TextEmbedding>> {
+        for lane in &self.lanes {
+            match lane.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(std::sync::TryLockError::WouldBlock) => continue,
+                Err(std::sync::TryLockError::Poisoned(_)) => return Err(poisoned()),
+            }
+        }
+        self.lanes[0].lock().map_err(|_| poisoned())
     }
 
     /// Embeds `texts` as a plain fastembed call does: input order, batches of
@@ -179,10 +207,7 @@ impl Embedder {
         &self,
         texts: &[S],
     ) -> crate::Result<Vec<Vec<f32>>> {
-        let mut model = self
-            .model
-            .lock()
-            .map_err(|_| Error::Embed("model lock poisoned by an earlier panic".into()))?;
+        let mut model = self.lanes[0].lock().map_err(|_| poisoned())?;
         model
             .embed(texts, Some(BATCH_TEXTS))
             .map_err(|e| Error::Embed(e.to_string()))
@@ -209,9 +234,9 @@ impl Embedder {
 
     /// Embeds `text` together with every other single text waiting at the time.
     ///
-    /// No thread of its own: a caller that finds the model idle takes everything
+    /// No thread of its own: a caller that finds a lane idle takes everything
     /// waiting (its own text included) into one call and hands out the vectors;
-    /// the others sleep until theirs is ready or the model is idle again.
+    /// the others sleep until theirs is ready or a lane is idle again.
     fn embed_batched(&self, text: &str) -> crate::Result<Vec<f32>> {
         let mut waiting = crate::sync::lock(&self.waiting);
         let ticket = waiting.next_ticket;
@@ -221,14 +246,15 @@ impl Embedder {
             if let Some(done) = waiting.done.remove(&ticket) {
                 return done.map_err(Error::Embed);
             }
-            if waiting.running {
+            // Every lane busy, or this text already in another caller's batch.
+            if waiting.running == self.lanes.len() || waiting.texts.is_empty() {
                 waiting = self
                     .embedded
                     .wait(waiting)
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 continue;
             }
-            waiting.running = true;
+            waiting.running += 1;
             let take = waiting.texts.len().min(BATCH_TEXTS);
             let batch: Vec<(u64, String)> = waiting.texts.drain(..take).collect();
             drop(waiting);
@@ -248,7 +274,7 @@ impl Embedder {
                     }
                 });
             waiting = crate::sync::lock(&self.waiting);
-            waiting.running = false;
+            waiting.running -= 1;
             match vectors {
                 Ok(vectors) => {
                     for ((t, _), v) in batch.into_iter().zip(vectors) {
@@ -270,6 +296,10 @@ impl Embedder {
     }
 }
 
+fn poisoned() -> Error {
+    Error::Embed("a model lock was poisoned by an earlier panic".into())
+}
+
 /// Single texts queued for the model, by ticket.
 #[derive(Default)]
 struct Waiting {
@@ -277,8 +307,8 @@ struct Waiting {
     texts: Vec<(u64, String)>,
     /// Vectors (or the model's error) not yet collected by their caller.
     done: HashMap<u64, Result<Vec<f32>, String>>,
-    /// Whether a caller is running the model on a batch of waiting texts.
-    running: bool,
+    /// Callers running the model on a batch of waiting texts, at most one per lane.
+    running: usize,
 }
 
 #[cfg(test)]
