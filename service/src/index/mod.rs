@@ -71,8 +71,10 @@ impl std::fmt::Display for GenerationId {
 }
 
 /// Version of the on-disk generation layout; a generation of another version is
-/// never reused for an incremental run.
-pub const FORMAT_VERSION: u32 = 2;
+/// never reused for an incremental run, nor served. Version 3: sentences no
+/// longer end after "e.g." or inside an open parenthesis, so the sentence
+/// vectors of a version 2 generation would not line up with its sentences.
+pub const FORMAT_VERSION: u32 = 3;
 
 const MANIFEST: &str = "manifest.json";
 const CHUNKS: &str = "chunks.jsonl";

@@ -99,7 +99,17 @@ pub fn sentences(text: &str) -> Vec<Span> {
                 .iter()
                 .filter(|c| !c.is_whitespace())
                 .all(char::is_ascii_digit);
-            if next_starts && !number {
+            // "e.g. GNU find" goes on, and so does a parenthesis not yet closed:
+            // "(for example GNU find. It reads ...)" is one aside.
+            let abbreviation = ABBREVIATIONS
+                .iter()
+                .any(|a| ends_with_word(&chars[start..i], a));
+            let open = chars[start..j].iter().fold(0i32, |depth, c| match c {
+                '(' => depth + 1,
+                ')' => depth - 1,
+                _ => depth,
+            }) > 0;
+            if next_starts && !number && !abbreviation && !open {
                 push(start, j, code, &mut out);
                 start = j;
                 i = j;
@@ -110,6 +120,24 @@ pub fn sentences(text: &str) -> Vec<Span> {
     }
     push(start, chars.len(), code, &mut out);
     out
+}
+
+/// Abbreviations whose final dot never ends a sentence (written without it).
+const ABBREVIATIONS: [&str; 5] = ["e.g", "i.e", "cf", "vs", "approx"];
+
+/// True when `text` ends with the word `word` (case-insensitive), not with a
+/// longer word that ends the same way.
+fn ends_with_word(text: &[char], word: &str) -> bool {
+    let word: Vec<char> = word.chars().collect();
+    text.len() >= word.len()
+        && text[text.len() - word.len()..]
+            .iter()
+            .zip(&word)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b)
+        && text
+            .len()
+            .checked_sub(word.len() + 1)
+            .is_none_or(|k| !text[k].is_alphanumeric())
 }
 
 /// The sentences of `text`, as the composer reads them.
@@ -290,6 +318,26 @@ mod tests {
         assert_eq!(
             sentence_texts("Version 2.5 is out."),
             ["Version 2.5 is out."]
+        );
+        // An abbreviation before a capital, and a dot inside an aside, end nothing.
+        assert_eq!(
+            sentence_texts(
+                "Use a script (e.g. GNU find with -print0). Then run it. Compare A vs. B now."
+            ),
+            [
+                "Use a script (e.g. GNU find with -print0).",
+                "Then run it.",
+                "Compare A vs. B now."
+            ]
+        );
+        assert_eq!(
+            sentence_texts("Keep it (see the guide. It helps.) Later. Canvas. Done"),
+            [
+                "Keep it (see the guide. It helps.)",
+                "Later.",
+                "Canvas.",
+                "Done"
+            ]
         );
         assert!(sentence_texts("  \n ").is_empty());
     }
