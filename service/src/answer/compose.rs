@@ -204,8 +204,7 @@ pub fn compose(
             let text = slice(&chars, span.start, span.end);
             // A window may start or stop inside a sentence; such pieces would
             // misquote the source.
-            let cut_start =
-                i == 0 && chunk.span.0 > 0 && text.chars().next().is_some_and(char::is_lowercase);
+            let cut_start = i == 0 && chunk.span.0 > 0 && continues(&text);
             let cut_end = i == last
                 && !text.ends_with(['.', '!', '?', '"', ')', ':'])
                 && span.end == chars.len()
@@ -537,6 +536,15 @@ fn states_release(chunk: &Chunk, sentence: &str) -> bool {
             .is_some_and(|d| sentence.contains(&d.to_string()))
 }
 
+/// True when `text` goes on from something before it: it opens in lowercase
+/// or with the punctuation that follows a word (", you need FUSE-T" of a
+/// window that starts just after "On macOS").
+fn continues(text: &str) -> bool {
+    text.chars()
+        .next()
+        .is_some_and(|c| c.is_lowercase() || matches!(c, ',' | ';' | ':' | ')' | ']'))
+}
+
 /// True when two sentences are the same text (overlapping windows repeat it) or
 /// say nearly the same words.
 fn repeats(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
@@ -554,6 +562,26 @@ fn repeats(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_piece_that_goes_on_from_a_cut_is_recognised() {
+        for cut in [
+            ", you need FUSE-T.",
+            "you need FUSE-T.",
+            "; then run it.",
+            ") and more.",
+        ] {
+            assert!(super::continues(cut), "{cut}");
+        }
+        for whole in [
+            "On macOS, you need FUSE-T.",
+            "(See the guide.)",
+            "2 GB at least.",
+            "`restic mount` needs FUSE.",
+        ] {
+            assert!(!super::continues(whole), "{whole}");
+        }
+    }
 
     #[test]
     fn headings_questions_and_fragments_are_not_quotable() {
