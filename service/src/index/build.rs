@@ -69,6 +69,10 @@ pub struct BuildInput {
     pub modified: Option<u64>,
     /// Most chunks it may be cut into; more fails the input.
     pub max_chunks: usize,
+    /// Most documents it may parse into; more fails the input.
+    pub max_documents: usize,
+    /// Largest text of one of its documents, in bytes; more fails the input.
+    pub max_document_bytes: usize,
 }
 
 impl BuildInput {
@@ -80,6 +84,8 @@ impl BuildInput {
             parse,
             modified: None,
             max_chunks: usize::MAX,
+            max_documents: usize::MAX,
+            max_document_bytes: usize::MAX,
         }
     }
 }
@@ -115,28 +121,33 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Whether a file's documents stay within the corpus's per-file limits.
-fn within_limits(docs: &[Document], limits: &crate::config::IngestLimits) -> Result<(), String> {
-    if docs.len() > limits.max_documents_per_file {
+/// Whether a file stays within the document limits `(max_documents,
+/// max_document_bytes)`: its number of documents and the text bytes of its
+/// largest (both also recorded in the manifest, so a reused file is held to
+/// limits lowered since).
+fn within_limits(max: (usize, usize), documents: usize, largest: usize) -> Result<(), String> {
+    if documents > max.0 {
         return Err(format!(
-            "yields {} documents, more than the corpus allows ({}, limits.max_documents_per_file)",
-            docs.len(),
-            limits.max_documents_per_file
+            "yields {documents} documents, more than the corpus allows ({}, limits.max_documents_per_file)",
+            max.0
         ));
     }
-    let max = limits.max_document_mib << 20;
-    for d in docs {
-        let bytes: usize = d.sections.iter().map(|s| s.text.len()).sum();
-        if bytes > max {
-            return Err(format!(
-                "document `{}` holds {:.1} MiB of text, more than the corpus allows ({} MiB, limits.max_document_mib)",
-                d.id,
-                bytes as f64 / (1 << 20) as f64,
-                limits.max_document_mib
-            ));
-        }
+    if largest > max.1 {
+        return Err(format!(
+            "holds a document of {:.1} MiB of text, more than the corpus allows ({} MiB, limits.max_document_mib)",
+            largest as f64 / (1 << 20) as f64,
+            max.1 >> 20
+        ));
     }
     Ok(())
+}
+
+/// The text bytes of `docs`' largest document.
+fn largest_document(docs: &[Document]) -> usize {
+    docs.iter()
+        .map(|d| d.sections.iter().map(|s| s.text.len()).sum::<usize>())
+        .max()
+        .unwrap_or(0)
 }
 
 /// What a build reports as it goes.
@@ -217,9 +228,16 @@ pub struct BuildReport {
     pub total_seconds: f64,
 }
 
-/// One input of the current generation: its content hash, chunks, their
-/// vectors and their sentences' vectors.
-type Reusable = (String, Vec<Chunk>, Vec<Vec<f32>>, Vec<ChunkSentences>);
+/// One input of the current generation: its content hash, what it measured
+/// against the limits, its chunks, their vectors and their sentences' vectors.
+struct Reusable {
+    hash: String,
+    documents: usize,
+    largest: usize,
+    chunks: Vec<Chunk>,
+    vectors: Vec<Vec<f32>>,
+    sentences: Vec<ChunkSentences>,
+}
 
 /// What an incremental run may reuse from the current generation.
 struct Previous {
@@ -262,12 +280,14 @@ impl Previous {
             }
             chunks_by_key.insert(
                 f.key,
-                (
-                    f.hash,
-                    chunks[a..b].to_vec(),
-                    vectors[a..b].to_vec(),
-                    sentences.take(a..b),
-                ),
+                Reusable {
+                    hash: f.hash,
+                    documents: f.documents,
+                    largest: f.largest_document_bytes,
+                    chunks: chunks[a..b].to_vec(),
+                    vectors: vectors[a..b].to_vec(),
+                    sentences: sentences.take(a..b),
+                },
             );
         }
         Ok(Some(Ok(Previous { chunks_by_key })))
@@ -333,6 +353,8 @@ pub fn build(
         key: String,
         hash: String,
         modified: Option<u64>,
+        documents: usize,
+        largest: usize,
         chunks: Vec<Chunk>,
         vectors: Option<(Vec<Vec<f32>>, Vec<ChunkSentences>)>,
     }
@@ -345,19 +367,37 @@ pub fn build(
     // (`a#b.txt` as a whole file and `a` with key `b.txt` would collide).
     let mut owners: HashMap<String, String> = HashMap::new();
     for (i, input) in inputs.into_iter().enumerate() {
+        let max = (input.max_documents, input.max_document_bytes);
         let slot = match previous
             .as_mut()
             .and_then(|p| p.chunks_by_key.remove(&input.key))
         {
-            Some((hash, chunks, vectors, sentences)) if hash == input.hash => Ok(Slot {
-                key: input.key,
-                hash: input.hash,
-                modified: input.modified,
-                chunks,
-                vectors: Some((vectors, sentences)),
-            }),
+            // An unchanged file is reused only within today's limits, which
+            // may have been lowered since it was indexed.
+            Some(r)
+                if r.hash == input.hash
+                    && r.chunks.len() <= input.max_chunks
+                    && within_limits(max, r.documents, r.largest).is_ok() =>
+            {
+                Ok(Slot {
+                    key: input.key,
+                    hash: input.hash,
+                    modified: input.modified,
+                    documents: r.documents,
+                    largest: r.largest,
+                    chunks: r.chunks,
+                    vectors: Some((r.vectors, r.sentences)),
+                })
+            }
             _ => (input.parse)()
                 .and_then(|docs| {
+                    let largest = largest_document(&docs);
+                    within_limits(max, docs.len(), largest).map_err(|reason| {
+                        Error::BadDocument {
+                            path: input.key.clone().into(),
+                            reason,
+                        }
+                    })?;
                     let mut chunks = Vec::new();
                     for doc in &docs {
                         chunks.extend(chunker.chunk(doc)?);
@@ -371,12 +411,14 @@ pub fn build(
                             });
                         }
                     }
-                    Ok(chunks)
+                    Ok((docs.len(), largest, chunks))
                 })
-                .map(|chunks| Slot {
+                .map(|(documents, largest, chunks)| Slot {
                     key: input.key.clone(),
-                    hash: input.hash,
+                    hash: input.hash.clone(),
                     modified: input.modified,
+                    documents,
+                    largest,
                     chunks,
                     vectors: None,
                 })
@@ -478,6 +520,8 @@ pub fn build(
             hash: slot.hash,
             chunks: (first, chunks.len() as u64),
             modified: slot.modified,
+            documents: slot.documents,
+            largest_document_bytes: slot.largest,
         });
     }
     let id = store.next_generation()?;
@@ -723,6 +767,8 @@ pub fn index_corpus(
                     parse: Box::new(move || Err(Error::BadDocument { path: rel, reason })),
                     modified: None,
                     max_chunks: limits.max_chunks_per_file,
+                    max_documents: limits.max_documents_per_file,
+                    max_document_bytes: limits.max_document_mib << 20,
                 });
                 continue;
             }
@@ -733,6 +779,8 @@ pub fn index_corpus(
             hash,
             modified: modified.map(nanos),
             max_chunks: limits.max_chunks_per_file,
+            max_documents: limits.max_documents_per_file,
+            max_document_bytes: limits.max_document_mib << 20,
             parse: Box::new(move || {
                 let bad = |reason: String| Error::BadDocument {
                     path: rel.clone(),
@@ -746,7 +794,6 @@ pub fn index_corpus(
                 }
                 let mut docs = parser.parse(&rel, &bytes)?;
                 drop(bytes);
-                within_limits(&docs, &limits).map_err(bad)?;
                 // Dates come from the document; the file's time is the documented fallback.
                 let file_date =
                     modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
@@ -1197,6 +1244,61 @@ mod tests {
         assert!(matches!(r, Err(Error::InvalidRequest(m)) if m.contains("`a` appears twice")));
         assert_eq!(store.current()?, None);
         Ok(())
+    }
+
+    #[test]
+    fn a_reused_file_is_held_to_limits_lowered_since() -> crate::Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let docs = dir.path().join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        let limits = |max_chunks: usize| {
+            std::fs::write(
+                dir.path().join(crate::config::CORPUS_FILE),
+                format!("name = \"t\"\nscope = \"Widgets.\"\n[[sources]]\npath = \"docs\"\n[limits]\nmax_chunks_per_file = {max_chunks}\n"),
+            )
+            .unwrap();
+            crate::config::Corpus::load(dir.path())
+        };
+        std::fs::write(docs.join("long.txt"), "Widgets are small. ".repeat(300)).unwrap();
+        std::fs::write(docs.join("ok.txt"), "Widgets are small.").unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let e = embedder();
+        let index = |corpus: &crate::config::Corpus, mode| {
+            index_corpus(corpus, data.path(), &VectorBackend::Edge, mode, &e, &())
+        };
+        let first = index(&limits(100)?, Mode::Full)?;
+        assert!(first.errors.is_empty() && first.chunks > 3, "{first:?}");
+        // Neither file changed, but `long.txt` now has more chunks than allowed.
+        let again = index(&limits(3)?, Mode::Incremental)?;
+        assert_eq!(
+            (again.files_skipped, again.files_failed),
+            (1, 1),
+            "{again:?}"
+        );
+        assert!(
+            again.errors[0].path.display().to_string() == "docs/long.txt"
+                && again.errors[0]
+                    .reason
+                    .contains("limits.max_chunks_per_file"),
+            "{again:?}"
+        );
+        assert_eq!((again.documents, again.chunks), (1, 1));
+        Ok(())
+    }
+
+    #[test]
+    fn document_limits_name_the_count_or_size_over_them() {
+        assert!(within_limits((2, 1 << 20), 2, 1 << 20).is_ok());
+        let many = within_limits((2, 1 << 20), 3, 10).unwrap_err();
+        assert!(
+            many.contains("3 documents") && many.contains("(2, limits.max_documents_per_file)"),
+            "{many}"
+        );
+        let big = within_limits((2, 1 << 20), 1, (1 << 20) + (1 << 19)).unwrap_err();
+        assert!(
+            big.contains("1.5 MiB") && big.contains("(1 MiB, limits.max_document_mib)"),
+            "{big}"
+        );
     }
 
     #[test]

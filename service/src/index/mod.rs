@@ -171,6 +171,14 @@ pub struct FileEntry {
     /// epoch; absent for imported records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified: Option<u64>,
+    /// Documents it parsed into: an incremental run reuses it only while
+    /// that is within `limits.max_documents_per_file`.
+    #[serde(default)]
+    pub documents: usize,
+    /// Text bytes of its largest document, held likewise to
+    /// `limits.max_document_mib`.
+    #[serde(default)]
+    pub largest_document_bytes: usize,
 }
 
 /// Where a deployment keeps its vectors.
