@@ -143,7 +143,9 @@ impl Guards {
                 code,
                 reason,
             };
-            match call(g, &out.text) {
+            let decision = call(g, &out.text);
+            crate::plugins::health::record(g.plugin.name(), decision.is_ok());
+            match decision {
                 Ok(Decision {
                     verdict: Verdict::Allow,
                     ..

@@ -222,6 +222,7 @@ fn loading(path: &str, waiting: Option<String>) -> Response {
                 ready: false,
                 generations: Default::default(),
                 waiting,
+                failing_plugins: Default::default(),
             }),
         )
             .into_response(),
@@ -339,6 +340,7 @@ async fn readyz(State(state): State<AppState>) -> Json<openapi::Ready> {
         ready: true,
         generations,
         waiting: None,
+        failing_plugins: crate::plugins::health::failing(),
     })
 }
 
@@ -386,6 +388,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
             name: "candor_pending_max",
             help: "The most uncached answers and searches admitted at once (--max-pending).",
             series: vec![(Vec::new(), state.answerer.admission().max() as f64)],
+        },
+        Gauge {
+            name: "candor_plugin_failures_in_a_row",
+            help: "Each plugin's failed calls since its last successful one.",
+            series: crate::plugins::health::failures_in_a_row()
+                .into_iter()
+                .map(|(plugin, n)| (vec![("plugin", plugin)], n as f64))
+                .collect(),
         },
         Gauge {
             name: "candor_http_connections_open",

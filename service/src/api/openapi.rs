@@ -76,6 +76,12 @@ pub struct Ready {
     /// store, a generation not yet published), when it waits for something.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// Plugins whose latest call failed, with how many calls in a row have
+    /// (timeouts, memory, refused for being busy, traps). A failing guardrail
+    /// blocks its corpus's questions (`fail_closed`) or lets them through
+    /// unguarded (`fail_open`); the server stays ready either way.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub failing_plugins: BTreeMap<String, u64>,
 }
 
 /// `POST /v1/feedback`.

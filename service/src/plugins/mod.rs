@@ -22,6 +22,7 @@
 //! the cause; nothing a plugin does can panic the host.
 
 mod guardrail;
+pub mod health;
 mod log;
 mod parser;
 
@@ -515,7 +516,13 @@ impl Plugin {
         let (out, err) = (stdout.take(), stderr.take());
         for (stream, text) in [("stdout", &out), ("stderr", &err)] {
             if let Some(text) = text {
-                tracing::info!(plugin = %self.name, stream, "{}", crate::printable::escape(text));
+                let text = crate::printable::escape(text);
+                match result.is_ok() {
+                    true => tracing::info!(plugin = %self.name, stream, "{text}"),
+                    // What a failing plugin printed is why it failed; it shows
+                    // at the default log level.
+                    false => tracing::warn!(plugin = %self.name, stream, "{text}"),
+                }
             }
         }
         let e = match result {
@@ -540,20 +547,11 @@ impl Plugin {
         // The full report (the wasm backtrace) is for the operator's log; the
         // error that may reach an HTTP caller keeps the cause.
         tracing::debug!(plugin = %self.name, "plugin call failed: {e:?}");
-        // A panicking Rust plugin says why on stderr; its tail names the cause.
-        if let Some(text) = err {
-            let tail: String = text
-                .chars()
-                .rev()
-                .take(400)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            cause.push_str(&format!(
-                "; its stderr ends: {}",
-                crate::printable::escape(tail.trim())
-            ));
+        // What the plugin printed goes to the log only: it is the plugin's
+        // text, not the host's, and may be long or hostile. A Rust panic is
+        // still named, since it is the cause.
+        if err.as_deref().is_some_and(|t| t.contains("panicked at")) {
+            cause.push_str(" (it panicked; its stderr is in the log)");
         }
         Err(self.fail(cause))
     }

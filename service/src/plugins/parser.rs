@@ -73,6 +73,18 @@ impl Plugin {
         bytes: &[u8],
         config: &str,
     ) -> crate::Result<Vec<PluginDocument>> {
+        let docs = self.parse_checked(path, bytes, config);
+        super::health::record(&self.name, docs.is_ok());
+        docs
+    }
+
+    /// [`Plugin::parse`], before its outcome is recorded.
+    fn parse_checked(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        config: &str,
+    ) -> crate::Result<Vec<PluginDocument>> {
         let Pre::Parser(pre) = &self.pre else {
             return Err(self.fail("is a guardrail, not a parser"));
         };
