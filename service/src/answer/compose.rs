@@ -49,6 +49,11 @@ const WORDS_SHARE: f32 = 0.5;
 /// Sentences sharing more than this share of their terms repeat each other.
 const REPEAT_OVERLAP: f32 = 0.7;
 
+/// Characters of a list or code that an introducing first sentence brings
+/// along past `max_sentences`: "The default policy keeps:" is answered by
+/// its whole list, not by its first two items.
+const INTRODUCED_CHARS: usize = 400;
+
 /// Where one sentence of an answer comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Citation {
@@ -319,7 +324,8 @@ pub fn compose(
     // A sentence that ends in a colon introduces what follows it ("The default
     // policy keeps:"), a list or a command, which is the answer itself.
     let introduced: Vec<&Candidate<'_>> = if first.text.ends_with(':') {
-        (1..max_sentences)
+        let mut chars = 0;
+        (1..)
             .map_while(|step| {
                 candidates.iter().find(|c| {
                     c.rank == first.rank
@@ -327,6 +333,12 @@ pub fn compose(
                         && (step == 1 || c.span.item || c.span.code)
                 })
             })
+            .enumerate()
+            .take_while(|(n, c)| {
+                chars += c.text.chars().count();
+                n + 1 < max_sentences || chars <= INTRODUCED_CHARS
+            })
+            .map(|(_, c)| c)
             .collect()
     } else {
         Vec::new()
@@ -348,19 +360,54 @@ pub fn compose(
     let follow: Box<dyn Iterator<Item = &Candidate<'_>>> = if introduced.is_empty() {
         Box::new(continuation.into_iter())
     } else {
-        Box::new(introduced.into_iter())
+        Box::new(introduced.iter().copied())
     };
     let ordered = !(named.is_some() || first.text.ends_with(':'));
-    for c in lead.chain(follow).chain(
+    // What the first sentence brings along (the release's name, what it
+    // introduces) is placed for its sake: it may share the first sentence's
+    // words ("export a recovery key:" and the command that does), so only a
+    // quote of the same place is a repeat.
+    let opening: Vec<&Candidate<'_>> = lead.chain(follow).collect();
+    let placed = |c: &Candidate<'_>| opening.iter().any(|o| std::ptr::eq(*o, c));
+    let fits = |chosen: &[&Candidate<'_>], c: &Candidate<'_>, placed: bool| {
+        !chosen.iter().any(|k| match placed {
+            true => same_place(k, c),
+            false => repeats(k, c),
+        })
+    };
+    for c in opening.iter().copied().chain(
         order
             .iter()
             .copied()
             .filter(|c| c.score >= RELATIVE_FLOOR * first.score),
     ) {
-        if chosen.len() == max_sentences {
+        let introduced_by_first = introduced.iter().any(|i| std::ptr::eq(*i, c));
+        if chosen.len() >= max_sentences && !introduced_by_first {
             break;
         }
-        if chosen.iter().any(|k| repeats(k, c)) {
+        if !fits(&chosen, c, placed(c)) {
+            continue;
+        }
+        // Any other sentence that ends in a colon says only "as follows":
+        // what it introduces comes with it, one past the limit if need be,
+        // or the sentence is left out. Of a list, that is the item that
+        // fits the question best.
+        if c.text.ends_with(':') && !std::ptr::eq(c, first) && !introduced_by_first {
+            let mut after = (1..).map_while(|step| {
+                candidates
+                    .iter()
+                    .find(|n| n.rank == c.rank && n.index == c.index + step)
+            });
+            let next = match after.next() {
+                Some(n) if n.span.item => std::iter::once(n)
+                    .chain(after.take_while(|n| n.span.item))
+                    .max_by(|a, b| a.fit.total_cmp(&b.fit).then(b.index.cmp(&a.index))),
+                other => other,
+            };
+            if let Some(n) = next.filter(|n| fits(&chosen, n, true)) {
+                chosen.push(c);
+                chosen.push(n);
+            }
             continue;
         }
         chosen.push(c);
@@ -548,10 +595,7 @@ fn continues(text: &str) -> bool {
 /// True when two sentences are the same text (overlapping windows repeat it) or
 /// say nearly the same words.
 fn repeats(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
-    let same_place = a.chunk.doc_id == b.chunk.doc_id
-        && a.chunk.span.0 + a.span.start < b.chunk.span.0 + b.span.end
-        && b.chunk.span.0 + b.span.start < a.chunk.span.0 + a.span.end;
-    if same_place || a.text == b.text {
+    if same_place(a, b) {
         return true;
     }
     let shared = a.terms.iter().filter(|t| b.terms.contains(t)).count() as f32;
@@ -559,9 +603,94 @@ fn repeats(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
     shared / smaller > REPEAT_OVERLAP
 }
 
+/// True when `a` and `b` quote overlapping text of one document, or the same
+/// words.
+fn same_place(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
+    let overlap = a.chunk.doc_id == b.chunk.doc_id
+        && a.chunk.span.0 + a.span.start < b.chunk.span.0 + b.span.end
+        && b.chunk.span.0 + b.span.start < a.chunk.span.0 + a.span.end;
+    overlap || a.text == b.text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::{build, BuildInput, CorpusStore, Mode, VectorBackend};
+    use crate::ingest::Document;
+
+    /// The answer composed for `question` from one document of `text`, with
+    /// every chunk ranked in order.
+    fn answer(text: &str, question: &str) -> crate::Result<String> {
+        let e = crate::test_utils::embedder();
+        let chunker = crate::ingest::chunk::Chunker::from_file(
+            e.tokenizer_path(),
+            crate::config::Chunking::default(),
+        )?;
+        let dir = tempfile::tempdir().unwrap();
+        let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
+        let t = text.to_owned();
+        let input = BuildInput::new(
+            "guide".into(),
+            text.as_bytes(),
+            Box::new(move || Ok(vec![Document::plain("guide".into(), "Guide".into(), t)])),
+        );
+        build(&store, vec![input], Mode::Full, &e, &chunker, &())?;
+        let gen = store.open_current()?;
+        let ranked: Vec<Scored<ChunkId>> = (0..gen.chunks.len())
+            .map(|i| Scored {
+                id: ChunkId(i as u64),
+                bm25: None,
+                dense: None,
+                score: 1.0 - i as f32 * 0.01,
+                recency: None,
+                superseded: false,
+            })
+            .collect();
+        let composed = compose(&gen, question, &e.embed_one(question)?, &ranked, 4, 3)?;
+        Ok(composed.map(|c| c.text).unwrap_or_default())
+    }
+
+    #[test]
+    fn what_a_colon_introduces_comes_with_it() -> crate::Result<()> {
+        // A sentence that ends in a colon, not the first one chosen: its
+        // command follows it.
+        let a = answer(
+            "A reload applies most settings of the configuration file without stopping jobs. \
+             Always check the configuration file before a reload:\n\n    ferrule config check\n\n\
+             Changes to the listen address need a full restart.",
+            "How do I check the configuration file before a reload?",
+        )?;
+        assert!(
+            a.contains("before a reload: [1] ferrule config check [2]")
+                || a.contains("before a reload: [2] ferrule config check [3]"),
+            "{a}"
+        );
+        // A command that shares the introducing sentence's words is not a
+        // repeat of it.
+        let a = answer(
+            "Right after ferrule init, export a recovery key:\n\n    \
+             ferrule key export --out ferrule-recovery.key\n\nThe recovery key decrypts the repository on its own.",
+            "How do I export a recovery key?",
+        )?;
+        assert!(
+            a.contains("export a recovery key: [1] ferrule key export --out ferrule-recovery.key [2]"),
+            "{a}"
+        );
+        // A list introduced by the first sentence comes whole, past the three
+        // sentences an answer has.
+        let a = answer(
+            "The default retention policy keeps:\n\n- 7 daily snapshots,\n- 4 weekly snapshots,\n\
+             - 12 monthly snapshots,\n- 0 yearly snapshots.\n\nOlder snapshots are pruned every night.",
+            "Which snapshots does the default retention policy keep?",
+        )?;
+        assert!(
+            a.starts_with("The default retention policy keeps: [1]")
+                && a.contains("12 monthly snapshots")
+                && a.contains("0 yearly snapshots. [5]"),
+            "{a}"
+        );
+        Ok(())
+    }
 
     #[test]
     fn a_piece_that_goes_on_from_a_cut_is_recognised() {
