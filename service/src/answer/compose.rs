@@ -673,7 +673,9 @@ mod tests {
             "How do I export a recovery key?",
         )?;
         assert!(
-            a.contains("export a recovery key: [1] ferrule key export --out ferrule-recovery.key [2]"),
+            a.contains(
+                "export a recovery key: [1] ferrule key export --out ferrule-recovery.key [2]"
+            ),
             "{a}"
         );
         // A list introduced by the first sentence comes whole, past the three

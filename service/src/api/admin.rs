@@ -32,14 +32,8 @@ impl Admin {
         }
     }
 
-    /// Compares digests, so the time taken says nothing about the token, not even
-    /// its length.
     fn allows(&self, presented: &str) -> bool {
-        let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        d.iter()
-            .zip(&self.token_digest)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        super::keys::matches(presented, &self.token_digest)
     }
 }
 
@@ -53,6 +47,7 @@ pub(super) fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin/jobs", get(jobs))
         .route("/admin/jobs/{id}", get(job))
         .route("/admin/plugins/reload", post(reload_plugins))
+        .route("/admin/keys/reload", post(reload_keys))
         .layer(middleware::from_fn_with_state(admin, authorize))
 }
 
@@ -177,6 +172,32 @@ pub(super) async fn reload_plugins(
     let answerer = state.answerer.clone();
     let guardrails = super::blocking(move || answerer.reload_plugins()).await?;
     Ok(Json(super::openapi::Reloaded { guardrails }))
+}
+
+/// Reads the API keys file again: added keys work, removed ones are revoked.
+#[utoipa::path(post, path = "/admin/keys/reload", tag = "admin", security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The keys file was read again", body = super::openapi::KeysReloaded),
+        (status = 400, description = "`invalid_keys`: the file does not load; the old keys stay in force", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
+        (status = 404, description = "`not_found`: the server runs without API keys", body = super::openapi::ErrorBody),
+    ))]
+pub(super) async fn reload_keys(
+    State(state): State<AppState>,
+) -> Result<Json<super::openapi::KeysReloaded>, ApiError> {
+    admin(&state)?;
+    let ring = state.keys.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the server runs without API keys (no --keys)",
+        )
+    })?;
+    let keys = super::blocking(move || Ok(ring.reload()))
+        .await?
+        .map_err(|e| ApiError::invalid("invalid_keys", e))?;
+    tracing::info!(keys, "API keys reloaded");
+    Ok(Json(super::openapi::KeysReloaded { keys }))
 }
 
 fn admin(state: &AppState) -> Result<&Admin, ApiError> {

@@ -17,7 +17,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     /// More fields of the error object, such as a running job's id.
-    extra: serde_json::Map<String, serde_json::Value>,
+    /// Boxed: most errors have none, and a small error is cheap to return.
+    extra: Box<serde_json::Map<String, serde_json::Value>>,
     /// Seconds for a `retry-after` header.
     retry_after: Option<u32>,
 }
@@ -129,7 +130,7 @@ impl ApiError {
         } else {
             self.message.clone()
         };
-        let mut error = self.extra.clone();
+        let mut error = (*self.extra).clone();
         error.insert("code".into(), self.code.into());
         error.insert("message".into(), message.into());
         json!({ "error": error })

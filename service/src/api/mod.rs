@@ -7,6 +7,7 @@
 mod admin;
 mod edge;
 mod error;
+mod keys;
 pub mod openapi;
 
 use std::sync::{Arc, OnceLock};
@@ -18,7 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use serde::Deserialize;
 use tower::ServiceExt;
 use tracing::Instrument;
@@ -27,6 +28,7 @@ pub use admin::Admin;
 pub use edge::Edge;
 pub use error::ApiError;
 use error::InternalDetail;
+pub use keys::{Client, Keyring};
 
 use crate::answer::{Answer, Answerer, Progress, Question};
 use crate::feedback::{AnswerId, Feedback};
@@ -58,6 +60,8 @@ pub struct AppState {
     pub feedback: Option<Arc<crate::feedback::Store>>,
     /// Browser origins allowed to call the API; empty: no CORS headers at all.
     pub cors_origins: Vec<Origin>,
+    /// The API keys `/v1/` routes need; `None` leaves them open.
+    pub keys: Option<Arc<Keyring>>,
 }
 
 /// A browser origin, `scheme://host[:port]`, that CORS may allow.
@@ -98,16 +102,21 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 
 /// The router with every route.
 pub fn app(state: AppState) -> Router {
+    let mut v1 = Router::new()
+        .route("/v1/corpora", get(corpora))
+        .route("/v1/search", post(search))
+        .route("/v1/answer", post(answer))
+        .route("/v1/feedback", post(feedback));
+    if let Some(ring) = state.keys.clone() {
+        v1 = v1.route_layer(middleware::from_fn_with_state(ring, keys::authorize));
+    }
     let mut router = Router::new()
         .route("/", get(playground))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
-        .route("/v1/corpora", get(corpora))
-        .route("/v1/search", post(search))
-        .route("/v1/answer", post(answer))
-        .route("/v1/feedback", post(feedback))
+        .merge(v1)
         .merge(admin::routes(&state))
         // Inside the routes, where the matched route is known, so series are per
         // route and not per URL.
@@ -286,7 +295,8 @@ async fn request_id(req: Request, next: Next) -> Response {
         })
         .map(str::to_owned);
     let id = given.unwrap_or_else(crate::ids::next_hex);
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    // `key` is filled in once an API key admits the request.
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path(), key = tracing::field::Empty);
     let mut req = req;
     // Passed on with the request, so an inner layer keeps this id.
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -414,9 +424,35 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 #[utoipa::path(get, path = "/v1/corpora", tag = "questions",
-    responses((status = 200, description = "The served corpora", body = Vec<CorpusInfo>)))]
-async fn corpora(State(state): State<AppState>) -> Json<Vec<CorpusInfo>> {
-    Json(state.answerer.corpora().list())
+    responses(
+        (status = 200, description = "The served corpora (with API keys, those the key may read)", body = Vec<CorpusInfo>),
+        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = openapi::ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
+async fn corpora(
+    State(state): State<AppState>,
+    client: Option<Extension<Client>>,
+) -> Json<Vec<CorpusInfo>> {
+    let mut list = state.answerer.corpora().list();
+    if let Some(Extension(client)) = client {
+        list.retain(|c| client.may_read(&c.name));
+    }
+    Json(list)
+}
+
+/// 403 when the request's API key may not read the corpus it asks (the one
+/// corpus served, when it names none).
+fn check_access(
+    state: &AppState,
+    client: Option<&Client>,
+    corpus: Option<&str>,
+) -> Result<(), ApiError> {
+    if let Some(client) = client {
+        let (name, _) = state.answerer.corpora().pick(corpus)?;
+        client.check(name)?;
+    }
+    Ok(())
 }
 
 /// `POST /v1/search`.
@@ -472,14 +508,20 @@ async fn blocking<T: Send + 'static>(
         (status = 200, description = "Ranked evidence, none when an input guardrail blocked the question", body = crate::answer::Searched),
         (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
         (status = 404, description = "No such corpus", body = openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: the API key may not read this corpus", body = openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = openapi::ErrorBody),
         (status = 503, description = "`overloaded` (with `retry-after`): as many uncached questions are under way as the server admits; `timeout`: no response within the request timeout; `not_ready`, `vector_store_unavailable`", body = openapi::ErrorBody),
-    ))]
+    ),
+    security((), ("api_key" = [])))]
 async fn search(
     State(state): State<AppState>,
+    client: Option<Extension<Client>>,
     Json(body): Json<SearchBody>,
 ) -> Result<Json<crate::answer::Searched>, ApiError> {
     check_question(&state, &body.question)?;
     check_top_k(body.top_k, MAX_TOP_K)?;
+    check_access(&state, client.as_deref(), body.corpus.as_deref())?;
     let mode: Mode = body
         .mode
         .as_deref()
@@ -527,34 +569,48 @@ struct Logged {
             content((openapi::AnswerResponse = "application/json"), (String = "text/event-stream"))),
         (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
         (status = 404, description = "No such corpus", body = openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: the API key may not read this corpus", body = openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = openapi::ErrorBody),
         (status = 503, description = "`overloaded` (with `retry-after`): as many uncached questions are under way as the server admits; `timeout`: no response within the request timeout; `not_ready`, `vector_store_unavailable`", body = openapi::ErrorBody),
-    ))]
+    ),
+    security((), ("api_key" = [])))]
 async fn answer(
     State(state): State<AppState>,
+    client: Option<Extension<Client>>,
     headers: axum::http::HeaderMap,
     Json(body): Json<AnswerBody>,
 ) -> Result<Response, ApiError> {
     check_question(&state, &body.question)?;
     check_top_k(body.top_k, crate::answer::MAX_TOP_K)?;
-    if let Some(name) = &body.corpus {
-        state.answerer.corpora().pick(Some(name))?;
+    match client.as_deref() {
+        Some(c) => check_access(&state, Some(c), body.corpus.as_deref())?,
+        None => {
+            if let Some(name) = &body.corpus {
+                state.answerer.corpora().pick(Some(name))?;
+            }
+        }
     }
+    let client = client.map(|Extension(c)| c.id);
     let streamed = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("text/event-stream"));
     if streamed {
-        return Ok(answer_events(state, body).into_response());
+        return Ok(answer_events(state, body, client).into_response());
     }
-    let logged = blocking(move || answer_logged(&state, &body, &mut |_| true)).await?;
+    let logged =
+        blocking(move || answer_logged(&state, &body, client.as_deref(), &mut |_| true)).await?;
     Ok(Json(logged).into_response())
 }
 
-/// Answers and logs one request, telling `sink` the answer as it is made.
+/// Answers and logs one request (with the id of the API key that asked, if
+/// any), telling `sink` the answer as it is made.
 fn answer_logged(
     state: &AppState,
     body: &AnswerBody,
+    client: Option<&str>,
     sink: crate::answer::Sink<'_>,
 ) -> crate::Result<Logged> {
     let q = Question {
@@ -565,7 +621,7 @@ fn answer_logged(
     };
     let answer = state.answerer.answer_with(&q, sink)?;
     let answer_id = match &state.feedback {
-        Some(store) => Some(store.log(&answer.asked, &answer)?),
+        Some(store) => Some(store.log(&answer.asked, &answer, client)?),
         None => None,
     };
     Ok(Logged { answer_id, answer })
@@ -580,6 +636,7 @@ const EVENT_BUFFER: usize = 16;
 fn answer_events(
     state: AppState,
     body: AnswerBody,
+    client: Option<String>,
 ) -> Sse<impl tokio_stream::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(EVENT_BUFFER);
     tokio::task::spawn_blocking(move || {
@@ -596,7 +653,7 @@ fn answer_events(
             Progress::Working => !tx.is_closed(),
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            answer_logged(&state, &body, &mut sink)
+            answer_logged(&state, &body, client.as_deref(), &mut sink)
         }))
         .unwrap_or_else(|_| Err(crate::Error::Internal("the answer panicked".into())));
         match result {
@@ -628,7 +685,10 @@ fn answer_events(
         (status = 200, description = "The rating is stored", body = openapi::Recorded),
         (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
         (status = 404, description = "No such answer", body = openapi::ErrorBody),
-    ))]
+        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = openapi::ErrorBody),
+    ),
+    security((), ("api_key" = [])))]
 async fn feedback(
     State(state): State<AppState>,
     Json(body): Json<Feedback>,

@@ -29,6 +29,7 @@ use crate::index::GenerationId;
         super::admin::jobs,
         super::admin::job,
         super::admin::reload_plugins,
+        super::admin::reload_keys,
     ),
     modifiers(&BearerToken)
 )]
@@ -42,6 +43,18 @@ impl Modify for BearerToken {
         components.add_security_scheme(
             "admin_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // Only when the server runs with a keys file (`--keys`).
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key, when the server is started with `--keys`: `Authorization: Bearer <key>`",
+                    ))
+                    .build(),
+            ),
         );
     }
 }
@@ -103,6 +116,13 @@ pub struct Started {
 pub struct Reloaded {
     /// Guardrails loaded, per corpus.
     pub guardrails: BTreeMap<String, usize>,
+}
+
+/// `POST /admin/keys/reload`.
+#[derive(Serialize, ToSchema)]
+pub struct KeysReloaded {
+    /// Keys the file now holds.
+    pub keys: usize,
 }
 
 /// `answered` or `unsupported`.

@@ -501,6 +501,7 @@ pub fn bench_answer_cmd(
         admin: None,
         feedback: None,
         cors_origins: Vec::new(),
+        keys: None,
     };
     let startup = candor::api::Startup::default();
     startup.ready(state);

@@ -294,6 +294,11 @@ struct ServeArgs {
     /// `overloaded` with `retry-after` at once. Default: 32 per core.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_pending: Option<u64>,
+    /// API keys (a TOML file of key ids, secret hashes, corpora and rates): every
+    /// `/v1/` route then needs `Authorization: Bearer <key>`. Default: none, the
+    /// API is open. `POST /admin/keys/reload` reads the file again.
+    #[arg(long, env = "CANDOR_KEYS_FILE")]
+    keys: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -845,9 +850,10 @@ fn serve_cmd(args: &ServeArgs, deployed: &Deployed) -> anyhow::Result<()> {
         tracing::info!(%addr, "listening; loading the model and the corpora");
         let (place, cors) = (args.place.clone(), args.cors_origin.clone());
         let limits = (args.max_question_chars, args.max_pending.map(|n| n as usize));
-        let (deployed, waiting) = (deployed.clone(), startup.clone());
+        let (deployed, waiting, keys) = (deployed.clone(), startup.clone(), args.keys.clone());
         let load = tokio::task::spawn_blocking(move || {
-            load_state(&place, &deployed, &|why| waiting.waiting(why), cors, limits)
+            let waiting = |why| waiting.waiting(why);
+            load_state(&place, &deployed, &waiting, (cors, keys), limits)
         });
         let state = tokio::select! {
             state = load => state??,
@@ -875,16 +881,25 @@ fn serve_cmd(args: &ServeArgs, deployed: &Deployed) -> anyhow::Result<()> {
 }
 
 /// Everything a server serves: corpora, guardrails, jobs and watches, admin
-/// access, the feedback store.
+/// access, API keys, the feedback store.
 fn load_state(
     place: &Place,
     deployed: &Deployed,
     waiting: &dyn Fn(Option<String>),
-    cors_origins: Vec<candor::api::Origin>,
+    (cors_origins, keys): (Vec<candor::api::Origin>, Option<PathBuf>),
     (max_question_chars, max_pending): (usize, Option<usize>),
 ) -> anyhow::Result<candor::api::AppState> {
     let data_dir = &place.data_dir;
     let corpora = discover_corpora(&place.corpora)?;
+    // Before the model loads: a bad keys file fails the start at once.
+    let keys = match keys {
+        Some(path) => {
+            let names = corpora.iter().map(|c| c.config.name.clone());
+            let ring = candor::api::Keyring::load(&path, names).map_err(anyhow::Error::msg)?;
+            Some(Arc::new(ring))
+        }
+        None => None,
+    };
     let embedder = Arc::new(embedder()?);
     let (vectors, answerer) = until_available(deployed.qdrant.is_some(), waiting, || {
         let vectors = deployed.vectors()?;
@@ -933,6 +948,7 @@ fn load_state(
         admin,
         feedback: Some(Arc::new(feedback)),
         cors_origins,
+        keys,
     })
 }
 

@@ -160,6 +160,19 @@ impl Store {
              CREATE INDEX IF NOT EXISTS answers_corpus_at ON answers (corpus, at);",
         )
         .map_err(&err)?;
+        // Stores made before API keys have no `client` column yet.
+        let has_client: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('answers') WHERE name = 'client'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(&err)?
+            > 0;
+        if !has_client {
+            conn.execute_batch("ALTER TABLE answers ADD COLUMN client TEXT")
+                .map_err(&err)?;
+        }
         drop(err);
         Ok(Store {
             conn: Mutex::new(conn),
@@ -171,12 +184,13 @@ impl Store {
         crate::sync::lock(&self.conn)
     }
 
-    /// Logs an answer to `question` and returns its new id.
+    /// Logs an answer to `question`, asked by the API key `client` when keys
+    /// are in use, and returns its new id.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] when the store cannot be written.
-    pub fn log(&self, question: &str, a: &Answer) -> crate::Result<AnswerId> {
+    pub fn log(&self, question: &str, a: &Answer, client: Option<&str>) -> crate::Result<AnswerId> {
         let id = AnswerId(new_id());
         let (status, reason, cited) = match &a.outcome {
             Outcome::Answered(c) => (
@@ -191,8 +205,8 @@ impl Store {
         let err = db_error(&self.path);
         let tx = conn.transaction().map_err(&err)?;
         tx.execute(
-                "INSERT INTO answers (id, at, corpus, question, status, reason, citations, confidence, generation, latency_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO answers (id, at, corpus, question, status, reason, citations, confidence, generation, latency_ms, client)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     id.0,
                     now(),
@@ -203,7 +217,8 @@ impl Store {
                     cited,
                     f64::from(a.confidence),
                     a.generation.0 as i64,
-                    a.took_ms
+                    a.took_ms,
+                    client
                 ],
             )
             .map_err(&err)?;
@@ -411,10 +426,37 @@ mod tests {
     }
 
     #[test]
+    fn the_api_key_that_asked_is_logged_and_old_stores_gain_its_column() {
+        let dir = tempfile::tempdir().unwrap();
+        // A store from before API keys: its answers table has no `client`.
+        Connection::open(dir.path().join(FILE))
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE answers (id TEXT PRIMARY KEY, at TEXT NOT NULL, corpus TEXT NOT NULL,
+                 question TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, citations TEXT NOT NULL,
+                 confidence REAL NOT NULL, generation INTEGER NOT NULL, latency_ms REAL NOT NULL)",
+            )
+            .unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = store
+            .log("How tall is Everest?", &declined(), Some("app"))
+            .unwrap();
+        let client: Option<String> = store
+            .conn()
+            .query_row("SELECT client FROM answers WHERE id = ?1", [&id.0], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(client.as_deref(), Some("app"));
+    }
+
+    #[test]
     fn correct_documents_must_exist_and_export_names_a_damaged_column() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let id = store.log("How tall is Everest?", &declined()).unwrap();
+        let id = store
+            .log("How tall is Everest?", &declined(), None)
+            .unwrap();
         let down = |doc: &str| Feedback {
             answer_id: id.clone(),
             rating: Rating::Down,
