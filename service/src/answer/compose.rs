@@ -37,6 +37,10 @@ const CLEARLY_BETTER: f32 = 0.1;
 /// What belonging to a release adds to a sentence's fit when the question asks
 /// which version or release did something, or when: the release is the answer.
 const STATES_RELEASE: f32 = 0.3;
+/// What holding the kind of thing the question asks for adds to a sentence's
+/// fit: a path for "where", a number for "how many" or "when", an option or a
+/// command for "which option" or "how do I".
+const HOLDS_KIND: f32 = 0.1;
 /// The share of its match a line of code counts with, against prose.
 const CODE_FIT: f32 = 0.5;
 /// Below [`MIN_MATCH`] of the question's terms, a sentence is still quoted
@@ -173,6 +177,7 @@ pub fn compose(
     max_sentences: usize,
 ) -> crate::Result<Option<Composed>> {
     let q_terms = super::support::weighted_terms(gen, question)?;
+    let wanted = Kinds::asked(question);
     let intent = crate::retrieve::recency::intent(question);
     let asks_release = intent.asks_release;
     let mut pool: Vec<(ChunkId, f32)> = evidence(ranked, evidence_chunks)
@@ -241,17 +246,22 @@ pub fn compose(
                 Some(m) => WORDS_SHARE * words + (1.0 - WORDS_SHARE) * m,
                 None => words,
             };
-            let fit = if span.code {
-                // A command shows how, but prose says what it does: code
-                // leads only when it matches far better.
-                score * CODE_FIT
-            } else if asks_release && chunk.metadata.contains_key("version") {
-                // A release's sentence answers "which release" once the
-                // release is named, which the answer then does first.
-                score + STATES_RELEASE
-            } else {
-                score
+            let kind = match wanted.shared(Kinds::held(&text, span.code)) {
+                true => HOLDS_KIND,
+                false => 0.0,
             };
+            let fit = kind
+                + if span.code {
+                    // A command shows how, but prose says what it does: code
+                    // leads only when it matches far better.
+                    score * CODE_FIT
+                } else if asks_release && chunk.metadata.contains_key("version") {
+                    // A release's sentence answers "which release" once the
+                    // release is named, which the answer then does first.
+                    score + STATES_RELEASE
+                } else {
+                    score
+                };
             candidates.push(Candidate {
                 rank,
                 id,
@@ -603,6 +613,70 @@ fn repeats(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
     shared / smaller > REPEAT_OVERLAP
 }
 
+/// Kinds of things an answer can hold: a path, a number, an option or a
+/// command.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+struct Kinds {
+    path: bool,
+    number: bool,
+    option: bool,
+}
+
+impl Kinds {
+    /// What a question asks for, by how it asks: "where" wants a path, "how
+    /// many", "how long", "when" and "what port" a number, "which option" or
+    /// "what command" an option or a command.
+    fn asked(question: &str) -> Kinds {
+        let q = question.to_lowercase();
+        let words: Vec<&str> = q
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let has = |w: &str| words.contains(&w);
+        let follows =
+            |a: &str, b: &[&str]| words.windows(2).any(|p| p[0] == a && b.contains(&p[1]));
+        Kinds {
+            path: has("where") || has("path") || has("directory") || has("folder"),
+            number: follows("how", &["many", "much", "long", "big", "large", "often", "old"])
+                // "When does ..." asks a time; "shows when a job ran" does not.
+                || words.first() == Some(&"when")
+                || has("port")
+                || has("timeout")
+                || has("size"),
+            option: ["which", "what"].iter().any(|w| {
+                follows(
+                    w,
+                    &["option", "options", "flag", "flags", "switch", "command"],
+                )
+            }),
+        }
+    }
+
+    /// What a sentence holds: a path (`/etc/x`, not a URL), a number, an
+    /// option (`--dry-run`) or, for a line of code, a command.
+    fn held(text: &str, code: bool) -> Kinds {
+        let tokens = || {
+            text.split_whitespace()
+                .map(|t| t.trim_matches(|c: char| ",.;:()`'\"".contains(c)))
+        };
+        Kinds {
+            path: tokens().any(|t| {
+                t.len() > 1
+                    && t.contains('/')
+                    && !t.contains("://")
+                    && t.chars().any(char::is_alphabetic)
+            }),
+            number: text.chars().any(|c| c.is_ascii_digit()),
+            option: code || tokens().any(|t| t.len() > 2 && t.starts_with("--")),
+        }
+    }
+
+    /// Whether `held` has any kind this asks for.
+    fn shared(self, held: Kinds) -> bool {
+        (self.path && held.path) || (self.number && held.number) || (self.option && held.option)
+    }
+}
+
 /// True when `a` and `b` quote overlapping text of one document, or the same
 /// words.
 fn same_place(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
@@ -692,6 +766,61 @@ mod tests {
             "{a}"
         );
         Ok(())
+    }
+
+    #[test]
+    fn a_question_asks_for_a_kind_that_sentences_hold() {
+        let asked = |q: &str| {
+            let k = Kinds::asked(q);
+            (k.path, k.number, k.option)
+        };
+        assert_eq!(
+            asked("Where does the install script put the files?"),
+            (true, false, false)
+        );
+        assert_eq!(
+            asked("How many monthly snapshots are kept?"),
+            (false, true, false)
+        );
+        assert_eq!(
+            asked("When does the nightly prune run?"),
+            (false, true, false)
+        );
+        assert_eq!(asked("ferrule port?"), (false, true, false));
+        assert_eq!(
+            asked("Which option removes the program?"),
+            (false, false, true)
+        );
+        // A "when" inside the question, and a command it names, ask nothing.
+        assert_eq!(
+            asked("Which metric shows when a job last succeeded?"),
+            (false, false, false)
+        );
+        assert_eq!(
+            asked("What release shipped the dump command?"),
+            (false, false, false)
+        );
+
+        let held = |t: &str, code: bool| {
+            let k = Kinds::held(t, code);
+            (k.path, k.number, k.option)
+        };
+        assert_eq!(
+            held("The script installs it under `/opt/ferrule`.", false),
+            (true, false, false)
+        );
+        assert_eq!(
+            held("See https://example.com/docs for more.", false),
+            (false, false, false)
+        );
+        assert_eq!(held("Pack files are 64 MiB.", false), (false, true, false));
+        assert_eq!(
+            held("--uninstall removes the program files.", false),
+            (false, false, true)
+        );
+        assert_eq!(held("ferrule config check", true), (false, false, true));
+        assert!(Kinds::asked("Where is it?").shared(Kinds::held("In /srv/x.", false)));
+        assert!(!Kinds::asked("Where is it?").shared(Kinds::held("It has 3 parts.", false)));
     }
 
     #[test]
