@@ -214,7 +214,7 @@ pub fn compose(
             let text = slice(&chars, span.start, span.end);
             // A window may start or stop inside a sentence; such pieces would
             // misquote the source.
-            let cut_start = i == 0 && chunk.span.0 > 0 && continues(&text);
+            let cut_start = i == 0 && opens_inside(gen, id, chunk).unwrap_or(continues(&text));
             let cut_end = i == last
                 && !text.ends_with(['.', '!', '?', '"', ')', ':'])
                 && span.end == chars.len()
@@ -593,6 +593,33 @@ fn states_release(chunk: &Chunk, sentence: &str) -> bool {
             .is_some_and(|d| sentence.contains(&d.to_string()))
 }
 
+/// Whether `chunk` (`id`) opens inside a sentence. The first chunk of a
+/// document or a section does not; another is read from the text the chunk
+/// before it has just before where this one starts: a paragraph break or a
+/// sentence's end means it does not ("restic is written in Go" opens a
+/// paragraph in lowercase). None when no chunk holds that text.
+fn opens_inside(gen: &Generation, id: ChunkId, chunk: &Chunk) -> Option<bool> {
+    let start = chunk.span.0;
+    if start == 0 {
+        return Some(false);
+    }
+    let before = usize::try_from(id.0)
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| gen.chunks.get(i))
+        .filter(|b| b.doc_id == chunk.doc_id);
+    // The first chunk of a document or of a section opens where they do.
+    let Some(before) = before.filter(|b| b.heading_path == chunk.heading_path) else {
+        return Some(false);
+    };
+    if !(before.span.0 < start && start <= before.span.1) {
+        return None;
+    }
+    let head: String = before.text.chars().take(start - before.span.0).collect();
+    let trimmed = head.trim_end_matches([' ', '\t']);
+    Some(!(trimmed.ends_with("\n\n") || trimmed.trim_end().ends_with(['.', '!', '?', ':'])))
+}
+
 /// True when `text` goes on from something before it: it opens in lowercase
 /// or with the punctuation that follows a word (", you need FUSE-T" of a
 /// window that starts just after "On macOS").
@@ -695,6 +722,13 @@ mod tests {
     /// The answer composed for `question` from one document of `text`, with
     /// every chunk ranked in order.
     fn answer(text: &str, question: &str) -> crate::Result<String> {
+        let doc = Document::plain("guide".into(), "Guide".into(), text.to_owned());
+        answer_from(doc, question)
+    }
+
+    /// The answer composed for `question` from `doc`, every chunk ranked in
+    /// order.
+    fn answer_from(doc: Document, question: &str) -> crate::Result<String> {
         let e = crate::test_utils::embedder();
         let chunker = crate::ingest::chunk::Chunker::from_file(
             e.tokenizer_path(),
@@ -702,11 +736,11 @@ mod tests {
         )?;
         let dir = tempfile::tempdir().unwrap();
         let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
-        let t = text.to_owned();
+        let bytes = doc.text();
         let input = BuildInput::new(
-            "guide".into(),
-            text.as_bytes(),
-            Box::new(move || Ok(vec![Document::plain("guide".into(), "Guide".into(), t)])),
+            doc.id.0.clone(),
+            bytes.as_bytes(),
+            Box::new(move || Ok(vec![doc.clone()])),
         );
         build(&store, vec![input], Mode::Full, &e, &chunker, &())?;
         let gen = store.open_current()?;
@@ -765,6 +799,29 @@ mod tests {
                 && a.contains("0 yearly snapshots. [5]"),
             "{a}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_section_that_opens_in_lowercase_is_quoted() -> crate::Result<()> {
+        let section = |heading: &str, text: &str| crate::ingest::Section {
+            heading_path: vec![heading.to_owned()],
+            page: None,
+            text: text.to_owned(),
+        };
+        let mut doc = Document::plain("install".into(), "Installation".into(), String::new());
+        doc.sections = vec![
+            section(
+                "Packages",
+                "Packages exist for Debian and Fedora. Install them with the package manager.",
+            ),
+            section(
+                "From source",
+                "restic is written in Go, and you need at least Go version 1.25 to build it.",
+            ),
+        ];
+        let a = answer_from(doc, "Which Go version do I need to build restic?")?;
+        assert!(a.contains("at least Go version 1.25"), "{a}");
         Ok(())
     }
 
