@@ -98,7 +98,9 @@ pub struct Composed {
 
 /// True for a sentence that can stand in an answer: not a question, and a complete
 /// sentence rather than a heading or a label (it ends like a sentence, or is long).
-/// A list item of a few words stands whole ("Fix unusable mount on macOS").
+/// A list item of a few words stands whole ("Fix unusable mount on macOS"), and
+/// one of two words when it names a path, a number or an option ("macOS:
+/// ~/Library/Caches/restic").
 fn quotable(text: &str, item: bool) -> bool {
     const LONG_WORDS: usize = 8;
     const ITEM_WORDS: usize = 3;
@@ -113,7 +115,8 @@ fn quotable(text: &str, item: bool) -> bool {
         && text.chars().count() >= MIN_SENTENCE_CHARS
         && (text.ends_with(['.', '!', '"', ')', ':', ';', '”'])
             || words >= LONG_WORDS
-            || (item && words >= ITEM_WORDS))
+            || (item && words >= ITEM_WORDS)
+            || (item && words >= 2 && Kinds::held(text, false) != Kinds::default()))
 }
 
 struct Candidate<'a> {
@@ -905,6 +908,10 @@ mod tests {
         assert!(quotable("Restores always run at full speed.", false));
         assert!(!quotable("Backing up a database", false));
         assert!(quotable("Backing up a database", true));
+        // A two-word item stands when it names something concrete.
+        assert!(quotable("macOS: ~/Library/Caches/restic", true));
+        assert!(!quotable("macOS: Homebrew", true));
+        assert!(!quotable("macOS: ~/Library/Caches/restic", false));
         assert!(!quotable(
             "Can Ferrule back up laptops that are often offline?",
             false
