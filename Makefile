@@ -1,5 +1,5 @@
 # Candor's two commands: `make run` and `make test`. Both fetch what they need.
-.PHONY: run test assets llm llm-server wasm-target plugins chromium build build-debug clean-data scifact-answers restic-answers bench-plugins bench-peer
+.PHONY: run test reliability assets llm llm-server wasm-target plugins chromium build build-debug clean-data scifact-answers restic-answers bench-plugins bench-peer
 
 CARGO ?= cargo
 DATA_DIR ?= data
@@ -54,6 +54,12 @@ chromium:
 ## and the Qdrant tests against a real server when a Qdrant binary is at hand.
 test: assets llm plugins build-debug chromium
 	CARGO=$(CARGO) service/scripts/test.sh
+	service/scripts/reliability.sh --short
+
+## The reliability suite against a release server: every route fuzzed from
+## /openapi.json (Schemathesis, pinned, in a venv it creates). Prints figures.
+reliability: build
+	service/scripts/reliability.sh
 
 ## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.
 scifact-answers: build

@@ -43,6 +43,15 @@ pub enum Error {
     /// Feedback named an answer that was never logged.
     #[error("unknown answer `{0}`")]
     UnknownAnswer(String),
+    /// Feedback named, as a correct document, one its answer's corpus does not
+    /// hold.
+    #[error("correct_doc_ids: `{doc}` is not a document of corpus `{corpus}`; ids are document paths relative to the corpus folder, like `docs/guide.md`")]
+    UnknownDocument {
+        /// The answer's corpus.
+        corpus: String,
+        /// The id given.
+        doc: String,
+    },
     /// A corpus has no index generation yet.
     #[error("corpus `{0}` has not been indexed yet; run `candor index --corpus <dir>`")]
     NotIndexed(String),

@@ -3024,8 +3024,8 @@ fn feedback_round_trip_answer_rate_export_and_eval() {
         ),
         (
             json!({"answer_id": id, "rating": "down", "correct_doc_ids": ["docs/hour.md"]}),
-            400,
-            "invalid_request",
+            404,
+            "unknown_document",
         ),
     ];
     for (body, status, code) in bad {

@@ -79,6 +79,7 @@ async fn authorize(State(admin): State<Arc<Admin>>, req: Request, next: Next) ->
 #[serde(deny_unknown_fields)]
 pub(super) struct ReindexBody {
     /// `incremental` (the default) or `full`.
+    #[schema(pattern = "^(incremental|full)$")]
     mode: Option<String>,
 }
 
@@ -90,6 +91,7 @@ pub(super) struct ReindexBody {
         (status = 400, description = "A malformed request", body = super::openapi::ErrorBody),
         (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
         (status = 404, description = "No such corpus", body = super::openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a body not sent as `content-type: application/json`", body = super::openapi::ErrorBody),
         (status = 409, description = "A job already reindexes this corpus; `error.job_id` names it", body = super::openapi::ErrorBody),
     ))]
 pub(super) async fn reindex(

@@ -78,6 +78,7 @@ impl From<Error> for ApiError {
             Error::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Error::UnknownCorpus(_) => (StatusCode::NOT_FOUND, "unknown_corpus"),
             Error::UnknownAnswer(_) => (StatusCode::NOT_FOUND, "unknown_answer"),
+            Error::UnknownDocument { .. } => (StatusCode::NOT_FOUND, "unknown_document"),
             Error::NotIndexed(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_indexed"),
             Error::IndexBusy(_) => (StatusCode::CONFLICT, "index_busy"),
             Error::VectorUnavailable(detail) => {

@@ -459,11 +459,37 @@ fn check_access(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SearchBody {
+    /// The question; it must hold a word, and be at most the server's
+    /// `--max-question-chars` long (2,000 by default).
+    #[schema(min_length = 1, pattern = r"\S")]
     question: String,
     corpus: Option<String>,
+    /// Results, 1 to 100 (`MAX_TOP_K`); default 10.
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "whole")]
     top_k: Option<usize>,
+    /// `hybrid` (the default), `bm25` or `dense`.
+    #[schema(pattern = "^(hybrid|bm25|dense)$")]
     mode: Option<String>,
     as_of: Option<chrono::NaiveDate>,
+}
+
+/// A count sent as a JSON integer or as a number without a fraction (`16.0`),
+/// which JSON Schema counts as an integer too.
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = match (n.as_u64(), n.as_f64()) {
+        (Some(u), _) => usize::try_from(u).ok(),
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&f) => {
+            Some(f as usize)
+        }
+        _ => None,
+    };
+    whole
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
 }
 
 /// The question checks both endpoints share, with their own error codes.
@@ -507,6 +533,7 @@ async fn blocking<T: Send + 'static>(
     responses(
         (status = 200, description = "Ranked evidence, none when an input guardrail blocked the question", body = crate::answer::Searched),
         (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not sent as `content-type: application/json`", body = openapi::ErrorBody),
         (status = 404, description = "No such corpus", body = openapi::ErrorBody),
         (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
         (status = 403, description = "`forbidden`: the API key may not read this corpus", body = openapi::ErrorBody),
@@ -548,9 +575,15 @@ async fn search(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AnswerBody {
+    /// The question; it must hold a word, and be at most the server's
+    /// `--max-question-chars` long (2,000 by default).
+    #[schema(min_length = 1, pattern = r"\S")]
     question: String,
     corpus: Option<String>,
     as_of: Option<chrono::NaiveDate>,
+    /// Evidence chunks read, 1 to 20 (the engine's `MAX_TOP_K`).
+    #[schema(minimum = 1, maximum = 20)]
+    #[serde(default, deserialize_with = "whole")]
     top_k: Option<usize>,
 }
 
@@ -568,6 +601,7 @@ struct Logged {
         (status = 200, description = "Answered, or declared unsupported with the reason. With `Accept: text/event-stream`, server-sent events instead: `evidence` (`{citations}`), then `delta` (`{text}`, one checked sentence each), `restart` (`{warning}`: discard what came so far) when the language model failed and another composer answers, and last `done` (this same JSON) or `error` (`{error}`)",
             content((openapi::AnswerResponse = "application/json"), (String = "text/event-stream"))),
         (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not sent as `content-type: application/json`", body = openapi::ErrorBody),
         (status = 404, description = "No such corpus", body = openapi::ErrorBody),
         (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
         (status = 403, description = "`forbidden`: the API key may not read this corpus", body = openapi::ErrorBody),
@@ -684,6 +718,7 @@ fn answer_events(
     responses(
         (status = 200, description = "The rating is stored", body = openapi::Recorded),
         (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not sent as `content-type: application/json`", body = openapi::ErrorBody),
         (status = 404, description = "No such answer", body = openapi::ErrorBody),
         (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
         (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = openapi::ErrorBody),
@@ -705,4 +740,29 @@ async fn feedback(
     })
     .await?;
     Ok(Json(openapi::Recorded { recorded: true }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_is_a_whole_number_however_it_is_written() {
+        let top_k = |json: &str| {
+            serde_json::from_str::<AnswerBody>(&format!(r#"{{"question": "q", "top_k": {json}}}"#))
+                .map(|b| b.top_k)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(top_k("16"), Ok(Some(16)));
+        assert_eq!(top_k("16.0"), Ok(Some(16)));
+        assert_eq!(top_k("null"), Ok(None));
+        for bad in ["16.5", "-1", "1e300", "\"3\""] {
+            assert!(top_k(bad).is_err(), "{bad}");
+        }
+        assert!(top_k("16.5")
+            .unwrap_err()
+            .contains("expected a whole number, got 16.5"));
+        let absent: AnswerBody = serde_json::from_str(r#"{"question": "q"}"#).unwrap();
+        assert_eq!(absent.top_k, None);
+    }
 }

@@ -40,8 +40,9 @@ pub struct Feedback {
     pub answer_id: AnswerId,
     /// Up or down.
     pub rating: Rating,
-    /// Free text.
+    /// Free text, at most 2,000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
     /// The documents that do answer the question, when the caller knows them.
     #[serde(default)]
@@ -249,9 +250,10 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownAnswer`] for an unknown answer id, [`Error::InvalidRequest`]
-    /// for an overlong comment or a correct document the answer's corpus does not
-    /// hold; [`Error::Io`] when the store cannot be written.
+    /// [`Error::UnknownAnswer`] for an unknown answer id, [`Error::UnknownDocument`]
+    /// for a correct document the answer's corpus does not hold,
+    /// [`Error::InvalidRequest`] for an overlong comment; [`Error::Io`] when the
+    /// store cannot be written.
     pub fn record(&self, f: &Feedback, holds: impl Fn(&str, &str) -> bool) -> crate::Result<()> {
         if f.comment
             .as_ref()
@@ -272,9 +274,10 @@ impl Store {
             .map_err(db_error(&self.path))?
             .ok_or_else(|| Error::UnknownAnswer(f.answer_id.0.clone()))?;
         if let Some(doc) = f.correct_doc_ids.iter().find(|d| !holds(&corpus, d)) {
-            return Err(Error::InvalidRequest(format!(
-                "correct_doc_ids: `{doc}` is not a document of corpus `{corpus}`; ids are document paths relative to the corpus folder, like `docs/guide.md`"
-            )));
+            return Err(Error::UnknownDocument {
+                corpus,
+                doc: doc.clone(),
+            });
         }
         let rating = match f.rating {
             Rating::Up => "up",
