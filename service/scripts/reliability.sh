@@ -50,12 +50,8 @@ CANDOR_ADMIN_TOKEN="$token" RUST_LOG=error "$candor" serve --corpora "$work/corp
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 base="http://127.0.0.1:$port"
-for _ in $(seq 300); do
-  curl -fs "$base/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { echo "the server exited:" >&2; cat "$work/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-curl -fs "$base/readyz" >/dev/null || { echo "the server never became ready" >&2; exit 1; }
+. "$root/service/scripts/wait-ready.sh"
+wait_ready "$base/readyz" "$server" "$work/server.log" "the Candor server"
 
 # Every check, every phase (examples, coverage, fuzzing, stateful), a fixed seed.
 set +e

@@ -27,12 +27,8 @@ print(*[x.getsockname()[1] for x in s])')
     QDRANT__TELEMETRY_DISABLED=true "$qdrant" >"$storage/qdrant.log" 2>&1 &
     pid=$!
     trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$storage"' EXIT
-    for _ in $(seq 600); do
-      curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break
-      kill -0 "$pid" 2>/dev/null || { echo "the test Qdrant server exited:" >&2; cat "$storage/qdrant.log" >&2; exit 1; }
-      sleep 0.1
-    done
-    curl -fs "http://127.0.0.1:$http/readyz" >/dev/null || { echo "the test Qdrant server never became ready" >&2; exit 1; }
+    . "$root/service/scripts/wait-ready.sh"
+    wait_ready "http://127.0.0.1:$http/readyz" "$pid" "$storage/qdrant.log" "the test Qdrant server"
     export CANDOR_TEST_QDRANT_URL="http://127.0.0.1:$grpc"
   fi
 fi
