@@ -152,7 +152,15 @@ impl Signals {
             top.iter().sum::<f32>() / top.len() as f32
         };
         let (scope, examples) = profile.similarity(vector, exclude_example.then_some(question));
-        let (agreement, lead) = standing(ranked, |id| Ok(&gen.chunk(id)?.doc_id))?;
+        let (agreement, mut lead) = standing(ranked, |id| Ok(&gen.chunk(id)?.doc_id))?;
+        // A release the question picks by itself (the newest one, or one it
+        // names) leads by that choice, not by either retriever's ranking: "What's
+        // the newest release?" shares no word with the release's changes.
+        if let Some(best) = ranked.first() {
+            if picks_release(question, gen.chunk(best.id)?.metadata.get("version")) {
+                lead = 1.0;
+            }
+        }
         let (coverage, missing) = coverage(gen, question, ranked)?;
         Ok(Signals {
             dense_best: dense.first().copied().unwrap_or(0.0),
@@ -311,6 +319,13 @@ fn coverage(
         .map(|t| t.1 / rarest)
         .fold(0.0, f32::max);
     Ok((covered(&terms, &present), missing))
+}
+
+/// Whether `question` picks the release `version` (of the best-ranked chunk)
+/// by itself: it asks for the newest release, or names that version.
+fn picks_release(question: &str, version: Option<&String>) -> bool {
+    let intent = crate::retrieve::recency::intent(question);
+    version.is_some_and(|v| (intent.latest && intent.asks_release) || intent.versions.contains(v))
 }
 
 /// How the two retrievers' own top documents relate: the share they have in
@@ -1325,6 +1340,29 @@ mod tests {
             e.contains("none.jsonl") && e.contains("holds no question"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_release_the_question_picks_leads_by_that_choice() {
+        let v = |s: &str| Some(s.to_owned());
+        assert!(picks_release(
+            "What's the newest restic release?",
+            v("0.19.1").as_ref()
+        ));
+        assert!(picks_release(
+            "What changed in 0.17.3?",
+            v("0.17.3").as_ref()
+        ));
+        assert!(!picks_release(
+            "What changed in 0.17.3?",
+            v("0.18.0").as_ref()
+        ));
+        // Not a release: a guide's chunk; not a pick: a question about a feature.
+        assert!(!picks_release("What's the newest restic release?", None));
+        assert!(!picks_release(
+            "How do I prune a repository?",
+            v("0.19.1").as_ref()
+        ));
     }
 
     #[test]
