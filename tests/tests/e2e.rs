@@ -2384,6 +2384,59 @@ fn hostile_plugins_in_a_live_server_fail_alone_with_their_name_and_cause() {
     assert_eq!(get(&server.base, "/healthz"), (200, "ok".to_owned()));
 }
 
+#[test]
+fn answers_are_served_while_the_answer_log_is_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    index_corpus(tmp.path(), &clinic(tmp.path(), "clinic", ""), &data);
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let ask = |q: &str| {
+        post(
+            &server.base,
+            "/v1/answer",
+            &json!({ "question": q }).to_string(),
+        )
+    };
+    let (status, first) = ask("When does the clinic open on Saturdays?");
+    assert!(status == 200 && first["answer_id"].is_string(), "{first}");
+
+    // Another process holds the store's write lock (a backup, a manual query).
+    let mut locker = Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\ntime.sleep(120)")
+        .arg(data.join("feedback.sqlite3"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut said = String::new();
+    BufReader::new(locker.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert_eq!(said.trim(), "locked");
+    let (status, b) = ask("When does the clinic close on Saturdays?");
+    let _ = locker.kill();
+    let _ = locker.wait();
+    assert_eq!(
+        (status, b["status"].as_str(), b.get("answer_id")),
+        (200, Some("answered"), None),
+        "{b}"
+    );
+    assert!(
+        b["warnings"]
+            .to_string()
+            .contains("the answer log could not be written"),
+        "{b}"
+    );
+    let (_, metrics) = get(&server.base, "/metrics");
+    assert!(
+        metrics.contains("candor_answer_log_failures_total 1"),
+        "{metrics}"
+    );
+    // The lock gone, answers are logged again.
+    let (_, again) = ask("Does the clinic open on Saturdays?");
+    assert!(again["answer_id"].is_string(), "{again}");
+}
+
 /// The hex SHA-256 of `secret`, as a keys file holds it.
 fn sha256_hex(secret: &str) -> String {
     let out = Command::new("sha256sum")

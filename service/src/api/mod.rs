@@ -653,9 +653,25 @@ fn answer_logged(
         as_of: body.as_of,
         top_k: body.top_k,
     };
-    let answer = state.answerer.answer_with(&q, sink)?;
+    let mut answer = state.answerer.answer_with(&q, sink)?;
+    // An answer log that cannot be written (locked, read-only, full) costs the
+    // answer its id, not the answer: the failure is logged and counted.
     let answer_id = match &state.feedback {
-        Some(store) => Some(store.log(&answer.asked, &answer, client)?),
+        Some(store) => match store.log(&answer.asked, &answer, client) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::error!(error = %e, "the answer log could not be written; answered without an answer_id");
+                crate::metrics::inc(
+                    "candor_answer_log_failures_total",
+                    "Answers served without an answer_id: the answer log could not be written.",
+                    &[],
+                );
+                answer.warnings.push(
+                    "the answer log could not be written: this answer has no answer_id, so it cannot be rated".into(),
+                );
+                None
+            }
+        },
         None => None,
     };
     Ok(Logged { answer_id, answer })

@@ -126,7 +126,9 @@ impl Store {
             .map_err(&err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(&err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
+        // Writes wait this long for another writer (a backup, a manual
+        // query) before failing: the answer log is written on the request path.
+        conn.busy_timeout(std::time::Duration::from_secs(1))
             .map_err(&err)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS answers (
