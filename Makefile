@@ -57,8 +57,9 @@ test: assets llm plugins build-debug chromium
 	service/scripts/reliability.sh --short
 
 ## The reliability suite against a release server: every route fuzzed from
-## /openapi.json (Schemathesis, pinned, in a venv it creates). Prints figures.
-reliability: build
+## /openapi.json (Schemathesis, pinned, in a venv it creates), slow clients,
+## overload, a failing guardrail. Prints figures.
+reliability: build plugins
 	service/scripts/reliability.sh
 
 ## SciFact as a corpus: calibrate, report answer rates and citations, benchmark /v1/answer.

@@ -1,6 +1,6 @@
 """Parts 2 and 3 of the reliability suite, against a running server.
 
-Usage: reliability_load.py BASE_URL CORPUS SECONDS SLOW_CONNECTIONS HEADER_TIMEOUT_S
+Usage: reliability_load.py BASE_URL CORPUS SECONDS SLOW_CONNECTIONS HEADER_TIMEOUT_S [FAULTY_CORPUS]
 
 2. Slow clients: SLOW_CONNECTIONS connections each send half a request header
    and stop. Meanwhile normal (cached) answers are timed; afterwards, how many
@@ -8,6 +8,10 @@ Usage: reliability_load.py BASE_URL CORPUS SECONDS SLOW_CONNECTIONS HEADER_TIMEO
 3. Overload: uncached questions, each one new, at twice the embedding bound of
    the machine (cores / 8 ms) for SECONDS. Counts every outcome; a request may
    only be answered (200) or shed (503 `overloaded`).
+4. A failing guardrail (given FAULTY_CORPUS, whose input guardrail times out on
+   every call): 16 clients ask that corpus without pause for SECONDS while new
+   questions to CORPUS are timed one at a time; every answer of the faulty
+   corpus must be a 200 block (`guardrail.unavailable`), every other a 200.
 
 Prints one line of JSON per part; exits 1 when a part breaks its promise.
 Standard library only, so the suite needs nothing beyond Python.
@@ -24,24 +28,29 @@ import urllib.parse
 
 BASE, CORPUS = sys.argv[1], sys.argv[2]
 SECONDS, SLOW, HEADER_TIMEOUT = float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+FAULTY = sys.argv[6] if len(sys.argv) > 6 else None
 HOST, PORT = urllib.parse.urlparse(BASE).hostname, urllib.parse.urlparse(BASE).port
 
 
-def ask(question):
-    """One POST /v1/answer on a fresh connection: (status, code, seconds)."""
+def ask(question, corpus=CORPUS):
+    """One POST /v1/answer on a fresh connection: (status, code, seconds). The
+    code is the error's, or for a 200 the first guardrail code, if any."""
     started = time.monotonic()
     conn = http.client.HTTPConnection(HOST, PORT, timeout=60)
     try:
-        body = json.dumps({"question": question, "corpus": CORPUS})
+        body = json.dumps({"question": question, "corpus": corpus})
         conn.request("POST", "/v1/answer", body, {"content-type": "application/json"})
         resp = conn.getresponse()
         data = resp.read()
-        code = None
-        if resp.status != 200:
-            try:
-                code = json.loads(data)["error"]["code"]
-            except (ValueError, KeyError, TypeError):
-                code = "unreadable"
+        try:
+            parsed = json.loads(data)
+            if resp.status == 200:
+                fired = parsed.get("guardrails") or [{}]
+                code = fired[0].get("code")
+            else:
+                code = parsed["error"]["code"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            code = "unreadable"
         return resp.status, code, time.monotonic() - started
     except OSError as e:
         return 0, type(e).__name__, time.monotonic() - started
@@ -150,6 +159,51 @@ def overload():
     return not other
 
 
+def failing_guardrail():
+    def timed(tag, n):
+        return [ask(f"When does the clinic open, {tag} question {i}?") for i in range(n)]
+
+    before = timed("calm", 30)
+    stop = time.monotonic() + SECONDS
+    faulty = []
+    lock = threading.Lock()
+
+    def hammer(k):
+        i = 0
+        while time.monotonic() < stop:
+            r = ask(f"When does it open, client {k} question {i}?", FAULTY)
+            i += 1
+            with lock:
+                faulty.append(r)
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    during = []
+    while time.monotonic() < stop:
+        during.append(ask(f"When does the clinic open, busy question {len(during)}?"))
+    for t in threads:
+        t.join()
+    blocked = [r for r in faulty if r[0] == 200 and r[1] == "guardrail.unavailable"]
+    calm_ok = [d for s, _, d in during if s == 200]
+    report = {
+        "part": "4. failing guardrail",
+        "faulty_requests": len(faulty),
+        "faulty_blocked_guardrail_unavailable": len(blocked),
+        "faulty_p99_ms": pct([d for *_, d in faulty], 99),
+        "other_corpus_requests": len(during),
+        "other_corpus_answered": len(calm_ok),
+        "other_p50_ms_before": pct([d for *_, d in before], 50),
+        "other_p99_ms_before": pct([d for *_, d in before], 99),
+        "other_p50_ms_during": pct(calm_ok, 50),
+        "other_p99_ms_during": pct(calm_ok, 99),
+    }
+    print(json.dumps(report), flush=True)
+    return len(blocked) == len(faulty) and len(calm_ok) == len(during)
+
+
 ok = slow_clients()
 ok = overload() and ok
+if FAULTY:
+    ok = failing_guardrail() and ok
 sys.exit(0 if ok else 1)
