@@ -405,6 +405,26 @@ pub fn compose(
         // what it introduces comes with it, one past the limit if need be,
         // or the sentence is left out. Of a list, that is the item that
         // fits the question best.
+        // A sentence about the code just before it ("The example runs at
+        // 01:30 on weekdays", "... at these paths") comes with that code.
+        if points_back(&c.text) && !introduced_by_first {
+            let code: Vec<&Candidate<'_>> = (1..=c.index)
+                .map_while(|back| {
+                    candidates
+                        .iter()
+                        .find(|p| p.rank == c.rank && p.index + back == c.index && p.span.code)
+                })
+                .collect();
+            if !code.is_empty() {
+                chosen.push(c);
+                for p in code.into_iter().rev() {
+                    if fits(&chosen, p, true) {
+                        chosen.push(p);
+                    }
+                }
+                continue;
+            }
+        }
         if c.text.ends_with(':') && !std::ptr::eq(c, first) && !introduced_by_first {
             let mut after = (1..).map_while(|step| {
                 candidates
@@ -643,6 +663,23 @@ fn repeats(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
     shared / smaller > REPEAT_OVERLAP
 }
 
+/// True for a sentence that speaks of the code before it: "the example",
+/// "this command", "these paths", "the above".
+fn points_back(text: &str) -> bool {
+    let t = text.to_lowercase();
+    [
+        "the example",
+        "this example",
+        "the command above",
+        "this command",
+        "these paths",
+        "these settings",
+        "the above",
+    ]
+    .iter()
+    .any(|p| t.contains(p))
+}
+
 /// Kinds of things an answer can hold: a path, a number, an option or a
 /// command.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
@@ -800,6 +837,21 @@ mod tests {
             a.starts_with("The default retention policy keeps: [1]")
                 && a.contains("12 monthly snapshots")
                 && a.contains("0 yearly snapshots. [5]"),
+            "{a}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_sentence_about_the_code_before_it_brings_the_code() -> crate::Result<()> {
+        let a = answer(
+            "Backups follow a cron expression that you may change.\n\n    \
+             cron = \"30 1 * * 1-5\"\n\n\
+             The example runs the nightly job at 01:30 on weekdays. Times follow the server's zone.",
+            "When does the nightly job run on weekdays?",
+        )?;
+        assert!(
+            a.contains("The example runs the nightly job at 01:30 on weekdays. [1] cron = \"30 1 * * 1-5\" [2]"),
             "{a}"
         );
         Ok(())
