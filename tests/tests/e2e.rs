@@ -737,6 +737,31 @@ fn answers_cite_their_sources_and_unsupported_questions_say_why() {
         json!({"question": "Which port does the Orchard controller listen on?", "corpus": "guides", "as_of": "2024-12-31"}),
     );
     assert_eq!(old["citations"][0]["doc_id"], "docs/install-v1.md", "{old}");
+    // A search that names no corpus goes where its answer went, and says so.
+    for (question, corpus, doc) in [
+        (
+            "Which port does the Orchard controller listen on?",
+            "guides",
+            "docs/install-v2.md",
+        ),
+        (
+            "How long are the drip lines open?",
+            "orchard",
+            "docs/watering.md",
+        ),
+    ] {
+        let (status, s) = post(
+            &server.base,
+            "/v1/search",
+            &json!({ "question": question }).to_string(),
+        );
+        assert_eq!(status, 200, "{s}");
+        assert_eq!(
+            (s["corpus"].as_str(), s["evidence"][0]["doc_id"].as_str()),
+            (Some(corpus), Some(doc)),
+            "{s}"
+        );
+    }
     // An off-topic question names everything that is covered.
     let (_, none) = ask(json!({"question": "What is a good stock to buy for my pension?"}));
     assert_eq!(none["reason"], "out_of_scope", "{none}");

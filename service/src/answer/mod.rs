@@ -34,8 +34,10 @@ use crate::ingest::DocId;
 use crate::retrieve::corpora::{Corpora, Query, SearchResult, Served};
 use crate::retrieve::{Mode, Scored};
 use crate::Error;
+
 pub use compose::{Citation, Composed};
 pub use generate::Dropped;
+use guard::Checked;
 pub use guard::{Fired, Guards};
 pub use support::{
     Calibration, ScopeProfile, Signals, Verdict, ANSWER_MIN_UNANSWERABLE, EVIDENCE_MIN_EACH,
@@ -651,65 +653,109 @@ impl Answerer {
     ///
     /// As [`Corpora::search`].
     pub fn search(&self, query: &Query<'_>) -> crate::Result<Searched> {
-        let (name, served) = self.corpora.pick(query.corpus)?;
+        let names = self.reachable(query.corpus)?;
         let _admitted = self.admission.enter()?;
-        let checked = self
-            .judge(name)?
-            .guards()
-            .question(query.text, self.max_question_chars);
-        let result = match checked.blocked {
-            Some(_) => SearchResult {
-                corpus: name.clone(),
-                generation: served.generation.manifest.generation,
-                mode: query.mode,
-                evidence: Vec::new(),
-            },
+        let (screened, blocker) = self.screen(&names, query.text)?;
+        let name = match (blocker, names.as_slice()) {
+            (Some(name), _) => name,
+            (None, [name]) => *name,
+            // A search that names no corpus goes where its answer would.
+            (None, _) => self.route(&names, &screened.text, query.as_of)?.name,
+        };
+        let result = match screened.blocked {
+            Some(_) => {
+                let (name, served) = self.corpora.pick(Some(name))?;
+                SearchResult {
+                    corpus: name.clone(),
+                    generation: served.generation.manifest.generation,
+                    mode: query.mode,
+                    evidence: Vec::new(),
+                }
+            }
             None => self.corpora.search(&Query {
-                text: &checked.text,
+                text: &screened.text,
                 corpus: Some(name),
                 ..query.clone()
             })?,
         };
         Ok(Searched {
             result,
-            guardrails: checked.fired,
-            warnings: checked.warnings,
+            guardrails: screened.fired,
+            warnings: screened.warnings,
         })
     }
 
-    fn answer_uncached(&self, q: &Question<'_>, sink: Sink<'_>) -> crate::Result<Answer> {
-        let names: Vec<&str> = match q.corpus {
-            Some(name) => vec![name],
+    /// The corpora a question may reach: the one it names, or every one.
+    fn reachable<'a>(&'a self, corpus: Option<&'a str>) -> crate::Result<Vec<&'a str>> {
+        Ok(match corpus {
+            Some(name) => vec![self.corpora.pick(Some(name))?.0.as_str()],
             None => self.corpora.iter().map(|(n, _)| n.as_str()).collect(),
+        })
+    }
+
+    /// Runs the input guardrails of every corpus in `names` on a question, in
+    /// order; a redaction by one is what the next one sees. Stops at the first
+    /// block, and says whose it was.
+    fn screen<'a>(
+        &self,
+        names: &[&'a str],
+        question: &str,
+    ) -> crate::Result<(Checked, Option<&'a str>)> {
+        let mut out = Checked {
+            text: question.to_owned(),
+            ..Checked::default()
         };
-        // Every corpus the question may reach judges it first; a redaction by one
-        // is what the next one sees.
-        let mut text = q.text.to_owned();
-        let (mut fired, mut warnings, mut degraded) = (Vec::new(), Vec::new(), false);
-        for name in &names {
+        for &name in names {
             let checked = self
                 .judge(name)?
                 .guards()
-                .question(&text, self.max_question_chars);
-            fired.extend(checked.fired);
-            warnings.extend(checked.warnings);
-            degraded |= checked.failed;
-            if let Some(block) = checked.blocked {
-                let mut b = self.blocked(name, &text, block, fired, warnings)?;
-                b.degraded = degraded;
-                return Ok(b);
+                .question(&out.text, self.max_question_chars);
+            out.fired.extend(checked.fired);
+            out.warnings.extend(checked.warnings);
+            out.failed |= checked.failed;
+            if checked.blocked.is_some() {
+                out.blocked = checked.blocked;
+                return Ok((out, Some(name)));
             }
-            text = checked.text;
+            out.text = checked.text;
         }
-        let mut best: Option<Assessment<'_>> = None;
+        Ok((out, None))
+    }
+
+    /// The assessment of the corpus most confident it can answer; ties go to
+    /// the first name.
+    fn route<'a>(
+        &'a self,
+        names: &[&'a str],
+        text: &str,
+        as_of: Option<NaiveDate>,
+    ) -> crate::Result<Assessment<'a>> {
+        let mut best: Option<Assessment<'a>> = None;
         for name in names {
-            let a = self.assess(name, &text, q.as_of, false)?;
-            // Route to the corpus most confident it can answer; ties go to the first name.
+            let a = self.assess(name, text, as_of, false)?;
             if best.as_ref().is_none_or(|b| a.confidence > b.confidence) {
                 best = Some(a);
             }
         }
-        let a = best.ok_or_else(|| Error::UnknownCorpus(String::new()))?;
+        best.ok_or_else(|| Error::UnknownCorpus(String::new()))
+    }
+
+    fn answer_uncached(&self, q: &Question<'_>, sink: Sink<'_>) -> crate::Result<Answer> {
+        let names = self.reachable(q.corpus)?;
+        let (screened, blocker) = self.screen(&names, q.text)?;
+        let Checked {
+            text,
+            fired,
+            warnings,
+            blocked,
+            failed: degraded,
+        } = screened;
+        if let (Some(block), Some(name)) = (blocked, blocker) {
+            let mut b = self.blocked(name, &text, block, fired, warnings)?;
+            b.degraded = degraded;
+            return Ok(b);
+        }
+        let a = self.route(&names, &text, q.as_of)?;
         let routed = q.corpus.is_none() && self.judges.len() > 1;
         let mut answer = self.conclude(
             a,

@@ -197,6 +197,14 @@ enum Command {
         #[command(subcommand)]
         what: FeedbackCommand,
     },
+    /// Writes the embedded vector store of a generation from its tables: run
+    /// by the build itself in a child process, so that a full disk ends the
+    /// child rather than the server.
+    #[command(hide = true)]
+    WriteVectors {
+        /// The generation's folder.
+        generation: PathBuf,
+    },
 }
 
 /// `extractive` or `llm`.
@@ -453,8 +461,15 @@ pub fn init_logging() {
 
 /// Runs one command.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    match std::env::current_exe() {
+        Ok(program) => candor::index::write_vectors_with(program),
+        Err(e) => tracing::warn!(
+            "cannot find this program's own path ({e}): vector stores are written in process, where a full disk ends the process"
+        ),
+    }
     let deployed = &Deployed::load(args.deployment.as_deref())?;
     match args.command {
+        Command::WriteVectors { generation } => Ok(candor::index::write_vectors(&generation)?),
         Command::Index {
             corpus,
             data_dir,

@@ -29,8 +29,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 pub use build::{
-    build, index_corpus, pending_changes, sha256_hex, BuildInput, BuildReport, Mode, Progress,
-    ProgressEvent,
+    build, index_corpus, pending_changes, sha256_hex, write_vectors, write_vectors_with,
+    BuildInput, BuildReport, Mode, Progress, ProgressEvent,
 };
 pub use lexical::LexicalIndex;
 pub use qdrant::QdrantServer;
@@ -789,10 +789,17 @@ fn write_chunks(path: &Path, chunks: &[Chunk]) -> crate::Result<()> {
 }
 
 /// Writes `bytes` to `path` and waits until they are on disk.
+/// Writes a file whole or not at all: a full disk or a crash mid-write leaves
+/// only a `.tmp` beside it, so a manifest on disk is always a whole one. The
+/// caller syncs the folder.
 fn write_durable(path: &Path, bytes: &[u8]) -> crate::Result<()> {
-    let mut f = fs::File::create(path).map_err(Error::io(path))?;
-    f.write_all(bytes).map_err(Error::io(path))?;
-    f.sync_all().map_err(Error::io(path))
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+    f.write_all(bytes).map_err(Error::io(&tmp))?;
+    f.sync_all().map_err(Error::io(&tmp))?;
+    fs::rename(&tmp, path).map_err(Error::io(path))
 }
 
 /// Makes a folder's entries (new files, renames) durable.

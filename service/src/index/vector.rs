@@ -225,11 +225,51 @@ impl EdgeStore {
         Ok(store)
     }
 
+    /// Fails unless the device holding the store in `dir` has room for every
+    /// byte of its files that mapping them may allocate. The files are sparse
+    /// and mapped whole; on tmpfs even reading a hole allocates it, and a
+    /// mapped access that finds no space left is a SIGBUS, which ends the
+    /// process. Checked before a store is served, and before a new generation
+    /// is swapped in.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the bytes needed and free, or the file that could
+    /// not be looked at.
+    pub fn check_room(dir: &Path) -> crate::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let mut holes = 0u64;
+        for entry in walkdir::WalkDir::new(dir) {
+            let entry = entry.map_err(|e| Error::Io {
+                path: e.path().unwrap_or(dir).to_path_buf(),
+                source: e.into(),
+            })?;
+            if entry.file_type().is_file() {
+                let m = entry.metadata().map_err(|e| Error::Io {
+                    path: entry.path().to_path_buf(),
+                    source: e.into(),
+                })?;
+                holes += m.len().saturating_sub(m.blocks() * 512);
+            }
+        }
+        let free = free_bytes(dir).map_err(Error::io(dir))?;
+        if holes > free {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::other(format!(
+                    "no space left on the device to serve this vector store: mapping its files may take up to {holes} more bytes, and {free} are free"
+                )),
+            });
+        }
+        Ok(())
+    }
+
     /// Opens the store in `dir`.
     ///
     /// # Errors
     ///
-    /// [`Error::Vector`] when `dir` holds no readable shard.
+    /// [`Error::Vector`] when `dir` holds no readable shard; as
+    /// [`EdgeStore::check_room`].
     pub fn open(dir: &Path) -> crate::Result<EdgeStore> {
         if !dir.join("edge_config.json").is_file() {
             return Err(Error::Corrupt {
@@ -237,6 +277,7 @@ impl EdgeStore {
                 reason: "no vector store here".into(),
             });
         }
+        EdgeStore::check_room(dir)?;
         let shard = EdgeShard::load(dir, None).map_err(vector_err(dir))?;
         Ok(EdgeStore {
             dir: dir.to_path_buf(),
@@ -244,6 +285,19 @@ impl EdgeStore {
             exact: OnceLock::new(),
         })
     }
+}
+
+/// Bytes free to an unprivileged writer on the device holding `path`.
+fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: all-zero bytes are a valid `statvfs` (integers only).
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a valid place to write to.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 impl VectorStore for EdgeStore {
