@@ -56,9 +56,10 @@ test: assets llm plugins build-debug chromium
 	CARGO=$(CARGO) service/scripts/test.sh
 	service/scripts/reliability.sh --short
 
-## The reliability suite against a release server: every route fuzzed from
+## The reliability suite against release servers: every route fuzzed from
 ## /openapi.json (Schemathesis, pinned, in a venv it creates), slow clients,
-## overload, a failing guardrail. Prints figures.
+## overload, a failing guardrail, kill -9 and a full disk during a reindex, a
+## locked answer log, API keys. Prints figures.
 reliability: build plugins
 	service/scripts/reliability.sh
 

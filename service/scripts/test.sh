@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: the workspace's tests, with a real Qdrant server behind the
+# `make test`: formatting and lints (`cargo fmt --check`, clippy with warnings
+# as errors), then the workspace's tests, with a real Qdrant server behind the
 # Qdrant tests whenever a Qdrant binary is at hand.
 #
 # The binary is CANDOR_TEST_QDRANT_BIN, or the test peer beside the project
@@ -34,5 +35,13 @@ print(*[x.getsockname()[1] for x in s])')
 fi
 
 # Arguments narrow the run (`service/scripts/test.sh -p candor --lib -- qdrant`).
-[ $# -gt 0 ] || set -- --workspace
+if [ $# -eq 0 ]; then
+  # The whole run checks style first: a formatting slip or a lint fails it in
+  # seconds, before the long tests.
+  "$cargo" fmt --version >/dev/null 2>&1 && "$cargo" clippy --version >/dev/null 2>&1 \
+    || rustup component add rustfmt clippy
+  "$cargo" fmt --all --check
+  "$cargo" clippy --workspace --all-targets -- -D warnings
+  set -- --workspace
+fi
 "$cargo" test "$@"

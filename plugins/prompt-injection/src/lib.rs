@@ -6,6 +6,9 @@
 //! Matching is on lower-cased words with punctuation removed, so "IGNORE all
 //! previous instructions!" and "ignore the previous instructions" both match.
 
+// The bindings generated for `check-answer` take its eight arguments one by one.
+#![allow(clippy::too_many_arguments)]
+
 wit_bindgen::generate!({ path: "../../wit", world: "guardrail" });
 
 use candor::plugin::types::Verdict;
