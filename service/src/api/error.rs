@@ -80,7 +80,10 @@ impl From<Error> for ApiError {
             Error::UnknownAnswer(_) => (StatusCode::NOT_FOUND, "unknown_answer"),
             Error::UnknownDocument { .. } => (StatusCode::NOT_FOUND, "unknown_document"),
             Error::NotIndexed(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_indexed"),
-            Error::IndexBusy(_) => (StatusCode::CONFLICT, "index_busy"),
+            // One code for "a build of this corpus is running", whoever runs
+            // it: a job of this server (which adds its `job_id`) or another
+            // process holding the build lock.
+            Error::IndexBusy(_) => (StatusCode::CONFLICT, "job_running"),
             Error::VectorUnavailable(detail) => {
                 // The address of the store is the operator's business, not the caller's.
                 tracing::warn!(error = %detail, "vector store unavailable");
@@ -154,5 +157,17 @@ impl IntoResponse for ApiError {
             resp.extensions_mut().insert(InternalDetail(self.message));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_build_has_one_code_whoever_runs_it() {
+        let e = ApiError::from(Error::IndexBusy("clinic".into()));
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "job_running"));
+        assert!(e.message.contains("`clinic`"), "{}", e.message);
     }
 }
