@@ -7,11 +7,11 @@ use anyhow::Context;
 use candor::answer::calibrate::{calibrate, InScope, Questions};
 use candor::answer::{Answer, Calibrations, Outcome, Question};
 use candor::config::Corpus;
-use candor::eval::{answer as eval_answer, bench};
+use candor::eval::answer as eval_answer;
 use candor::retrieve::corpora::discover_corpora;
 use serde_json::json;
 
-use super::{load_answerer, Deployed};
+use super::{load, load_answerer, Deployed};
 
 /// A corpus and questions it should and should not answer.
 #[derive(clap::Args)]
@@ -514,20 +514,20 @@ pub fn bench_answer_cmd(
         },
     ));
 
-    bench::post_all(&url, &warmup, 1)?;
+    load::post_all(&url, &warmup, 1)?;
     let runs = [
-        ("uncached", 1, bench::post_all(&url, &c1, 1)?),
-        ("uncached", 8, bench::post_all(&url, &c8, 8)?),
-        ("cached", 1, bench::post_all(&url, &c1, 1)?),
+        ("uncached", 1, load::post_all(&url, &c1, 1)?),
+        ("uncached", 8, load::post_all(&url, &c8, 8)?),
+        ("cached", 1, load::post_all(&url, &c1, 1)?),
         (
             "cached",
             8,
-            bench::post_all(&url, &[c1.clone(), c8.clone()].concat(), 8)?,
+            load::post_all(&url, &[c1.clone(), c8.clone()].concat(), 8)?,
         ),
     ];
     let _ = stop.send(());
     runtime.block_on(server)?.context("server failed")?;
-    let bound = bench::embed_bound(&embedder, &qs[..requests])?;
+    let bound = load::embed_bound(&embedder, &qs[..requests])?;
     let c8_rps = runs[1].2.throughput_rps;
 
     if json {

@@ -9,12 +9,12 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 use candor::config::Corpus;
-use candor::eval::{answer as eval_answer, bench};
+use candor::eval::answer as eval_answer;
 use candor::index::{self, CorpusStore, Mode};
 use candor::plugins::{self, Plugin};
 use serde_json::{json, Map, Value};
 
-use super::embedder;
+use super::{embedder, load};
 
 /// Chunks embedded with plain fastembed calls for the overhead comparison.
 const RAW_SAMPLE: usize = 256;
@@ -96,7 +96,7 @@ pub fn run(args: &SuiteArgs, deployed: &super::Deployed) -> anyhow::Result<()> {
         "incremental_ratio".into(),
         json!(inc.total_seconds / full.total_seconds.max(1e-9)),
     );
-    let bound = bench::embed_bound(&embedder, &questions[..args.requests])?;
+    let bound = load::embed_bound(&embedder, &questions[..args.requests])?;
     drop(embedder);
 
     serve_and_load(
@@ -239,10 +239,10 @@ fn serve_and_load(
                     .collect()
             })
             .collect();
-        bench::post_all(&url, &[body(&questions[3 * requests])], 1)?;
+        load::post_all(&url, &[body(&questions[3 * requests])], 1)?;
         for (cache, rounds) in [("uncached", &runs), ("cached", &runs)] {
             for (c, bodies) in [1usize, 8, 32].into_iter().zip(rounds) {
-                let r = bench::post_all(&url, bodies, c)?;
+                let r = load::post_all(&url, bodies, c)?;
                 let p = format!("answer_{cache}_c{c}");
                 out.insert(format!("{p}_p50_ms"), json!(r.latency_ms.p50));
                 out.insert(format!("{p}_p95_ms"), json!(r.latency_ms.p95));

@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod answer;
 mod bench;
+mod load;
 mod plugin;
 mod progress;
 

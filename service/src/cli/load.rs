@@ -1,5 +1,6 @@
-//! An HTTP load generator: sends JSON requests to a running server from several
-//! threads and measures per-request latency and overall throughput.
+//! `candor bench`'s HTTP load generator: sends JSON requests to a running
+//! server from several threads and measures per-request latency and overall
+//! throughput. It lives in the binary: the engine has no use for it.
 //!
 //! It measures a real server over real sockets, so the figures include HTTP
 //! parsing, JSON and the async runtime, as a client would see them.
@@ -10,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::metrics::{percentiles, Percentiles};
-use crate::Error;
+use candor::eval::metrics::{percentiles, Percentiles};
+use candor::Error;
 
 /// What one load run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -50,9 +51,9 @@ pub struct EmbedBound {
 /// [`Error::InvalidRequest`] for no questions; model errors; [`Error::Io`]
 /// when the process's CPU time cannot be read from `/proc`.
 pub fn embed_bound(
-    embedder: &crate::embed::Embedder,
+    embedder: &candor::embed::Embedder,
     questions: &[String],
-) -> crate::Result<EmbedBound> {
+) -> candor::Result<EmbedBound> {
     if questions.is_empty() {
         return Err(Error::InvalidRequest(
             "no questions to measure the embedding cost with".into(),
@@ -74,7 +75,7 @@ pub fn embed_bound(
 
 /// CPU seconds the live threads of this process have run, from each one's
 /// `/proc/self/task/<tid>/schedstat` (nanoseconds on a CPU, first field).
-fn process_cpu_seconds() -> crate::Result<f64> {
+fn process_cpu_seconds() -> candor::Result<f64> {
     let tasks = std::path::Path::new("/proc/self/task");
     let mut ns: u128 = 0;
     for entry in std::fs::read_dir(tasks).map_err(Error::io(tasks))? {
@@ -98,7 +99,7 @@ fn process_cpu_seconds() -> crate::Result<f64> {
 ///
 /// [`Error::InvalidRequest`] when `bodies` is empty or `concurrency` is 0;
 /// [`Error::Internal`] when a request cannot be sent at all (server gone).
-pub fn post_all(url: &str, bodies: &[String], concurrency: usize) -> crate::Result<LoadReport> {
+pub fn post_all(url: &str, bodies: &[String], concurrency: usize) -> candor::Result<LoadReport> {
     if bodies.is_empty() || concurrency == 0 {
         return Err(Error::InvalidRequest(
             "a load run needs at least one request and one thread".into(),
@@ -111,7 +112,7 @@ pub fn post_all(url: &str, bodies: &[String], concurrency: usize) -> crate::Resu
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..concurrency)
             .map(|_| {
-                s.spawn(|| -> crate::Result<()> {
+                s.spawn(|| -> candor::Result<()> {
                     let agent: ureq::Agent = ureq::Agent::config_builder()
                         .http_status_as_error(false)
                         .timeout_global(Some(Duration::from_secs(60)))
@@ -148,7 +149,7 @@ pub fn post_all(url: &str, bodies: &[String], concurrency: usize) -> crate::Resu
                 w.join()
                     .unwrap_or_else(|_| Err(Error::Internal("a load thread panicked".into())))
             })
-            .collect::<crate::Result<Vec<()>>>()
+            .collect::<candor::Result<Vec<()>>>()
     })?;
     let elapsed = started.elapsed().as_secs_f64();
     let mut latencies = latencies
