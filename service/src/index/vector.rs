@@ -225,12 +225,13 @@ impl EdgeStore {
         Ok(store)
     }
 
-    /// Fails unless the device holding the store in `dir` has room for every
-    /// byte of its files that mapping them may allocate. The files are sparse
-    /// and mapped whole; on tmpfs even reading a hole allocates it, and a
-    /// mapped access that finds no space left is a SIGBUS, which ends the
-    /// process. Checked before a store is served, and before a new generation
-    /// is swapped in.
+    /// On tmpfs, fails unless the device holding the store in `dir` has room
+    /// for every byte of its files that mapping them may allocate. The files
+    /// are sparse and mapped whole; on tmpfs even reading a hole allocates it,
+    /// and a mapped access that finds no space left is a SIGBUS, which ends
+    /// the process. On a disk, reading a hole allocates nothing, so a nearly
+    /// full disk must not keep a store from being served. Checked before a
+    /// store is served, and before a new generation is swapped in.
     ///
     /// # Errors
     ///
@@ -238,6 +239,10 @@ impl EdgeStore {
     /// not be looked at.
     pub fn check_room(dir: &Path) -> crate::Result<()> {
         use std::os::unix::fs::MetadataExt;
+        let device = statfs(dir).map_err(Error::io(dir))?;
+        if device.f_type != libc::TMPFS_MAGIC {
+            return Ok(());
+        }
         let mut holes = 0u64;
         for entry in walkdir::WalkDir::new(dir) {
             let entry = entry.map_err(|e| Error::Io {
@@ -252,7 +257,8 @@ impl EdgeStore {
                 holes += m.len().saturating_sub(m.blocks() * 512);
             }
         }
-        let free = free_bytes(dir).map_err(Error::io(dir))?;
+        // Bytes free to an unprivileged writer.
+        let free = device.f_bavail.saturating_mul(device.f_bsize as u64);
         if holes > free {
             return Err(Error::Io {
                 path: dir.to_path_buf(),
@@ -287,17 +293,17 @@ impl EdgeStore {
     }
 }
 
-/// Bytes free to an unprivileged writer on the device holding `path`.
-fn free_bytes(path: &Path) -> std::io::Result<u64> {
+/// What `statfs(2)` says of the file system holding `path`.
+fn statfs(path: &Path) -> std::io::Result<libc::statfs> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
-    // SAFETY: all-zero bytes are a valid `statvfs` (integers only).
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: all-zero bytes are a valid `statfs` (integers only).
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a NUL-terminated path and `st` a valid place to write to.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    Ok(st)
 }
 
 impl VectorStore for EdgeStore {
