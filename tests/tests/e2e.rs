@@ -4452,20 +4452,45 @@ fn free_port() -> u16 {
 /// Starts Qdrant on loopback with its storage in `storage` and waits until it
 /// is ready.
 fn start_qdrant(bin: &Path, storage: &Path, http: u16, grpc: u16) -> Qdrant {
+    let q = spawn_qdrant(bin, storage, (http, grpc), &[], &[]);
+    qdrant_ready(storage, http);
+    q
+}
+
+/// Starts Qdrant without waiting; its log goes to `qdrant.log` in `storage`,
+/// appended to across restarts.
+fn spawn_qdrant(
+    bin: &Path,
+    storage: &Path,
+    (http, grpc): (u16, u16),
+    env: &[(&str, String)],
+    args: &[String],
+) -> Qdrant {
     std::fs::create_dir_all(storage).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(storage.join("qdrant.log"))
+        .unwrap();
     let child = Command::new(bin)
         .current_dir(storage)
+        .args(args)
         .env("QDRANT__STORAGE__STORAGE_PATH", storage.join("storage"))
         .env("QDRANT__STORAGE__SNAPSHOTS_PATH", storage.join("snapshots"))
         .env("QDRANT__SERVICE__HOST", "127.0.0.1")
         .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
         .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
         .env("QDRANT__TELEMETRY_DISABLED", "true")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("qdrant starts");
-    let q = Qdrant { child };
+    Qdrant { child }
+}
+
+/// Waits until the Qdrant on `http` says it is ready.
+fn qdrant_ready(storage: &Path, http: u16) {
     let started = std::time::Instant::now();
     while agent()
         .get(&format!("http://127.0.0.1:{http}/readyz"))
@@ -4474,11 +4499,11 @@ fn start_qdrant(bin: &Path, storage: &Path, http: u16, grpc: u16) -> Qdrant {
     {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "qdrant never became ready"
+            "qdrant never became ready: {}",
+            std::fs::read_to_string(storage.join("qdrant.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    q
 }
 
 /// Polls `check` every 200 ms until it holds; false after `limit`.
@@ -4712,4 +4737,462 @@ fn replicas_share_a_qdrant_server_follow_its_alias_and_answer_503_without_it() {
         &json!({"question": "How many times does the valve controller retry?", "corpus": "orchard"}).to_string(),
     );
     assert_eq!(status, 200, "{body}");
+}
+
+/// One node of a Qdrant cluster on loopback: its ports, its storage, and its
+/// process while it runs.
+struct Node {
+    http: u16,
+    grpc: u16,
+    p2p: u16,
+    storage: PathBuf,
+    process: Option<Qdrant>,
+}
+
+/// Three Qdrant nodes in distributed mode on loopback; the first bootstraps
+/// the others.
+struct Cluster {
+    bin: PathBuf,
+    nodes: Vec<Node>,
+}
+
+impl Cluster {
+    fn start(bin: &Path, root: &Path) -> Cluster {
+        let mut cluster = Cluster {
+            bin: bin.to_path_buf(),
+            nodes: (0..3)
+                .map(|i| Node {
+                    http: free_port(),
+                    grpc: free_port(),
+                    p2p: free_port(),
+                    storage: root.join(format!("node{i}")),
+                    process: None,
+                })
+                .collect(),
+        };
+        for i in 0..3 {
+            cluster.up(i);
+        }
+        assert!(
+            eventually(Duration::from_secs(60), || cluster.peers() == 3),
+            "the three nodes never formed one cluster"
+        );
+        cluster
+    }
+
+    /// Starts node `i` and waits until it is ready.
+    fn up(&mut self, i: usize) {
+        self.spawn(i);
+        let n = &self.nodes[i];
+        qdrant_ready(&n.storage, n.http);
+    }
+
+    /// Starts every node that is down, then waits for them: a restarted node
+    /// finds the cluster in its storage, and is ready only once it hears from
+    /// another.
+    fn up_all(&mut self) {
+        let down: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].process.is_none())
+            .collect();
+        for &i in &down {
+            self.spawn(i);
+        }
+        for &i in &down {
+            let n = &self.nodes[i];
+            qdrant_ready(&n.storage, n.http);
+        }
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let first = self.nodes[0].p2p;
+        let n = &self.nodes[i];
+        let mut args = vec!["--uri".to_owned(), format!("http://127.0.0.1:{}", n.p2p)];
+        if i > 0 {
+            args.extend([
+                "--bootstrap".to_owned(),
+                format!("http://127.0.0.1:{first}"),
+            ]);
+        }
+        let env = [
+            ("QDRANT__CLUSTER__ENABLED", "true".to_owned()),
+            ("QDRANT__CLUSTER__P2P__PORT", n.p2p.to_string()),
+        ];
+        let q = spawn_qdrant(&self.bin, &n.storage, (n.http, n.grpc), &env, &args);
+        self.nodes[i].process = Some(q);
+    }
+
+    /// SIGKILL to node `i`.
+    fn kill(&mut self, i: usize) {
+        drop(self.nodes[i].process.take());
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        let pid = self.nodes[i].process.as_ref().unwrap().child.id();
+        let ok = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill {signal} {pid}");
+    }
+
+    /// The peers the first running node knows.
+    fn peers(&self) -> usize {
+        self.running()
+            .next()
+            .and_then(|n| {
+                let (status, body) = get(&format!("http://127.0.0.1:{}", n.http), "/cluster");
+                let v: Value = serde_json::from_str(&body).ok()?;
+                (status == 200).then(|| v["result"]["peers"].as_object().map_or(0, |p| p.len()))
+            })
+            .unwrap_or(0)
+    }
+
+    fn running(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.process.is_some())
+    }
+
+    /// Whether every replica of `collection` is active, as each node sees it.
+    fn all_active(&self, collection: &str) -> bool {
+        self.running().all(|n| {
+            let (status, body) = get(
+                &format!("http://127.0.0.1:{}", n.http),
+                &format!("/collections/{collection}/cluster"),
+            );
+            let v: Value = serde_json::from_str(&body).unwrap_or_default();
+            let shards = |k: &str| v["result"][k].as_array().cloned().unwrap_or_default();
+            let all = [shards("local_shards"), shards("remote_shards")].concat();
+            status == 200 && !all.is_empty() && all.iter().all(|s| s["state"] == "Active")
+        })
+    }
+
+    /// The collection's settings and its exact point count, from a running node.
+    fn collection(&self, name: &str) -> (Value, u64) {
+        let n = self.running().next().expect("a running node");
+        let base = format!("http://127.0.0.1:{}", n.http);
+        let (status, body) = get(&base, &format!("/collections/{name}"));
+        assert_eq!(status, 200, "{body}");
+        let info: Value = serde_json::from_str(&body).unwrap();
+        let (status, count) = post(
+            &base,
+            &format!("/collections/{name}/points/count"),
+            r#"{"exact":true}"#,
+        );
+        assert_eq!(status, 200, "{count}");
+        (
+            info["result"]["config"]["params"].clone(),
+            count["result"]["count"].as_u64().unwrap(),
+        )
+    }
+}
+
+/// What a steady answer load met while something happened to the cluster.
+#[derive(Debug, Default)]
+struct Outcomes {
+    sent: usize,
+    answered: usize,
+    unavailable: usize,
+    other: Vec<String>,
+    slowest_unavailable: Duration,
+    /// Per client, the generation of each answer in order.
+    generations: Vec<Vec<u64>>,
+}
+
+/// Numbers the questions of [`under_load`] across calls, so none repeats.
+static ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A question no one asked before in this process: it misses the answer cache,
+/// so answering it searches the vector store.
+fn fresh_question() -> String {
+    let n = ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    json!({"question": format!("Which room offers service {}, ask {n}?", n % 40), "corpus": "clinic"}).to_string()
+}
+
+/// Runs `during` while four clients ask `base` fresh questions, and counts
+/// what they got.
+fn under_load(base: &str, during: impl FnOnce()) -> Outcomes {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (base, stop) = (base.to_owned(), stop.clone());
+            std::thread::spawn(move || {
+                let mut out = Outcomes::default();
+                let mut generations = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let started = std::time::Instant::now();
+                    let (status, b) = post(&base, "/v1/answer", &fresh_question());
+                    out.sent += 1;
+                    match (status, b["error"]["code"].as_str()) {
+                        (200, _) => {
+                            out.answered += 1;
+                            generations.push(b["generation"].as_u64().unwrap());
+                        }
+                        (503, Some("vector_store_unavailable")) => {
+                            out.unavailable += 1;
+                            out.slowest_unavailable =
+                                out.slowest_unavailable.max(started.elapsed());
+                        }
+                        _ => out.other.push(format!("{status} {b}")),
+                    }
+                }
+                out.generations.push(generations);
+                out
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    during();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    clients
+        .into_iter()
+        .map(|c| c.join().expect("a client ran"))
+        .fold(Outcomes::default(), |mut all, o| {
+            all.sent += o.sent;
+            all.answered += o.answered;
+            all.unavailable += o.unavailable;
+            all.other.extend(o.other);
+            all.slowest_unavailable = all.slowest_unavailable.max(o.slowest_unavailable);
+            all.generations.extend(o.generations);
+            all
+        })
+}
+
+#[test]
+fn a_three_node_cluster_serves_through_node_faults_restarts_and_reindexes() {
+    let Some(bin) = qdrant_bin("the Qdrant cluster test") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut cluster = Cluster::start(&bin, root);
+    let c = clinic(root, "clinic", "");
+    // Enough documents that a reindex takes a few seconds under load.
+    for i in 0..400 {
+        write(
+            &c.join(format!("docs/service-{i}.md")),
+            format!("---\ntitle: Service {i}\n---\nService number {i} of the clinic is offered on weekdays in room {i}; bring your card and arrive ten minutes early.\n"),
+        );
+    }
+    let timeout_ms = 3000;
+    let urls: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| format!("\"http://127.0.0.1:{}\"", n.grpc))
+        .collect();
+    let config = root.join("candor.toml");
+    write(
+        &config,
+        format!(
+            "[vector_store]\nkind = \"qdrant\"\nurls = [{}]\nshards = 2\nreplication_factor = 2\n\
+             write_consistency = 1\nread_fan_out = 1\nread_fan_out_delay_ms = 100\n\
+             timeout_ms = {timeout_ms}\nfollow_seconds = 1\n",
+            urls.join(", ")
+        ),
+    );
+    let config_arg = config.to_str().unwrap();
+    let data = root.join("data");
+    candor_ok(
+        root,
+        &[
+            &["--deployment", config_arg][..],
+            &index_argv(&c, &data, &[]),
+        ]
+        .concat(),
+    );
+    let (params, points) = cluster.collection("candor_clinic_000001");
+    assert_eq!(
+        (
+            &params["shard_number"],
+            &params["replication_factor"],
+            &params["read_fan_out_factor"]
+        ),
+        (&json!(2), &json!(2), &json!(1)),
+        "{params}"
+    );
+    let server = Starting::spawn(
+        root,
+        config_arg,
+        &root.join("corpora"),
+        &data,
+        root.join("candor.log"),
+    )
+    .ready();
+    let chunks = || {
+        sample(
+            &scrape(&server.base),
+            "candor_corpus_chunks",
+            &[("corpus", "clinic")],
+        )
+        .unwrap() as u64
+    };
+    assert_eq!(points, chunks());
+
+    let mut table = Vec::new();
+    let mut report = |fault: &str, o: &Outcomes| {
+        table.push(format!(
+            "| {fault} | {} | {} | {} | {} |",
+            o.sent,
+            o.answered,
+            o.unavailable,
+            o.other.len()
+        ));
+    };
+    let settle = |cluster: &Cluster, generation: u64| {
+        assert!(
+            eventually(Duration::from_secs(60), || cluster
+                .all_active(&format!("candor_clinic_{generation:06}"))),
+            "the replicas never became active again"
+        );
+    };
+
+    // One node killed while requests are in flight, then restarted: the node
+    // the server talks to first, so calls in flight on it break.
+    let o = under_load(&server.base, || {
+        cluster.kill(0);
+        std::thread::sleep(Duration::from_secs(3));
+        cluster.up(0);
+        settle(&cluster, 1);
+    });
+    report(
+        "one node of three killed (SIGKILL) mid-traffic, restarted",
+        &o,
+    );
+    assert!(
+        o.answered > 0 && o.unavailable == 0 && o.other.is_empty(),
+        "{o:?}"
+    );
+
+    // One node cut off: stopped for 10 s, so its connections hang.
+    let o = under_load(&server.base, || {
+        cluster.signal(1, "-STOP");
+        std::thread::sleep(Duration::from_secs(10));
+        cluster.signal(1, "-CONT");
+        settle(&cluster, 1);
+    });
+    report("one node of three stopped (SIGSTOP) for 10 s", &o);
+    assert!(
+        o.answered > 0 && o.unavailable == 0 && o.other.is_empty(),
+        "{o:?}"
+    );
+
+    // The whole cluster cut off (every node stopped): every request is 503
+    // within the timeout, and serving resumes by itself once they run again.
+    let o = under_load(&server.base, || {
+        for i in 0..3 {
+            cluster.signal(i, "-STOP");
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    for i in 0..3 {
+        cluster.signal(i, "-CONT");
+    }
+    report("all three nodes stopped (SIGSTOP) for 5 s", &o);
+    assert!(o.sent > 0 && o.unavailable + o.answered == o.sent, "{o:?}");
+    assert!(o.unavailable > 0, "{o:?}");
+    let slowest_stopped = o.slowest_unavailable;
+    assert!(
+        slowest_stopped < Duration::from_millis(timeout_ms + 2000),
+        "{o:?}"
+    );
+    settle(&cluster, 1);
+
+    // The whole cluster killed: 503 at once; restarted on the same storage,
+    // answers come back without restarting Candor.
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    let o = under_load(&server.base, || std::thread::sleep(Duration::from_secs(2)));
+    report("all three nodes killed (SIGKILL)", &o);
+    assert!(o.sent > 0 && o.unavailable == o.sent, "{o:?}");
+    let restarted = std::time::Instant::now();
+    cluster.up_all();
+    assert!(
+        eventually(Duration::from_secs(60), || post(
+            &server.base,
+            "/v1/answer",
+            &fresh_question()
+        )
+        .0 == 200),
+        "serving never resumed"
+    );
+    let recovered = restarted.elapsed();
+    settle(&cluster, 1);
+    let o = under_load(&server.base, || std::thread::sleep(Duration::from_secs(2)));
+    report(
+        "after all three restarted (same storage), Candor not restarted",
+        &o,
+    );
+    assert!(o.answered > 0 && o.answered == o.sent, "{o:?}");
+
+    // A full reindex under load: no failure, and each client's answers move
+    // from one generation to the next once.
+    let o = under_load(&server.base, || {
+        let job = wait_for_job(
+            &server.base,
+            &start_full_reindex(&server.base, "clinic")["job_id"],
+        );
+        assert_eq!(job["phase"], "done", "{job}");
+    });
+    report("full reindex", &o);
+    assert!(
+        o.answered > 0 && o.unavailable == 0 && o.other.is_empty(),
+        "{o:?}"
+    );
+    for g in &o.generations {
+        assert!(g.windows(2).all(|w| w[0] <= w[1]), "{g:?}");
+        assert!(g.iter().all(|g| [1, 2].contains(g)), "{g:?}");
+    }
+    assert_eq!(served_generation(&server.base), 2);
+    settle(&cluster, 2);
+
+    // A node killed mid-reindex: the job completes or fails cleanly, and the
+    // alias names a whole generation.
+    let mut killed_in = Value::Null;
+    let mut outcome = String::new();
+    let o = under_load(&server.base, || {
+        let id = start_full_reindex(&server.base, "clinic")["job_id"].clone();
+        assert!(eventually(Duration::from_secs(60), || {
+            let (_, job) = admin(
+                "GET",
+                &server.base,
+                &format!("/admin/jobs/{id}"),
+                Some(ADMIN_TOKEN),
+                None,
+            );
+            killed_in = job["phase"].clone();
+            killed_in != "discovering" && killed_in != "parsing"
+        }));
+        cluster.kill(2);
+        let job = wait_for_job(&server.base, &id);
+        assert!(job["phase"] == "done" || job["phase"] == "failed", "{job}");
+        outcome = match job["error"].as_str() {
+            Some(e) => format!("failed: {e}"),
+            None => job["phase"].as_str().unwrap_or_default().to_owned(),
+        };
+    });
+    report(
+        &format!("one node killed mid-reindex ({killed_in}; the job: {outcome})"),
+        &o,
+    );
+    assert!(
+        killed_in == "embedding" || killed_in == "indexing",
+        "the node was killed when the job was {killed_in}"
+    );
+    assert!(
+        o.answered > 0 && o.unavailable == 0 && o.other.is_empty(),
+        "{o:?}"
+    );
+    let served = served_generation(&server.base);
+    assert!([2, 3].contains(&served), "{served}");
+    let (_, points) = cluster.collection(&format!("candor_clinic_{served:06}"));
+    assert_eq!(points, chunks(), "generation {served} is whole");
+
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "cluster faults (3 nodes, 2 shards, replication 2, timeout {timeout_ms} ms; slowest 503 with all stopped {} ms; answering again {:.1} s after all were restarted):\n| fault | sent | answered | 503 vector_store_unavailable | other |\n|---|---|---|---|---|\n{}",
+        slowest_stopped.as_millis(),
+        recovered.as_secs_f64(),
+        table.join("\n")
+    );
 }

@@ -434,6 +434,10 @@ enum EvalCommand {
         /// earlier with --save-run (e.g. with another vector store).
         #[arg(long)]
         compare_run: Option<PathBuf>,
+        /// Search vector stores of at most this many points exactly, larger ones
+        /// approximately (HNSW); 0 compares stores on their approximate search.
+        #[arg(long, default_value_t = candor::index::EXACT_SEARCH_MAX_POINTS)]
+        exact_max_points: usize,
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -605,9 +609,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     overlap_tokens,
                     save_run,
                     compare_run,
+                    exact_max_points,
                     json,
                 },
         } => {
+            candor::index::set_exact_search_max_points(exact_max_points);
             let mut retrieval = candor::config::Retrieval::default();
             retrieval.fusion = fusion.unwrap_or(retrieval.fusion);
             retrieval.dense_weight = dense_weight.unwrap_or(retrieval.dense_weight);
@@ -933,7 +939,7 @@ fn load_state(
         answerer
             .corpora()
             .follow_every(std::time::Duration::from_secs(q.follow_seconds))?;
-        tracing::info!(url = %q.url, every_seconds = q.follow_seconds, "vectors on a Qdrant server; following the generations it serves");
+        tracing::info!(urls = %q.urls.join(", "), every_seconds = q.follow_seconds, "vectors on a Qdrant server; following the generations it serves");
     }
     let jobs = Jobs::new(
         data_dir.to_path_buf(),

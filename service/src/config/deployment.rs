@@ -1,9 +1,10 @@
 //! The deployment file (`candor.toml`, named with `--deployment` or `CANDOR_DEPLOYMENT`):
 //! settings of a whole installation rather than of one corpus. Today that is
 //! where the vectors live: in process (`edge`, the default) or on a Qdrant server
-//! that several replicas share.
+//! or cluster that several replicas share, and how a cluster spreads them.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -43,6 +44,32 @@ pub struct VectorStoreSettings {
     /// The Qdrant server's gRPC address (`http://qdrant:6334`); only for `qdrant`.
     #[serde(default)]
     pub url: Option<String>,
+    /// The gRPC addresses of several nodes of one Qdrant cluster, instead of
+    /// `url`: a call that finds one node gone goes to the next.
+    #[serde(default)]
+    pub urls: Option<Vec<String>>,
+    /// Shards of each generation's collection. Default: 1.
+    #[serde(default = "one")]
+    pub shards: u32,
+    /// Copies of each shard the cluster keeps, on different nodes. Default: 1.
+    #[serde(default = "one")]
+    pub replication_factor: u32,
+    /// Copies of a shard that must take a write before it counts as done;
+    /// 1..=`replication_factor`. Default: 1.
+    #[serde(default = "one")]
+    pub write_consistency: u32,
+    /// Further replicas a search is also sent to when the first has not
+    /// answered after `read_fan_out_delay_ms`; the first answer wins. Default: 0.
+    #[serde(default)]
+    pub read_fan_out: u32,
+    /// How long a search waits for its first replica before it also asks
+    /// another (`read_fan_out` > 0). Default: 100.
+    #[serde(default = "default_fan_out_delay_ms")]
+    pub read_fan_out_delay_ms: u64,
+    /// The most one call to the vector store may take, retries and moving to
+    /// another node included, in milliseconds; 100..=600000. Default: 10000.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
     /// The environment variable holding Qdrant's API key; absent: no key is sent.
     #[serde(default)]
     pub api_key_env: Option<String>,
@@ -56,26 +83,90 @@ fn default_follow_seconds() -> u64 {
     5
 }
 
+fn one() -> u32 {
+    1
+}
+
+fn default_fan_out_delay_ms() -> u64 {
+    100
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
 impl Default for VectorStoreSettings {
     fn default() -> Self {
         VectorStoreSettings {
             kind: VectorStoreKind::default(),
             url: None,
+            urls: None,
+            shards: one(),
+            replication_factor: one(),
+            write_consistency: one(),
+            read_fan_out: 0,
+            read_fan_out_delay_ms: default_fan_out_delay_ms(),
+            timeout_ms: default_timeout_ms(),
             api_key_env: None,
             follow_seconds: default_follow_seconds(),
         }
     }
 }
 
-/// A Qdrant server to connect to, read from a valid `[vector_store]`.
+/// A Qdrant server or cluster to connect to, read from a valid `[vector_store]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QdrantAddress {
-    /// The gRPC address.
-    pub url: String,
+    /// The gRPC addresses, one per node tried, in order.
+    pub urls: Vec<String>,
     /// The API key, read from the environment at load time.
     pub api_key: Option<String>,
     /// Seconds between looks for a generation moved by another replica.
     pub follow_seconds: u64,
+    /// The most one call may take, retries and failover included.
+    pub timeout: Duration,
+    /// How each generation's collection is spread over the cluster.
+    pub layout: ClusterLayout,
+}
+
+impl QdrantAddress {
+    /// A single server at `url`, with every other setting at its default.
+    pub fn server(url: &str) -> QdrantAddress {
+        QdrantAddress {
+            urls: vec![url.to_owned()],
+            api_key: None,
+            follow_seconds: default_follow_seconds(),
+            timeout: Duration::from_millis(default_timeout_ms()),
+            layout: ClusterLayout::default(),
+        }
+    }
+}
+
+/// How a collection is spread over a Qdrant cluster; all ones and no fan-out
+/// for a single server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterLayout {
+    /// Shards of each collection.
+    pub shards: u32,
+    /// Copies of each shard.
+    pub replication_factor: u32,
+    /// Copies that must take a write.
+    pub write_consistency: u32,
+    /// Further replicas a slow search is also sent to.
+    pub read_fan_out: u32,
+    /// How long before a search also asks another replica, in milliseconds.
+    pub read_fan_out_delay_ms: u64,
+}
+
+impl Default for ClusterLayout {
+    fn default() -> Self {
+        ClusterLayout {
+            shards: 1,
+            replication_factor: 1,
+            write_consistency: 1,
+            read_fan_out: 0,
+            read_fan_out_delay_ms: default_fan_out_delay_ms(),
+        }
+    }
 }
 
 impl Deployment {
@@ -114,33 +205,90 @@ impl Deployment {
         }
         match v.kind {
             VectorStoreKind::Edge => {
-                if v.url.is_some() {
-                    return Err(bad("url", "applies only to kind = \"qdrant\"".into()));
+                let defaults = VectorStoreSettings::default();
+                let set = [
+                    ("url", v.url.is_some()),
+                    ("urls", v.urls.is_some()),
+                    ("api_key_env", v.api_key_env.is_some()),
+                    ("shards", v.shards != defaults.shards),
+                    (
+                        "replication_factor",
+                        v.replication_factor != defaults.replication_factor,
+                    ),
+                    (
+                        "write_consistency",
+                        v.write_consistency != defaults.write_consistency,
+                    ),
+                    ("read_fan_out", v.read_fan_out != defaults.read_fan_out),
+                    (
+                        "read_fan_out_delay_ms",
+                        v.read_fan_out_delay_ms != defaults.read_fan_out_delay_ms,
+                    ),
+                    ("timeout_ms", v.timeout_ms != defaults.timeout_ms),
+                ];
+                match set.iter().find(|(_, s)| *s) {
+                    Some((key, _)) => Err(bad(key, "applies only to kind = \"qdrant\"".into())),
+                    None => Ok(None),
                 }
-                if v.api_key_env.is_some() {
-                    return Err(bad(
-                        "api_key_env",
-                        "applies only to kind = \"qdrant\"".into(),
-                    ));
-                }
-                Ok(None)
             }
             VectorStoreKind::Qdrant => {
-                let url = v.url.as_deref().ok_or_else(|| {
-                    bad(
-                        "url",
-                        "kind = \"qdrant\" needs the server's gRPC address, such as \"http://127.0.0.1:6334\"".into(),
-                    )
-                })?;
-                let rest = url
-                    .strip_prefix("http://")
-                    .or_else(|| url.strip_prefix("https://"));
-                if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
-                    return Err(bad(
-                        "url",
-                        format!("must be an http:// or https:// address, got `{url}`"),
-                    ));
+                let (key, urls) = match (&v.url, &v.urls) {
+                    (Some(_), Some(_)) => {
+                        return Err(bad("urls", "give either `url` or `urls`, not both".into()))
+                    }
+                    (Some(url), None) => ("url", vec![url.clone()]),
+                    (None, Some(urls)) if !urls.is_empty() => ("urls", urls.clone()),
+                    (None, Some(_)) => return Err(bad("urls", "names no address".into())),
+                    (None, None) => {
+                        return Err(bad(
+                            "url",
+                            "kind = \"qdrant\" needs the server's gRPC address, such as \"http://127.0.0.1:6334\" (or `urls`, one per node of a cluster)".into(),
+                        ))
+                    }
+                };
+                for (i, url) in urls.iter().enumerate() {
+                    if urls[..i].contains(url) {
+                        return Err(bad(key, format!("names `{url}` twice")));
+                    }
+                    let rest = url
+                        .strip_prefix("http://")
+                        .or_else(|| url.strip_prefix("https://"));
+                    if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                        return Err(bad(
+                            key,
+                            format!("must be an http:// or https:// address, got `{url}`"),
+                        ));
+                    }
                 }
+                let in_range = |key: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
+                    if range.contains(&value) {
+                        Ok(())
+                    } else {
+                        Err(bad(
+                            key,
+                            format!(
+                                "must be in {}..={}, got {value}",
+                                range.start(),
+                                range.end()
+                            ),
+                        ))
+                    }
+                };
+                in_range("shards", v.shards.into(), 1..=64)?;
+                in_range("replication_factor", v.replication_factor.into(), 1..=16)?;
+                in_range(
+                    "write_consistency",
+                    v.write_consistency.into(),
+                    1..=v.replication_factor.into(),
+                )?;
+                // Fan-out goes to other copies of a shard, so there must be that many.
+                in_range(
+                    "read_fan_out",
+                    v.read_fan_out.into(),
+                    0..=u64::from(v.replication_factor) - 1,
+                )?;
+                in_range("read_fan_out_delay_ms", v.read_fan_out_delay_ms, 0..=60_000)?;
+                in_range("timeout_ms", v.timeout_ms, 100..=600_000)?;
                 let api_key = match &v.api_key_env {
                     Some(var) => Some(std::env::var(var).map_err(|_| {
                         bad(
@@ -151,9 +299,17 @@ impl Deployment {
                     None => None,
                 };
                 Ok(Some(QdrantAddress {
-                    url: url.to_owned(),
+                    urls,
                     api_key,
                     follow_seconds: v.follow_seconds,
+                    timeout: Duration::from_millis(v.timeout_ms),
+                    layout: ClusterLayout {
+                        shards: v.shards,
+                        replication_factor: v.replication_factor,
+                        write_consistency: v.write_consistency,
+                        read_fan_out: v.read_fan_out,
+                        read_fan_out_delay_ms: v.read_fan_out_delay_ms,
+                    },
                 }))
             }
         }
@@ -194,8 +350,33 @@ mod tests {
         .unwrap();
         let q = d.qdrant(Path::new("x")).unwrap().unwrap();
         assert_eq!(
-            (q.url.as_str(), q.api_key, q.follow_seconds),
-            ("http://q:6334", None, 2)
+            (q.urls, q.api_key, q.follow_seconds),
+            (vec!["http://q:6334".to_owned()], None, 2)
+        );
+        assert_eq!(q.layout, ClusterLayout::default());
+        assert_eq!(q.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_cluster_gives_its_nodes_and_layout() {
+        let d = load(
+            "[vector_store]\nkind = \"qdrant\"\nurls = [\"http://a:6334\", \"http://b:6334\"]\n\
+             shards = 2\nreplication_factor = 2\nwrite_consistency = 2\nread_fan_out = 1\n\
+             read_fan_out_delay_ms = 50\ntimeout_ms = 3000\n",
+        )
+        .unwrap();
+        let q = d.qdrant(Path::new("x")).unwrap().unwrap();
+        assert_eq!(q.urls, ["http://a:6334", "http://b:6334"]);
+        assert_eq!(q.timeout, Duration::from_secs(3));
+        assert_eq!(
+            q.layout,
+            ClusterLayout {
+                shards: 2,
+                replication_factor: 2,
+                write_consistency: 2,
+                read_fan_out: 1,
+                read_fan_out_delay_ms: 50,
+            }
         );
     }
 
@@ -230,6 +411,42 @@ mod tests {
         assert_eq!(
             key_of(load("[vector_store]\nfollow_seconds = 0\n")),
             "vector_store.follow_seconds"
+        );
+        let qdrant = "[vector_store]\nkind = \"qdrant\"\nurl = \"http://q:6334\"\n";
+        for (extra, key) in [
+            ("urls = [\"http://r:6334\"]\n", "urls"),
+            ("shards = 0\n", "shards"),
+            (
+                "replication_factor = 2\nwrite_consistency = 3\n",
+                "write_consistency",
+            ),
+            ("timeout_ms = 5\n", "timeout_ms"),
+            ("read_fan_out = 1\n", "read_fan_out"),
+        ] {
+            assert_eq!(
+                key_of(load(&format!("{qdrant}{extra}"))),
+                format!("vector_store.{key}")
+            );
+        }
+        assert_eq!(
+            key_of(load("[vector_store]\nkind = \"qdrant\"\nurls = []\n")),
+            "vector_store.urls"
+        );
+        assert_eq!(
+            key_of(load(
+                "[vector_store]\nkind = \"qdrant\"\nurls = [\"http://a\", \"b\"]\n"
+            )),
+            "vector_store.urls"
+        );
+        assert_eq!(
+            key_of(load(
+                "[vector_store]\nkind = \"qdrant\"\nurls = [\"http://a\", \"http://a\"]\n"
+            )),
+            "vector_store.urls"
+        );
+        assert_eq!(
+            key_of(load("[vector_store]\nshards = 2\n")),
+            "vector_store.shards"
         );
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub use assets::{find_dir, Assets, ASSETS_ENV};
 pub use deployment::{
-    Deployment, QdrantAddress, VectorStoreKind, VectorStoreSettings, DEPLOYMENT_ENV,
+    ClusterLayout, Deployment, QdrantAddress, VectorStoreKind, VectorStoreSettings, DEPLOYMENT_ENV,
 };
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;

@@ -35,7 +35,10 @@ pub use build::{
 pub use lexical::LexicalIndex;
 pub use qdrant::QdrantServer;
 pub use sentences::SentenceVectors;
-pub use vector::{EdgeStore, VectorFilter, VectorPoint, VectorStore};
+pub use vector::{
+    set_exact_search_max_points, EdgeStore, VectorFilter, VectorPoint, VectorStore,
+    EXACT_SEARCH_MAX_POINTS,
+};
 
 use crate::config::{Chunking, VectorStoreKind};
 use crate::embed::{Embedder, DIM};
@@ -217,10 +220,7 @@ impl VectorBackend {
     pub fn connect(qdrant: Option<&crate::config::QdrantAddress>) -> crate::Result<VectorBackend> {
         match qdrant {
             None => Ok(VectorBackend::Edge),
-            Some(q) => Ok(VectorBackend::Qdrant(QdrantServer::connect(
-                &q.url,
-                q.api_key.clone(),
-            )?)),
+            Some(q) => Ok(VectorBackend::Qdrant(QdrantServer::connect(q)?)),
         }
     }
 }

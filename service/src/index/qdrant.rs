@@ -18,17 +18,18 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use qdrant_client::qdrant::{
-    point_id::PointIdOptions, value::Kind, vector_output::Vector, Condition, CountPointsBuilder,
-    CreateAliasBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DatetimeRange,
-    DeleteCollectionBuilder, Distance, FieldType, Filter, GetCollectionInfoRequest,
-    HnswConfigDiffBuilder, PointId, PointStruct, Query, QueryPointsBuilder, ScrollPointsBuilder,
-    SearchParamsBuilder, Timestamp, UpdateCollectionBuilder, UpsertPointsBuilder,
-    VectorParamsBuilder,
+    point_id::PointIdOptions, value::Kind, vector_output::Vector, CollectionParamsDiffBuilder,
+    Condition, CountPointsBuilder, CreateAliasBuilder, CreateCollectionBuilder,
+    CreateFieldIndexCollectionBuilder, DatetimeRange, DeleteCollectionBuilder, Distance, FieldType,
+    Filter, GetCollectionInfoRequest, HnswConfigDiffBuilder, PointId, PointStruct, Query,
+    QueryPointsBuilder, ScrollPointsBuilder, SearchParamsBuilder, Timestamp,
+    UpdateCollectionBuilder, UpsertPointsBuilder, VectorParamsBuilder,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
@@ -38,113 +39,153 @@ use super::vector::{
     HNSW_EF, UPSERT_BATCH_POINTS,
 };
 use super::{ChunkId, GenerationId};
+use crate::config::{ClusterLayout, QdrantAddress};
 use crate::embed::DIM;
 use crate::ingest::Chunk;
 use crate::Error;
 
-/// Deadline of one call to the server.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Deadline of connecting.
+/// Deadline of connecting to one node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Attempts of a call whose failure may pass (unavailable, timed out).
-const ATTEMPTS: u32 = 3;
-/// Wait before the second attempt; doubled for each further one.
+/// Attempts of a call whose failure may pass (unavailable, timed out), at
+/// least: a cluster's call may try each node once and then one more.
+const ATTEMPTS: usize = 3;
+/// Wait before trying the first node again; doubled each round.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Points read per call when a replica copies a generation.
 const SCROLL_PAGE: u32 = 1024;
 /// The collection metadata key holding the generation's manifest (JSON text).
 const MANIFEST_KEY: &str = "candor_manifest";
 
-/// A connection to one Qdrant deployment, shared by the stores of every corpus.
+/// A connection to one Qdrant deployment (a server, or several nodes of one
+/// cluster), shared by the stores of every corpus.
 pub struct QdrantServer {
-    client: Qdrant,
-    url: String,
+    /// One client per node, in the order the deployment names them.
+    nodes: Vec<(String, Qdrant)>,
+    /// The node the last call that succeeded went to, tried first.
+    preferred: AtomicUsize,
+    /// The most one call may take, every attempt included.
+    timeout: Duration,
+    layout: ClusterLayout,
     runtime: tokio::runtime::Runtime,
 }
 
 impl QdrantServer {
-    /// Connects to the server at `url` (its gRPC port, e.g.
-    /// `http://127.0.0.1:6334`) and checks that it answers.
+    /// Connects to the server or cluster `address` names (the gRPC port of each
+    /// node, e.g. `http://127.0.0.1:6334`) and checks that one node answers.
     ///
     /// # Errors
     ///
-    /// [`Error::VectorUnavailable`] naming the address and the cause when it does
-    /// not answer; [`Error::Internal`] when no runtime can be started.
-    pub fn connect(url: &str, api_key: Option<String>) -> crate::Result<Arc<QdrantServer>> {
+    /// [`Error::VectorUnavailable`] naming the addresses and the cause when none
+    /// answers; [`Error::Internal`] when no runtime can be started.
+    pub fn connect(address: &QdrantAddress) -> crate::Result<Arc<QdrantServer>> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("candor-qdrant")
             .enable_all()
             .build()
             .map_err(|e| Error::Internal(format!("cannot start the Qdrant client runtime: {e}")))?;
-        let client = {
-            // The client spawns its connection tasks on the runtime it is built in.
-            let _guard = runtime.enter();
-            Qdrant::from_url(url)
-                .api_key(api_key)
-                .timeout(CALL_TIMEOUT)
-                .connect_timeout(CONNECT_TIMEOUT)
-                .skip_compatibility_check()
-                .build()
-                .map_err(|e| Error::VectorUnavailable(format!("Qdrant at {url}: {e}")))?
-        };
+        let nodes = address
+            .urls
+            .iter()
+            .map(|url| {
+                // The client spawns its connection tasks on the runtime it is built in.
+                let _guard = runtime.enter();
+                let client = Qdrant::from_url(url)
+                    .api_key(address.api_key.clone())
+                    .timeout(address.timeout)
+                    .connect_timeout(CONNECT_TIMEOUT.min(address.timeout))
+                    .skip_compatibility_check()
+                    .build()
+                    .map_err(|e| Error::VectorUnavailable(format!("Qdrant at {url}: {e}")))?;
+                Ok((url.clone(), client))
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
+        if nodes.is_empty() {
+            return Err(Error::Internal("a Qdrant address names no node".into()));
+        }
         let server = QdrantServer {
-            client,
-            url: url.to_owned(),
+            nodes,
+            preferred: AtomicUsize::new(0),
+            timeout: address.timeout,
+            layout: address.layout,
             runtime,
         };
         server.call("health check", |c| async move { c.health_check().await })?;
         Ok(Arc::new(server))
     }
 
-    /// The address connected to.
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The addresses connected to, as messages name them.
+    pub fn url(&self) -> String {
+        let urls: Vec<&str> = self.nodes.iter().map(|(u, _)| u.as_str()).collect();
+        urls.join(", ")
     }
 
-    /// Runs one call, retrying failures that may pass; what still fails names
-    /// the server and `what` was being done.
+    /// Runs one call, within the deployment's timeout. A failure that may pass
+    /// moves the call to the next node (a cluster replicates what it holds, so
+    /// any node serves any call); once every node has failed, the next round
+    /// waits a little first. Each attempt may take at most half of the time
+    /// left, the last one all of it, so a node that hangs (stopped, cut off)
+    /// leaves time for the others. What still fails names the addresses and
+    /// what was being done.
     fn call<T, F, Fut>(&self, what: &str, f: F) -> crate::Result<T>
     where
         F: Fn(Qdrant) -> Fut,
         Fut: Future<Output = Result<T, QdrantError>> + Send + 'static,
         T: Send + 'static,
     {
+        let started = Instant::now();
+        let n = self.nodes.len();
+        let attempts = ATTEMPTS.max(n + 1);
+        let first = self.preferred.load(Ordering::Relaxed) % n;
         let mut wait = FIRST_BACKOFF;
-        let mut attempt = 1;
-        loop {
+        let mut last_error = String::new();
+        for attempt in 0..attempts {
+            let left = self.timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            // A lone server gets all the time left: there is nowhere else to go.
+            let budget = if attempt + 1 == attempts || n == 1 {
+                left
+            } else {
+                left / 2
+            };
+            let node = (first + attempt) % n;
+            let (url, client) = &self.nodes[node];
             // Spawned and awaited through a channel rather than blocked on, so
             // that a caller on another runtime's thread never nests runtimes.
             let (tx, rx) = std::sync::mpsc::channel();
-            let call = f(self.client.clone());
+            let call = f(client.clone());
             self.runtime.spawn(async move {
-                let _ = tx.send(call.await);
+                let _ = tx.send(tokio::time::timeout(budget, call).await);
             });
             let result = rx
                 .recv()
                 .map_err(|_| Error::Internal(format!("Qdrant call `{what}` panicked")))?;
             match result {
-                Ok(v) => return Ok(v),
-                Err(e) if transient(&e) && attempt < ATTEMPTS => {
-                    tracing::warn!(url = %self.url, what, attempt, error = %e, "Qdrant call failed; retrying");
-                    std::thread::sleep(wait);
-                    wait *= 2;
-                    attempt += 1;
+                Ok(Ok(v)) => {
+                    self.preferred.store(node, Ordering::Relaxed);
+                    return Ok(v);
                 }
-                Err(e) if transient(&e) => {
-                    return Err(Error::VectorUnavailable(format!(
-                        "Qdrant at {} ({what}), after {ATTEMPTS} attempts: {e}",
-                        self.url
-                    )))
+                // A node of a cluster that fails otherwise (no active replica
+                // it can reach, say) may be the sick one: another may serve.
+                Ok(Err(e)) if !(transient(&e) || (n > 1 && internal(&e))) => {
+                    return Err(Error::Vector(format!("Qdrant at {url} ({what}): {e}")))
                 }
-                Err(e) => {
-                    return Err(Error::Vector(format!(
-                        "Qdrant at {} ({what}): {e}",
-                        self.url
-                    )))
-                }
+                Ok(Err(e)) => last_error = format!("{url}: {e}"),
+                Err(_) => last_error = format!("{url}: no answer within {} ms", budget.as_millis()),
+            }
+            tracing::warn!(url = %url, what, attempt = attempt + 1, error = %last_error, "Qdrant call failed; trying again");
+            if attempt + 1 < attempts && (attempt + 1) % n == 0 {
+                std::thread::sleep(wait.min(self.timeout.saturating_sub(started.elapsed())));
+                wait *= 2;
             }
         }
+        Err(Error::VectorUnavailable(format!(
+            "Qdrant at {} ({what}) failed within {} ms: {last_error}",
+            self.url(),
+            self.timeout.as_millis()
+        )))
     }
 
     /// The alias that names the served generation of `corpus`.
@@ -174,13 +215,44 @@ impl QdrantServer {
         if self.exists(&name)? {
             return Err(Error::IndexBusy(corpus.to_owned()));
         }
+        let layout = self.layout;
         let n = name.clone();
+        // An attempt cut off by the deadline or a node's death may have
+        // created the collection all the same: a later attempt that finds it
+        // finds this build's own.
+        let tried = AtomicBool::new(false);
         self.call("create collection", move |c| {
             let request = CreateCollectionBuilder::new(n.clone())
                 .vectors_config(VectorParamsBuilder::new(DIM as u64, Distance::Cosine))
-                .hnsw_config(HnswConfigDiffBuilder::default().max_indexing_threads(1));
-            async move { c.create_collection(request).await }
+                .hnsw_config(HnswConfigDiffBuilder::default().max_indexing_threads(1))
+                .shard_number(layout.shards)
+                .replication_factor(layout.replication_factor)
+                .write_consistency_factor(layout.write_consistency);
+            let retry = tried.swap(true, Ordering::Relaxed);
+            async move {
+                match c.create_collection(request).await {
+                    Err(QdrantError::ResponseError { status })
+                        // gRPC code 6: already exists.
+                        if retry && status.code() as i32 == 6 =>
+                    {
+                        Ok(())
+                    }
+                    other => other.map(|_| ()),
+                }
+            }
         })?;
+        if layout.read_fan_out > 0 {
+            // Creation takes no fan-out; the collection's parameters do.
+            let n = name.clone();
+            self.call("set read fan-out", move |c| {
+                let request = UpdateCollectionBuilder::new(n.clone()).params(
+                    CollectionParamsDiffBuilder::default()
+                        .read_fan_out_factor(layout.read_fan_out)
+                        .read_fan_out_delay_ms(layout.read_fan_out_delay_ms),
+                );
+                async move { c.update_collection(request).await }
+            })?;
+        }
         for (field, ty) in [
             ("doc_id", FieldType::Keyword),
             ("series", FieldType::Keyword),
@@ -212,7 +284,7 @@ impl QdrantServer {
         if !self.exists(&name)? {
             return Err(Error::Vector(format!(
                 "Qdrant at {} has no collection {name} for generation {generation} of `{corpus}`; reindex the corpus",
-                self.url
+                self.url()
             )));
         }
         Ok(QdrantStore::new(self, name))
@@ -278,7 +350,7 @@ impl QdrantServer {
             .ok_or_else(|| {
                 Error::Vector(format!(
                     "Qdrant at {}: collection {name} holds no Candor manifest",
-                    self.url
+                    self.url()
                 ))
             })
     }
@@ -377,6 +449,11 @@ fn transient(e: &QdrantError) -> bool {
     }
 }
 
+/// Whether the server reports an internal error.
+fn internal(e: &QdrantError) -> bool {
+    matches!(e, QdrantError::ResponseError { status } if status.code() as i32 == 13)
+}
+
 /// Midnight UTC of a day, as the payload and filters carry dates.
 fn timestamp(d: NaiveDate) -> Timestamp {
     let seconds = d
@@ -433,7 +510,7 @@ impl QdrantStore {
                 let bad = |what: &str| {
                     Error::Vector(format!(
                         "Qdrant at {}: collection {}, point {}: {what}",
-                        self.server.url,
+                        self.server.url(),
                         self.collection,
                         out.len()
                     ))
@@ -543,7 +620,7 @@ impl VectorStore for QdrantStore {
                 other => {
                     return Err(Error::Vector(format!(
                     "Qdrant at {}: collection {} holds a point id Candor did not write: {other:?}",
-                    self.server.url, self.collection
+                    self.server.url(), self.collection
                 )))
                 }
             }
@@ -568,7 +645,9 @@ impl VectorStore for QdrantStore {
 #[cfg(test)]
 pub(crate) fn test_server(what: &str) -> Option<Arc<QdrantServer>> {
     match std::env::var("CANDOR_TEST_QDRANT_URL") {
-        Ok(url) => Some(QdrantServer::connect(&url, None).expect("the test Qdrant answers")),
+        Ok(url) => Some(
+            QdrantServer::connect(&QdrantAddress::server(&url)).expect("the test Qdrant answers"),
+        ),
         Err(_) => {
             let peer =
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bin/qdrant");
@@ -661,10 +740,64 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
-        match QdrantServer::connect(&url, None) {
+        match QdrantServer::connect(&QdrantAddress::server(&url)) {
             Err(Error::VectorUnavailable(m)) => assert!(m.contains(&url), "{m}"),
             Err(e) => panic!("expected VectorUnavailable, got {e}"),
             Ok(_) => panic!("connected to a closed port"),
         }
+    }
+
+    #[test]
+    fn a_node_that_hangs_gives_its_calls_to_the_next_within_the_timeout() -> crate::Result<()> {
+        let Ok(good) = std::env::var("CANDOR_TEST_QDRANT_URL") else {
+            // Says why it is skipped, or fails where a server should be.
+            assert!(server().is_none());
+            return Ok(());
+        };
+        // A node that takes connections and never answers, as a stopped
+        // process does, then one that is gone, then the real server.
+        let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let gone = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let mut address =
+            QdrantAddress::server(&format!("http://{}", hanging.local_addr().unwrap()));
+        address.urls.push(gone);
+        address.urls.push(good.clone());
+        address.timeout = Duration::from_secs(4);
+        let started = Instant::now();
+        let server = QdrantServer::connect(&address)?;
+        assert!(
+            started.elapsed() < address.timeout,
+            "{:?}",
+            started.elapsed()
+        );
+        // Later calls go straight to the node that answered.
+        let started = Instant::now();
+        assert_eq!(server.served("nothing-here")?, None);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+
+        // With no node answering, a call fails within the timeout, naming them.
+        address.urls.pop();
+        address.timeout = Duration::from_millis(1500);
+        let started = Instant::now();
+        match QdrantServer::connect(&address) {
+            Err(Error::VectorUnavailable(m)) => {
+                assert!(m.contains(&address.urls[0]) && m.contains("1500 ms"), "{m}")
+            }
+            Err(e) => panic!("expected VectorUnavailable, got {e}"),
+            Ok(_) => panic!("connected to no server"),
+        }
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(1400) && took < Duration::from_millis(2500),
+            "{took:?}"
+        );
+        drop(hanging);
+        Ok(())
     }
 }

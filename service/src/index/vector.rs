@@ -6,6 +6,7 @@
 //! nothing about text, fusion or HTTP.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use chrono::NaiveDate;
@@ -40,7 +41,19 @@ pub(super) const HNSW_EF: usize = 256;
 /// candidates fusion normalises over, which reorders the top 10 of about one
 /// SciFact query in nine; the exact scan gives every backend the same answer,
 /// for about 3 ms more per query at 11,000 chunks. Larger stores use HNSW.
-pub(super) const EXACT_SEARCH_MAX_POINTS: usize = 20_000;
+pub const EXACT_SEARCH_MAX_POINTS: usize = 20_000;
+
+/// The bound in force: [`EXACT_SEARCH_MAX_POINTS`] unless an evaluation set
+/// another with [`set_exact_search_max_points`].
+static EXACT_MAX: AtomicUsize = AtomicUsize::new(EXACT_SEARCH_MAX_POINTS);
+
+/// Searches stores of at most `points` points exactly from now on (0: every
+/// store approximately), in this process. For evaluations that compare the
+/// approximate search of two stores (`candor eval beir --exact-max-points 0`);
+/// a store decides at its first search, so set it before any is opened.
+pub fn set_exact_search_max_points(points: usize) {
+    EXACT_MAX.store(points, Ordering::Relaxed);
+}
 
 /// Whether a store of `count()` points is searched exactly; counted once, at the
 /// first search (stores are written before they are searched).
@@ -51,7 +64,7 @@ pub(super) fn exact_search(
     if let Some(exact) = cell.get() {
         return Ok(*exact);
     }
-    let exact = count()? <= EXACT_SEARCH_MAX_POINTS;
+    let exact = count()? <= EXACT_MAX.load(Ordering::Relaxed);
     Ok(*cell.get_or_init(|| exact))
 }
 
