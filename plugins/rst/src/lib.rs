@@ -588,6 +588,15 @@ fn paragraph<S: Sink>(subs: &Subs, lines: &[&str], i: usize, depth: usize, sink:
         )));
         return end;
     }
+    // "... can be specified as" then `::` alone: the paragraph introduces the
+    // literal block as "as::" would, so it reads as "as:" does, and the code
+    // after it goes with it.
+    let introduces = lines.get(skip_blank(lines, j)).map(|l| l.trim()) == Some("::");
+    let raw = if introduces && !raw.ends_with(['.', ':', ';', '!', '?']) {
+        raw + ":"
+    } else {
+        raw
+    };
     if let Some(b) = para(subs, &raw) {
         sink.block(b);
     }
@@ -1691,6 +1700,12 @@ A user wants to run:
 
 $ restic backup --exclude \"~/documents\" ~
 
+The repository at port 2222 can be specified as
+
+::
+
+    sftp://user@[::1]:2222//srv/restic-repo
+
 Done.
 ";
         assert_eq!(
@@ -1722,6 +1737,10 @@ Or like this
 A user wants to run:
 
     $ restic backup --exclude \"~/documents\" ~
+
+The repository at port 2222 can be specified as:
+
+    sftp://user@[::1]:2222//srv/restic-repo
 
 Done."
                     .into()

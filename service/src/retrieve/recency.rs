@@ -121,6 +121,9 @@ const RELEASE_PHRASES: [&str; 9] = [
     "version added",
     "release added",
 ];
+/// Words of a question that asks whether, and so in which release, a fault was
+/// fixed.
+const FIX_WORDS: [&str; 5] = ["fixed", "patched", "bug", "bugfix", "regression"];
 /// Words of a question that asks when something began.
 const ORIGIN_WORDS: [&str; 12] = [
     "first",
@@ -308,8 +311,13 @@ pub fn intent(question: &str) -> Intent {
     // "Which Go version do I need?" asks what something requires, not which
     // release did something.
     let requirement = words.iter().any(|w| REQUIREMENT_WORDS.contains(w));
+    // "... shows snapshots a day early. fixed?" and "bug?" ask which release
+    // fixed it; "how do I fix ..." asks how.
+    let asks_fix = words.iter().any(|w| FIX_WORDS.contains(w))
+        && !matches!(words.first(), Some(&"how" | &"why"));
     let asks_release = !requirement
-        && (RELEASE_PHRASES.iter().any(|p| lower.contains(p))
+        && (asks_fix
+            || RELEASE_PHRASES.iter().any(|p| lower.contains(p))
             || (latest
                 && words.iter().enumerate().any(|(j, w)| {
                     // "In the current release" sets the time of another
@@ -534,6 +542,8 @@ mod tests {
             "what was the most recent release as of 2024",
             "what was the first restic version that shipped the dump command?",
             "Which release introduced copy targets for S3-compatible storage?",
+            "restore hung on a locked repo - has that been fixed?",
+            "backup --stdin reads nothing with a pipe, bug?",
         ] {
             assert!(intent(q).asks_release, "{q}");
         }
@@ -544,6 +554,7 @@ mod tests {
             "Which Go version do I need to compile restic from source?",
             "When does the nightly prune run in the current release?",
             "What was the minimum kernel version for the server in 2024?",
+            "How do I report a bug?",
         ] {
             assert!(!intent(q).asks_release, "{q}");
         }
