@@ -1,0 +1,199 @@
+//! Release notes parsed by the release-notes plugin: the latest version, the
+//! release that holds a fact across a series, and a guardrail refused as a
+//! parser.
+
+use candor_e2e::cli::{candor, candor_ok, index_argv, index_report};
+use candor_e2e::files::{copy_fixture, write};
+use candor_e2e::http::post;
+use candor_e2e::server::serve;
+use serde_json::json;
+
+#[test]
+fn release_notes_parsed_by_the_plugin_answer_the_latest_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = tmp.path().join("corpora/releases");
+    copy_fixture("release_notes/releases", &c);
+    let report = index_report(tmp.path(), &c, &data);
+    assert_eq!(
+        (
+            report["documents"].as_u64(),
+            report["files_failed"].as_u64()
+        ),
+        (Some(3), Some(0)),
+        "{report}"
+    );
+
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let ask = |q: &str| {
+        post(
+            &server.base,
+            "/v1/answer",
+            &json!({"question": q}).to_string(),
+        )
+        .1
+    };
+    let latest = ask("What is the latest version?");
+    assert_eq!(latest["status"], "answered", "{latest}");
+    let first = &latest["citations"][0];
+    assert_eq!(
+        (
+            first["doc_id"].as_str(),
+            first["title"].as_str(),
+            first["date"].as_str(),
+            first["metadata"]["version"].as_str()
+        ),
+        (
+            Some("notes/CHANGELOG.md#2.4.0"),
+            Some("Ferrule 2.4.0"),
+            Some("2026-09-14"),
+            Some("2.4.0")
+        ),
+        "{latest}"
+    );
+    assert!(
+        latest["answer"].as_str().unwrap().contains("2.4.0"),
+        "{latest}"
+    );
+    // An older entry still answers for what it introduced.
+    let s3 = ask("Which version added S3-compatible object storage?");
+    assert_eq!(
+        s3["citations"][0]["doc_id"], "notes/CHANGELOG.md#2.2.0",
+        "{s3}"
+    );
+
+    // A guardrail named as a parser is refused, naming the entry.
+    write(
+        &c.join("corpus.toml"),
+        include_str!("../fixtures/release_notes/parser_is_a_guardrail.toml"),
+    );
+    let out = candor(tmp.path(), &index_argv(&c, &data, &[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("sources[0].parser.plugin")
+            && err.contains("is a guardrail, not a parser"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_release_series_answers_from_the_release_that_holds_the_fact_and_the_newest_for_latest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let c = tmp.path().join("corpora/kiln");
+    // A changelog in restic's form: one `Changelog for` heading per release, a
+    // summary, and details with one indented entry each, some with Markdown links.
+    copy_fixture("release_notes/kiln", &c);
+    let report = index_report(tmp.path(), &c, &data);
+    assert_eq!(
+        (
+            report["documents"].as_u64(),
+            report["files_failed"].as_u64()
+        ),
+        (Some(6), Some(0)),
+        "{report}"
+    );
+    // Calibration questions: in.jsonl and unanswerable.jsonl, and the answer
+    // tests' off-topic ones.
+    copy_fixture("release_notes/kiln_questions", tmp.path());
+    write(
+        &tmp.path().join("off.jsonl"),
+        include_str!("../fixtures/answer/off_topic.jsonl"),
+    );
+    let arg = |p: &str| tmp.path().join(p).to_str().unwrap().to_owned();
+    candor_ok(
+        tmp.path(),
+        &[
+            "calibrate",
+            "--corpus",
+            c.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--in-scope",
+            &arg("in.jsonl"),
+            "--unanswerable",
+            &arg("unanswerable.jsonl"),
+            "--out-of-scope",
+            &arg("off.jsonl"),
+        ],
+    );
+
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let ask = |q: &str| {
+        post(
+            &server.base,
+            "/v1/answer",
+            &json!({"question": q, "corpus": "kiln"}).to_string(),
+        )
+        .1
+    };
+    // A fact of an old release is cited from that release, whose version the
+    // answer names, however many newer releases there are.
+    let rewrite = ask("Which version introduced the rewrite command?");
+    assert_eq!(rewrite["status"], "answered", "{rewrite}");
+    assert_eq!(
+        rewrite["citations"][0]["doc_id"], "notes/CHANGELOG.md#0.7.0",
+        "{rewrite}"
+    );
+    assert!(
+        rewrite["answer"].as_str().unwrap().contains("0.7.0"),
+        "{rewrite}"
+    );
+    // "Most recent", "newest" and "latest" all mean the newest release.
+    for q in [
+        "What is the most recent release?",
+        "newest kiln version?",
+        "what's new in the latest release",
+    ] {
+        let a = ask(q);
+        assert_eq!(
+            a["citations"][0]["doc_id"], "notes/CHANGELOG.md#0.11.0",
+            "{q}: {a}"
+        );
+    }
+    // "The latest release" is answered by naming it.
+    let latest = ask("What is the latest kiln release?");
+    assert!(
+        latest["answer"].as_str().unwrap().contains("0.11.0"),
+        "{latest}"
+    );
+    // A question about a whole release is answered by its summary, after the
+    // sentence that names it, not by the template every release repeats.
+    let whole = ask("What's in kiln 0.9.0?");
+    let text = whole["answer"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("0.9.0")
+            && text.contains("Retry failed uploads")
+            && !text.contains("The following sections"),
+        "{whole}"
+    );
+    // An entry whose title is a Markdown link is quoted as its text.
+    let mount = ask("which release added the mount command?");
+    assert_eq!(
+        mount["citations"][0]["doc_id"], "notes/CHANGELOG.md#0.6.0",
+        "{mount}"
+    );
+    let text = mount["answer"].as_str().unwrap();
+    assert!(
+        text.contains("mount command")
+            && !text.contains("](")
+            && !text.contains("http")
+            && !text.contains('`'),
+        "{mount}"
+    );
+    // On topic, but no release holds it: declined, saying what is covered.
+    let tape = ask("Which kiln release added support for LTO tape drives?");
+    assert_eq!(
+        (tape["status"].as_str(), tape["reason"].as_str()),
+        (Some("unsupported"), Some("insufficient_evidence")),
+        "{tape}"
+    );
+    assert!(
+        tape["message"]
+            .as_str()
+            .unwrap()
+            .contains("Release notes of kiln"),
+        "{tape}"
+    );
+}
