@@ -54,6 +54,7 @@ pub mod metrics;
 pub mod plugins;
 pub mod printable;
 pub mod retrieve;
+pub mod service;
 pub mod sync;
 
 pub use error::Error;
@@ -71,11 +72,11 @@ mod layering_tests {
 
     use std::path::{Path, PathBuf};
 
-    /// Stages in pipeline order; `eval` and `feedback` consume answers, and `api`
-    /// serves them all.
+    /// Stages in pipeline order; `eval` and `feedback` consume answers, `service`
+    /// assembles the engine, and `api` serves it.
     /// Modules outside the list (`error`, `cache`, `ids`, `jsonl`, `metrics`,
     /// `printable`, `sync`) are shared utilities.
-    const STAGES: [(&str, usize); 10] = [
+    const STAGES: [(&str, usize); 11] = [
         ("config", 0),
         ("plugins", 1),
         ("ingest", 2),
@@ -85,7 +86,8 @@ mod layering_tests {
         ("answer", 6),
         ("eval", 7),
         ("feedback", 7),
-        ("api", 8),
+        ("service", 8),
+        ("api", 9),
     ];
 
     fn rust_files(dir: &Path) -> Vec<PathBuf> {

@@ -756,7 +756,7 @@ fn same_place(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{build, BuildInput, CorpusStore, Mode, VectorBackend};
+    use crate::index::{build, BuildInput, CorpusStore, Mode, Sentences, VectorBackend};
     use crate::ingest::Document;
 
     /// The answer composed for `question` from one document of `text`, with
@@ -782,7 +782,14 @@ mod tests {
             bytes.as_bytes(),
             Box::new(move || Ok(vec![doc.clone()])),
         );
-        build(&store, vec![input], Mode::Full, &e, &chunker, &())?;
+        build(
+            &store,
+            vec![input],
+            (Mode::Full, Sentences::Embed),
+            &e,
+            &chunker,
+            &(),
+        )?;
         let gen = store.open_current()?;
         let ranked: Vec<Scored<ChunkId>> = (0..gen.chunks.len())
             .map(|i| Scored {

@@ -37,11 +37,11 @@ use candor::answer::{Answerer, Calibrations};
 use candor::config::{Assets, Corpus, Deployment, Fusion, QdrantAddress, DEPLOYMENT_ENV};
 use candor::embed::Embedder;
 use candor::eval::beir;
-use candor::index::jobs::Jobs;
 use candor::index::{self, BuildReport, VectorBackend};
 use candor::printable::escape;
 use candor::retrieve::corpora::{discover_corpora, Corpora, Query, SearchResult};
 use candor::retrieve::Mode;
+use candor::service::{Service, Settings};
 use clap::{Parser, Subcommand};
 use progress::CliProgress;
 
@@ -89,41 +89,6 @@ impl Deployed {
         }
         let v = VectorBackend::connect(self.qdrant.as_ref())?;
         Ok(self.vectors.get_or_init(|| v).clone())
-    }
-}
-
-/// Runs `load` until it succeeds or fails for another reason than a shared
-/// vector store not answering, or (with `shared`) not holding a generation yet
-/// that another replica is expected to publish. Each such failure is logged with
-/// the cause and given to `waiting` (which `/readyz` shows), and the server
-/// stays unready meanwhile.
-fn until_available<T>(
-    shared: bool,
-    waiting: &dyn Fn(Option<String>),
-    mut load: impl FnMut() -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let mut wait = std::time::Duration::from_secs(1);
-    loop {
-        let why = match load() {
-            Err(e) => match e.downcast_ref::<candor::Error>() {
-                Some(candor::Error::VectorUnavailable(_)) => {
-                    (e, "the vector store does not answer; not ready")
-                }
-                Some(candor::Error::NotIndexed(_)) if shared => (
-                    e,
-                    "no generation published yet; not ready until a replica indexes the corpus",
-                ),
-                _ => return Err(e),
-            },
-            ok => {
-                waiting(None);
-                return ok;
-            }
-        };
-        tracing::warn!(error = %why.0, retry_in_seconds = wait.as_secs(), "{}", why.1);
-        waiting(Some(format!("{}: {}", why.1, why.0)));
-        std::thread::sleep(wait);
-        wait = (wait * 2).min(std::time::Duration::from_secs(10));
     }
 }
 
@@ -438,6 +403,11 @@ enum EvalCommand {
         /// approximately (HNSW); 0 compares stores on their approximate search.
         #[arg(long, default_value_t = candor::index::EXACT_SEARCH_MAX_POINTS)]
         exact_max_points: usize,
+        /// Index without the sentence vectors the extractive composer reads:
+        /// ranking never reads them, and they cost several times the chunks'
+        /// own embedding. The indexing figures then leave that work out.
+        #[arg(long)]
+        no_sentence_vectors: bool,
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -610,6 +580,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     save_run,
                     compare_run,
                     exact_max_points,
+                    no_sentence_vectors,
                     json,
                 },
         } => {
@@ -639,6 +610,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 raw_sample,
                 save_run,
                 compare_run,
+                sentences: if no_sentence_vectors {
+                    candor::index::Sentences::Skip
+                } else {
+                    candor::index::Sentences::Embed
+                },
             };
             eval_cmd(&data, &opts, json)
         }
@@ -808,36 +784,14 @@ fn load_answerer(
     vectors: &VectorBackend,
     calibrations: Calibrations,
 ) -> anyhow::Result<Arc<Answerer>> {
-    answerer_with(
+    let settings = Settings::new(PathBuf::new(), data_dir.to_path_buf());
+    Ok(candor::service::answerer(
         corpora,
-        data_dir,
+        &settings,
         vectors,
         Arc::new(embedder()?),
         calibrations,
-        (candor::answer::DEFAULT_MAX_QUESTION_CHARS, None),
-    )
-}
-
-/// The engine over the given corpora, with a model already loaded.
-fn answerer_with(
-    corpora: Vec<Corpus>,
-    data_dir: &Path,
-    vectors: &VectorBackend,
-    embedder: Arc<Embedder>,
-    calibrations: Calibrations,
-    (max_question_chars, max_pending): (usize, Option<usize>),
-) -> anyhow::Result<Arc<Answerer>> {
-    let corpora = Corpora::open(corpora, data_dir, vectors, embedder)?;
-    let mut answerer = Answerer::new(
-        Arc::new(corpora),
-        &data_dir.join(candor::plugins::CACHE_DIR),
-        calibrations,
-    )?
-    .with_max_question_chars(max_question_chars);
-    if let Some(max) = max_pending {
-        answerer = answerer.with_max_pending(max);
-    }
-    Ok(Arc::new(answerer))
+    )?)
 }
 
 fn serve_cmd(args: &ServeArgs, deployed: &Deployed) -> anyhow::Result<()> {
@@ -911,64 +865,40 @@ fn load_state(
     (cors_origins, keys): (Vec<candor::api::Origin>, Option<PathBuf>),
     (max_question_chars, max_pending): (usize, Option<usize>),
 ) -> anyhow::Result<candor::api::AppState> {
-    let data_dir = &place.data_dir;
-    let corpora = discover_corpora(&place.corpora)?;
     // Before the model loads: a bad keys file fails the start at once.
     let keys = match keys {
         Some(path) => {
+            let corpora = discover_corpora(&place.corpora)?;
             let names = corpora.iter().map(|c| c.config.name.clone());
             let ring = candor::api::Keyring::load(&path, names).map_err(anyhow::Error::msg)?;
             Some(Arc::new(ring))
         }
         None => None,
     };
-    let embedder = Arc::new(embedder()?);
-    let (vectors, answerer) = until_available(deployed.qdrant.is_some(), waiting, || {
-        let vectors = deployed.vectors()?;
-        let answerer = answerer_with(
-            corpora.clone(),
-            data_dir,
-            &vectors,
-            embedder.clone(),
-            Calibrations::Load,
-            (max_question_chars, max_pending),
-        )?;
-        Ok((vectors, answerer))
-    })?;
-    if let Some(q) = &deployed.qdrant {
-        answerer
-            .corpora()
-            .follow_every(std::time::Duration::from_secs(q.follow_seconds))?;
-        tracing::info!(urls = %q.urls.join(", "), every_seconds = q.follow_seconds, "vectors on a Qdrant server; following the generations it serves");
-    }
-    let jobs = Jobs::new(
-        data_dir.to_path_buf(),
-        vectors,
-        answerer.corpora().embedder().clone(),
-    );
-    for (name, served) in answerer.corpora().iter() {
-        if let Some(w) = &served.config.watch {
-            jobs.watch(
-                served.corpus(),
-                std::time::Duration::from_secs(w.interval_seconds),
-                Arc::new(answerer.corpora().reloader(name)),
-            )?;
-            tracing::info!(corpus = %name, every_seconds = w.interval_seconds, "watching for changed files");
-        }
-    }
+    let service = Service::open(
+        &Settings {
+            corpora: place.corpora.clone(),
+            data_dir: place.data_dir.clone(),
+            qdrant: deployed.qdrant.clone(),
+            max_question_chars,
+            max_pending,
+        },
+        waiting,
+    )?;
     let admin = match std::env::var(ADMIN_TOKEN_ENV) {
-        Ok(token) if !token.is_empty() => Some(Arc::new(candor::api::Admin::new(&token, jobs))),
+        Ok(token) if !token.is_empty() => {
+            Some(Arc::new(candor::api::Admin::new(&token, service.jobs)))
+        }
         _ => {
             tracing::warn!("admin routes are disabled: {ADMIN_TOKEN_ENV} is not set");
             None
         }
     };
-    let feedback = candor::feedback::Store::open(data_dir)?;
     Ok(candor::api::AppState {
-        answerer,
+        answerer: service.answerer,
         max_question_chars,
         admin,
-        feedback: Some(Arc::new(feedback)),
+        feedback: Some(service.feedback),
         cors_origins,
         keys,
     })

@@ -45,6 +45,9 @@ pub struct Options {
     pub save_run: Option<PathBuf>,
     /// Compare each query's top 10 documents with a run saved earlier.
     pub compare_run: Option<PathBuf>,
+    /// Whether a new index embeds its chunks' sentences (as a served corpus
+    /// does, so that indexing figures compare); ranking never reads them.
+    pub sentences: index::Sentences,
 }
 
 /// One query's top 10 documents, as `save_run` writes them.
@@ -258,7 +261,7 @@ pub fn ensure_index(
     dir: &Path,
     data_dir: &Path,
     vectors: &VectorBackend,
-    chunking: Chunking,
+    (chunking, sentences): (Chunking, index::Sentences),
     embedder: &Embedder,
     progress: &dyn Progress,
 ) -> crate::Result<(CorpusStore, IndexFigures)> {
@@ -287,7 +290,7 @@ pub fn ensure_index(
     let report = index::build(
         &store,
         corpus_inputs(&corpus_path, &text)?,
-        index::Mode::Incremental,
+        (index::Mode::Incremental, sentences),
         embedder,
         &chunker,
         progress,
@@ -377,7 +380,7 @@ pub fn run(
         dir,
         &opts.data_dir,
         &opts.vectors,
-        opts.chunking,
+        (opts.chunking, opts.sentences),
         embedder,
         progress,
     )?;

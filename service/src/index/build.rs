@@ -53,6 +53,17 @@ impl std::str::FromStr for Mode {
     }
 }
 
+/// Whether a build embeds the sentences of each chunk, which the extractive
+/// composer compares with the question. A build that only ranks (`candor eval
+/// beir`) skips them: they cost several times the chunks' own embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sentences {
+    /// Embed each distinct sentence of the new chunks.
+    Embed,
+    /// Store no sentence vectors.
+    Skip,
+}
+
 /// Parses one input into its documents (a file may hold several).
 pub type ParseFn = Box<dyn FnOnce() -> crate::Result<Vec<Document>> + Send>;
 
@@ -316,7 +327,7 @@ fn current_keys(store: &CorpusStore) -> crate::Result<std::collections::HashSet<
 pub fn build(
     store: &CorpusStore,
     mut inputs: Vec<BuildInput>,
-    mode: Mode,
+    (mode, sentences): (Mode, Sentences),
     embedder: &Embedder,
     chunker: &Chunker,
     progress: &dyn Progress,
@@ -469,13 +480,14 @@ pub fn build(
     // repeat sentences, and identical lines recur across documents.
     let mut sentence_texts: Vec<String> = Vec::new();
     let mut known: HashMap<String, usize> = HashMap::new();
+    let wanted = sentences == Sentences::Embed;
     let per_chunk: Vec<Vec<Option<usize>>> = pending
         .iter()
         .map(|&(s, c)| {
             sentences::embedded_texts(&slots[s].chunks[c])
                 .into_iter()
                 .map(|t| {
-                    t.map(|t| {
+                    t.filter(|_| wanted).map(|t| {
                         let next = sentence_texts.len();
                         *known.entry(t.clone()).or_insert_with(|| {
                             sentence_texts.push(t);
@@ -918,7 +930,14 @@ pub fn index_corpus(
             }),
         });
     }
-    build(&store, inputs, mode, embedder, &chunker, progress)
+    build(
+        &store,
+        inputs,
+        (mode, Sentences::Embed),
+        embedder,
+        &chunker,
+        progress,
+    )
 }
 
 #[cfg(test)]
@@ -1015,7 +1034,7 @@ mod tests {
                 "a",
                 "To restore a file, open the repository. Encryption keeps it skipped by nobody.",
             )],
-            Mode::Full,
+            (Mode::Full, Sentences::Embed),
             &e,
             &chunker,
             &(),
@@ -1055,7 +1074,7 @@ mod tests {
                 input("a", "Honey bees make wax. Tides rise twice a day."),
                 input("b", "Honey bees make wax. Iron rusts in wet air."),
             ],
-            Mode::Full,
+            (Mode::Full, Sentences::Embed),
             &e,
             &chunker,
             &(),
@@ -1104,7 +1123,7 @@ mod tests {
                 input("a", "Honey bees make wax. Tides rise twice a day."),
                 input("b", "Honey bees make wax. Salt water corrodes steel."),
             ],
-            Mode::Incremental,
+            (Mode::Incremental, Sentences::Embed),
             &e,
             &chunker,
             &(),
@@ -1121,6 +1140,21 @@ mod tests {
         assert!(own.is_some_and(|s| s > 0.98), "{own:?}");
         let steel = closeness(&gen, "b", "Salt water corrodes steel.", "steel corrosion")?;
         assert!(steel.is_some_and(|s| s > 0.5), "{steel:?}");
+        drop(gen);
+
+        // A build for ranking alone embeds no sentence, and stores none.
+        let r = build(
+            &store,
+            vec![input("c", "Glaciers carve valleys. Owls hunt at night.")],
+            (Mode::Full, Sentences::Skip),
+            &e,
+            &chunker,
+            &(),
+        )?;
+        assert_eq!((r.chunks, r.sentences_embedded), (1, 0));
+        let gen = store.open_current()?;
+        let q = e.embed_one("Owls hunt at night.")?;
+        assert_eq!(gen.sentences.similarity(ChunkId(0), 1, &q), None);
         Ok(())
     }
 
@@ -1140,7 +1174,14 @@ mod tests {
         let store = CorpusStore::new(dir.path(), name, backend);
         let mut inputs: Vec<BuildInput> = DOCS.iter().map(|(k, t)| input(k, t)).collect();
         inputs.push(failing("broken"));
-        let r = build(&store, inputs, Mode::Full, &e, &chunker, &())?;
+        let r = build(
+            &store,
+            inputs,
+            (Mode::Full, Sentences::Embed),
+            &e,
+            &chunker,
+            &(),
+        )?;
         assert_eq!(
             (
                 r.generation,
@@ -1164,7 +1205,14 @@ mod tests {
             input("bees", DOCS[0].1),
             input("tides", "Spring tides follow the full moon."),
         ];
-        let r = build(&store, inputs, Mode::Incremental, &e, &chunker, &())?;
+        let r = build(
+            &store,
+            inputs,
+            (Mode::Incremental, Sentences::Embed),
+            &e,
+            &chunker,
+            &(),
+        )?;
         assert_eq!(
             (
                 r.files_changed,
@@ -1209,13 +1257,20 @@ mod tests {
         build(
             &embedded,
             vec![input("other", "Unrelated text.")],
-            Mode::Full,
+            (Mode::Full, Sentences::Embed),
             &e,
             &chunker,
             &(),
         )?;
         let inputs = DOCS.iter().map(|(k, t)| input(k, t)).collect();
-        build(&builder, inputs, Mode::Full, &e, &chunker, &())?;
+        build(
+            &builder,
+            inputs,
+            (Mode::Full, Sentences::Embed),
+            &e,
+            &chunker,
+            &(),
+        )?;
         match CorpusStore::new(a.path(), name, &VectorBackend::Edge).open_current() {
             Err(Error::Vector(m)) => assert!(m.contains("deployment"), "{m}"),
             other => panic!("opened a Qdrant generation as embedded: {:?}", other.err()),
@@ -1234,7 +1289,14 @@ mod tests {
         // the server keeps the two newest collections.
         for text in ["Spring tides follow the full moon.", "Neap tides are weak."] {
             let inputs = vec![input("bees", DOCS[0].1), input("tides", text)];
-            build(&builder, inputs, Mode::Incremental, &e, &chunker, &())?;
+            build(
+                &builder,
+                inputs,
+                (Mode::Incremental, Sentences::Embed),
+                &e,
+                &chunker,
+                &(),
+            )?;
         }
         assert_eq!(replica.follow()?, Some(GenerationId(3)));
         let gen = replica.open_current()?;
@@ -1245,7 +1307,14 @@ mod tests {
         );
         // A replica with a copy builds the next generation after the server's.
         let inputs = DOCS.iter().map(|(k, t)| input(k, t)).collect();
-        let r = build(&replica, inputs, Mode::Incremental, &e, &chunker, &())?;
+        let r = build(
+            &replica,
+            inputs,
+            (Mode::Incremental, Sentences::Embed),
+            &e,
+            &chunker,
+            &(),
+        )?;
         assert_eq!(r.generation, GenerationId(4));
         assert_eq!(builder.follow()?, Some(GenerationId(4)));
         Ok(())
@@ -1260,7 +1329,7 @@ mod tests {
         build(
             &store,
             DOCS.iter().map(|(k, t)| input(k, t)).collect(),
-            Mode::Full,
+            (Mode::Full, Sentences::Embed),
             &e,
             &first,
             &(),
@@ -1275,7 +1344,7 @@ mod tests {
         let r = build(
             &store,
             DOCS.iter().map(|(k, t)| input(k, t)).collect(),
-            Mode::Incremental,
+            (Mode::Incremental, Sentences::Embed),
             &e,
             &other,
             &(),
@@ -1292,7 +1361,7 @@ mod tests {
         let r = build(
             &store,
             vec![input("bees", DOCS[0].1)],
-            Mode::Full,
+            (Mode::Full, Sentences::Embed),
             &e,
             &other,
             &(),
@@ -1308,14 +1377,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
         let held = store.lock_builds()?;
-        let r = build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &());
+        let r = build(
+            &store,
+            vec![input("a", "x")],
+            (Mode::Full, Sentences::Embed),
+            &e,
+            &chunker,
+            &(),
+        );
         assert!(
             matches!(r, Err(Error::IndexBusy(ref name)) if name == "t"),
             "{r:?}"
         );
         drop(held);
         assert_eq!(
-            build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &())?.generation,
+            build(
+                &store,
+                vec![input("a", "x")],
+                (Mode::Full, Sentences::Embed),
+                &e,
+                &chunker,
+                &()
+            )?
+            .generation,
             GenerationId(1)
         );
         Ok(())
@@ -1333,7 +1417,14 @@ mod tests {
             let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge).keeping(keep);
             let runs = if keep == 1 { 3 } else { 2 };
             for _ in 0..runs {
-                build(&store, vec![input("a", "x")], Mode::Full, &e, &chunker, &())?;
+                build(
+                    &store,
+                    vec![input("a", "x")],
+                    (Mode::Full, Sentences::Embed),
+                    &e,
+                    &chunker,
+                    &(),
+                )?;
             }
             assert_eq!(store.generation_ids()?, expected, "keeping {keep}");
         }
@@ -1349,7 +1440,7 @@ mod tests {
         let r = build(
             &store,
             vec![input("a", "x"), input("a", "y")],
-            Mode::Full,
+            (Mode::Full, Sentences::Embed),
             &e,
             &chunker,
             &(),
@@ -1480,7 +1571,7 @@ mod tests {
         let report = build(
             &store,
             vec![input("a#b.txt", "Bees hum."), keyed],
-            Mode::Full,
+            (Mode::Full, Sentences::Embed),
             &e,
             &chunker,
             &(),

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use build::{
     build, index_corpus, pending_changes, sha256_hex, write_vectors, write_vectors_with,
-    BuildInput, BuildReport, Mode, Progress, ProgressEvent,
+    BuildInput, BuildReport, Mode, Progress, ProgressEvent, Sentences,
 };
 pub use lexical::LexicalIndex;
 pub use qdrant::QdrantServer;
