@@ -759,6 +759,9 @@ async fn feedback(
 }
 
 #[cfg(test)]
+mod route_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -175,35 +175,13 @@ mod tests {
     #[test]
     fn a_service_opens_indexed_corpora_and_refuses_one_never_indexed() {
         let dir = tempfile::tempdir().unwrap();
-        let corpora = dir.path().join("corpora");
-        let notes = corpora.join("notes");
-        std::fs::create_dir_all(notes.join("docs")).unwrap();
-        std::fs::write(
-            notes.join("corpus.toml"),
-            "name = \"notes\"\nscope = \"Maintenance windows.\"\n\n[[sources]]\npath = \"docs\"\nglob = \"*.md\"\n",
-        )
-        .unwrap();
-        std::fs::write(
-            notes.join("docs/windows.md"),
-            "# Windows\n\nThe cluster is patched on the first Sunday of each month.\n",
-        )
-        .unwrap();
-        let settings = Settings::new(corpora.clone(), dir.path().join("data"));
+        let never = Settings::new(dir.path().join("corpora"), dir.path().join("data"));
+        let settings = crate::test_utils::indexed_notes(dir.path());
+        std::fs::remove_dir_all(&settings.data_dir).unwrap();
+        let refused = Service::open(&never, &|_| {}).err().unwrap();
+        assert!(matches!(refused, Error::NotIndexed(_)), "{refused}");
 
-        let never = Service::open(&settings, &|_| {}).err().unwrap();
-        assert!(matches!(never, Error::NotIndexed(_)), "{never}");
-
-        let corpus = crate::config::Corpus::load(&notes).unwrap();
-        let embedder = crate::test_utils::embedder();
-        crate::index::index_corpus(
-            &corpus,
-            &settings.data_dir,
-            &VectorBackend::Edge,
-            crate::index::Mode::Full,
-            &embedder,
-            &(),
-        )
-        .unwrap();
+        let settings = crate::test_utils::indexed_notes(dir.path());
         let service = Service::open(&settings, &|_| {}).unwrap();
         let names: Vec<String> = service
             .answerer
