@@ -61,6 +61,25 @@ pub enum Error {
     /// A request was malformed (empty query, bad parameter).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A question with no word in it.
+    #[error("`question` is empty")]
+    EmptyQuestion,
+    /// A question longer than the engine takes.
+    #[error("`question` has {chars} characters; the limit is {max}")]
+    QuestionTooLong {
+        /// Its length, in characters.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A `top_k` outside its range.
+    #[error("`top_k` must be in 1..={max}, got {got}")]
+    InvalidTopK {
+        /// The value asked for.
+        got: usize,
+        /// The largest allowed.
+        max: usize,
+    },
     /// The embedding model failed at run time.
     #[error("embedding failed: {0}")]
     Embed(String),

@@ -54,6 +54,9 @@ pub const ANSWER_CACHE_ENTRIES: usize = 4096;
 /// Largest `top_k` (evidence chunks read by the composer) a question may ask for.
 pub const MAX_TOP_K: usize = 20;
 
+/// Largest number of results a search may ask for.
+pub const MAX_SEARCH_RESULTS: usize = 100;
+
 /// The built-in calibration used for a corpus without its own: fitted with
 /// `candor calibrate` on BEIR SciFact train questions against half of the FiQA
 /// probes. Every answer it decides carries a warning.
@@ -70,6 +73,35 @@ pub struct Question<'a> {
     pub as_of: Option<NaiveDate>,
     /// Evidence chunks the composer reads; None uses the corpus setting.
     pub top_k: Option<usize>,
+}
+
+/// A question the engine accepted. Only [`Answerer::ask`] makes one, and it
+/// checks the question once: answering it needs no second look.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    text: String,
+    corpus: Option<String>,
+    as_of: Option<NaiveDate>,
+    top_k: Option<usize>,
+}
+
+fn check_top_k(k: usize, max: usize) -> crate::Result<()> {
+    if (1..=max).contains(&k) {
+        Ok(())
+    } else {
+        Err(Error::InvalidTopK { got: k, max })
+    }
+}
+
+impl Asked {
+    fn question(&self) -> Question<'_> {
+        Question {
+            text: &self.text,
+            corpus: self.corpus.as_deref(),
+            as_of: self.as_of,
+            top_k: self.top_k,
+        }
+    }
 }
 
 /// Why a question was not answered.
@@ -555,14 +587,50 @@ impl Answerer {
         Ok(counts)
     }
 
+    /// Checks `q` against the engine's limits: a question with a word in it,
+    /// at most the longest accepted, a `top_k` in range and a served corpus.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyQuestion`], [`Error::QuestionTooLong`],
+    /// [`Error::InvalidTopK`], [`Error::UnknownCorpus`].
+    pub fn ask(&self, q: &Question<'_>) -> crate::Result<Asked> {
+        self.check_question(q.text)?;
+        if let Some(k) = q.top_k {
+            check_top_k(k, MAX_TOP_K)?;
+        }
+        if let Some(name) = q.corpus {
+            self.corpora.pick(Some(name))?;
+        }
+        Ok(Asked {
+            text: q.text.to_owned(),
+            corpus: q.corpus.map(str::to_owned),
+            as_of: q.as_of,
+            top_k: q.top_k,
+        })
+    }
+
+    fn check_question(&self, text: &str) -> crate::Result<()> {
+        if text.trim().is_empty() {
+            return Err(Error::EmptyQuestion);
+        }
+        let chars = text.chars().count();
+        if chars > self.max_question_chars {
+            return Err(Error::QuestionTooLong {
+                chars,
+                max: self.max_question_chars,
+            });
+        }
+        Ok(())
+    }
+
     /// Answers `q`, from the cache when the same question was answered on the same
     /// generations.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRequest`] for an empty question or a bad `top_k`,
-    /// [`Error::UnknownCorpus`], index and model errors.
-    pub fn answer(&self, q: &Question<'_>) -> crate::Result<Answer> {
+    /// Index and model errors.
+    pub fn answer(&self, q: &Asked) -> crate::Result<Answer> {
         self.answer_with(q, &mut |_| true)
     }
 
@@ -574,21 +642,9 @@ impl Answerer {
     /// # Errors
     ///
     /// As [`Answerer::answer`]; [`Error::Cancelled`] when `sink` returns false.
-    pub fn answer_with(&self, q: &Question<'_>, sink: Sink<'_>) -> crate::Result<Answer> {
+    pub fn answer_with(&self, asked: &Asked, sink: Sink<'_>) -> crate::Result<Answer> {
         let started = Instant::now();
-        if q.text.trim().is_empty() {
-            return Err(Error::InvalidRequest("the question is empty".into()));
-        }
-        if let Some(k) = q.top_k {
-            if !(1..=MAX_TOP_K).contains(&k) {
-                return Err(Error::InvalidRequest(format!(
-                    "top_k must be in 1..={MAX_TOP_K}, got {k}"
-                )));
-            }
-        }
-        if let Some(name) = q.corpus {
-            self.corpora.pick(Some(name))?;
-        }
+        let q = &asked.question();
         // Read before answering: an answer judged by guardrails that a reload
         // replaces meanwhile lands under the old epoch and is never served.
         let key: CacheKey = (
@@ -651,8 +707,12 @@ impl Answerer {
     ///
     /// # Errors
     ///
-    /// As [`Corpora::search`].
+    /// [`Error::EmptyQuestion`], [`Error::QuestionTooLong`],
+    /// [`Error::InvalidTopK`] (a `limit` outside 1..=[`MAX_SEARCH_RESULTS`]);
+    /// as [`Corpora::search`].
     pub fn search(&self, query: &Query<'_>) -> crate::Result<Searched> {
+        self.check_question(query.text)?;
+        check_top_k(query.limit, MAX_SEARCH_RESULTS)?;
         let names = self.reachable(query.corpus)?;
         let _admitted = self.admission.enter()?;
         let (screened, blocker) = self.screen(&names, query.text)?;

@@ -76,6 +76,9 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         let (status, code) = match &e {
             Error::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Error::EmptyQuestion => (StatusCode::BAD_REQUEST, "empty_question"),
+            Error::QuestionTooLong { .. } => (StatusCode::BAD_REQUEST, "question_too_long"),
+            Error::InvalidTopK { .. } => (StatusCode::BAD_REQUEST, "invalid_top_k"),
             Error::UnknownCorpus(_) => (StatusCode::NOT_FOUND, "unknown_corpus"),
             Error::UnknownAnswer(_) => (StatusCode::NOT_FOUND, "unknown_answer"),
             Error::UnknownDocument { .. } => (StatusCode::NOT_FOUND, "unknown_document"),

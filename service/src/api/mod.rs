@@ -30,7 +30,7 @@ pub use error::ApiError;
 use error::InternalDetail;
 pub use keys::{Client, Keyring};
 
-use crate::answer::{Answer, Answerer, Progress, Question};
+use crate::answer::{Answer, Answerer, Asked, Progress, Question};
 use crate::feedback::{AnswerId, Feedback};
 use crate::retrieve::corpora::{CorpusInfo, Query};
 use crate::retrieve::Mode;
@@ -44,16 +44,11 @@ pub use crate::answer::DEFAULT_MAX_QUESTION_CHARS;
 /// Results returned when the request does not say.
 pub const DEFAULT_TOP_K: usize = 10;
 
-/// Largest `top_k` a request may ask for.
-pub const MAX_TOP_K: usize = 100;
-
 /// Shared state: cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     /// The engine over the served corpora.
     pub answerer: Arc<Answerer>,
-    /// Longest accepted question, in characters.
-    pub max_question_chars: usize,
     /// Admin access; `None` leaves the admin routes out.
     pub admin: Option<Arc<Admin>>,
     /// The answer log and feedback store; `None` logs nothing and refuses feedback.
@@ -464,7 +459,7 @@ struct SearchBody {
     #[schema(min_length = 1, pattern = r"\S")]
     question: String,
     corpus: Option<String>,
-    /// Results, 1 to 100 (`MAX_TOP_K`); default 10.
+    /// Results, 1 to 100 (the engine's `MAX_SEARCH_RESULTS`); default 10.
     #[schema(minimum = 1, maximum = 100)]
     #[serde(default, deserialize_with = "whole")]
     top_k: Option<usize>,
@@ -490,34 +485,6 @@ fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Err
     whole
         .map(Some)
         .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
-}
-
-/// The question checks both endpoints share, with their own error codes.
-fn check_question(state: &AppState, question: &str) -> Result<(), ApiError> {
-    if question.trim().is_empty() {
-        return Err(ApiError::invalid("empty_question", "`question` is empty"));
-    }
-    let chars = question.chars().count();
-    if chars > state.max_question_chars {
-        return Err(ApiError::invalid(
-            "question_too_long",
-            format!(
-                "`question` has {chars} characters; the limit is {}",
-                state.max_question_chars
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn check_top_k(top_k: Option<usize>, max: usize) -> Result<(), ApiError> {
-    match top_k {
-        Some(k) if !(1..=max).contains(&k) => Err(ApiError::invalid(
-            "invalid_top_k",
-            format!("`top_k` must be in 1..={max}, got {k}"),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Runs CPU-bound engine work off the async threads.
@@ -546,8 +513,6 @@ async fn search(
     client: Option<Extension<Client>>,
     Json(body): Json<SearchBody>,
 ) -> Result<Json<crate::answer::Searched>, ApiError> {
-    check_question(&state, &body.question)?;
-    check_top_k(body.top_k, MAX_TOP_K)?;
     check_access(&state, client.as_deref(), body.corpus.as_deref())?;
     let mode: Mode = body
         .mode
@@ -615,16 +580,13 @@ async fn answer(
     headers: axum::http::HeaderMap,
     Json(body): Json<AnswerBody>,
 ) -> Result<Response, ApiError> {
-    check_question(&state, &body.question)?;
-    check_top_k(body.top_k, crate::answer::MAX_TOP_K)?;
-    match client.as_deref() {
-        Some(c) => check_access(&state, Some(c), body.corpus.as_deref())?,
-        None => {
-            if let Some(name) = &body.corpus {
-                state.answerer.corpora().pick(Some(name))?;
-            }
-        }
-    }
+    let asked = state.answerer.ask(&Question {
+        text: &body.question,
+        corpus: body.corpus.as_deref(),
+        as_of: body.as_of,
+        top_k: body.top_k,
+    })?;
+    check_access(&state, client.as_deref(), body.corpus.as_deref())?;
     let client = client.map(|Extension(c)| c.id);
     let streamed = headers
         .get_all(header::ACCEPT)
@@ -632,10 +594,10 @@ async fn answer(
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("text/event-stream"));
     if streamed {
-        return Ok(answer_events(state, body, client).into_response());
+        return Ok(answer_events(state, asked, client).into_response());
     }
     let logged =
-        blocking(move || answer_logged(&state, &body, client.as_deref(), &mut |_| true)).await?;
+        blocking(move || answer_logged(&state, &asked, client.as_deref(), &mut |_| true)).await?;
     Ok(Json(logged).into_response())
 }
 
@@ -643,17 +605,11 @@ async fn answer(
 /// any), telling `sink` the answer as it is made.
 fn answer_logged(
     state: &AppState,
-    body: &AnswerBody,
+    asked: &Asked,
     client: Option<&str>,
     sink: crate::answer::Sink<'_>,
 ) -> crate::Result<Logged> {
-    let q = Question {
-        text: &body.question,
-        corpus: body.corpus.as_deref(),
-        as_of: body.as_of,
-        top_k: body.top_k,
-    };
-    let mut answer = state.answerer.answer_with(&q, sink)?;
+    let mut answer = state.answerer.answer_with(asked, sink)?;
     // An answer log that cannot be written (locked, read-only, full) costs the
     // answer its id, not the answer: the failure is logged and counted.
     let answer_id = match &state.feedback {
@@ -685,7 +641,7 @@ const EVENT_BUFFER: usize = 16;
 /// which stops the answer and with it any language model call.
 fn answer_events(
     state: AppState,
-    body: AnswerBody,
+    asked: Asked,
     client: Option<String>,
 ) -> Sse<impl tokio_stream::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(EVENT_BUFFER);
@@ -703,7 +659,7 @@ fn answer_events(
             Progress::Working => !tx.is_closed(),
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            answer_logged(&state, &body, client.as_deref(), &mut sink)
+            answer_logged(&state, &asked, client.as_deref(), &mut sink)
         }))
         .unwrap_or_else(|_| Err(crate::Error::Internal("the answer panicked".into())));
         match result {

@@ -27,7 +27,6 @@ fn served() -> Served {
     Served {
         state: AppState {
             answerer: service.answerer,
-            max_question_chars: settings.max_question_chars,
             admin: Some(Arc::new(Admin::new(TOKEN, service.jobs))),
             feedback: Some(service.feedback),
             cors_origins: Vec::new(),
@@ -138,7 +137,7 @@ async fn the_public_routes_answer_in_process() {
 async fn each_bad_request_gets_its_status_and_code() {
     let s = served();
     let st = &s.state;
-    let too_long = "x".repeat(st.max_question_chars + 1);
+    let too_long = "x".repeat(crate::answer::DEFAULT_MAX_QUESTION_CHARS + 1);
     let cases = [
         (
             "/v1/answer",

@@ -120,12 +120,12 @@ pub fn answer_cmd(
     json: bool,
 ) -> anyhow::Result<()> {
     let answerer = answerer_for(corpus, data_dir, deployed, Calibrations::Load)?;
-    let a = answerer.answer(&Question {
+    let a = answerer.answer(&answerer.ask(&Question {
         text: question,
         corpus: None,
         as_of: None,
         top_k: None,
-    })?;
+    })?)?;
     if json {
         outln!("{}", serde_json::to_string(&a)?);
     } else {
@@ -497,7 +497,6 @@ pub fn bench_answer_cmd(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = candor::api::AppState {
         answerer,
-        max_question_chars: candor::api::DEFAULT_MAX_QUESTION_CHARS,
         admin: None,
         feedback: None,
         cors_origins: Vec::new(),

@@ -896,7 +896,6 @@ fn load_state(
     };
     Ok(candor::api::AppState {
         answerer: service.answerer,
-        max_question_chars,
         admin,
         feedback: Some(service.feedback),
         cors_origins,

@@ -364,12 +364,12 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
     let (mut written, mut dropped) = (0usize, 0usize);
     let mut ask = |q: &Judged| -> crate::Result<Answer> {
         let started = Instant::now();
-        let a = answerer.answer(&Question {
+        let a = answerer.answer(&answerer.ask(&Question {
             text: &q.text,
             corpus: Some(name),
             as_of: q.as_of,
             top_k: None,
-        })?;
+        })?)?;
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         if let Outcome::Unsupported(r) = a.outcome {
             *reasons.entry(r.as_str().to_owned()).or_default() += 1;
