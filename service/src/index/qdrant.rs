@@ -35,8 +35,8 @@ use qdrant_client::{Payload, Qdrant, QdrantError};
 
 use super::sentences::{self, ChunkSentences};
 use super::vector::{
-    best_first, check_dimension, exact_search, over_fetch, VectorFilter, VectorPoint, VectorStore,
-    HNSW_EF, UPSERT_BATCH_POINTS,
+    best_first, check_dimension, exact_search, hnsw_ef, over_fetch, VectorFilter, VectorPoint,
+    VectorStore, UPSERT_BATCH_POINTS,
 };
 use super::{ChunkId, GenerationId};
 use crate::config::{ClusterLayout, QdrantAddress};
@@ -596,7 +596,7 @@ impl VectorStore for QdrantStore {
             .limit(over_fetch(limit) as u64)
             .params(
                 SearchParamsBuilder::default()
-                    .hnsw_ef(HNSW_EF as u64)
+                    .hnsw_ef(hnsw_ef(over_fetch(limit)) as u64)
                     .exact(exact),
             );
         if let Some(d) = filter.not_after {

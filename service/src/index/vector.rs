@@ -32,15 +32,22 @@ pub(super) const UPSERT_BATCH_POINTS: usize = 512;
 /// 32 MiB; generations are written once, so a small WAL wastes less disk.
 const WAL_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 
-/// HNSW beam width at query time; high enough that approximate search returns the
-/// exact top 100 on corpora of this size in practice.
-pub(super) const HNSW_EF: usize = 256;
+/// Least HNSW beam width at query time.
+const HNSW_EF: usize = 256;
 
-/// Stores of at most this many points are searched exactly, by every backend.
-/// Approximate (HNSW) search returns a slightly different tail of the 100
-/// candidates fusion normalises over, which reorders the top 10 of about one
-/// SciFact query in nine; the exact scan gives every backend the same answer,
-/// for about 3 ms more per query at 11,000 chunks. Larger stores use HNSW.
+/// The HNSW beam width for a search of `fetch` hits: several times the hits
+/// asked for. Fusion standardises each ranking over its whole candidate list,
+/// so the tail of that list moves the top 10 too; a beam no wider than the
+/// list finds its tail only approximately, and two stores (each with its own
+/// graph) then disagree on about one query in nine.
+pub(super) fn hnsw_ef(fetch: usize) -> usize {
+    HNSW_EF.max(4 * fetch)
+}
+
+/// Stores of at most this many points are searched exactly, by every backend:
+/// the scan is cheap at that size and needs no graph built first (a Qdrant
+/// server builds its graph in the background after an upload). Larger stores
+/// use HNSW, with the wide beam of [`hnsw_ef`].
 pub const EXACT_SEARCH_MAX_POINTS: usize = 20_000;
 
 /// The bound in force: [`EXACT_SEARCH_MAX_POINTS`] unless an evaluation set
@@ -379,7 +386,7 @@ impl VectorStore for EdgeStore {
                 limit: over_fetch(limit),
                 offset: 0,
                 params: Some(SearchParams {
-                    hnsw_ef: Some(HNSW_EF),
+                    hnsw_ef: Some(hnsw_ef(over_fetch(limit))),
                     exact,
                     ..Default::default()
                 }),
