@@ -44,4 +44,5 @@ if [ $# -eq 0 ]; then
   "$cargo" clippy --workspace --all-targets -- -D warnings
   set -- --workspace
 fi
-"$cargo" test "$@"
+# Every test binary runs even after one fails, so a run reports all failures.
+"$cargo" test --no-fail-fast "$@"

@@ -683,7 +683,11 @@ fn answer_events(
         }
     });
     let events = tokio_stream::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), Ok);
-    Sse::new(events).keep_alive(KeepAlive::default())
+    // A comment line each second while the answer is made: a client that went
+    // away is noticed when a write to it fails, and only then is the language
+    // model stopped. Axum's default (15 s) let a whole answer be written for
+    // nobody.
+    Sse::new(events).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(1)))
 }
 
 #[utoipa::path(post, path = "/v1/feedback", tag = "questions", request_body = Feedback,
