@@ -12,7 +12,7 @@
 //! A reader may follow an answer as it is made ([`Progress`]). Knows nothing of
 //! HTTP.
 
-pub mod calibrate;
+pub mod calibration;
 pub mod compose;
 pub mod generate;
 pub mod guard;
@@ -35,13 +35,12 @@ use crate::retrieve::corpora::{Corpora, Query, SearchResult, Served};
 use crate::retrieve::{Mode, Scored};
 use crate::Error;
 
+pub use calibration::{Calibration, Verdict, ANSWER_MIN_UNANSWERABLE, EVIDENCE_MIN_EACH};
 pub use compose::{Citation, Composed};
 pub use generate::Dropped;
 use guard::Checked;
 pub use guard::{Fired, Guards};
-pub use support::{
-    Calibration, ScopeProfile, Signals, Verdict, ANSWER_MIN_UNANSWERABLE, EVIDENCE_MIN_EACH,
-};
+pub use support::{ScopeProfile, Signals};
 
 /// The support a generated sentence needs from its sources when the corpus's
 /// calibration has no citation threshold: the one `candor calibrate` chose on

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use candor::answer::calibrate::{calibrate, InScope, Questions};
+use candor::answer::calibration::fit::{calibrate, InScope, Questions};
 use candor::answer::{Answer, Calibrations, Outcome, Question};
 use candor::config::Corpus;
 use candor::eval::answer as eval_answer;

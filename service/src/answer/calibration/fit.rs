@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::generate::Support;
-use super::support::{CitationThreshold, Labelled};
-use super::{Answerer, Calibration, Signals};
+use super::super::generate::Support;
+use super::super::{Answerer, Signals};
+use super::{Calibration, CitationThreshold, Labelled};
 use crate::ingest::sentence::sentence_texts;
 use crate::ingest::DocId;
 use crate::retrieve::corpora::Query;
