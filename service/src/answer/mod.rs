@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use serde::ser::SerializeStruct;
 use serde::Serialize;
 
 use crate::cache::Fifo;
@@ -237,42 +236,6 @@ pub struct Answer {
     /// answer (a fail_closed block, a fail_open skip): never cached, so the
     /// next asker meets the guardrail again. Not part of the JSON answer.
     pub degraded: bool,
-}
-
-impl Serialize for Answer {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        let mut s = ser.serialize_struct("Answer", 16)?;
-        match &self.outcome {
-            Outcome::Answered(c) => {
-                s.serialize_field("status", "answered")?;
-                s.serialize_field("answer", &c.text)?;
-                s.serialize_field("citations", &c.citations)?;
-                s.skip_field("reason")?;
-            }
-            Outcome::Unsupported(reason) => {
-                s.serialize_field("status", "unsupported")?;
-                s.serialize_field("answer", &None::<String>)?;
-                s.serialize_field("citations", &[] as &[Citation])?;
-                s.serialize_field("reason", reason)?;
-            }
-        }
-        s.serialize_field("message", &self.message)?;
-        s.serialize_field("scope", &self.scope)?;
-        s.serialize_field("confidence", &self.confidence)?;
-        s.serialize_field("support", &self.support)?;
-        s.serialize_field("warnings", &self.warnings)?;
-        s.serialize_field("guardrails", &self.guardrails)?;
-        s.serialize_field("corpus", &self.corpus)?;
-        s.serialize_field("generation", &self.generation)?;
-        s.serialize_field("cached", &self.cached)?;
-        s.serialize_field("took_ms", &self.took_ms)?;
-        s.serialize_field("composer", &self.composer)?;
-        s.serialize_field(
-            "dropped_sentences",
-            &self.llm.as_ref().map_or(0, |r| r.dropped.len()),
-        )?;
-        s.end()
-    }
 }
 
 /// Counts an answer by corpus, outcome and reason, and whether the cache served it.

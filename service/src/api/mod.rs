@@ -30,8 +30,8 @@ pub use error::ApiError;
 use error::InternalDetail;
 pub use keys::{Client, Keyring};
 
-use crate::answer::{Answer, Answerer, Asked, Progress, Question};
-use crate::feedback::{AnswerId, Feedback};
+use crate::answer::{Answerer, Asked, Progress, Question};
+use crate::feedback::Feedback;
 use crate::retrieve::corpora::{CorpusInfo, Query};
 use crate::retrieve::Mode;
 
@@ -552,15 +552,6 @@ struct AnswerBody {
     top_k: Option<usize>,
 }
 
-/// An answer as served: the engine's answer and the id it was logged under.
-#[derive(serde::Serialize)]
-struct Logged {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    answer_id: Option<AnswerId>,
-    #[serde(flatten)]
-    answer: Answer,
-}
-
 #[utoipa::path(post, path = "/v1/answer", tag = "questions", request_body = AnswerBody,
     responses(
         (status = 200, description = "Answered, or declared unsupported with the reason. With `Accept: text/event-stream`, server-sent events instead: `evidence` (`{citations}`), then `delta` (`{text}`, one checked sentence each), `restart` (`{warning}`: discard what came so far) when the language model failed and another composer answers, and last `done` (this same JSON) or `error` (`{error}`)",
@@ -608,13 +599,13 @@ fn answer_logged(
     asked: &Asked,
     client: Option<&str>,
     sink: crate::answer::Sink<'_>,
-) -> crate::Result<Logged> {
+) -> crate::Result<openapi::AnswerResponse> {
     let mut answer = state.answerer.answer_with(asked, sink)?;
     // An answer log that cannot be written (locked, read-only, full) costs the
     // answer its id, not the answer: the failure is logged and counted.
     let answer_id = match &state.feedback {
         Some(store) => match store.log(&answer.asked, &answer, client) {
-            Ok(id) => Some(id),
+            Ok(id) => Some(id.0),
             Err(e) => {
                 tracing::error!(error = %e, "the answer log could not be written; answered without an answer_id");
                 crate::metrics::inc(
@@ -630,7 +621,7 @@ fn answer_logged(
         },
         None => None,
     };
-    Ok(Logged { answer_id, answer })
+    Ok(openapi::AnswerResponse::new(answer, answer_id))
 }
 
 /// Events a streamed answer may have waiting before the reader takes them.

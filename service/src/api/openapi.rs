@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::answer::{Citation, Fired, Reason, Support};
+use crate::answer::{Answer, Citation, Fired, Outcome, Reason, Support};
 use crate::index::jobs::JobId;
 use crate::index::GenerationId;
 
@@ -126,9 +126,9 @@ pub struct KeysReloaded {
 }
 
 /// `answered` or `unsupported`.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 #[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
 pub enum Status {
     /// A cited answer.
     Answered,
@@ -136,12 +136,13 @@ pub enum Status {
     Unsupported,
 }
 
-/// `POST /v1/answer`: the shape [`crate::answer::Answer`] serialises to, with the
-/// id it was logged under. Only a schema: the tests hold real answers to it.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+// The engine's `Answer` also holds what only the answer log keeps (the
+// question as the guardrails left it, the language model's run).
+/// `POST /v1/answer`: the answer, with the id it was logged under.
+#[derive(Serialize, ToSchema)]
 pub struct AnswerResponse {
     /// The id to send feedback with; absent when the server keeps no log.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     answer_id: Option<String>,
     /// Answered or not.
@@ -151,6 +152,7 @@ pub struct AnswerResponse {
     /// `citations[n - 1]` backs the sentence marked `[n]`.
     citations: Vec<Citation>,
     /// Why the question was not answered; absent when answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     reason: Option<Reason>,
     /// What happened, for a person.
@@ -178,4 +180,34 @@ pub struct AnswerResponse {
     /// Sentences the language model wrote that were left out (no valid
     /// citation, or not supported by the source cited); 0 for extractive answers.
     dropped_sentences: usize,
+}
+
+impl AnswerResponse {
+    /// `a` as the API shows it, logged under `answer_id` if it was.
+    pub fn new(a: Answer, answer_id: Option<String>) -> AnswerResponse {
+        let dropped_sentences = a.llm.as_ref().map_or(0, |r| r.dropped.len());
+        let (status, answer, citations, reason) = match a.outcome {
+            Outcome::Answered(c) => (Status::Answered, Some(c.text), c.citations, None),
+            Outcome::Unsupported(r) => (Status::Unsupported, None, Vec::new(), Some(r)),
+        };
+        AnswerResponse {
+            answer_id,
+            status,
+            answer,
+            citations,
+            reason,
+            message: a.message,
+            scope: a.scope,
+            confidence: a.confidence,
+            support: a.support,
+            warnings: a.warnings,
+            guardrails: a.guardrails,
+            corpus: a.corpus,
+            generation: a.generation,
+            cached: a.cached,
+            took_ms: a.took_ms,
+            composer: a.composer,
+            dropped_sentences,
+        }
+    }
 }

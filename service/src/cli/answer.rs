@@ -127,7 +127,10 @@ pub fn answer_cmd(
         top_k: None,
     })?)?;
     if json {
-        outln!("{}", serde_json::to_string(&a)?);
+        outln!(
+            "{}",
+            serde_json::to_string(&candor::api::openapi::AnswerResponse::new(a, None))?
+        );
     } else {
         print_answer(&a);
     }
