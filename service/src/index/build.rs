@@ -20,7 +20,7 @@ use super::{
     CorpusStore, EdgeStore, FileEntry, GenerationId, Manifest, VectorBackend, VectorPoint,
     VectorStore, CHUNKS, EMBEDDINGS, FORMAT_VERSION, MANIFEST, SENTENCES, VECTORS,
 };
-use crate::config::Corpus;
+use crate::config::{Corpus, IngestLimits};
 use crate::embed::Embedder;
 use crate::ingest::{self, Chunk, Chunker, Document, FileError, Parser};
 use crate::Error;
@@ -360,95 +360,82 @@ pub fn build(
         gone.remove(&input.key);
     }
 
-    // Parse and chunk what changed; take the rest from the previous generation.
-    struct Slot {
-        key: String,
-        hash: String,
-        modified: Option<u64>,
-        documents: usize,
-        largest: usize,
-        chunks: Vec<Chunk>,
-        vectors: Option<(Vec<Vec<f32>>, Vec<ChunkSentences>)>,
-    }
+    let total = inputs.len() as u64;
+    let parse_started = Instant::now();
+    let (mut slots, errors) = parse_all(inputs, previous.as_mut(), chunker, progress);
+    let parse_seconds = parse_started.elapsed().as_secs_f64();
+    let skipped = slots.iter().filter(|s| s.vectors.is_some()).count();
+    let changed = slots.len() - skipped;
+
+    let embed_started = Instant::now();
+    let (chunks_embedded, sentences_embedded) =
+        embed_new(&mut slots, sentences, embedder, progress)?;
+    let embed_seconds = embed_started.elapsed().as_secs_f64();
+
+    progress.report(ProgressEvent::Indexing);
+    let index_started = Instant::now();
+    let (generation, documents, chunks) = write_slots(store, slots, &errors, embedder, chunker)?;
+    let index_seconds = index_started.elapsed().as_secs_f64();
+
+    Ok(BuildReport {
+        generation,
+        files_seen: total as usize,
+        files_changed: changed,
+        files_skipped: skipped,
+        files_failed: errors.len(),
+        files_deleted: gone.len(),
+        reuse_refused,
+        documents,
+        chunks,
+        chunks_embedded,
+        sentences_embedded,
+        errors,
+        removed_partial,
+        parse_seconds,
+        embed_seconds,
+        index_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One input on its way into a generation: parsed and chunked, or taken
+/// whole (chunks and vectors) from the previous generation.
+struct Slot {
+    key: String,
+    hash: String,
+    modified: Option<u64>,
+    documents: usize,
+    largest: usize,
+    chunks: Vec<Chunk>,
+    vectors: Option<(Vec<Vec<f32>>, Vec<ChunkSentences>)>,
+}
+
+/// Parses and chunks what changed, and takes the rest from the previous
+/// generation; inputs that fail are listed, not fatal.
+fn parse_all(
+    inputs: Vec<BuildInput>,
+    mut previous: Option<&mut Previous>,
+    chunker: &Chunker,
+    progress: &dyn Progress,
+) -> (Vec<Slot>, Vec<FileError>) {
     let total = inputs.len() as u64;
     let mut slots = Vec::with_capacity(inputs.len());
     let mut errors = Vec::new();
-    let (mut changed, mut skipped) = (0, 0);
-    let parse_started = Instant::now();
     // Which file each document id came from: ids must be unique across files
     // (`a#b.txt` as a whole file and `a` with key `b.txt` would collide).
     let mut owners: HashMap<String, String> = HashMap::new();
     for (i, input) in inputs.into_iter().enumerate() {
-        let max = (input.max_documents, input.max_document_bytes);
-        let slot = match previous
-            .as_mut()
-            .and_then(|p| p.chunks_by_key.remove(&input.key))
-        {
-            // An unchanged file is reused only within today's limits, which
-            // may have been lowered since it was indexed.
-            Some(r)
-                if r.hash == input.hash
-                    && r.chunks.len() <= input.max_chunks
-                    && within_limits(max, r.documents, r.largest).is_ok() =>
-            {
-                Ok(Slot {
-                    key: input.key,
-                    hash: input.hash,
-                    modified: input.modified,
-                    documents: r.documents,
-                    largest: r.largest,
-                    chunks: r.chunks,
-                    vectors: Some((r.vectors, r.sentences)),
-                })
+        let reusable = previous
+            .as_deref_mut()
+            .and_then(|p| p.chunks_by_key.remove(&input.key));
+        let slot = slot_of(input, reusable, chunker).and_then(|slot| {
+            match claim_ids(&mut owners, &slot.key, &slot.chunks) {
+                Some(reason) => Err((slot.key, reason)),
+                None => Ok(slot),
             }
-            _ => (input.parse)()
-                .and_then(|docs| {
-                    let largest = largest_document(&docs);
-                    within_limits(max, docs.len(), largest).map_err(|reason| {
-                        Error::BadDocument {
-                            path: input.key.clone().into(),
-                            reason,
-                        }
-                    })?;
-                    let mut chunks = Vec::new();
-                    for doc in &docs {
-                        chunks.extend(chunker.chunk(doc)?);
-                        if chunks.len() > input.max_chunks {
-                            return Err(Error::BadDocument {
-                                path: doc.source.clone(),
-                                reason: format!(
-                                    "yields more than {} chunks, more than the corpus allows (limits.max_chunks_per_file)",
-                                    input.max_chunks
-                                ),
-                            });
-                        }
-                    }
-                    Ok((docs.len(), largest, chunks))
-                })
-                .map(|(documents, largest, chunks)| Slot {
-                    key: input.key.clone(),
-                    hash: input.hash.clone(),
-                    modified: input.modified,
-                    documents,
-                    largest,
-                    chunks,
-                    vectors: None,
-                })
-                .map_err(|e| (input.key, error_reason(&e))),
-        }
-        .and_then(|slot| match claim_ids(&mut owners, &slot.key, &slot.chunks) {
-            Some(reason) => Err((slot.key, reason)),
-            None => Ok(slot),
         });
         match slot {
-            Ok(slot) => {
-                if slot.vectors.is_some() {
-                    skipped += 1;
-                } else {
-                    changed += 1;
-                }
-                slots.push(slot);
-            }
+            Ok(slot) => slots.push(slot),
             Err((key, reason)) => errors.push(FileError {
                 path: key.into(),
                 reason,
@@ -459,9 +446,79 @@ pub fn build(
             total,
         });
     }
-    let parse_seconds = parse_started.elapsed().as_secs_f64();
+    (slots, errors)
+}
 
-    // Embed all new chunks at once, longest first, so batches pad little.
+/// One input's slot: what the previous generation holds of it when the file
+/// is unchanged, else its chunks fresh from parsing; on failure its key and why.
+fn slot_of(
+    input: BuildInput,
+    reusable: Option<Reusable>,
+    chunker: &Chunker,
+) -> Result<Slot, (String, String)> {
+    let max = (input.max_documents, input.max_document_bytes);
+    match reusable {
+        // An unchanged file is reused only within today's limits, which
+        // may have been lowered since it was indexed.
+        Some(r)
+            if r.hash == input.hash
+                && r.chunks.len() <= input.max_chunks
+                && within_limits(max, r.documents, r.largest).is_ok() =>
+        {
+            Ok(Slot {
+                key: input.key,
+                hash: input.hash,
+                modified: input.modified,
+                documents: r.documents,
+                largest: r.largest,
+                chunks: r.chunks,
+                vectors: Some((r.vectors, r.sentences)),
+            })
+        }
+        _ => (input.parse)()
+            .and_then(|docs| {
+                let largest = largest_document(&docs);
+                within_limits(max, docs.len(), largest).map_err(|reason| Error::BadDocument {
+                    path: input.key.clone().into(),
+                    reason,
+                })?;
+                let mut chunks = Vec::new();
+                for doc in &docs {
+                    chunks.extend(chunker.chunk(doc)?);
+                    if chunks.len() > input.max_chunks {
+                        return Err(Error::BadDocument {
+                            path: doc.source.clone(),
+                            reason: format!(
+                                "yields more than {} chunks, more than the corpus allows (limits.max_chunks_per_file)",
+                                input.max_chunks
+                            ),
+                        });
+                    }
+                }
+                Ok((docs.len(), largest, chunks))
+            })
+            .map(|(documents, largest, chunks)| Slot {
+                key: input.key.clone(),
+                hash: input.hash.clone(),
+                modified: input.modified,
+                documents,
+                largest,
+                chunks,
+                vectors: None,
+            })
+            .map_err(|e| (input.key, error_reason(&e))),
+    }
+}
+
+/// Embeds the chunks of the slots that have no vectors, all at once, and (as
+/// `sentences` says) each distinct sentence of them; returns how many chunks
+/// and sentences were embedded.
+fn embed_new(
+    slots: &mut [Slot],
+    sentences: Sentences,
+    embedder: &Embedder,
+    progress: &dyn Progress,
+) -> crate::Result<(usize, usize)> {
     let mut pending: Vec<(usize, usize)> = Vec::new();
     for (s, slot) in slots.iter().enumerate() {
         if slot.vectors.is_none() {
@@ -472,7 +529,6 @@ pub fn build(
         .iter()
         .map(|&(s, c)| slots[s].chunks[c].embedding_text())
         .collect();
-    let embed_started = Instant::now();
     let new_vectors = embed_all(embedder, &texts, progress, |done, total| {
         ProgressEvent::Embedded { done, total }
     })?;
@@ -505,7 +561,6 @@ pub fn build(
         .iter()
         .map(|v| Quantized::new(v))
         .collect();
-    let embed_seconds = embed_started.elapsed().as_secs_f64();
     let mut fresh = new_vectors.into_iter().zip(per_chunk.into_iter().map(|c| {
         c.into_iter()
             .map(|i| i.map(|i| sentence_vectors[i].clone()))
@@ -514,10 +569,18 @@ pub fn build(
     for slot in slots.iter_mut().filter(|s| s.vectors.is_none()) {
         slot.vectors = Some(fresh.by_ref().take(slot.chunks.len()).unzip());
     }
+    Ok((texts.len(), sentence_texts.len()))
+}
 
-    // Assemble the chunk table in input order and write the generation.
-    progress.report(ProgressEvent::Indexing);
-    let index_started = Instant::now();
+/// Assembles the chunk table in input order, writes it as the next
+/// generation and makes that current; returns its id, documents and chunks.
+fn write_slots(
+    store: &CorpusStore,
+    slots: Vec<Slot>,
+    errors: &[FileError],
+    embedder: &Embedder,
+    chunker: &Chunker,
+) -> crate::Result<(GenerationId, usize, usize)> {
     let mut chunks = Vec::new();
     let mut vectors = Vec::new();
     let mut sentences = Vec::new();
@@ -554,7 +617,7 @@ pub fn build(
         model_id: embedder.model_id().to_owned(),
         chunking: chunker.settings(),
         files,
-        errors: errors.clone(),
+        errors: errors.to_vec(),
         documents,
         chunks: chunks.len(),
         vectors: store.vectors.kind(),
@@ -575,27 +638,7 @@ pub fn build(
         }
     };
     store.swap(id, &json)?;
-    let index_seconds = index_started.elapsed().as_secs_f64();
-
-    Ok(BuildReport {
-        generation: id,
-        files_seen: total as usize,
-        files_changed: changed,
-        files_skipped: skipped,
-        files_failed: errors.len(),
-        files_deleted: gone.len(),
-        reuse_refused,
-        documents,
-        chunks: chunks.len(),
-        chunks_embedded: texts.len(),
-        sentences_embedded: sentence_texts.len(),
-        errors,
-        removed_partial,
-        parse_seconds,
-        embed_seconds,
-        index_seconds,
-        total_seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok((id, documents, chunks.len()))
 }
 
 /// Writes the generation `manifest` names, the manifest last, and returns the
@@ -859,77 +902,13 @@ pub fn index_corpus(
     let store = CorpusStore::new(data_dir, &corpus.config.name, vectors)
         .keeping(corpus.config.keep_generations);
     let limits = corpus.config.limits;
-    let mut inputs = Vec::new();
-    for file in ingest::discover(corpus)? {
-        let parser = parsers[file.source_index].clone();
-        let key = file.rel_path.to_string_lossy().into_owned();
-        let rel = file.rel_path.clone();
-        // The time before the bytes: an edit between the two shows as a change
-        // at the next look rather than hiding behind a newer time. Only the hash
-        // is taken now, streaming: the bytes are read when the file is parsed,
-        // so the corpus is never in memory at once.
-        let looked = std::fs::metadata(&file.abs_path)
-            .map_err(|e| format!("cannot read: {e}"))
-            .and_then(|m| {
-                let max = limits.max_file_mib << 20;
-                if m.len() > max as u64 {
-                    return Err(format!(
-                        "is {:.1} MiB, more than the corpus allows ({} MiB, limits.max_file_mib)",
-                        m.len() as f64 / (1 << 20) as f64,
-                        limits.max_file_mib
-                    ));
-                }
-                let hash = sha256_file(&file.abs_path).map_err(|e| format!("cannot read: {e}"))?;
-                Ok((hash, m.modified().ok()))
-            });
-        let (hash, modified) = match looked {
-            Ok(x) => x,
-            Err(reason) => {
-                // Failed like an unparseable file: reported, never reused.
-                inputs.push(BuildInput {
-                    key,
-                    hash: String::new(),
-                    parse: Box::new(move || Err(Error::BadDocument { path: rel, reason })),
-                    modified: None,
-                    max_chunks: limits.max_chunks_per_file,
-                    max_documents: limits.max_documents_per_file,
-                    max_document_bytes: limits.max_document_mib << 20,
-                });
-                continue;
-            }
-        };
-        let (abs, expected) = (file.abs_path.clone(), hash.clone());
-        inputs.push(BuildInput {
-            key,
-            hash,
-            modified: modified.map(nanos),
-            max_chunks: limits.max_chunks_per_file,
-            max_documents: limits.max_documents_per_file,
-            max_document_bytes: limits.max_document_mib << 20,
-            parse: Box::new(move || {
-                let bad = |reason: String| Error::BadDocument {
-                    path: rel.clone(),
-                    reason,
-                };
-                let bytes = std::fs::read(&abs).map_err(|e| bad(format!("cannot read: {e}")))?;
-                if sha256_hex(&bytes) != expected {
-                    return Err(bad(
-                        "changed while being indexed; the next run picks it up".into()
-                    ));
-                }
-                let mut docs = parser.parse(&rel, &bytes)?;
-                drop(bytes);
-                // Dates come from the document; the file's time is the documented fallback.
-                let file_date =
-                    modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
-                for doc in docs.iter_mut().filter(|d| d.date.is_none()) {
-                    doc.date = file_date;
-                    doc.file_dated = file_date.is_some();
-                }
-                Ok(docs)
-            }),
-        });
-    }
+    let inputs = ingest::discover(corpus)?
+        .into_iter()
+        .map(|file| {
+            let parser = parsers[file.source_index].clone();
+            file_input(file, parser, limits)
+        })
+        .collect();
     build(
         &store,
         inputs,
@@ -938,6 +917,77 @@ pub fn index_corpus(
         &chunker,
         progress,
     )
+}
+
+/// A corpus file as a build input: hashed now (streaming, within the size
+/// limit), parsed only if the build finds it changed. A file that cannot be
+/// read or is too big becomes an input that fails, so the build reports it.
+fn file_input(file: ingest::SourceFile, parser: Parser, limits: IngestLimits) -> BuildInput {
+    let key = file.rel_path.to_string_lossy().into_owned();
+    let rel = file.rel_path.clone();
+    // The time before the bytes: an edit between the two shows as a change
+    // at the next look rather than hiding behind a newer time. Only the hash
+    // is taken now, streaming: the bytes are read when the file is parsed,
+    // so the corpus is never in memory at once.
+    let looked = std::fs::metadata(&file.abs_path)
+        .map_err(|e| format!("cannot read: {e}"))
+        .and_then(|m| {
+            let max = limits.max_file_mib << 20;
+            if m.len() > max as u64 {
+                return Err(format!(
+                    "is {:.1} MiB, more than the corpus allows ({} MiB, limits.max_file_mib)",
+                    m.len() as f64 / (1 << 20) as f64,
+                    limits.max_file_mib
+                ));
+            }
+            let hash = sha256_file(&file.abs_path).map_err(|e| format!("cannot read: {e}"))?;
+            Ok((hash, m.modified().ok()))
+        });
+    let (hash, modified) = match looked {
+        Ok(x) => x,
+        Err(reason) => {
+            // Failed like an unparseable file: reported, never reused.
+            return BuildInput {
+                key,
+                hash: String::new(),
+                parse: Box::new(move || Err(Error::BadDocument { path: rel, reason })),
+                modified: None,
+                max_chunks: limits.max_chunks_per_file,
+                max_documents: limits.max_documents_per_file,
+                max_document_bytes: limits.max_document_mib << 20,
+            };
+        }
+    };
+    let (abs, expected) = (file.abs_path.clone(), hash.clone());
+    BuildInput {
+        key,
+        hash,
+        modified: modified.map(nanos),
+        max_chunks: limits.max_chunks_per_file,
+        max_documents: limits.max_documents_per_file,
+        max_document_bytes: limits.max_document_mib << 20,
+        parse: Box::new(move || {
+            let bad = |reason: String| Error::BadDocument {
+                path: rel.clone(),
+                reason,
+            };
+            let bytes = std::fs::read(&abs).map_err(|e| bad(format!("cannot read: {e}")))?;
+            if sha256_hex(&bytes) != expected {
+                return Err(bad(
+                    "changed while being indexed; the next run picks it up".into()
+                ));
+            }
+            let mut docs = parser.parse(&rel, &bytes)?;
+            drop(bytes);
+            // Dates come from the document; the file's time is the documented fallback.
+            let file_date = modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
+            for doc in docs.iter_mut().filter(|d| d.date.is_none()) {
+                doc.date = file_date;
+                doc.file_dated = file_date.is_some();
+            }
+            Ok(docs)
+        }),
+    }
 }
 
 #[cfg(test)]
