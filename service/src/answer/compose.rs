@@ -180,9 +180,7 @@ pub fn compose(
     max_sentences: usize,
 ) -> crate::Result<Option<Composed>> {
     let q_terms = super::support::weighted_terms(gen, question)?;
-    let wanted = Kinds::asked(question);
     let intent = crate::retrieve::recency::intent(question);
-    let asks_release = intent.asks_release;
     let mut pool: Vec<(ChunkId, f32)> = evidence(ranked, evidence_chunks)
         .iter()
         .map(|s| (s.id, s.score))
@@ -198,9 +196,101 @@ pub fn compose(
             }
         }
     }
-
+    let reading = Reading {
+        gen,
+        vector: question_vector,
+        q_terms,
+        wanted: Kinds::asked(question),
+        asks_release: intent.asks_release,
+    };
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
     for (rank, &(id, chunk_score)) in pool.iter().enumerate() {
+        reading.read_chunk(rank, id, chunk_score, &mut candidates)?;
+    }
+    if let Some(items) = whole
+        .as_ref()
+        .and_then(|(doc, _)| overview(doc, &reading.q_terms, &candidates))
+    {
+        let named = naming_sentence(gen, items[0]);
+        let chosen: Vec<&Candidate<'_>> = named.iter().chain(items).take(max_sentences).collect();
+        let mut composed = assemble(&chosen);
+        // The question is about the release, which the naming sentence states:
+        // its closeness in meaning is the answer's.
+        if let Some(n) = &named {
+            let m = gen.sentences.similarity(n.id, n.index, question_vector);
+            composed.meaning = composed.meaning.into_iter().chain(m).reduce(f32::max);
+        }
+        return Ok(Some(composed));
+    }
+    let mut order: Vec<&Candidate<'_>> = candidates.iter().filter(|c| c.matches).collect();
+    order.sort_by(by_fit);
+    // The best match of the best-ranked chunk that has one, unless another
+    // chunk's best is clearly better.
+    let Some(lead) = order
+        .iter()
+        .copied()
+        .min_by(|a, b| a.rank.cmp(&b.rank).then(by_fit(a, b)))
+    else {
+        return Ok(None);
+    };
+    let first = match order.first() {
+        Some(best) if best.fit >= lead.fit + CLEARLY_BETTER => *best,
+        _ => lead,
+    };
+    // A sentence of a release that does not say which release it is, for a
+    // question that asks which: the release's own sentence that names it goes
+    // first ("Version 2.2.0 of Ferrule was released on 2025-11-03.").
+    let named = if reading.asks_release
+        && first.chunk.metadata.contains_key("version")
+        && !states_release(first.chunk, &first.text)
+    {
+        naming_sentence(gen, first)
+    } else {
+        None
+    };
+    let opening = Opening::of(first, named.as_ref(), &candidates, max_sentences);
+    let mut chosen = choose(&opening, &order, &candidates, max_sentences);
+    // The sentences after the first read in the order of the evidence, unless
+    // the first one's own context must stay right after it.
+    if !(named.is_some() || first.text.ends_with(':')) {
+        if let Some(rest) = chosen.get_mut(1..) {
+            rest.sort_by(|a, b| a.rank.cmp(&b.rank).then(a.span.start.cmp(&b.span.start)));
+        }
+    }
+    Ok(Some(assemble(&chosen)))
+}
+
+/// Candidates by how well they fit, then by rank and place.
+fn by_fit(a: &&Candidate<'_>, b: &&Candidate<'_>) -> std::cmp::Ordering {
+    b.fit
+        .total_cmp(&a.fit)
+        .then(a.rank.cmp(&b.rank))
+        .then(a.span.start.cmp(&b.span.start))
+}
+
+/// A question as the composer reads the evidence for it.
+struct Reading<'g> {
+    gen: &'g Generation,
+    vector: &'g [f32],
+    /// Its content terms, weighted by rarity.
+    q_terms: Vec<(String, f32)>,
+    /// The kinds of answer it asks for (a path, a number).
+    wanted: Kinds,
+    /// It asks which release.
+    asks_release: bool,
+}
+
+impl<'g> Reading<'g> {
+    /// Adds each quotable sentence of chunk `id` (at `rank` in the pool) to
+    /// `out`, with how well it answers.
+    fn read_chunk(
+        &self,
+        rank: usize,
+        id: ChunkId,
+        chunk_score: f32,
+        out: &mut Vec<Candidate<'g>>,
+    ) -> crate::Result<()> {
+        let gen = self.gen;
         let chunk = gen.chunk(id)?;
         let chars: Vec<char> = chunk.text.chars().collect();
         // What the chunk's place says (its document's title, its headings, its
@@ -237,35 +327,14 @@ pub fn compose(
             let terms = lexical::terms(&text);
             let mut present: std::collections::HashSet<String> = terms.iter().cloned().collect();
             present.extend(context.iter().cloned());
-            let words = super::support::covered(&q_terms, &present);
-            let meaning = gen.sentences.similarity(id, i, question_vector);
-            // A template ("Version 2.3.1 of Ferrule was released on ...") is
-            // quoted only to name a release the question asks for.
-            let matches = (words >= MIN_MATCH || meaning.is_some_and(|m| m >= MIN_MEANING))
-                && (span.code
-                    || !gen.is_template(&text)
-                    || (asks_release && states_release(chunk, &text)));
+            let words = super::support::covered(&self.q_terms, &present);
+            let meaning = gen.sentences.similarity(id, i, self.vector);
             let score = match meaning {
                 Some(m) => WORDS_SHARE * words + (1.0 - WORDS_SHARE) * m,
                 None => words,
             };
-            let kind = match wanted.shared(Kinds::held(&text, span.code)) {
-                true => HOLDS_KIND,
-                false => 0.0,
-            };
-            let fit = kind
-                + if span.code {
-                    // A command shows how, but prose says what it does: code
-                    // leads only when it matches far better.
-                    score * CODE_FIT
-                } else if asks_release && chunk.metadata.contains_key("version") {
-                    // A release's sentence answers "which release" once the
-                    // release is named, which the answer then does first.
-                    score + STATES_RELEASE
-                } else {
-                    score
-                };
-            candidates.push(Candidate {
+            let (matches, fit) = self.judge(chunk, span, &text, (words, meaning, score));
+            out.push(Candidate {
                 rank,
                 id,
                 chunk,
@@ -281,130 +350,150 @@ pub fn compose(
                 fit,
             });
         }
+        Ok(())
     }
-    if let Some(items) = whole
-        .as_ref()
-        .and_then(|(doc, _)| overview(doc, &q_terms, &candidates))
-    {
-        let named = naming_sentence(gen, items[0]);
-        let chosen: Vec<&Candidate<'_>> = named.iter().chain(items).take(max_sentences).collect();
-        let mut composed = assemble(&chosen);
-        // The question is about the release, which the naming sentence states:
-        // its closeness in meaning is the answer's.
-        if let Some(n) = &named {
-            let m = gen.sentences.similarity(n.id, n.index, question_vector);
-            composed.meaning = composed.meaning.into_iter().chain(m).reduce(f32::max);
-        }
-        return Ok(Some(composed));
+
+    /// Whether a sentence matches well enough to be quoted for its own sake,
+    /// and its fit, from its word share, closeness in meaning and score.
+    fn judge(
+        &self,
+        chunk: &Chunk,
+        span: &Span,
+        text: &str,
+        (words, meaning, score): (f32, Option<f32>, f32),
+    ) -> (bool, f32) {
+        // A template ("Version 2.3.1 of Ferrule was released on ...") is
+        // quoted only to name a release the question asks for.
+        let matches = (words >= MIN_MATCH || meaning.is_some_and(|m| m >= MIN_MEANING))
+            && (span.code
+                || !self.gen.is_template(text)
+                || (self.asks_release && states_release(chunk, text)));
+        let kind = match self.wanted.shared(Kinds::held(text, span.code)) {
+            true => HOLDS_KIND,
+            false => 0.0,
+        };
+        let fit = kind
+            + if span.code {
+                // A command shows how, but prose says what it does: code
+                // leads only when it matches far better.
+                score * CODE_FIT
+            } else if self.asks_release && chunk.metadata.contains_key("version") {
+                // A release's sentence answers "which release" once the
+                // release is named, which the answer then does first.
+                score + STATES_RELEASE
+            } else {
+                score
+            };
+        (matches, fit)
     }
-    let by_score = |a: &&Candidate<'_>, b: &&Candidate<'_>| {
-        b.fit
-            .total_cmp(&a.fit)
-            .then(a.rank.cmp(&b.rank))
-            .then(a.span.start.cmp(&b.span.start))
-    };
-    let mut order: Vec<&Candidate<'_>> = candidates.iter().filter(|c| c.matches).collect();
-    order.sort_by(by_score);
-    // The best match of the best-ranked chunk that has one, unless another
-    // chunk's best is clearly better.
-    let Some(lead) = order
-        .iter()
-        .copied()
-        .min_by(|a, b| a.rank.cmp(&b.rank).then(by_score(a, b)))
-    else {
-        return Ok(None);
-    };
-    let first = match order.first() {
-        Some(best) if best.fit >= lead.fit + CLEARLY_BETTER => *best,
-        _ => lead,
-    };
-    // The next sentence of the same paragraph usually goes on with the first one's
-    // point ("A retention policy decides how long snapshots are kept. The default
-    // policy keeps 7 daily ..."), so it follows the first when it shares a term
-    // with the question.
-    let continuation = candidates.iter().find(|c| {
-        c.rank == first.rank && c.index == first.index + 1 && c.words > 0.0 && {
-            let between: String = first
-                .chunk
-                .text
-                .chars()
-                .skip(first.span.end)
-                .take(c.span.start - first.span.end)
-                .collect();
-            !between.contains("\n\n")
-        }
-    });
-    // A sentence that ends in a colon introduces what follows it ("The default
-    // policy keeps:"), a list or a command, which is the answer itself.
-    let introduced: Vec<&Candidate<'_>> = if first.text.ends_with(':') {
-        let mut chars = 0;
-        (1..)
-            .map_while(|step| {
-                candidates.iter().find(|c| {
-                    c.rank == first.rank
-                        && c.index == first.index + step
-                        && (step == 1 || c.span.item || c.span.code)
+}
+
+/// What an answer opens with: the sentence that names the release (when the
+/// first needs one), the first sentence, and what it brings along.
+struct Opening<'c, 'g> {
+    first: &'c Candidate<'g>,
+    /// The sentences the first one introduces (it ends in a colon).
+    introduced: Vec<&'c Candidate<'g>>,
+    /// In order: the naming sentence, the first, then what follows it.
+    sentences: Vec<&'c Candidate<'g>>,
+}
+
+impl<'c, 'g> Opening<'c, 'g> {
+    fn of(
+        first: &'c Candidate<'g>,
+        named: Option<&'c Candidate<'g>>,
+        candidates: &'c [Candidate<'g>],
+        max_sentences: usize,
+    ) -> Opening<'c, 'g> {
+        // The next sentence of the same paragraph usually goes on with the first one's
+        // point ("A retention policy decides how long snapshots are kept. The default
+        // policy keeps 7 daily ..."), so it follows the first when it shares a term
+        // with the question.
+        let continuation = candidates.iter().find(|c| {
+            c.rank == first.rank && c.index == first.index + 1 && c.words > 0.0 && {
+                let between: String = first
+                    .chunk
+                    .text
+                    .chars()
+                    .skip(first.span.end)
+                    .take(c.span.start - first.span.end)
+                    .collect();
+                !between.contains("\n\n")
+            }
+        });
+        // A sentence that ends in a colon introduces what follows it ("The default
+        // policy keeps:"), a list or a command, which is the answer itself.
+        let introduced: Vec<&Candidate<'_>> = if first.text.ends_with(':') {
+            let mut chars = 0;
+            (1..)
+                .map_while(|step| {
+                    candidates.iter().find(|c| {
+                        c.rank == first.rank
+                            && c.index == first.index + step
+                            && (step == 1 || c.span.item || c.span.code)
+                    })
                 })
-            })
-            .enumerate()
-            .take_while(|(n, c)| {
-                chars += c.text.chars().count();
-                n + 1 < max_sentences || chars <= INTRODUCED_CHARS
-            })
-            .map(|(_, c)| c)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    // A sentence of a release that does not say which release it is, for a
-    // question that asks which: the release's own sentence that names it goes
-    // first ("Version 2.2.0 of Ferrule was released on 2025-11-03.").
-    let release_sentence = if asks_release
-        && first.chunk.metadata.contains_key("version")
-        && !states_release(first.chunk, &first.text)
-    {
-        naming_sentence(gen, first)
-    } else {
-        None
-    };
-    let named = release_sentence.as_ref();
+                .enumerate()
+                .take_while(|(n, c)| {
+                    chars += c.text.chars().count();
+                    n + 1 < max_sentences || chars <= INTRODUCED_CHARS
+                })
+                .map(|(_, c)| c)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let follow: Vec<&Candidate<'_>> = if introduced.is_empty() {
+            continuation.into_iter().collect()
+        } else {
+            introduced.clone()
+        };
+        let sentences = named
+            .into_iter()
+            .chain(std::iter::once(first))
+            .chain(follow)
+            .collect();
+        Opening {
+            first,
+            introduced,
+            sentences,
+        }
+    }
+
+    /// Whether `c` is placed for the first sentence's sake.
+    fn places(&self, c: &Candidate<'_>) -> bool {
+        self.sentences.iter().any(|o| std::ptr::eq(*o, c))
+    }
+
+    fn introduces(&self, c: &Candidate<'_>) -> bool {
+        self.introduced.iter().any(|i| std::ptr::eq(*i, c))
+    }
+}
+
+/// The sentences of the answer: the opening, then the best of the rest (each
+/// at least [`RELATIVE_FLOOR`] of the first's score), up to `max_sentences`,
+/// without repeats, each with what it needs to be understood.
+fn choose<'c, 'g>(
+    opening: &Opening<'c, 'g>,
+    order: &[&'c Candidate<'g>],
+    candidates: &'c [Candidate<'g>],
+    max_sentences: usize,
+) -> Vec<&'c Candidate<'g>> {
+    let first = opening.first;
     let mut chosen: Vec<&Candidate<'_>> = Vec::new();
-    let lead = named.into_iter().chain(std::iter::once(first));
-    let follow: Box<dyn Iterator<Item = &Candidate<'_>>> = if introduced.is_empty() {
-        Box::new(continuation.into_iter())
-    } else {
-        Box::new(introduced.iter().copied())
-    };
-    let ordered = !(named.is_some() || first.text.ends_with(':'));
-    // What the first sentence brings along (the release's name, what it
-    // introduces) is placed for its sake: it may share the first sentence's
-    // words ("export a recovery key:" and the command that does), so only a
-    // quote of the same place is a repeat.
-    let opening: Vec<&Candidate<'_>> = lead.chain(follow).collect();
-    let placed = |c: &Candidate<'_>| opening.iter().any(|o| std::ptr::eq(*o, c));
-    let fits = |chosen: &[&Candidate<'_>], c: &Candidate<'_>, placed: bool| {
-        !chosen.iter().any(|k| match placed {
-            true => same_place(k, c),
-            false => repeats(k, c),
-        })
-    };
-    for c in opening.iter().copied().chain(
+    for c in opening.sentences.iter().copied().chain(
         order
             .iter()
             .copied()
             .filter(|c| c.score >= RELATIVE_FLOOR * first.score),
     ) {
-        let introduced_by_first = introduced.iter().any(|i| std::ptr::eq(*i, c));
+        let introduced_by_first = opening.introduces(c);
         if chosen.len() >= max_sentences && !introduced_by_first {
             break;
         }
-        if !fits(&chosen, c, placed(c)) {
+        if !fits(&chosen, c, opening.places(c)) {
             continue;
         }
-        // Any other sentence that ends in a colon says only "as follows":
-        // what it introduces comes with it, one past the limit if need be,
-        // or the sentence is left out. Of a list, that is the item that
-        // fits the question best.
         // A sentence about the code just before it ("The example runs at
         // 01:30 on weekdays", "... at these paths") comes with that code.
         if points_back(&c.text) && !introduced_by_first {
@@ -425,6 +514,10 @@ pub fn compose(
                 continue;
             }
         }
+        // Any other sentence that ends in a colon says only "as follows":
+        // what it introduces comes with it, one past the limit if need be,
+        // or the sentence is left out. Of a list, that is the item that
+        // fits the question best.
         if c.text.ends_with(':') && !std::ptr::eq(c, first) && !introduced_by_first {
             let mut after = (1..).map_while(|step| {
                 candidates
@@ -445,14 +538,18 @@ pub fn compose(
         }
         chosen.push(c);
     }
-    // The sentences after the first read in the order of the evidence, unless
-    // the first one's own context must stay right after it.
-    if ordered {
-        if let Some(rest) = chosen.get_mut(1..) {
-            rest.sort_by(|a, b| a.rank.cmp(&b.rank).then(a.span.start.cmp(&b.span.start)));
-        }
-    }
-    Ok(Some(assemble(&chosen)))
+    chosen
+}
+
+/// Whether `c` may join `chosen`. What the first sentence brings along (the
+/// release's name, what it introduces) is `placed` for its sake: it may share
+/// the first sentence's words ("export a recovery key:" and the command that
+/// does), so only a quote of the same place is a repeat.
+fn fits(chosen: &[&Candidate<'_>], c: &Candidate<'_>, placed: bool) -> bool {
+    !chosen.iter().any(|k| match placed {
+        true => same_place(k, c),
+        false => repeats(k, c),
+    })
 }
 
 /// The answer quoting `chosen` in order, each sentence cited.
