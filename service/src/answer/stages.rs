@@ -1,0 +1,444 @@
+//! The answer path after routing, stage by stage: assess (retrieve and decide),
+//! draft (compose), check (does the answer fit), output guardrails, finalise.
+
+use super::write::{plugin_citations, Written};
+use super::*;
+
+/// What the compose stage made of a supported question, and what happened on
+/// the way.
+pub(super) struct Draft {
+    /// The answer, if one could be composed.
+    pub(super) composed: Option<Composed>,
+    /// Who composed it.
+    pub(super) composer: Composer,
+    /// The language model's run, when it was asked.
+    pub(super) run: Option<LlmRun>,
+    /// The language model failed and the corpus answers nothing without it.
+    pub(super) unavailable: bool,
+    /// Guardrail rules that fired on the answer.
+    pub(super) fired: Vec<Fired>,
+    pub(super) warnings: Vec<String>,
+    /// A guardrail failed.
+    pub(super) degraded: bool,
+}
+
+/// The compose stage's result: a draft, or the rule that blocked the answer
+/// while it was written, with what was drafted so far.
+pub(super) enum Drafted {
+    Ready(Draft),
+    Blocked(Fired, Draft),
+}
+
+/// One corpus's view of a question: its ranking and support decision.
+pub(super) struct Assessment<'a> {
+    pub(super) name: &'a str,
+    pub(super) served: Arc<Served>,
+    /// The question's embedding.
+    pub(super) vector: Vec<f32>,
+    pub(super) ranked: Vec<Scored<ChunkId>>,
+    pub(super) confidence: f32,
+    pub(super) verdict: Verdict,
+    pub(super) support: Support,
+}
+
+impl Answerer {
+    /// Ranks `text` in corpus `name` and decides whether it is supported.
+    pub(super) fn assess<'a>(
+        &'a self,
+        name: &'a str,
+        text: &str,
+        as_of: Option<NaiveDate>,
+        exclude_example: bool,
+    ) -> crate::Result<Assessment<'a>> {
+        let (name, served) = self.corpora.pick(Some(name))?;
+        let judge = self
+            .judges
+            .get(name)
+            .ok_or_else(|| Error::UnknownCorpus(name.clone()))?;
+        let query = Query {
+            text,
+            corpus: Some(name),
+            mode: Mode::Hybrid,
+            limit: served.config.retrieval.candidates,
+            as_of,
+            recency: true,
+        };
+        let ranked = self.corpora.rank(&served, &query)?;
+        // The vector retrieval embedded: a typo read as the corpus's word.
+        let embedder = self.corpora.embedder();
+        let vector = embedder.embed_one(&served.generation.respell(text, embedder))?;
+        let signals = Signals::measure(
+            &served.generation,
+            &judge.profile,
+            text,
+            &vector,
+            &ranked,
+            exclude_example,
+        )?;
+        let calibration = judge.calibration.as_ref().unwrap_or(&self.default);
+        let (confidence, verdict) = if ranked.is_empty() {
+            (0.0, Verdict::InsufficientEvidence)
+        } else {
+            calibration.decide(&signals)
+        };
+        let support = Support {
+            signals,
+            threshold: calibration.support.threshold,
+            calibrated: judge.calibration.is_some(),
+            evidence: calibration.evidence.as_ref().map(|e| EvidenceView {
+                probability: e.model.probability(&signals),
+                threshold: e.model.threshold,
+            }),
+        };
+        Ok(Assessment {
+            name,
+            served,
+            vector,
+            ranked,
+            confidence,
+            verdict,
+            support,
+        })
+    }
+
+    /// The stages after assessment: compose, check, output guardrails,
+    /// finalise. A guardrail that blocks ends the request at its stage.
+    pub(super) fn conclude(
+        &self,
+        mut a: Assessment<'_>,
+        q: &Question<'_>,
+        routed: bool,
+        sink: Sink<'_>,
+    ) -> crate::Result<Answer> {
+        let mut draft = match self.draft(&a, q, sink)? {
+            Drafted::Ready(d) => d,
+            Drafted::Blocked(block, d) => return self.stopped(a, q, block, d),
+        };
+        self.check(&mut a, q, &mut draft)?;
+        if let Some(block) = self.guard_output(&a, q, &mut draft, sink)? {
+            return self.stopped(a, q, block, draft);
+        }
+        Ok(self.finalise(a, q, routed, draft))
+    }
+
+    /// The compose stage: the answer a supported question gets from the
+    /// corpus's composer (the language model, or the extractive composer when
+    /// it is not set or failed and the corpus allows it); none otherwise.
+    pub(super) fn draft(
+        &self,
+        a: &Assessment<'_>,
+        q: &Question<'_>,
+        sink: Sink<'_>,
+    ) -> crate::Result<Drafted> {
+        let config = &a.served.config;
+        let mut d = Draft {
+            composed: None,
+            composer: Composer::Extractive,
+            run: None,
+            unavailable: false,
+            fired: Vec::new(),
+            warnings: Vec::new(),
+            degraded: false,
+        };
+        if !a.support.calibrated {
+            d.warnings.push(format!(
+                "corpus `{}` is not calibrated, so the built-in support model decided; run `candor calibrate`",
+                a.name
+            ));
+        }
+        if a.verdict != Verdict::Supported {
+            return Ok(Drafted::Ready(d));
+        }
+        let k = q.top_k.unwrap_or(config.answer.evidence_chunks);
+        let judge = self.judge(a.name)?;
+        if let (Composer::Llm, Some(llm)) = (config.answer.composer, &judge.llm) {
+            match self.write(a, q, k, llm, sink)? {
+                Written::Blocked(block, r, failed) => {
+                    d.composer = Composer::Llm;
+                    d.run = Some(r);
+                    d.degraded = failed;
+                    return Ok(Drafted::Blocked(block, d));
+                }
+                Written::Done(c, r, mut said) => {
+                    d.composer = Composer::Llm;
+                    d.composed = c;
+                    d.fired.append(&mut said.fired);
+                    d.warnings.append(&mut said.warnings);
+                    d.degraded |= said.failed;
+                    d.run = Some(r);
+                }
+                Written::Failed(r) => {
+                    let why = r.failure.clone().unwrap_or_default();
+                    d.run = Some(r);
+                    match config.llm.as_ref().map(|l| l.on_failure) {
+                        Some(OnLlmFailure::Unsupported) => {
+                            d.warnings.push(why);
+                            d.unavailable = true;
+                        }
+                        _ => {
+                            let w = format!("{why}; this answer was composed extractively");
+                            if !sink(Progress::Restart(&w)) {
+                                return Err(Error::Cancelled);
+                            }
+                            d.warnings.push(w);
+                        }
+                    }
+                }
+            }
+        }
+        if d.composer == Composer::Extractive && !d.unavailable {
+            d.composed = compose::compose(
+                &a.served.generation,
+                q.text,
+                &a.vector,
+                &a.ranked,
+                k,
+                config.answer.max_sentences,
+            )?;
+        }
+        Ok(Drafted::Ready(d))
+    }
+
+    /// The check stage: a composed answer that does not fit its question, by
+    /// the corpus's answer check, is withdrawn.
+    pub(super) fn check(
+        &self,
+        a: &mut Assessment<'_>,
+        q: &Question<'_>,
+        d: &mut Draft,
+    ) -> crate::Result<()> {
+        if let Some(c) = &d.composed {
+            if !self.fits(a, q.text, c)? {
+                d.composed = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// The output guardrails on the whole answer: the rule that blocks it, if
+    /// one does; otherwise the answer text as they leave it.
+    pub(super) fn guard_output(
+        &self,
+        a: &Assessment<'_>,
+        q: &Question<'_>,
+        d: &mut Draft,
+        sink: Sink<'_>,
+    ) -> crate::Result<Option<Fired>> {
+        let Some(c) = d.composed.as_mut() else {
+            return Ok(None);
+        };
+        let cites = plugin_citations(&c.citations);
+        let checked = self.judge(a.name)?.guards().answer(q.text, &c.text, &cites);
+        d.warnings.extend(checked.warnings);
+        d.fired.extend(checked.fired);
+        d.degraded |= checked.failed;
+        if let Some(block) = checked.blocked {
+            return Ok(Some(block));
+        }
+        // Sentences already streamed were guarded one by one; a guardrail
+        // that changes the whole answer voids them, and the reader is told
+        // the answer again.
+        if d.composer == Composer::Llm
+            && checked.text != c.text
+            && !sink(Progress::Restart("an output guardrail changed the answer"))
+        {
+            return Err(Error::Cancelled);
+        }
+        c.text = checked.text;
+        Ok(None)
+    }
+
+    /// The answer to a question a guardrail blocked after assessment: what
+    /// the assessment and the stages before the block found is kept.
+    pub(super) fn stopped(
+        &self,
+        a: Assessment<'_>,
+        q: &Question<'_>,
+        block: Fired,
+        d: Draft,
+    ) -> crate::Result<Answer> {
+        let mut b = self.blocked(a.name, q.text, block, d.fired, d.warnings)?;
+        b.degraded = d.degraded;
+        b.confidence = a.confidence;
+        b.support = Some(a.support);
+        b.composer = d.composer;
+        b.llm = d.run;
+        Ok(b)
+    }
+
+    /// The finalise stage: the outcome and the message that explains it.
+    pub(super) fn finalise(
+        &self,
+        a: Assessment<'_>,
+        q: &Question<'_>,
+        routed: bool,
+        d: Draft,
+    ) -> Answer {
+        let config = &a.served.config;
+        let Draft {
+            composed,
+            composer,
+            run,
+            unavailable,
+            fired,
+            mut warnings,
+            degraded,
+        } = d;
+        // Guardrails run per sentence and on the whole answer say the same things.
+        let mut said = std::collections::HashSet::new();
+        warnings.retain(|w| said.insert(w.clone()));
+        let declined = run
+            .as_ref()
+            .is_some_and(|r| r.dropped.iter().any(|d| d.why == generate::Why::Declined));
+        let (outcome, message, scope) = match (composed, a.verdict) {
+            (None, _) if unavailable => (
+                Outcome::Unsupported(Reason::ComposerUnavailable),
+                format!(
+                    "The language model that writes answers for `{}` is unavailable, and this corpus is set not to answer without it.",
+                    a.name
+                ),
+                config.scope.clone(),
+            ),
+            (None, Verdict::Supported) if composer == Composer::Llm => (
+                Outcome::Unsupported(Reason::InsufficientEvidence),
+                if declined {
+                    format!("The language model found no answer to your question in the evidence from `{}`.", a.name)
+                } else {
+                    format!("No sentence the language model wrote was supported by the evidence from `{}`, so there is no answer.", a.name)
+                },
+                config.scope.clone(),
+            ),
+            (Some(c), _) => {
+                // A future as_of is today: evidence does not age ahead of time.
+                let now = chrono::Utc::now().date_naive();
+                let today = q.as_of.map_or(now, |d| d.min(now));
+                if let Some(w) = staleness(&c, today, config.recency.freshness_days) {
+                    warnings.push(w);
+                }
+                let message = format!(
+                    "Answered from the `{}` corpus; every sentence cites its source.",
+                    a.name
+                );
+                (Outcome::Answered(c), message, config.scope.clone())
+            }
+            (None, Verdict::OutOfScope) if routed => {
+                let all: Vec<String> = self
+                    .corpora
+                    .iter()
+                    .map(|(n, s)| format!("{n}: {}", s.config.scope))
+                    .collect();
+                let message = format!(
+                    "This service answers questions about the following. {} Your question is about something else.",
+                    all.join(" ")
+                );
+                (
+                    Outcome::Unsupported(Reason::OutOfScope),
+                    message,
+                    all.join("\n"),
+                )
+            }
+            (None, Verdict::OutOfScope) => {
+                let message = format!(
+                    "This service answers questions about {}. Your question is about something else.",
+                    config.scope.trim_end_matches('.')
+                );
+                (
+                    Outcome::Unsupported(Reason::OutOfScope),
+                    message,
+                    config.scope.clone(),
+                )
+            }
+            (None, verdict) => {
+                let why = if verdict == Verdict::AmbiguousEvidence {
+                    "no document stands out as the one that answers it: the passages that match its words and those that match its meaning point to different documents"
+                } else if verdict == Verdict::Supported {
+                    "its documents do not hold enough evidence to answer it: the passages closest to it are about something else"
+                } else {
+                    "its documents do not hold enough evidence to answer it"
+                };
+                let message = format!(
+                    "Your question is within the scope of `{}`, but {why}. It covers: {}",
+                    a.name,
+                    config.scope.trim()
+                );
+                (
+                    Outcome::Unsupported(Reason::InsufficientEvidence),
+                    message,
+                    config.scope.clone(),
+                )
+            }
+        };
+        Answer {
+            outcome,
+            message,
+            scope,
+            confidence: a.confidence,
+            support: Some(a.support),
+            warnings,
+            guardrails: fired,
+            corpus: a.name.to_owned(),
+            generation: a.served.generation.manifest.generation,
+            cached: false,
+            took_ms: 0.0,
+            asked: q.text.to_owned(),
+            composer,
+            llm: run,
+            degraded,
+        }
+    }
+
+    /// Records how well a composed answer fits its question in the
+    /// assessment's signals: the share of its terms, and the closeness in
+    /// meaning of its closest sentence (embedding a written answer, whose
+    /// sentences the index has no vectors for).
+    pub(super) fn measure_answer(
+        &self,
+        a: &mut Assessment<'_>,
+        question: &str,
+        c: &Composed,
+    ) -> crate::Result<()> {
+        let signals = &mut a.support.signals;
+        signals.answer = support::answer_fit(&a.served.generation, question, c)?;
+        signals.meaning = match c.meaning {
+            Some(m) => m,
+            None => {
+                let said = self.corpora.embedder().embed_one(&c.text)?;
+                said.iter().zip(&a.vector).map(|(x, y)| x * y).sum()
+            }
+        };
+        Ok(())
+    }
+
+    /// The check stage: whether a composed answer fits its question, by the
+    /// corpus's answer check (when its calibration has one). Records the fit
+    /// in the assessment's signals.
+    pub(super) fn fits(
+        &self,
+        a: &mut Assessment<'_>,
+        question: &str,
+        c: &Composed,
+    ) -> crate::Result<bool> {
+        self.measure_answer(a, question, c)?;
+        let judge = self.judge(a.name)?;
+        let check = judge
+            .calibration
+            .as_ref()
+            .unwrap_or(&self.default)
+            .answer
+            .as_ref();
+        Ok(check.is_none_or(|check| check.answers(&a.support.signals)))
+    }
+}
+
+/// A warning when the first citation is older than the freshness window.
+fn staleness(c: &Composed, today: NaiveDate, freshness_days: f64) -> Option<String> {
+    let first = c.citations.first()?;
+    let date = first.date?;
+    let age = (today - date).num_days() as f64;
+    (age > freshness_days).then(|| {
+        format!(
+            "the best evidence ({}, dated {date}) is older than this corpus's freshness window of {freshness_days} days; it may be out of date",
+            first.doc_id
+        )
+    })
+}
