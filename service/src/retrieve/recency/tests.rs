@@ -1,0 +1,164 @@
+//! Temporal intent, decay, supersession and the re-ranking they make.
+
+use super::*;
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+#[test]
+fn intent_knows_a_question_that_asks_for_a_release() {
+    for q in [
+        "Which version added S3 storage?",
+        "when was the doctor command added",
+        "since which release are laptops shown as late",
+        "What is the latest Ferrule release?",
+        "newest kiln version?",
+        "what was the most recent release as of 2024",
+        "what was the first restic version that shipped the dump command?",
+        "Which release introduced copy targets for S3-compatible storage?",
+        "restore hung on a locked repo - has that been fixed?",
+        "backup --stdin reads nothing with a pipe, bug?",
+    ] {
+        assert!(intent(q).asks_release, "{q}");
+    }
+    for q in [
+        "What is the latest install procedure?",
+        "How do I upgrade to a new version?",
+        "Which port does the current server use?",
+        "Which Go version do I need to compile restic from source?",
+        "When does the nightly prune run in the current release?",
+        "What was the minimum kernel version for the server in 2024?",
+        "How do I report a bug?",
+    ] {
+        assert!(!intent(q).asks_release, "{q}");
+    }
+    // Which release began something, as against which one did it.
+    assert!(intent("Which release first offered Prometheus metrics?").origin);
+    assert!(intent("which version added the dump command").origin);
+    assert!(!intent("which release fixed the lock timeout").origin);
+    assert!(!intent("what did the newest version add").origin);
+}
+
+#[test]
+fn intent_reads_latest_history_and_year_bounds() {
+    assert!(intent("What is the latest install procedure?").latest);
+    assert!(intent("How do I do it now").latest);
+    assert!(!intent("How do I install it?").latest);
+    assert!(intent("How did the retention policy change historically? history please").history);
+    assert!(intent("Which version added S3 storage?").history);
+    assert!(intent("When was encryption introduced?").history);
+    assert!(!intent("How do I encrypt backups?").history);
+    assert!(!intent("What version of PostgreSQL do I need?").history);
+    assert_eq!(
+        intent("What was the default as of 2023?").not_after,
+        Some(d(2023, 12, 31))
+    );
+    assert_eq!(
+        intent("Which port was used in 2019").not_after,
+        Some(d(2019, 12, 31))
+    );
+    assert_eq!(
+        intent("settings before 2020").not_after,
+        Some(d(2019, 12, 31))
+    );
+    assert_eq!(intent("in 12 steps").not_after, None);
+}
+
+#[test]
+fn latest_is_read_from_its_paraphrases_but_not_from_a_current_folder() {
+    for q in [
+        "most recent version of the agent?",
+        "What's the newest release",
+        "whats new in ferrule",
+        "Is my install up-to-date?",
+        "which version is current",
+        "how do people configure it nowadays",
+        "What changed in the last release?",
+        "recently added features",
+    ] {
+        assert!(intent(q).latest, "{q}");
+    }
+    for q in [
+        "rclone found in current directory",
+        "restore into the current working dir",
+        "Which port does it use?",
+        "what version added compression",
+    ] {
+        assert!(!intent(q).latest, "{q}");
+    }
+}
+
+#[test]
+fn month_and_version_bounds_are_read() {
+    assert_eq!(
+        intent("what was the default as of March 2024?").not_after,
+        Some(d(2024, 3, 31))
+    );
+    assert_eq!(
+        intent("settings before feb 2024").not_after,
+        Some(d(2024, 1, 31))
+    );
+    assert_eq!(
+        intent("How did it work in december 2023").not_after,
+        Some(d(2023, 12, 31))
+    );
+    assert_eq!(
+        intent("prior to 2021, which port?").not_after,
+        Some(d(2020, 12, 31))
+    );
+    assert_eq!(
+        intent("What was the default port before version 2.0?").version,
+        Some(VersionBound {
+            version: "2.0".into(),
+            before: true
+        })
+    );
+    assert_eq!(
+        intent("how did pruning work as of v0.17.3").version,
+        Some(VersionBound {
+            version: "0.17.3".into(),
+            before: false
+        })
+    );
+    assert_eq!(
+        intent("what changed in v2.5").version.map(|v| v.before),
+        Some(false)
+    );
+    assert_eq!(intent("what got fixed in restic 0.17.3?").version, None);
+    // A series named with a wildcard bounds the question, preposition or not.
+    for q in [
+        "How was it installed in the 1.x line?",
+        "Where does the 1.x install script put its files?",
+        "with the old v1.x installer, can I use /srv?",
+    ] {
+        assert_eq!(
+            intent(q).version,
+            Some(VersionBound {
+                version: "1".into(),
+                before: false
+            }),
+            "{q}"
+        );
+    }
+    assert_eq!(
+        intent("what changed before 2.3.x?").version,
+        Some(VersionBound {
+            version: "2.3".into(),
+            before: true
+        })
+    );
+    assert_eq!(intent("how do I move from 1.x to 2.x?").version, None);
+    assert_eq!(intent("is x.x supported, or 1.xy?").version, None);
+    assert_eq!(intent("a may 2024 release").not_after, None);
+}
+
+#[test]
+fn factor_halves_every_half_life_and_is_zero_for_undated() {
+    let today = d(2026, 1, 1);
+    assert_eq!(factor(Some(today), today, 100.0), 1.0);
+    assert!((factor(Some(d(2025, 9, 23)), today, 100.0) - 0.5).abs() < 1e-6);
+    assert_eq!(factor(None, today, 100.0), 0.0);
+    // A future date counts as today.
+    assert_eq!(factor(Some(d(2027, 1, 1)), today, 100.0), 1.0);
+}
