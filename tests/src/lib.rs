@@ -14,6 +14,7 @@ pub mod corpus;
 pub mod files;
 pub mod http;
 pub mod llm;
+pub mod markdown;
 pub mod plugins;
 pub mod qdrant;
 pub mod server;
