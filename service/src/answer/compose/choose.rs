@@ -1,0 +1,168 @@
+//! Which sentences an answer quotes, once its first is known: what the first
+//! brings along, then the best of the rest, each with what it needs.
+
+use super::*;
+
+/// What an answer opens with: the sentence that names the release (when the
+/// first needs one), the first sentence, and what it brings along.
+pub(super) struct Opening<'c, 'g> {
+    first: &'c Candidate<'g>,
+    /// The sentences the first one introduces (it ends in a colon).
+    introduced: Vec<&'c Candidate<'g>>,
+    /// In order: the naming sentence, the first, then what follows it.
+    sentences: Vec<&'c Candidate<'g>>,
+}
+
+impl<'c, 'g> Opening<'c, 'g> {
+    pub(super) fn of(
+        first: &'c Candidate<'g>,
+        named: Option<&'c Candidate<'g>>,
+        candidates: &'c [Candidate<'g>],
+        max_sentences: usize,
+    ) -> Opening<'c, 'g> {
+        // The next sentence of the same paragraph usually goes on with the first one's
+        // point ("A retention policy decides how long snapshots are kept. The default
+        // policy keeps 7 daily ..."), so it follows the first when it shares a term
+        // with the question.
+        let continuation = candidates.iter().find(|c| {
+            c.rank == first.rank && c.index == first.index + 1 && c.words > 0.0 && {
+                let between: String = first
+                    .chunk
+                    .text
+                    .chars()
+                    .skip(first.span.end)
+                    .take(c.span.start - first.span.end)
+                    .collect();
+                !between.contains("\n\n")
+            }
+        });
+        // A sentence that ends in a colon introduces what follows it ("The default
+        // policy keeps:"), a list or a command, which is the answer itself.
+        let introduced: Vec<&Candidate<'_>> = if first.text.ends_with(':') {
+            let mut chars = 0;
+            (1..)
+                .map_while(|step| {
+                    candidates.iter().find(|c| {
+                        c.rank == first.rank
+                            && c.index == first.index + step
+                            && (step == 1 || c.span.item || c.span.code)
+                    })
+                })
+                .enumerate()
+                .take_while(|(n, c)| {
+                    chars += c.text.chars().count();
+                    n + 1 < max_sentences || chars <= INTRODUCED_CHARS
+                })
+                .map(|(_, c)| c)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let follow: Vec<&Candidate<'_>> = if introduced.is_empty() {
+            continuation.into_iter().collect()
+        } else {
+            introduced.clone()
+        };
+        let sentences = named
+            .into_iter()
+            .chain(std::iter::once(first))
+            .chain(follow)
+            .collect();
+        Opening {
+            first,
+            introduced,
+            sentences,
+        }
+    }
+
+    /// Whether `c` is placed for the first sentence's sake.
+    fn places(&self, c: &Candidate<'_>) -> bool {
+        self.sentences.iter().any(|o| std::ptr::eq(*o, c))
+    }
+
+    fn introduces(&self, c: &Candidate<'_>) -> bool {
+        self.introduced.iter().any(|i| std::ptr::eq(*i, c))
+    }
+}
+
+/// The sentences of the answer: the opening, then the best of the rest (each
+/// at least [`RELATIVE_FLOOR`] of the first's score), up to `max_sentences`,
+/// without repeats, each with what it needs to be understood.
+pub(super) fn choose<'c, 'g>(
+    opening: &Opening<'c, 'g>,
+    order: &[&'c Candidate<'g>],
+    candidates: &'c [Candidate<'g>],
+    max_sentences: usize,
+) -> Vec<&'c Candidate<'g>> {
+    let first = opening.first;
+    let mut chosen: Vec<&Candidate<'_>> = Vec::new();
+    for c in opening.sentences.iter().copied().chain(
+        order
+            .iter()
+            .copied()
+            .filter(|c| c.score >= RELATIVE_FLOOR * first.score),
+    ) {
+        let introduced_by_first = opening.introduces(c);
+        if chosen.len() >= max_sentences && !introduced_by_first {
+            break;
+        }
+        if !fits(&chosen, c, opening.places(c)) {
+            continue;
+        }
+        // A sentence about the code just before it ("The example runs at
+        // 01:30 on weekdays", "... at these paths") comes with that code.
+        if points_back(&c.text) && !introduced_by_first {
+            let code: Vec<&Candidate<'_>> = (1..=c.index)
+                .map_while(|back| {
+                    candidates
+                        .iter()
+                        .find(|p| p.rank == c.rank && p.index + back == c.index && p.span.code)
+                })
+                .collect();
+            if !code.is_empty() {
+                chosen.push(c);
+                for p in code.into_iter().rev() {
+                    if fits(&chosen, p, true) {
+                        chosen.push(p);
+                    }
+                }
+                continue;
+            }
+        }
+        // Any other sentence that ends in a colon says only "as follows":
+        // what it introduces comes with it, one past the limit if need be,
+        // or the sentence is left out. Of a list, that is the item that
+        // fits the question best.
+        if c.text.ends_with(':') && !std::ptr::eq(c, first) && !introduced_by_first {
+            let mut after = (1..).map_while(|step| {
+                candidates
+                    .iter()
+                    .find(|n| n.rank == c.rank && n.index == c.index + step)
+            });
+            let next = match after.next() {
+                Some(n) if n.span.item => std::iter::once(n)
+                    .chain(after.take_while(|n| n.span.item))
+                    .max_by(|a, b| a.fit.total_cmp(&b.fit).then(b.index.cmp(&a.index))),
+                other => other,
+            };
+            if let Some(n) = next.filter(|n| fits(&chosen, n, true)) {
+                chosen.push(c);
+                chosen.push(n);
+            }
+            continue;
+        }
+        chosen.push(c);
+    }
+    chosen
+}
+
+/// Whether `c` may join `chosen`. What the first sentence brings along (the
+/// release's name, what it introduces) is `placed` for its sake: it may share
+/// the first sentence's words ("export a recovery key:" and the command that
+/// does), so only a quote of the same place is a repeat.
+fn fits(chosen: &[&Candidate<'_>], c: &Candidate<'_>, placed: bool) -> bool {
+    !chosen.iter().any(|k| match placed {
+        true => same_place(k, c),
+        false => repeats(k, c),
+    })
+}

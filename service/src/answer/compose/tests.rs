@@ -1,0 +1,231 @@
+//! The extractive composer on small generations built with the real model.
+
+use super::*;
+use crate::index::{build, BuildInput, CorpusStore, Mode, Sentences, VectorBackend};
+use crate::ingest::Document;
+
+/// The answer composed for `question` from one document of `text`, with
+/// every chunk ranked in order.
+fn answer(text: &str, question: &str) -> crate::Result<String> {
+    let doc = Document::plain("guide".into(), "Guide".into(), text.to_owned());
+    answer_from(doc, question)
+}
+
+/// The answer composed for `question` from `doc`, every chunk ranked in
+/// order.
+fn answer_from(doc: Document, question: &str) -> crate::Result<String> {
+    let e = crate::test_utils::embedder();
+    let chunker = crate::ingest::chunk::Chunker::from_file(
+        e.tokenizer_path(),
+        crate::config::Chunking::default(),
+    )?;
+    let dir = tempfile::tempdir().unwrap();
+    let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
+    let bytes = doc.text();
+    let input = BuildInput::new(
+        doc.id.0.clone(),
+        bytes.as_bytes(),
+        Box::new(move || Ok(vec![doc.clone()])),
+    );
+    build(
+        &store,
+        vec![input],
+        (Mode::Full, Sentences::Embed),
+        &e,
+        &chunker,
+        &(),
+    )?;
+    let gen = store.open_current()?;
+    let ranked: Vec<Scored<ChunkId>> = (0..gen.chunks.len())
+        .map(|i| Scored {
+            id: ChunkId(i as u64),
+            bm25: None,
+            dense: None,
+            score: 1.0 - i as f32 * 0.01,
+            recency: None,
+            superseded: false,
+        })
+        .collect();
+    let composed = compose(&gen, question, &e.embed_one(question)?, &ranked, 4, 3)?;
+    Ok(composed.map(|c| c.text).unwrap_or_default())
+}
+
+#[test]
+fn what_a_colon_introduces_comes_with_it() -> crate::Result<()> {
+    // A sentence that ends in a colon, not the first one chosen: its
+    // command follows it.
+    let a = answer(
+        "A reload applies most settings of the configuration file without stopping jobs. \
+         Always check the configuration file before a reload:\n\n    ferrule config check\n\n\
+         Changes to the listen address need a full restart.",
+        "How do I check the configuration file before a reload?",
+    )?;
+    assert!(
+        a.contains("before a reload: [1] ferrule config check [2]")
+            || a.contains("before a reload: [2] ferrule config check [3]"),
+        "{a}"
+    );
+    // A command that shares the introducing sentence's words is not a
+    // repeat of it.
+    let a = answer(
+        "Right after ferrule init, export a recovery key:\n\n    \
+         ferrule key export --out ferrule-recovery.key\n\nThe recovery key decrypts the repository on its own.",
+        "How do I export a recovery key?",
+    )?;
+    assert!(
+        a.contains("export a recovery key: [1] ferrule key export --out ferrule-recovery.key [2]"),
+        "{a}"
+    );
+    // A list introduced by the first sentence comes whole, past the three
+    // sentences an answer has.
+    let a = answer(
+        "The default retention policy keeps:\n\n- 7 daily snapshots,\n- 4 weekly snapshots,\n\
+         - 12 monthly snapshots,\n- 0 yearly snapshots.\n\nOlder snapshots are pruned every night.",
+        "Which snapshots does the default retention policy keep?",
+    )?;
+    assert!(
+        a.starts_with("The default retention policy keeps: [1]")
+            && a.contains("12 monthly snapshots")
+            && a.contains("0 yearly snapshots. [5]"),
+        "{a}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_sentence_about_the_code_before_it_brings_the_code() -> crate::Result<()> {
+    let a = answer(
+        "Backups follow a cron expression that you may change.\n\n    \
+         cron = \"30 1 * * 1-5\"\n\n\
+         The example runs the nightly job at 01:30 on weekdays. Times follow the server's zone.",
+        "When does the nightly job run on weekdays?",
+    )?;
+    assert!(
+        a.contains("The example runs the nightly job at 01:30 on weekdays. [1] cron = \"30 1 * * 1-5\" [2]"),
+        "{a}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_section_that_opens_in_lowercase_is_quoted() -> crate::Result<()> {
+    let section = |heading: &str, text: &str| crate::ingest::Section {
+        heading_path: vec![heading.to_owned()],
+        page: None,
+        text: text.to_owned(),
+    };
+    let mut doc = Document::plain("install".into(), "Installation".into(), String::new());
+    doc.sections = vec![
+        section(
+            "Packages",
+            "Packages exist for Debian and Fedora. Install them with the package manager.",
+        ),
+        section(
+            "From source",
+            "restic is written in Go, and you need at least Go version 1.25 to build it.",
+        ),
+    ];
+    let a = answer_from(doc, "Which Go version do I need to build restic?")?;
+    assert!(a.contains("at least Go version 1.25"), "{a}");
+    Ok(())
+}
+
+#[test]
+fn a_question_asks_for_a_kind_that_sentences_hold() {
+    let asked = |q: &str| {
+        let k = Kinds::asked(q);
+        (k.path, k.number, k.option)
+    };
+    assert_eq!(
+        asked("Where does the install script put the files?"),
+        (true, false, false)
+    );
+    assert_eq!(
+        asked("How many monthly snapshots are kept?"),
+        (false, true, false)
+    );
+    assert_eq!(
+        asked("When does the nightly prune run?"),
+        (false, true, false)
+    );
+    assert_eq!(asked("ferrule port?"), (false, true, false));
+    assert_eq!(
+        asked("Which option removes the program?"),
+        (false, false, true)
+    );
+    // A "when" inside the question, and a command it names, ask nothing.
+    assert_eq!(
+        asked("Which metric shows when a job last succeeded?"),
+        (false, false, false)
+    );
+    assert_eq!(
+        asked("What release shipped the dump command?"),
+        (false, false, false)
+    );
+
+    let held = |t: &str, code: bool| {
+        let k = Kinds::held(t, code);
+        (k.path, k.number, k.option)
+    };
+    assert_eq!(
+        held("The script installs it under `/opt/ferrule`.", false),
+        (true, false, false)
+    );
+    assert_eq!(
+        held("See https://example.com/docs for more.", false),
+        (false, false, false)
+    );
+    assert_eq!(held("Pack files are 64 MiB.", false), (false, true, false));
+    assert_eq!(
+        held("--uninstall removes the program files.", false),
+        (false, false, true)
+    );
+    assert_eq!(held("ferrule config check", true), (false, false, true));
+    assert!(Kinds::asked("Where is it?").shared(Kinds::held("In /srv/x.", false)));
+    assert!(!Kinds::asked("Where is it?").shared(Kinds::held("It has 3 parts.", false)));
+}
+
+#[test]
+fn a_piece_that_goes_on_from_a_cut_is_recognised() {
+    for cut in [
+        ", you need FUSE-T.",
+        "you need FUSE-T.",
+        "; then run it.",
+        ") and more.",
+    ] {
+        assert!(super::continues(cut), "{cut}");
+    }
+    for whole in [
+        "On macOS, you need FUSE-T.",
+        "(See the guide.)",
+        "2 GB at least.",
+        "`restic mount` needs FUSE.",
+    ] {
+        assert!(!super::continues(whole), "{whole}");
+    }
+}
+
+#[test]
+fn headings_questions_and_fragments_are_not_quotable() {
+    assert!(quotable("Restores always run at full speed.", false));
+    assert!(!quotable("Backing up a database", false));
+    assert!(quotable("Backing up a database", true));
+    // A two-word item stands when it names something concrete.
+    assert!(quotable("macOS: ~/Library/Caches/restic", true));
+    assert!(!quotable("macOS: Homebrew", true));
+    assert!(!quotable("macOS: ~/Library/Caches/restic", false));
+    assert!(!quotable(
+        "Can Ferrule back up laptops that are often offline?",
+        false
+    ));
+    assert!(!quotable("Yes.", false));
+    // A changelog entry's references.
+    assert!(!quotable(
+        "https://github.com/restic/restic/issues/5107 https://github.com/restic/restic/pull/5110",
+        false
+    ));
+    assert!(quotable(
+        "The limit applies to uploads only and restores run at full speed",
+        false
+    ));
+}
