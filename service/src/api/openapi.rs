@@ -23,7 +23,7 @@ use crate::index::GenerationId;
         super::openapi_json,
         super::corpora,
         super::search,
-        super::answer,
+        super::answer::answer,
         super::feedback,
         super::admin::reindex,
         super::admin::jobs,
