@@ -211,3 +211,25 @@ impl AnswerResponse {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The published description (`docs/openapi.json`) is the one the server
+    /// serves: a change to the API shows up in review as a change to that file.
+    /// `CANDOR_WRITE_OPENAPI=1` rewrites it after an intended change.
+    #[test]
+    fn the_published_description_is_the_served_one() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+        let served = ApiDoc::openapi().to_pretty_json().expect("serialisable") + "\n";
+        if std::env::var_os("CANDOR_WRITE_OPENAPI").is_some() {
+            std::fs::write(&path, &served).expect("docs/ is writable");
+        }
+        let published = std::fs::read_to_string(&path).expect("docs/openapi.json exists");
+        assert!(
+            published == served,
+            "docs/openapi.json differs from the served description; rerun with CANDOR_WRITE_OPENAPI=1 if the change is intended"
+        );
+    }
+}
