@@ -109,6 +109,9 @@ pub enum Error {
     /// The reader of a streamed answer went away before it was complete.
     #[error("the client went away before the answer was complete")]
     Cancelled,
+    /// An admin canceled the reindex job before it wrote its generation.
+    #[error("the job was canceled")]
+    JobCanceled,
     /// A worker thread panicked; a bug in Candor or a library, never the caller's fault.
     #[error("internal failure: {0}")]
     Internal(String),
@@ -135,5 +138,13 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }
+    }
+
+    /// Wraps a SQLite error with the database file it happened on.
+    pub(crate) fn db(path: &std::path::Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        move |e| Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        }
     }
 }

@@ -123,7 +123,7 @@ pub fn wait_for_job(base: &str, id: &Value) -> Value {
             None,
         );
         assert_eq!(status, 200, "{job}");
-        if job["phase"] == "done" || job["phase"] == "failed" {
+        if ["succeeded", "failed", "canceled"].contains(&job["status"].as_str().unwrap_or("")) {
             return job;
         }
         assert!(

@@ -1,6 +1,7 @@
 //! The admin API and its reindex jobs: the token, CORS and request ids, a full
-//! reindex swapping generations under load without a failed request, and a
-//! job killed mid-way leaving the old generation serving.
+//! reindex swapping generations under load without a failed request, a job
+//! killed mid-way leaving the old generation serving and kept as failed, and a
+//! canceled job.
 
 use std::time::Duration;
 
@@ -106,6 +107,7 @@ fn admin_routes_need_the_token_and_a_reindex_swaps_in_a_new_generation() {
         ),
         ("GET", "/admin/jobs/12345", None, 404, "unknown_job"),
         ("GET", "/admin/jobs/x", None, 404, "unknown_job"),
+        ("POST", "/admin/jobs/12345/cancel", None, 404, "unknown_job"),
     ];
     for (method, path, body, status, code) in refused {
         let (got, b) = admin(method, &server.base, path, Some(ADMIN_TOKEN), body);
@@ -341,14 +343,57 @@ fn a_reindex_killed_mid_job_leaves_the_old_generation_serving() {
     assert_eq!((status, b["generation"].as_u64()), (200, Some(1)), "{b}");
     let (_, ready) = get(&server.base, "/readyz");
     assert!(ready.contains("\"slow\":1"), "{ready}");
+    // The killed job is kept, as failed, and the next job's id follows it.
+    let (_, killed) = admin(
+        "GET",
+        &server.base,
+        &format!("/admin/jobs/{}", started["job_id"]),
+        Some(ADMIN_TOKEN),
+        None,
+    );
+    assert_eq!(
+        (killed["status"].as_str(), killed["phase"].as_str()),
+        (Some("failed"), Some("failed")),
+        "{killed}"
+    );
+    assert!(
+        killed["error"].as_str().unwrap().contains("server stopped"),
+        "{killed}"
+    );
+
+    // A job canceled while it parses ends canceled, and nothing changes.
+    let canceled = start_full_reindex(&server.base, "slow");
+    assert!(
+        canceled["job_id"].as_u64() > started["job_id"].as_u64(),
+        "{canceled}"
+    );
+    let cancel_path = format!("/admin/jobs/{}/cancel", canceled["job_id"]);
+    let (status, b) = admin("POST", &server.base, &cancel_path, Some(ADMIN_TOKEN), None);
+    assert_eq!(status, 200, "{b}");
+    let job = wait_for_job(&server.base, &canceled["job_id"]);
+    assert_eq!(
+        (job["status"].as_str(), job.get("generation")),
+        (Some("canceled"), None),
+        "{job}"
+    );
+    let (status, b) = admin("POST", &server.base, &cancel_path, Some(ADMIN_TOKEN), None);
+    assert_eq!(
+        (status, b["error"]["code"].as_str()),
+        (409, Some("job_finished")),
+        "{b}"
+    );
+    let (_, ready) = get(&server.base, "/readyz");
+    assert!(ready.contains("\"slow\":1"), "{ready}");
+
     let again = start_full_reindex(&server.base, "slow");
     let job = wait_for_job(&server.base, &again["job_id"]);
     assert_eq!(
         (
+            job["status"].as_str(),
             job["phase"].as_str(),
             job["counts"]["files_failed"].as_u64()
         ),
-        (Some("done"), Some(1)),
+        (Some("succeeded"), Some("done"), Some(1)),
         "{job}"
     );
     let (_, b) = post(

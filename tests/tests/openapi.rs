@@ -190,7 +190,11 @@ fn every_route_in_openapi_answers_as_its_schema_says() {
         202,
     );
     let job = wait_for_job(&server.base, &started["job_id"]);
-    assert_eq!(job["phase"], "done", "{job}");
+    assert_eq!(
+        (&job["status"], &job["phase"]),
+        (&json!("succeeded"), &json!("done")),
+        "{job}"
+    );
     check(
         "get",
         "/admin/jobs/{id}",
@@ -208,6 +212,11 @@ fn every_route_in_openapi_answers_as_its_schema_says() {
         404,
     );
     check("get", "/admin/jobs/{id}", "/admin/jobs/1", None, None, 401);
+    let cancel = "/admin/jobs/{id}/cancel";
+    let finished = format!("/admin/jobs/{}/cancel", started["job_id"]);
+    check("post", cancel, &finished, t, None, 409);
+    check("post", cancel, "/admin/jobs/999999/cancel", t, None, 404);
+    check("post", cancel, &finished, None, None, 401);
     check("get", "/admin/jobs", "/admin/jobs", t, None, 200);
     check(
         "get",

@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use serde::Serialize;
 
 use crate::index::{lexical, ChunkId, Generation};
 use crate::ingest::sentence::{plain, sentences, slice, Span};
@@ -67,28 +66,25 @@ const REPEAT_OVERLAP: f32 = 0.7;
 const INTRODUCED_CHARS: usize = 400;
 
 /// Where one sentence of an answer comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Citation {
     /// The document.
     pub doc_id: DocId,
     /// Its title.
     pub title: String,
     /// Its source path, relative to the corpus folder.
-    #[schema(value_type = String)]
     pub source: PathBuf,
     /// 1-based page, for paginated formats.
     pub page: Option<u32>,
     /// The document's date.
     pub date: Option<NaiveDate>,
     /// Character offsets `[start, end)` of the cited sentence in the document text.
-    #[schema(value_type = Vec<u64>)]
     pub span: (usize, usize),
     /// The sentence with some of its surrounding text.
     pub snippet: String,
     /// The evidence's ranking score.
     pub score: f32,
     /// The document's extra fields from its parser plugin (a release's version).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
 }
 

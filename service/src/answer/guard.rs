@@ -8,8 +8,6 @@
 
 use std::path::Path;
 
-use serde::Serialize;
-
 use crate::config::{GuardrailSettings, OnError, Stage};
 use crate::plugins::{self, Citation, Decision, Kind, Plugin, Verdict};
 use crate::Error;
@@ -19,7 +17,7 @@ use crate::Error;
 pub const MAX_ANSWER_CHARS: usize = 16_000;
 
 /// A guardrail rule that fired.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fired {
     /// The plugin.
     pub plugin: String,

@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use serde::Serialize;
 
 use crate::cache::Fifo;
 use crate::config::{Composer, OnLlmFailure};

@@ -27,7 +27,7 @@ const COVERAGE_OF: usize = 3;
 const EXAMPLES_OF: usize = 3;
 
 /// What a question and its retrieved evidence look like to the support decision.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Signals {
     /// Cosine similarity of the best dense hit.
     pub dense_best: f32,

@@ -46,8 +46,7 @@ impl Asked {
 }
 
 /// Why a question was not answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     /// The question is about something the corpus does not cover.
     OutOfScope,
@@ -119,7 +118,7 @@ pub struct LlmRun {
 }
 
 /// How the support decision saw the question (for explaining an outcome).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Support {
     /// The measured signals.
     pub signals: Signals,
@@ -128,12 +127,11 @@ pub struct Support {
     /// False when the corpus has no calibration of its own.
     pub calibrated: bool,
     /// The evidence check's view, when the calibration has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<EvidenceView>,
 }
 
 /// How the evidence check saw the best-ranked document.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvidenceView {
     /// The check's probability that the best-ranked document is relevant.
     pub probability: f32,
@@ -204,10 +202,9 @@ pub(super) fn count(a: &Answer) {
 }
 
 /// Search results after the input guardrails.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct Searched {
     /// The ranking; no evidence when a guardrail blocked the question.
-    #[serde(flatten)]
     pub result: SearchResult,
     /// Guardrail rules that fired on the question.
     pub guardrails: Vec<Fired>,

@@ -13,8 +13,9 @@ use axum::Router;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::types::{Job, JobId};
 use super::{ApiError, AppState, Json};
-use crate::index::jobs::{Job, JobId, Jobs};
+use crate::index::jobs::{CancelRefused, Jobs};
 use crate::index::Mode;
 
 /// What the admin routes need: the token's digest and the job queue.
@@ -46,6 +47,7 @@ pub(super) fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin/corpora/{name}/reindex", post(reindex))
         .route("/admin/jobs", get(jobs))
         .route("/admin/jobs/{id}", get(job))
+        .route("/admin/jobs/{id}/cancel", post(cancel))
         .route("/admin/plugins/reload", post(reload_plugins))
         .route("/admin/keys/reload", post(reload_keys))
         .layer(middleware::from_fn_with_state(admin, authorize))
@@ -87,18 +89,18 @@ pub(super) struct ReindexBody {
     params(("name" = String, Path, description = "The corpus")),
     security(("admin_token" = [])),
     responses(
-        (status = 202, description = "The job started", body = super::openapi::Started),
-        (status = 400, description = "A malformed request", body = super::openapi::ErrorBody),
-        (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such corpus", body = super::openapi::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a body not sent as `content-type: application/json`", body = super::openapi::ErrorBody),
-        (status = 409, description = "A job already reindexes this corpus; `error.job_id` names it", body = super::openapi::ErrorBody),
+        (status = 202, description = "The job is queued; it starts when the jobs before it have ended", body = super::types::Started),
+        (status = 400, description = "A malformed request", body = super::types::ErrorBody),
+        (status = 401, description = "No token or a wrong one", body = super::types::ErrorBody),
+        (status = 404, description = "No such corpus", body = super::types::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a body not sent as `content-type: application/json`", body = super::types::ErrorBody),
+        (status = 409, description = "`job_running`: a job for this corpus is already queued or running; `error.job_id` names it", body = super::types::ErrorBody),
     ))]
 pub(super) async fn reindex(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Json(body): Json<ReindexBody>,
-) -> Result<(StatusCode, Json<super::openapi::Started>), ApiError> {
+) -> Result<(StatusCode, Json<super::types::Started>), ApiError> {
     let admin = admin(&state)?;
     let mode: Mode = body
         .mode
@@ -108,18 +110,20 @@ pub(super) async fn reindex(
         .map_err(|m| ApiError::invalid("invalid_mode", m))?;
     let corpora = state.answerer.corpora();
     let (_, served) = corpora.pick(Some(&name))?;
-    let started = admin
+    let queued = admin
         .jobs
-        .start(served.corpus(), mode, corpora.reloader(&name));
-    match started {
+        .enqueue(served.corpus(), mode, Box::new(corpora.reloader(&name)));
+    match queued {
         Ok(job_id) => Ok((
             StatusCode::ACCEPTED,
-            Json(super::openapi::Started { job_id }),
+            Json(super::types::Started {
+                job_id: JobId(job_id.0),
+            }),
         )),
         Err(running) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "job_running",
-            format!("job {running} is already reindexing this corpus"),
+            format!("job {running} is already queued or reindexing this corpus"),
         )
         .with("job_id", running.0)),
     }
@@ -128,65 +132,104 @@ pub(super) async fn reindex(
 #[utoipa::path(get, path = "/admin/jobs", tag = "admin", security(("admin_token" = [])),
     responses(
         (status = 200, description = "Running jobs and the last finished ones, newest first", body = Vec<Job>),
-        (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or a wrong one", body = super::types::ErrorBody),
     ))]
 pub(super) async fn jobs(State(state): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
-    Ok(Json(admin(&state)?.jobs.list()))
+    Ok(Json(
+        admin(&state)?
+            .jobs
+            .list()
+            .into_iter()
+            .map(Job::from)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/admin/jobs/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = u64, Path, description = "The job")),
     responses(
         (status = 200, description = "The job's status", body = Job),
-        (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such job", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or a wrong one", body = super::types::ErrorBody),
+        (status = 404, description = "No such job", body = super::types::ErrorBody),
     ))]
 pub(super) async fn job(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    let unknown = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_job",
-            format!("no job `{id}`"),
-        )
-    };
-    let n: u64 = id.parse().map_err(|_| unknown())?;
+    let n = job_id(&id)?;
     admin(&state)?
         .jobs
-        .get(JobId(n))
-        .map(Json)
-        .ok_or_else(unknown)
+        .get(n)
+        .map(|j| Json(j.into()))
+        .ok_or_else(|| unknown_job(&id))
+}
+
+#[utoipa::path(post, path = "/admin/jobs/{id}/cancel", tag = "admin", security(("admin_token" = [])),
+    params(("id" = u64, Path, description = "The job")),
+    responses(
+        (status = 200, description = "A queued job is now `canceled`; a running one stays `processing` until its next step, then ends `canceled` (or `succeeded`, when it was already writing its generation)", body = Job),
+        (status = 401, description = "No token or a wrong one", body = super::types::ErrorBody),
+        (status = 404, description = "No such job", body = super::types::ErrorBody),
+        (status = 409, description = "`job_finished`: the job has ended already", body = super::types::ErrorBody),
+    ))]
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    let n = job_id(&id)?;
+    match admin(&state)?.jobs.cancel(n) {
+        Ok(job) => Ok(Json(job.into())),
+        Err(CancelRefused::Unknown) => Err(unknown_job(&id)),
+        Err(CancelRefused::Finished(status)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "job_finished",
+            format!("job {id} has ended already ({status:?})").to_lowercase(),
+        )),
+    }
+}
+
+/// A job id from the path; what is not a number names no job.
+fn job_id(id: &str) -> Result<crate::index::jobs::JobId, ApiError> {
+    id.parse()
+        .map(crate::index::jobs::JobId)
+        .map_err(|_| unknown_job(id))
+}
+
+fn unknown_job(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_job",
+        format!("no job `{id}`"),
+    )
 }
 
 /// Reloads every corpus's guardrails, all or none.
 #[utoipa::path(post, path = "/admin/plugins/reload", tag = "admin", security(("admin_token" = [])),
     responses(
-        (status = 200, description = "Every corpus's guardrails were reloaded", body = super::openapi::Reloaded),
-        (status = 400, description = "A guardrail could not be loaded; the old ones keep running", body = super::openapi::ErrorBody),
-        (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
+        (status = 200, description = "Every corpus's guardrails were reloaded", body = super::types::Reloaded),
+        (status = 400, description = "A guardrail could not be loaded; the old ones keep running", body = super::types::ErrorBody),
+        (status = 401, description = "No token or a wrong one", body = super::types::ErrorBody),
     ))]
 pub(super) async fn reload_plugins(
     State(state): State<AppState>,
-) -> Result<Json<super::openapi::Reloaded>, ApiError> {
+) -> Result<Json<super::types::Reloaded>, ApiError> {
     admin(&state)?;
     let answerer = state.answerer.clone();
     let guardrails = super::blocking(move || answerer.reload_plugins()).await?;
-    Ok(Json(super::openapi::Reloaded { guardrails }))
+    Ok(Json(super::types::Reloaded { guardrails }))
 }
 
 /// Reads the API keys file again: added keys work, removed ones are revoked.
 #[utoipa::path(post, path = "/admin/keys/reload", tag = "admin", security(("admin_token" = [])),
     responses(
-        (status = 200, description = "The keys file was read again", body = super::openapi::KeysReloaded),
-        (status = 400, description = "`invalid_keys`: the file does not load; the old keys stay in force", body = super::openapi::ErrorBody),
-        (status = 401, description = "No token or a wrong one", body = super::openapi::ErrorBody),
-        (status = 404, description = "`not_found`: the server runs without API keys", body = super::openapi::ErrorBody),
+        (status = 200, description = "The keys file was read again", body = super::types::KeysReloaded),
+        (status = 400, description = "`invalid_keys`: the file does not load; the old keys stay in force", body = super::types::ErrorBody),
+        (status = 401, description = "No token or a wrong one", body = super::types::ErrorBody),
+        (status = 404, description = "`not_found`: the server runs without API keys", body = super::types::ErrorBody),
     ))]
 pub(super) async fn reload_keys(
     State(state): State<AppState>,
-) -> Result<Json<super::openapi::KeysReloaded>, ApiError> {
+) -> Result<Json<super::types::KeysReloaded>, ApiError> {
     admin(&state)?;
     let ring = state.keys.clone().ok_or_else(|| {
         ApiError::new(
@@ -199,7 +242,7 @@ pub(super) async fn reload_keys(
         .await?
         .map_err(|e| ApiError::invalid("invalid_keys", e))?;
     tracing::info!(keys, "API keys reloaded");
-    Ok(Json(super::openapi::KeysReloaded { keys }))
+    Ok(Json(super::types::KeysReloaded { keys }))
 }
 
 fn admin(state: &AppState) -> Result<&Admin, ApiError> {

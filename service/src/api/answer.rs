@@ -21,14 +21,14 @@ pub(super) struct AnswerBody {
 #[utoipa::path(post, path = "/v1/answer", tag = "questions", request_body = AnswerBody,
     responses(
         (status = 200, description = "Answered, or declared unsupported with the reason. With `Accept: text/event-stream`, server-sent events instead: `evidence` (`{citations}`), then `delta` (`{text}`, one checked sentence each), `restart` (`{warning}`: discard what came so far) when the language model failed and another composer answers, and last `done` (this same JSON) or `error` (`{error}`)",
-            content((openapi::AnswerResponse = "application/json"), (String = "text/event-stream"))),
-        (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: the body is not sent as `content-type: application/json`", body = openapi::ErrorBody),
-        (status = 404, description = "No such corpus", body = openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: the API key may not read this corpus", body = openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = openapi::ErrorBody),
-        (status = 503, description = "`overloaded` (with `retry-after`): as many uncached questions are under way as the server admits; `timeout`: no response within the request timeout; `not_ready`, `vector_store_unavailable`", body = openapi::ErrorBody),
+            content((types::AnswerResponse = "application/json"), (String = "text/event-stream"))),
+        (status = 400, description = "A malformed request; `error.code` says what", body = types::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not sent as `content-type: application/json`", body = types::ErrorBody),
+        (status = 404, description = "No such corpus", body = types::ErrorBody),
+        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = types::ErrorBody),
+        (status = 403, description = "`forbidden`: the API key may not read this corpus", body = types::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = types::ErrorBody),
+        (status = 503, description = "`overloaded` (with `retry-after`): as many uncached questions are under way as the server admits; `timeout`: no response within the request timeout; `not_ready`, `vector_store_unavailable`", body = types::ErrorBody),
     ),
     security((), ("api_key" = [])))]
 pub(super) async fn answer(
@@ -65,7 +65,7 @@ fn answer_logged(
     asked: &Asked,
     client: Option<&str>,
     sink: crate::answer::Sink<'_>,
-) -> crate::Result<openapi::AnswerResponse> {
+) -> crate::Result<types::AnswerResponse> {
     let mut answer = state.answerer.answer_with(asked, sink)?;
     // An answer log that cannot be written (locked, read-only, full) costs the
     // answer its id, not the answer: the failure is logged and counted.
@@ -87,7 +87,7 @@ fn answer_logged(
         },
         None => None,
     };
-    Ok(openapi::AnswerResponse::new(answer, answer_id))
+    Ok(types::AnswerResponse::new(answer, answer_id))
 }
 
 /// Events a streamed answer may have waiting before the reader takes them.
@@ -110,7 +110,10 @@ fn answer_events(
             }
         };
         let mut sink = |p: Progress<'_>| match p {
-            Progress::Evidence(c) => send("evidence", serde_json::json!({ "citations": c })),
+            Progress::Evidence(c) => {
+                let citations: Vec<types::Citation> = c.iter().cloned().map(Into::into).collect();
+                send("evidence", serde_json::json!({ "citations": citations }))
+            }
             Progress::Sentence(t) => send("delta", serde_json::json!({ "text": t })),
             Progress::Restart(w) => send("restart", serde_json::json!({ "warning": w })),
             Progress::Working => !tx.is_closed(),

@@ -11,6 +11,7 @@ mod error;
 mod keys;
 mod layers;
 pub mod openapi;
+pub mod types;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -32,10 +33,10 @@ pub use error::ApiError;
 use error::InternalDetail;
 pub use keys::{Client, Keyring};
 use layers::{cors, count_request, log_errors, request_id, REQUESTS, REQUESTS_HELP};
+use types::{CorpusInfo, ErrorBody, Feedback, Ready, Recorded, Searched};
 
 use crate::answer::{Answerer, Asked, Progress, Question};
-use crate::feedback::Feedback;
-use crate::retrieve::corpora::{CorpusInfo, Query};
+use crate::retrieve::corpora::Query;
 use crate::retrieve::Mode;
 
 /// Largest accepted request body. Default: 64 KiB; larger bodies get 413.
@@ -225,7 +226,7 @@ fn loading(path: &str, waiting: Option<String>) -> Response {
         "/healthz" => "ok".into_response(),
         "/readyz" => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(openapi::Ready {
+            axum::Json(Ready {
                 ready: false,
                 generations: Default::default(),
                 waiting,
@@ -257,10 +258,10 @@ async fn healthz() -> &'static str {
 /// front answers this route with 503 instead (see [`serve`]).
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses(
-        (status = 200, description = "Every corpus serves a generation", body = openapi::Ready),
-        (status = 503, description = "Still loading the model and the corpora", body = openapi::Ready),
+        (status = 200, description = "Every corpus serves a generation", body = Ready),
+        (status = 503, description = "Still loading the model and the corpora", body = Ready),
     ))]
-async fn readyz(State(state): State<AppState>) -> Json<openapi::Ready> {
+async fn readyz(State(state): State<AppState>) -> Json<Ready> {
     let generations = state
         .answerer
         .corpora()
@@ -268,7 +269,7 @@ async fn readyz(State(state): State<AppState>) -> Json<openapi::Ready> {
         .into_iter()
         .map(|c| (c.name, c.generation.0))
         .collect();
-    Json(openapi::Ready {
+    Json(Ready {
         ready: true,
         generations,
         waiting: None,
@@ -290,7 +291,7 @@ async fn openapi_json() -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     use crate::metrics::Gauge;
     let list = state.answerer.corpora().list();
-    let per_corpus = |f: fn(&CorpusInfo) -> f64| {
+    let per_corpus = |f: fn(&crate::retrieve::corpora::CorpusInfo) -> f64| {
         list.iter()
             .map(|c| (vec![("corpus", c.name.clone())], f(c)))
             .collect()
@@ -348,8 +349,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/v1/corpora", tag = "questions",
     responses(
         (status = 200, description = "The served corpora (with API keys, those the key may read)", body = Vec<CorpusInfo>),
-        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = ErrorBody),
     ),
     security((), ("api_key" = [])))]
 async fn corpora(
@@ -360,7 +361,7 @@ async fn corpora(
     if let Some(Extension(client)) = client {
         list.retain(|c| client.may_read(&c.name));
     }
-    Json(list)
+    Json(list.into_iter().map(CorpusInfo::from).collect())
 }
 
 /// 403 when the request's API key may not read the corpus it asks (the one
@@ -425,21 +426,21 @@ async fn blocking<T: Send + 'static>(
 
 #[utoipa::path(post, path = "/v1/search", tag = "questions", request_body = SearchBody,
     responses(
-        (status = 200, description = "Ranked evidence, none when an input guardrail blocked the question", body = crate::answer::Searched),
-        (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: the body is not sent as `content-type: application/json`", body = openapi::ErrorBody),
-        (status = 404, description = "No such corpus", body = openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: the API key may not read this corpus", body = openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = openapi::ErrorBody),
-        (status = 503, description = "`overloaded` (with `retry-after`): as many uncached questions are under way as the server admits; `timeout`: no response within the request timeout; `not_ready`, `vector_store_unavailable`", body = openapi::ErrorBody),
+        (status = 200, description = "Ranked evidence, none when an input guardrail blocked the question", body = Searched),
+        (status = 400, description = "A malformed request; `error.code` says what", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not sent as `content-type: application/json`", body = ErrorBody),
+        (status = 404, description = "No such corpus", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the API key may not read this corpus", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = ErrorBody),
+        (status = 503, description = "`overloaded` (with `retry-after`): as many uncached questions are under way as the server admits; `timeout`: no response within the request timeout; `not_ready`, `vector_store_unavailable`", body = ErrorBody),
     ),
     security((), ("api_key" = [])))]
 async fn search(
     State(state): State<AppState>,
     client: Option<Extension<Client>>,
     Json(body): Json<SearchBody>,
-) -> Result<Json<crate::answer::Searched>, ApiError> {
+) -> Result<Json<Searched>, ApiError> {
     check_access(&state, client.as_deref(), body.corpus.as_deref())?;
     let mode: Mode = body
         .mode
@@ -460,27 +461,27 @@ async fn search(
         state.answerer.search(&query)
     })
     .await?;
-    Ok(Json(result))
+    Ok(Json(result.into()))
 }
 
 #[utoipa::path(post, path = "/v1/feedback", tag = "questions", request_body = Feedback,
     responses(
-        (status = 200, description = "The rating is stored", body = openapi::Recorded),
-        (status = 400, description = "A malformed request; `error.code` says what", body = openapi::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: the body is not sent as `content-type: application/json`", body = openapi::ErrorBody),
-        (status = 404, description = "No such answer", body = openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = openapi::ErrorBody),
+        (status = 200, description = "The rating is stored", body = Recorded),
+        (status = 400, description = "A malformed request; `error.code` says what", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not sent as `content-type: application/json`", body = ErrorBody),
+        (status = 404, description = "No such answer", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: the server needs an API key and got none, or an unknown one", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry-after`): the key is over its rate", body = ErrorBody),
     ),
     security((), ("api_key" = [])))]
 async fn feedback(
     State(state): State<AppState>,
     Json(body): Json<Feedback>,
-) -> Result<Json<openapi::Recorded>, ApiError> {
+) -> Result<Json<Recorded>, ApiError> {
     let store = state.feedback.clone().ok_or_else(ApiError::not_found)?;
     let answerer = state.answerer.clone();
     blocking(move || {
-        store.record(&body, |corpus, doc| {
+        store.record(&body.into(), |corpus, doc| {
             answerer
                 .corpora()
                 .pick(Some(corpus))
@@ -488,7 +489,7 @@ async fn feedback(
         })
     })
     .await?;
-    Ok(Json(openapi::Recorded { recorded: true }))
+    Ok(Json(Recorded { recorded: true }))
 }
 
 #[cfg(test)]

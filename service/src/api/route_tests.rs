@@ -186,7 +186,7 @@ async fn each_bad_request_gets_its_status_and_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_admin_routes_start_and_report_a_job() {
+async fn the_admin_routes_start_report_and_refuse_to_cancel_a_finished_job() {
     let s = served();
     let st = &s.state;
     let unauthorised = app(st.clone())
@@ -215,6 +215,13 @@ async fn the_admin_routes_start_and_report_a_job() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(phase, "done");
+    let cancel = format!("/admin/jobs/{id}/cancel");
+    let (status, body) = call(st, Method::POST, &cancel, None).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("job_finished")),
+        "{body}"
+    );
     let (status, jobs) = call(st, Method::GET, "/admin/jobs", None).await;
     assert_eq!(status, StatusCode::OK, "{jobs}");
     assert!(jobs.to_string().contains(&format!("\"id\":{id}")), "{jobs}");

@@ -129,7 +129,7 @@ pub fn answer_cmd(
     if json {
         outln!(
             "{}",
-            serde_json::to_string(&candor::api::openapi::AnswerResponse::new(a, None))?
+            serde_json::to_string(&candor::api::types::AnswerResponse::new(a, None))?
         );
     } else {
         print_answer(&a);
@@ -159,13 +159,7 @@ fn print_answer(a: &Answer) {
             }
         }
         Outcome::Unsupported(reason) => {
-            outln!(
-                "unsupported ({}): {}",
-                serde_json::to_string(reason)
-                    .unwrap_or_default()
-                    .trim_matches('"'),
-                a.message
-            );
+            outln!("unsupported ({}): {}", reason.as_str(), a.message);
         }
     }
     for w in &a.warnings {

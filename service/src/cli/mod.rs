@@ -420,7 +420,8 @@ fn search_cmd(
         recency: true,
     })?;
     if json {
-        outln!("{}", serde_json::to_string(&result)?);
+        let wire = candor::api::types::SearchResult::from(result);
+        outln!("{}", serde_json::to_string(&wire)?);
     } else {
         print_search(&result);
     }

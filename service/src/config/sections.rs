@@ -49,7 +49,7 @@ fn default_guardrail_memory_mib() -> usize {
 }
 
 /// When a guardrail runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// On the question, before retrieval.
@@ -407,9 +407,7 @@ pub struct AnswerSettings {
 }
 
 /// Who writes an answer.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Composer {
     /// The corpus's own sentences, each cited.

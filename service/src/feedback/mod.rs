@@ -18,13 +18,11 @@ use crate::Error;
 pub const FILE: &str = "feedback.sqlite3";
 
 /// An answer's id, as returned to the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnswerId(pub String);
 
 /// A rating of an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rating {
     /// The outcome was right.
     Up,
@@ -33,19 +31,15 @@ pub enum Rating {
 }
 
 /// What a caller says about an answer.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Feedback {
     /// The answer rated.
     pub answer_id: AnswerId,
     /// Up or down.
     pub rating: Rating,
     /// Free text, at most 2,000 characters.
-    #[serde(default)]
-    #[schema(max_length = 2000)]
     pub comment: Option<String>,
     /// The documents that do answer the question, when the caller knows them.
-    #[serde(default)]
     pub correct_doc_ids: Vec<String>,
 }
 
@@ -102,13 +96,6 @@ pub struct Store {
     path: PathBuf,
 }
 
-fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e),
-    }
-}
-
 impl Store {
     /// Opens (creating it if needed) the store in `data_dir`.
     ///
@@ -118,7 +105,7 @@ impl Store {
     pub fn open(data_dir: &Path) -> crate::Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
         let path = data_dir.join(FILE);
-        let err = db_error(&path);
+        let err = Error::db(&path);
         let conn = Connection::open(&path).map_err(&err)?;
         // WAL: readers never block the writer; NORMAL: a commit is durable once the
         // WAL is checkpointed, which is what an answer log needs.
@@ -205,7 +192,7 @@ impl Store {
         };
         let cited = serde_json::to_string(&cited).map_err(|e| Error::Internal(e.to_string()))?;
         let mut conn = self.conn();
-        let err = db_error(&self.path);
+        let err = Error::db(&self.path);
         let tx = conn.transaction().map_err(&err)?;
         tx.execute(
                 "INSERT INTO answers (id, at, corpus, question, status, reason, citations, confidence, generation, latency_ms, client)
@@ -273,7 +260,7 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(db_error(&self.path))?
+            .map_err(Error::db(&self.path))?
             .ok_or_else(|| Error::UnknownAnswer(f.answer_id.0.clone()))?;
         if let Some(doc) = f.correct_doc_ids.iter().find(|d| !holds(&corpus, d)) {
             return Err(Error::UnknownDocument {
@@ -291,7 +278,7 @@ impl Store {
             "INSERT INTO feedback (answer_id, at, rating, comment, correct_doc_ids) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![f.answer_id.0, now(), rating, f.comment, docs],
         )
-        .map_err(db_error(&self.path))?;
+        .map_err(Error::db(&self.path))?;
         Ok(())
     }
 
@@ -311,7 +298,7 @@ impl Store {
     pub fn export(&self, corpus: &str, since: Option<NaiveDate>) -> crate::Result<Vec<EvalCase>> {
         let since = since.map_or_else(String::new, |d| d.to_string());
         let conn = self.conn();
-        let err = db_error(&self.path);
+        let err = Error::db(&self.path);
         let mut stmt = conn
             .prepare(
                 "SELECT a.id, a.question, a.status, a.citations, f.rating, f.comment, f.correct_doc_ids,

@@ -39,8 +39,7 @@ use write::write_new_generation;
 pub use write::{write_vectors, write_vectors_with};
 
 /// Full rebuild, or reuse of unchanged inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[schema(as = ReindexMode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Parse and embed every input.
@@ -204,6 +203,13 @@ pub enum ProgressEvent {
 pub trait Progress {
     /// Called at each step.
     fn report(&self, event: ProgressEvent);
+
+    /// True when the build should stop ([`Error::JobCanceled`]): asked before
+    /// each file and each batch of embeddings, never once writing has begun,
+    /// so a canceled build leaves nothing behind.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 impl Progress for () {
@@ -303,6 +309,9 @@ pub fn build(
     let (chunks_embedded, sentences_embedded) =
         embed_new(&mut slots, sentences, embedder, progress)?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
+    if progress.cancelled() {
+        return Err(Error::JobCanceled);
+    }
 
     progress.report(ProgressEvent::Indexing);
     let index_started = Instant::now();
@@ -357,6 +366,10 @@ fn parse_all(
     // (`a#b.txt` as a whole file and `a` with key `b.txt` would collide).
     let mut owners: HashMap<String, String> = HashMap::new();
     for (i, input) in inputs.into_iter().enumerate() {
+        // The build stops after this loop (`cancelled` is asked again there).
+        if progress.cancelled() {
+            break;
+        }
         let reusable = previous
             .as_deref_mut()
             .and_then(|p| p.chunks_by_key.remove(&input.key));

@@ -52,19 +52,7 @@ use crate::Error;
 pub struct ChunkId(pub u64);
 
 /// A generation's number; generations of a corpus are numbered 1, 2, 3, …
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct GenerationId(pub u64);
 

@@ -23,9 +23,7 @@ pub use parser::Parser;
 
 /// A document's stable id: its path relative to the corpus folder (or, for imported
 /// datasets, the record's own id).
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DocId(pub String);
 
@@ -103,12 +101,11 @@ impl Document {
 }
 
 /// A chunk: the unit that is indexed, retrieved and cited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chunk {
     /// The document it belongs to.
     pub doc_id: DocId,
     /// The document's source path.
-    #[schema(value_type = String)]
     pub source: PathBuf,
     /// The document's title.
     pub title: String,
@@ -127,7 +124,6 @@ pub struct Chunk {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
     /// Character offsets `[start, end)` into [`Document::text`].
-    #[schema(value_type = Vec<u64>)]
     pub span: (usize, usize),
     /// The chunk's text.
     pub text: String,
@@ -170,10 +166,9 @@ pub(crate) fn embedding_prefix(title: &str, heading_path: &[String]) -> String {
 }
 
 /// A file that could not be ingested; the run skips it and goes on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileError {
     /// The file, relative to the corpus folder.
-    #[schema(value_type = String)]
     pub path: PathBuf,
     /// Why it was skipped.
     pub reason: String,

@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde::Serialize;
-
 use super::{search_chunks, Clock, Mode, Request, Scored};
 use crate::config::{Corpus, CorpusConfig, CORPUS_FILE};
 use crate::embed::Embedder;
@@ -53,7 +51,7 @@ pub struct Corpora {
 }
 
 /// A search result: the corpus and generation it came from and the ranked evidence.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct SearchResult {
     /// The corpus searched.
     pub corpus: String,
@@ -66,19 +64,18 @@ pub struct SearchResult {
 }
 
 /// One ranked chunk with its citation data and scores.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct Evidence {
     /// 1-based rank.
     pub rank: usize,
     /// The chunk and its citation metadata.
-    #[serde(flatten)]
     pub chunk: Chunk,
     /// Per-signal and fused scores.
     pub scores: Scores,
 }
 
 /// The scores that placed an evidence item.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct Scores {
     /// BM25, if lexical search found the chunk.
     pub bm25: Option<f32>,
@@ -111,7 +108,7 @@ pub struct Query<'a> {
 }
 
 /// Summary of a served corpus.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct CorpusInfo {
     /// Name.
     pub name: String,

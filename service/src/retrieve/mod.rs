@@ -23,8 +23,7 @@ use crate::ingest::DocId;
 use crate::Error;
 
 /// Which signals rank the results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[schema(as = SearchMode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Lexical BM25 only.

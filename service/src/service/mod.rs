@@ -43,8 +43,8 @@ impl Settings {
     }
 }
 
-/// A served engine: the answerer over every corpus, the reindex jobs (with a
-/// watch on each corpus that asks for one) and the feedback store.
+/// A served engine: the answerer over every corpus, the reindex job queue
+/// (with a watch on each corpus that asks for one) and the feedback store.
 pub struct Service {
     /// Answers and searches the corpora.
     pub answerer: Arc<Answerer>,
@@ -88,7 +88,7 @@ impl Service {
                 .follow_every(Duration::from_secs(q.follow_seconds))?;
             tracing::info!(urls = %q.urls.join(", "), every_seconds = q.follow_seconds, "vectors on a Qdrant server; following the generations it serves");
         }
-        let jobs = Jobs::new(settings.data_dir.clone(), vectors, embedder);
+        let jobs = Jobs::open(settings.data_dir.clone(), vectors, embedder)?;
         for (name, served) in answerer.corpora().iter() {
             if let Some(w) = &served.config.watch {
                 jobs.watch(

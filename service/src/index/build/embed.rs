@@ -81,6 +81,9 @@ pub(super) fn embed_all(
     let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
     let mut done = 0;
     for step in order.chunks(EMBED_STEP_TEXTS) {
+        if progress.cancelled() {
+            return Err(Error::JobCanceled);
+        }
         let batch: Vec<&str> = step.iter().map(|&i| texts[i].as_str()).collect();
         let vectors = embedder.embed(&batch)?;
         if vectors.len() != batch.len() || vectors.iter().any(|v| v.len() != crate::embed::DIM) {
