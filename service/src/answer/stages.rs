@@ -287,28 +287,8 @@ impl Answerer {
         // Guardrails run per sentence and on the whole answer say the same things.
         let mut said = std::collections::HashSet::new();
         warnings.retain(|w| said.insert(w.clone()));
-        let declined = run
-            .as_ref()
-            .is_some_and(|r| r.dropped.iter().any(|d| d.why == generate::Why::Declined));
-        let (outcome, message, scope) = match (composed, a.verdict) {
-            (None, _) if unavailable => (
-                Outcome::Unsupported(Reason::ComposerUnavailable),
-                format!(
-                    "The language model that writes answers for `{}` is unavailable, and this corpus is set not to answer without it.",
-                    a.name
-                ),
-                config.scope.clone(),
-            ),
-            (None, Verdict::Supported) if composer == Composer::Llm => (
-                Outcome::Unsupported(Reason::InsufficientEvidence),
-                if declined {
-                    format!("The language model found no answer to your question in the evidence from `{}`.", a.name)
-                } else {
-                    format!("No sentence the language model wrote was supported by the evidence from `{}`, so there is no answer.", a.name)
-                },
-                config.scope.clone(),
-            ),
-            (Some(c), _) => {
+        let (outcome, message, scope) = match composed {
+            Some(c) => {
                 // A future as_of is today: evidence does not age ahead of time.
                 let now = chrono::Utc::now().date_naive();
                 let today = q.as_of.map_or(now, |d| d.min(now));
@@ -321,52 +301,30 @@ impl Answerer {
                 );
                 (Outcome::Answered(c), message, config.scope.clone())
             }
-            (None, Verdict::OutOfScope) if routed => {
-                let all: Vec<String> = self
-                    .corpora
-                    .iter()
-                    .map(|(n, s)| format!("{n}: {}", s.config.scope))
-                    .collect();
-                let message = format!(
-                    "This service answers questions about the following. {} Your question is about something else.",
-                    all.join(" ")
-                );
-                (
-                    Outcome::Unsupported(Reason::OutOfScope),
-                    message,
-                    all.join("\n"),
-                )
-            }
-            (None, Verdict::OutOfScope) => {
-                let message = format!(
-                    "This service answers questions about {}. Your question is about something else.",
-                    config.scope.trim_end_matches('.')
-                );
-                (
-                    Outcome::Unsupported(Reason::OutOfScope),
-                    message,
-                    config.scope.clone(),
-                )
-            }
-            (None, verdict) => {
-                let why = if verdict == Verdict::AmbiguousEvidence {
-                    "no document stands out as the one that answers it: the passages that match its words and those that match its meaning point to different documents"
-                } else if verdict == Verdict::Supported {
-                    "its documents do not hold enough evidence to answer it: the passages closest to it are about something else"
-                } else {
-                    "its documents do not hold enough evidence to answer it"
-                };
-                let message = format!(
-                    "Your question is within the scope of `{}`, but {why}. It covers: {}",
-                    a.name,
-                    config.scope.trim()
-                );
+            None if unavailable => (
+                Outcome::Unsupported(Reason::ComposerUnavailable),
+                format!(
+                    "The language model that writes answers for `{}` is unavailable, and this corpus is set not to answer without it.",
+                    a.name
+                ),
+                config.scope.clone(),
+            ),
+            None if a.verdict == Verdict::Supported && composer == Composer::Llm => {
+                let declined = run.as_ref().is_some_and(|r| {
+                    r.dropped.iter().any(|d| d.why == generate::Why::Declined)
+                });
                 (
                     Outcome::Unsupported(Reason::InsufficientEvidence),
-                    message,
+                    unwritten(a.name, declined),
                     config.scope.clone(),
                 )
             }
+            None if a.verdict == Verdict::OutOfScope => self.out_of_scope(&a, routed),
+            None => (
+                Outcome::Unsupported(Reason::InsufficientEvidence),
+                insufficient(a.name, a.verdict, &config.scope),
+                config.scope.clone(),
+            ),
         };
         Answer {
             outcome,
@@ -385,6 +343,31 @@ impl Answerer {
             llm: run,
             degraded,
         }
+    }
+
+    /// The outcome, message and scope of a question about something the
+    /// corpus does not cover. A question routed among several corpora is told
+    /// what each of them covers.
+    fn out_of_scope(&self, a: &Assessment<'_>, routed: bool) -> (Outcome, String, String) {
+        let outcome = Outcome::Unsupported(Reason::OutOfScope);
+        if !routed {
+            let scope = &a.served.config.scope;
+            let message = format!(
+                "This service answers questions about {}. Your question is about something else.",
+                scope.trim_end_matches('.')
+            );
+            return (outcome, message, scope.clone());
+        }
+        let all: Vec<String> = self
+            .corpora
+            .iter()
+            .map(|(n, s)| format!("{n}: {}", s.config.scope))
+            .collect();
+        let message = format!(
+            "This service answers questions about the following. {} Your question is about something else.",
+            all.join(" ")
+        );
+        (outcome, message, all.join("\n"))
     }
 
     /// Records how well a composed answer fits its question in the
@@ -430,6 +413,33 @@ impl Answerer {
     }
 }
 
+/// Why a supported question got no answer from the language model: it said
+/// the evidence holds none (`declined`), or no sentence it wrote was supported.
+fn unwritten(corpus: &str, declined: bool) -> String {
+    if declined {
+        format!(
+            "The language model found no answer to your question in the evidence from `{corpus}`."
+        )
+    } else {
+        format!("No sentence the language model wrote was supported by the evidence from `{corpus}`, so there is no answer.")
+    }
+}
+
+/// Why an in-scope question was declined, by the support decision's verdict
+/// (or, for a supported one, because no composed sentence fit it), with what
+/// the corpus covers.
+fn insufficient(corpus: &str, verdict: Verdict, scope: &str) -> String {
+    let why = match verdict {
+        Verdict::AmbiguousEvidence => "no document stands out as the one that answers it: the passages that match its words and those that match its meaning point to different documents",
+        Verdict::Supported => "its documents do not hold enough evidence to answer it: the passages closest to it are about something else",
+        _ => "its documents do not hold enough evidence to answer it",
+    };
+    format!(
+        "Your question is within the scope of `{corpus}`, but {why}. It covers: {}",
+        scope.trim()
+    )
+}
+
 /// A warning when the first citation is older than the freshness window.
 fn staleness(c: &Composed, today: NaiveDate, freshness_days: f64) -> Option<String> {
     let first = c.citations.first()?;
@@ -442,3 +452,6 @@ fn staleness(c: &Composed, today: NaiveDate, freshness_days: f64) -> Option<Stri
         )
     })
 }
+
+#[cfg(test)]
+mod tests;
