@@ -215,16 +215,12 @@ pub fn compose(
         .as_ref()
         .and_then(|(doc, _)| overview(doc, &reading.q_terms, &candidates))
     {
-        let named = naming_sentence(gen, items[0]);
-        let chosen: Vec<&Candidate<'_>> = named.iter().chain(items).take(max_sentences).collect();
-        let mut composed = assemble(&chosen);
-        // The question is about the release, which the naming sentence states:
-        // its closeness in meaning is the answer's.
-        if let Some(n) = &named {
-            let m = gen.sentences.similarity(n.id, n.index, question_vector);
-            composed.meaning = composed.meaning.into_iter().chain(m).reduce(f32::max);
-        }
-        return Ok(Some(composed));
+        return Ok(Some(release_overview(
+            gen,
+            question_vector,
+            items,
+            max_sentences,
+        )));
     }
     let mut order: Vec<&Candidate<'_>> = candidates.iter().filter(|c| c.matches).collect();
     order.sort_by(by_fit);
@@ -241,17 +237,10 @@ pub fn compose(
         Some(best) if best.fit >= lead.fit + CLEARLY_BETTER => *best,
         _ => lead,
     };
-    // A sentence of a release that does not say which release it is, for a
-    // question that asks which: the release's own sentence that names it goes
-    // first ("Version 2.2.0 of Ferrule was released on 2025-11-03.").
-    let named = if reading.asks_release
-        && first.chunk.metadata.contains_key("version")
-        && !states_release(first.chunk, &first.text)
-    {
-        naming_sentence(gen, first)
-    } else {
-        None
-    };
+    let named = reading
+        .asks_release
+        .then(|| naming_first(gen, first))
+        .flatten();
     let opening = Opening::of(first, named.as_ref(), &candidates, max_sentences);
     let mut chosen = choose(&opening, &order, &candidates, max_sentences);
     // The sentences after the first read in the order of the evidence, unless
@@ -262,6 +251,38 @@ pub fn compose(
         }
     }
     Ok(Some(assemble(&chosen)))
+}
+
+/// The answer to a question about a whole release: the sentence that names
+/// the release, then its list of changes.
+fn release_overview<'g>(
+    gen: &'g Generation,
+    question_vector: &[f32],
+    items: Vec<&Candidate<'g>>,
+    max_sentences: usize,
+) -> Composed {
+    let named = naming_sentence(gen, items[0]);
+    let chosen: Vec<&Candidate<'_>> = named.iter().chain(items).take(max_sentences).collect();
+    let mut composed = assemble(&chosen);
+    // The question is about the release, which the naming sentence states:
+    // its closeness in meaning is the answer's.
+    if let Some(n) = &named {
+        let m = gen.sentences.similarity(n.id, n.index, question_vector);
+        composed.meaning = composed.meaning.into_iter().chain(m).reduce(f32::max);
+    }
+    composed
+}
+
+/// For a question that asks which release: when the first sentence comes from
+/// a release but does not say which one, the release's own sentence that
+/// names it, to go first ("Version 2.2.0 of Ferrule was released on
+/// 2025-11-03.").
+fn naming_first<'g>(gen: &'g Generation, first: &Candidate<'g>) -> Option<Candidate<'g>> {
+    if first.chunk.metadata.contains_key("version") && !states_release(first.chunk, &first.text) {
+        naming_sentence(gen, first)
+    } else {
+        None
+    }
 }
 
 /// Candidates by how well they fit, then by rank and place.

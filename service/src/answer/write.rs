@@ -18,23 +18,7 @@ impl Answerer {
     ) -> crate::Result<Written> {
         let gen = &a.served.generation;
         let config = &a.served.config;
-        let mut chunks = Vec::new();
-        for s in compose::evidence(&a.ranked, k) {
-            chunks.push((gen.chunk(s.id)?, s.score));
-        }
-        let evidence = generate::Evidence::new(chunks);
-        let template = config
-            .llm
-            .as_ref()
-            .and_then(|l| l.prompt.as_deref())
-            .unwrap_or(generate::DEFAULT_PROMPT);
-        let system = generate::prompt(template, &config.scope, &evidence);
-        let threshold = self
-            .judge(a.name)?
-            .calibration
-            .as_ref()
-            .and_then(|c| c.citation)
-            .map_or(DEFAULT_CITATION_THRESHOLD, |c| c.threshold);
+        let (evidence, system, threshold) = self.brief(a, k)?;
         if !sink(Progress::Evidence(&evidence.citations)) {
             return Err(Error::Cancelled);
         }
@@ -64,33 +48,7 @@ impl Answerer {
             return Err(Error::Cancelled);
         }
         match result {
-            Ok(g) => {
-                for (result, n) in [("dropped", g.dropped.len()), ("kept", g.kept.len())] {
-                    crate::metrics::add(
-                        "candor_llm_sentences_total",
-                        "Sentences the language model wrote, by whether they were kept.",
-                        &[("corpus", a.name), ("result", result)],
-                        n as u64,
-                    );
-                }
-                let run = LlmRun {
-                    model: g.model,
-                    prompt_hash: g.prompt_hash,
-                    raw_output: g.raw,
-                    kept: g.kept,
-                    dropped: g.dropped,
-                    failure: None,
-                };
-                if let Some(b) = reader.block {
-                    return Ok(Written::Blocked(b, run, reader.failed));
-                }
-                let said = GuardrailsSaid {
-                    fired: reader.fired,
-                    warnings: reader.warnings,
-                    failed: reader.failed,
-                };
-                Ok(Written::Done(g.composed, run, said))
-            }
+            Ok(g) => Ok(written(a.name, g, reader)),
             Err(generate::Failure::Engine(e)) => Err(e),
             // What the guardrails said of sentences now void is dropped with them.
             Err(generate::Failure::Llm {
@@ -115,6 +73,67 @@ impl Answerer {
             }
         }
     }
+
+    /// What the language model is given: the top `k` chunks as numbered
+    /// evidence, the system prompt that frames them, and the support a
+    /// sentence needs from the sources it cites.
+    fn brief<'g>(
+        &self,
+        a: &'g Assessment<'_>,
+        k: usize,
+    ) -> crate::Result<(generate::Evidence<'g>, String, f32)> {
+        let gen = &a.served.generation;
+        let config = &a.served.config;
+        let mut chunks = Vec::new();
+        for s in compose::evidence(&a.ranked, k) {
+            chunks.push((gen.chunk(s.id)?, s.score));
+        }
+        let evidence = generate::Evidence::new(chunks);
+        let template = config
+            .llm
+            .as_ref()
+            .and_then(|l| l.prompt.as_deref())
+            .unwrap_or(generate::DEFAULT_PROMPT);
+        let system = generate::prompt(template, &config.scope, &evidence);
+        let threshold = self
+            .judge(a.name)?
+            .calibration
+            .as_ref()
+            .and_then(|c| c.citation)
+            .map_or(DEFAULT_CITATION_THRESHOLD, |c| c.threshold);
+        Ok((evidence, system, threshold))
+    }
+}
+
+/// What a generation the model finished came to, counted by corpus: its
+/// kept sentences, or the rule that blocked one, with what the output
+/// guardrails said on the way.
+fn written(corpus: &str, g: generate::Generated, reader: Release<'_, '_>) -> Written {
+    for (result, n) in [("dropped", g.dropped.len()), ("kept", g.kept.len())] {
+        crate::metrics::add(
+            "candor_llm_sentences_total",
+            "Sentences the language model wrote, by whether they were kept.",
+            &[("corpus", corpus), ("result", result)],
+            n as u64,
+        );
+    }
+    let run = LlmRun {
+        model: g.model,
+        prompt_hash: g.prompt_hash,
+        raw_output: g.raw,
+        kept: g.kept,
+        dropped: g.dropped,
+        failure: None,
+    };
+    if let Some(b) = reader.block {
+        return Written::Blocked(b, run, reader.failed);
+    }
+    let said = GuardrailsSaid {
+        fired: reader.fired,
+        warnings: reader.warnings,
+        failed: reader.failed,
+    };
+    Written::Done(g.composed, run, said)
 }
 
 /// Receives a generation for [`Answerer::write`]: each sentence that passed
