@@ -33,7 +33,7 @@ use crate::cache::Fifo;
 use crate::config::{Composer, OnLlmFailure};
 use crate::index::{ChunkId, GenerationId};
 use crate::ingest::DocId;
-use crate::retrieve::corpora::{Corpora, Query, SearchResult, Served};
+use crate::retrieve::corpora::{Corpora, Query, SearchResult, Served, Slot};
 use crate::retrieve::{Mode, Scored};
 use crate::Error;
 
@@ -70,9 +70,15 @@ pub const MAX_SEARCH_RESULTS: usize = 100;
 /// probes. Every answer it decides carries a warning.
 const DEFAULT_CALIBRATION: &str = include_str!("default_calibration.json");
 
-/// The support models, scope and guardrails of one corpus.
-struct Judge {
+/// One served corpus as the answer path sees it: everything a question to it
+/// needs, in one value.
+struct ServedCorpus {
+    /// Its generation and configuration, swapped by reloads (shared with
+    /// retrieval).
+    slot: Arc<Slot>,
+    /// Its scope statement and examples, embedded.
     profile: ScopeProfile,
+    /// Its own calibration; the built-in one decides without.
     calibration: Option<Calibration>,
     /// The language model client, when the corpus has an `[llm]` table.
     llm: Option<llm::Llm>,
@@ -80,9 +86,48 @@ struct Judge {
     guards: RwLock<Arc<Guards>>,
 }
 
-impl Judge {
+impl ServedCorpus {
+    /// The generation and configuration served now.
+    fn current(&self) -> Arc<Served> {
+        self.slot.current()
+    }
+
     fn guards(&self) -> Arc<Guards> {
         crate::sync::read(&self.guards).clone()
+    }
+
+    /// Prepares corpus `name`: embeds its scope statement and examples, loads
+    /// its calibration (unless told not to), its guardrails and its language
+    /// model client.
+    fn load(
+        name: &str,
+        slot: Arc<Slot>,
+        corpora: &Corpora,
+        plugin_cache: &std::path::Path,
+        calibrations: Calibrations,
+    ) -> crate::Result<ServedCorpus> {
+        let served = slot.current();
+        let profile = ScopeProfile::build(&served.root, &served.config, corpora.embedder())?;
+        let calibration = match calibrations {
+            Calibrations::Load => Calibration::load(&served.root)?,
+            Calibrations::Ignore => None,
+        };
+        if calibration.is_none() && calibrations == Calibrations::Load {
+            tracing::warn!(corpus = %name, "no calibration; run `candor calibrate` (using the built-in model)");
+        }
+        let file = served.root.join(crate::config::CORPUS_FILE);
+        let guards = Guards::load(&file, &served.config.guardrails, plugin_cache)?;
+        let llm = match &served.config.llm {
+            Some(settings) => Some(llm::Llm::new(settings, &file)?),
+            None => None,
+        };
+        Ok(ServedCorpus {
+            slot,
+            profile,
+            calibration,
+            llm,
+            guards: RwLock::new(Arc::new(guards)),
+        })
     }
 }
 
@@ -97,8 +142,10 @@ type CacheKey = (
 
 /// Answers questions over the served corpora.
 pub struct Answerer {
+    /// Retrieval over every corpus.
     corpora: Arc<Corpora>,
-    judges: BTreeMap<String, Judge>,
+    /// Every corpus, by name.
+    served: BTreeMap<String, ServedCorpus>,
     default: Calibration,
     cache: Mutex<Fifo<CacheKey, Answer>>,
     plugin_cache: std::path::PathBuf,
@@ -138,42 +185,18 @@ impl Answerer {
         plugin_cache: &std::path::Path,
         calibrations: Calibrations,
     ) -> crate::Result<Answerer> {
-        let mut judges = BTreeMap::new();
-        for (name, served) in corpora.iter() {
-            let profile = ScopeProfile::build(&served.root, &served.config, corpora.embedder())?;
-            let calibration = match calibrations {
-                Calibrations::Load => Calibration::load(&served.root)?,
-                Calibrations::Ignore => None,
-            };
-            if calibration.is_none() && calibrations == Calibrations::Load {
-                tracing::warn!(corpus = %name, "no calibration; run `candor calibrate` (using the built-in model)");
-            }
-            let file = served.root.join(crate::config::CORPUS_FILE);
-            let guards = RwLock::new(Arc::new(Guards::load(
-                &file,
-                &served.config.guardrails,
-                plugin_cache,
-            )?));
-            let llm = match &served.config.llm {
-                Some(settings) => Some(llm::Llm::new(settings, &file)?),
-                None => None,
-            };
-            judges.insert(
-                name.clone(),
-                Judge {
-                    profile,
-                    calibration,
-                    llm,
-                    guards,
-                },
-            );
+        let mut served = BTreeMap::new();
+        for (name, slot) in corpora.slots() {
+            let corpus =
+                ServedCorpus::load(name, slot.clone(), &corpora, plugin_cache, calibrations)?;
+            served.insert(name.clone(), corpus);
         }
         let default = serde_json::from_str(DEFAULT_CALIBRATION).map_err(|e| {
             Error::Internal(format!("the built-in calibration does not parse: {e}"))
         })?;
         Ok(Answerer {
             corpora,
-            judges,
+            served,
             default,
             cache: Mutex::new(Fifo::new(ANSWER_CACHE_ENTRIES)),
             plugin_cache: plugin_cache.to_path_buf(),
@@ -217,7 +240,8 @@ impl Answerer {
     /// the guardrails loaded before keep running.
     pub fn reload_plugins(&self) -> crate::Result<BTreeMap<String, usize>> {
         let mut fresh = Vec::new();
-        for (name, served) in self.corpora.iter() {
+        for (name, corpus) in &self.served {
+            let served = corpus.current();
             let file = served.root.join(crate::config::CORPUS_FILE);
             let guards = Guards::load(&file, &served.config.guardrails, &self.plugin_cache)?;
             fresh.push((name.clone(), guards));
@@ -225,8 +249,8 @@ impl Answerer {
         let mut counts = BTreeMap::new();
         for (name, guards) in fresh {
             counts.insert(name.clone(), guards.count());
-            if let Some(j) = self.judges.get(&name) {
-                *crate::sync::write(&j.guards) = Arc::new(guards);
+            if let Some(corpus) = self.served.get(&name) {
+                *crate::sync::write(&corpus.guards) = Arc::new(guards);
             }
         }
         // Cached answers were judged by the guardrails just replaced; answers in
@@ -250,7 +274,7 @@ impl Answerer {
             check_top_k(k, MAX_TOP_K)?;
         }
         if let Some(name) = q.corpus {
-            self.corpora.pick(Some(name))?;
+            self.corpus(name)?;
         }
         Ok(Asked {
             text: q.text.to_owned(),
@@ -299,9 +323,9 @@ impl Answerer {
         // replaces meanwhile lands under the old epoch and is never served.
         let key: CacheKey = (
             self.guards_epoch.load(std::sync::atomic::Ordering::SeqCst),
-            self.corpora
-                .iter()
-                .map(|(_, s)| s.generation.manifest.generation)
+            self.served
+                .values()
+                .map(|c| c.current().generation.manifest.generation)
                 .collect(),
             q.corpus.map(str::to_owned),
             q.text.trim().to_owned(),
@@ -374,9 +398,9 @@ impl Answerer {
         };
         let result = match screened.blocked {
             Some(_) => {
-                let (name, served) = self.corpora.pick(Some(name))?;
+                let served = self.corpus(name)?.current();
                 SearchResult {
-                    corpus: name.clone(),
+                    corpus: name.to_owned(),
                     generation: served.generation.manifest.generation,
                     mode: query.mode,
                     evidence: Vec::new(),
@@ -398,8 +422,13 @@ impl Answerer {
     /// The corpora a question may reach: the one it names, or every one.
     fn reachable<'a>(&'a self, corpus: Option<&'a str>) -> crate::Result<Vec<&'a str>> {
         Ok(match corpus {
-            Some(name) => vec![self.corpora.pick(Some(name))?.0.as_str()],
-            None => self.corpora.iter().map(|(n, _)| n.as_str()).collect(),
+            Some(name) => vec![self
+                .served
+                .get_key_value(name)
+                .ok_or_else(|| Error::UnknownCorpus(name.to_owned()))?
+                .0
+                .as_str()],
+            None => self.served.keys().map(String::as_str).collect(),
         })
     }
 
@@ -417,7 +446,7 @@ impl Answerer {
         };
         for &name in names {
             let checked = self
-                .judge(name)?
+                .corpus(name)?
                 .guards()
                 .question(&out.text, self.max_question_chars);
             out.fired.extend(checked.fired);
@@ -466,7 +495,7 @@ impl Answerer {
             return Ok(b);
         }
         let a = self.route(&names, &text, q.as_of)?;
-        let routed = q.corpus.is_none() && self.judges.len() > 1;
+        let routed = q.corpus.is_none() && self.served.len() > 1;
         let mut answer = self.conclude(
             a,
             &Question {
@@ -482,8 +511,8 @@ impl Answerer {
         Ok(answer)
     }
 
-    fn judge(&self, name: &str) -> crate::Result<&Judge> {
-        self.judges
+    fn corpus(&self, name: &str) -> crate::Result<&ServedCorpus> {
+        self.served
             .get(name)
             .ok_or_else(|| Error::UnknownCorpus(name.to_owned()))
     }
@@ -497,7 +526,7 @@ impl Answerer {
         fired: Vec<Fired>,
         warnings: Vec<String>,
     ) -> crate::Result<Answer> {
-        let (_, served) = self.corpora.pick(Some(name))?;
+        let served = self.corpus(name)?.current();
         Ok(Answer {
             outcome: Outcome::Unsupported(Reason::Blocked),
             message: format!(

@@ -50,11 +50,11 @@ impl Answerer {
         as_of: Option<NaiveDate>,
         exclude_example: bool,
     ) -> crate::Result<Assessment<'a>> {
-        let (name, served) = self.corpora.pick(Some(name))?;
-        let judge = self
-            .judges
-            .get(name)
-            .ok_or_else(|| Error::UnknownCorpus(name.clone()))?;
+        let (name, corpus) = self
+            .served
+            .get_key_value(name)
+            .ok_or_else(|| Error::UnknownCorpus(name.to_owned()))?;
+        let served = corpus.current();
         let query = Query {
             text,
             corpus: Some(name),
@@ -69,13 +69,13 @@ impl Answerer {
         let vector = embedder.embed_one(&served.generation.respell(text, embedder))?;
         let signals = Signals::measure(
             &served.generation,
-            &judge.profile,
+            &corpus.profile,
             text,
             &vector,
             &ranked,
             exclude_example,
         )?;
-        let calibration = judge.calibration.as_ref().unwrap_or(&self.default);
+        let calibration = corpus.calibration.as_ref().unwrap_or(&self.default);
         let (confidence, verdict) = if ranked.is_empty() {
             (0.0, Verdict::InsufficientEvidence)
         } else {
@@ -84,7 +84,7 @@ impl Answerer {
         let support = Support {
             signals,
             threshold: calibration.support.threshold,
-            calibrated: judge.calibration.is_some(),
+            calibrated: corpus.calibration.is_some(),
             evidence: calibration.evidence.as_ref().map(|e| EvidenceView {
                 probability: e.model.probability(&signals),
                 threshold: e.model.threshold,
@@ -150,8 +150,8 @@ impl Answerer {
             return Ok(Drafted::Ready(d));
         }
         let k = q.top_k.unwrap_or(config.answer.evidence_chunks);
-        let judge = self.judge(a.name)?;
-        if let (Composer::Llm, Some(llm)) = (config.answer.composer, &judge.llm) {
+        let corpus = self.corpus(a.name)?;
+        if let (Composer::Llm, Some(llm)) = (config.answer.composer, &corpus.llm) {
             match self.write(a, q, k, llm, sink)? {
                 Written::Blocked(block, r, failed) => {
                     d.composer = Composer::Llm;
@@ -228,7 +228,10 @@ impl Answerer {
             return Ok(None);
         };
         let cites = plugin_citations(&c.citations);
-        let checked = self.judge(a.name)?.guards().answer(q.text, &c.text, &cites);
+        let checked = self
+            .corpus(a.name)?
+            .guards()
+            .answer(q.text, &c.text, &cites);
         d.warnings.extend(checked.warnings);
         d.fired.extend(checked.fired);
         d.degraded |= checked.failed;
@@ -359,9 +362,9 @@ impl Answerer {
             return (outcome, message, scope.clone());
         }
         let all: Vec<String> = self
-            .corpora
+            .served
             .iter()
-            .map(|(n, s)| format!("{n}: {}", s.config.scope))
+            .map(|(n, c)| format!("{n}: {}", c.current().config.scope))
             .collect();
         let message = format!(
             "This service answers questions about the following. {} Your question is about something else.",
@@ -402,8 +405,8 @@ impl Answerer {
         c: &Composed,
     ) -> crate::Result<bool> {
         self.measure_answer(a, question, c)?;
-        let judge = self.judge(a.name)?;
-        let check = judge
+        let check = self
+            .corpus(a.name)?
             .calibration
             .as_ref()
             .unwrap_or(&self.default)

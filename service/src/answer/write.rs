@@ -22,7 +22,7 @@ impl Answerer {
         if !sink(Progress::Evidence(&evidence.citations)) {
             return Err(Error::Cancelled);
         }
-        let guards = self.judge(a.name)?.guards();
+        let guards = self.corpus(a.name)?.guards();
         let cites = plugin_citations(&evidence.citations);
         let mut reader = Release {
             sink,
@@ -96,7 +96,7 @@ impl Answerer {
             .unwrap_or(generate::DEFAULT_PROMPT);
         let system = generate::prompt(template, &config.scope, &evidence);
         let threshold = self
-            .judge(a.name)?
+            .corpus(a.name)?
             .calibration
             .as_ref()
             .and_then(|c| c.citation)

@@ -35,13 +35,22 @@ impl Served {
     }
 }
 
+/// Where a corpus's [`Served`] lives: swapped whole when a new generation is
+/// loaded. A request holds the `Arc` it took, so it finishes on the generation
+/// it began with. Shared with those that serve the corpus beyond retrieval
+/// (the answer path's `ServedCorpus`).
+pub struct Slot(RwLock<Arc<Served>>);
+
+impl Slot {
+    /// What the slot serves now.
+    pub fn current(&self) -> Arc<Served> {
+        crate::sync::read(&self.0).clone()
+    }
+}
+
 /// All served corpora, by name, and the shared embedder.
-///
-/// Each corpus's [`Served`] is swapped whole when a new generation is loaded; a
-/// request holds the `Arc` it picked, so it finishes on the generation it began
-/// with.
 pub struct Corpora {
-    corpora: BTreeMap<String, RwLock<Arc<Served>>>,
+    corpora: BTreeMap<String, Arc<Slot>>,
     embedder: Arc<Embedder>,
     data_dir: PathBuf,
     vectors: VectorBackend,
@@ -173,7 +182,7 @@ impl Corpora {
                 generation,
             };
             if corpora
-                .insert(name.clone(), RwLock::new(Arc::new(served)))
+                .insert(name.clone(), Arc::new(Slot(RwLock::new(Arc::new(served)))))
                 .is_some()
             {
                 return Err(Error::Config {
@@ -268,7 +277,7 @@ impl Corpora {
             .get(name)
             .ok_or_else(|| Error::UnknownCorpus(name.to_owned()))?;
         let _one_at_a_time = crate::sync::lock(&self.reloading);
-        let old = current(slot);
+        let old = slot.current();
         let generation = Arc::new(self.store(&old).open_current()?);
         let id = generation.manifest.generation;
         let served = Served {
@@ -276,7 +285,7 @@ impl Corpora {
             config: old.config.clone(),
             generation,
         };
-        *crate::sync::write(slot) = Arc::new(served);
+        *crate::sync::write(&slot.0) = Arc::new(served);
         Ok(id)
     }
 
@@ -304,6 +313,11 @@ impl Corpora {
             .collect()
     }
 
+    /// Every served corpus's slot, by name.
+    pub fn slots(&self) -> impl Iterator<Item = (&String, &Arc<Slot>)> {
+        self.corpora.iter()
+    }
+
     /// The shared embedding model.
     pub fn embedder(&self) -> &Arc<Embedder> {
         &self.embedder
@@ -313,7 +327,7 @@ impl Corpora {
     pub fn iter(&self) -> impl Iterator<Item = (&String, Arc<Served>)> {
         self.corpora
             .iter()
-            .map(|(name, slot)| (name, current(slot)))
+            .map(|(name, slot)| (name, slot.current()))
     }
 
     /// The named corpus, or the only one when `corpus` is None.
@@ -327,7 +341,7 @@ impl Corpora {
             Some(name) => self
                 .corpora
                 .get_key_value(name)
-                .map(|(name, slot)| (name, current(slot)))
+                .map(|(name, slot)| (name, slot.current()))
                 .ok_or_else(|| Error::UnknownCorpus(name.to_owned())),
             None if self.corpora.len() == 1 => self
                 .iter()
@@ -390,11 +404,6 @@ impl Corpora {
             evidence,
         })
     }
-}
-
-/// What a slot serves now.
-fn current(slot: &RwLock<Arc<Served>>) -> Arc<Served> {
-    crate::sync::read(slot).clone()
 }
 
 impl Evidence {
