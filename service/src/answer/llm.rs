@@ -299,3 +299,6 @@ impl Llm {
         self.network(ureq::Error::from(e))
     }
 }
+
+#[cfg(test)]
+mod tests;
