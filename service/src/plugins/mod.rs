@@ -537,3 +537,6 @@ fn compile(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> wasmtime::Result<
     }
     Ok(component)
 }
+
+#[cfg(test)]
+mod tests;
