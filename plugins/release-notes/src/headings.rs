@@ -1,0 +1,182 @@
+//! What a line of a changelog is: a release heading (built-in formats or the
+//! configured regex, with its version and date checked), another Markdown
+//! heading, or text.
+
+use regex::Regex;
+
+/// What a line of the file is.
+pub(crate) enum Line<'a> {
+    /// A release heading; `level` is its Markdown level, 0 for a plain line.
+    Release {
+        version: String,
+        date: String,
+        level: usize,
+    },
+    /// Any other Markdown heading.
+    Heading { level: usize, text: &'a str },
+    /// Body text.
+    Text(&'a str),
+}
+
+/// Recognises release headings, built-in or configured.
+pub(crate) struct Headings {
+    custom: Option<Regex>,
+    keep_a_changelog: Regex,
+    version_paren: Regex,
+    changelog_for: Regex,
+    versionish: Regex,
+    pub(crate) unreleased: Regex,
+}
+
+const VERSION: &str = r"v?\d+(?:\.\d+)*(?:[-+][0-9A-Za-z.+-]+)?";
+
+impl Headings {
+    pub(crate) fn new(custom: Option<&str>) -> Result<Headings, String> {
+        let custom = match custom {
+            None => None,
+            Some(pattern) => {
+                let re = Regex::new(pattern)
+                    .map_err(|e| format!("config `heading` is not a valid regex: {e}"))?;
+                let names: Vec<&str> = re.capture_names().flatten().collect();
+                if !(names.contains(&"version") && names.contains(&"date")) {
+                    return Err(
+                        "config `heading` must have the named groups `version` and `date`".into(),
+                    );
+                }
+                Some(re)
+            }
+        };
+        // ASCII classes are all the built-in formats need, and they compile in a
+        // fraction of the time: every call is a fresh instance that compiles anew.
+        let built_in = |p: &str| {
+            regex::RegexBuilder::new(p)
+                .unicode(false)
+                .build()
+                .expect("built-in patterns compile")
+        };
+        Ok(Headings {
+            custom,
+            keep_a_changelog: built_in(&format!(
+                r"^\[(?P<version>{VERSION})\]\s*(?:-|–|—)\s*(?P<date>\d{{4}}-\d{{2}}-\d{{2}})\s*$"
+            )),
+            version_paren: built_in(&format!(
+                r"^(?i:version|release)\s+(?P<version>{VERSION})\s*\((?P<date>\d{{4}}-\d{{2}}-\d{{2}})\)\s*$"
+            )),
+            // `Changelog for restic 0.17.0 (2024-07-26)`: the product's name,
+            // one or a few words, sits between "for" and the version.
+            changelog_for: built_in(&format!(
+                r"^(?i:changelog|release\s+notes?)\s+for\s+(?:[A-Za-z0-9_.+-]+\s+){{0,3}}(?P<version>{VERSION})\s*\((?P<date>\d{{4}}-\d{{2}}-\d{{2}})\)\s*$"
+            )),
+            // A dotted version in brackets or at the start, then a link, space
+            // or the end: `## [1.2.0](https://...) (2024-05-01)` is caught, and
+            // `### 2 new backends` is not.
+            versionish: built_in(
+                r"^\[?(?i:version\s+|release\s+)?v?\d+\.\d+[0-9A-Za-z.+-]*\]?(\(|\s|$)",
+            ),
+            unreleased: built_in(r"^\[?(?i:unreleased)\]?\s*$"),
+        })
+    }
+
+    /// Classifies line `n` (1-based, for errors).
+    pub(crate) fn line<'a>(&self, n: usize, line: &'a str) -> Result<Line<'a>, String> {
+        let (level, text) = markdown_heading(line);
+        // Most lines are notes or subheadings: a first character that cannot
+        // start a release heading rules the regexes out.
+        let candidate = if level > 0 { text } else { line.trim() };
+        let found = match &self.custom {
+            Some(re) => re.captures(line.trim_end()),
+            None if level > 0 && candidate.starts_with('[') => {
+                self.keep_a_changelog.captures(candidate)
+            }
+            None if starts_release_word(candidate) => self
+                .version_paren
+                .captures(candidate)
+                .or_else(|| self.changelog_for.captures(candidate)),
+            None if starts_changelog_word(candidate) => self.changelog_for.captures(candidate),
+            None => None,
+        };
+        if let Some(c) = found {
+            let version = c.name("version").map_or("", |m| m.as_str()).trim();
+            let date = c.name("date").map_or("", |m| m.as_str()).trim();
+            if version.is_empty() {
+                return Err(format!("line {n}: the heading has an empty version"));
+            }
+            if !valid_date(date) {
+                return Err(format!(
+                    "line {n}: `{date}` is not a date in YYYY-MM-DD form (version {version})"
+                ));
+            }
+            return Ok(Line::Release {
+                version: version.to_owned(),
+                date: date.to_owned(),
+                level,
+            });
+        }
+        if level == 0 {
+            return Ok(Line::Text(line));
+        }
+        // A heading that names a version but matched no format would silently merge
+        // its notes into the release above; say so instead.
+        let may_name_a_version =
+            matches!(text.bytes().next(), Some(b'[' | b'0'..=b'9' | b'v' | b'V'))
+                || starts_release_word(text);
+        if may_name_a_version && self.versionish.is_match(text) && !self.unreleased.is_match(text) {
+            return Err(format!(
+                "line {n}: `{}` looks like a release heading but has no date in a known form; \
+                 use `## [1.2.0] - 2024-05-01` or `Version 1.2.0 (2024-05-01)`, or set `heading`",
+                line.trim()
+            ));
+        }
+        Ok(Line::Heading { level, text })
+    }
+}
+
+/// Whether `s` starts with "changelog", in any case.
+fn starts_changelog_word(s: &str) -> bool {
+    s.as_bytes()
+        .get(..9)
+        .is_some_and(|h| h.eq_ignore_ascii_case(b"changelog"))
+}
+
+/// Whether `s` starts with "version" or "release", in any case.
+fn starts_release_word(s: &str) -> bool {
+    let head = s.as_bytes().get(..7).unwrap_or_default();
+    head.eq_ignore_ascii_case(b"version") || head.eq_ignore_ascii_case(b"release")
+}
+
+/// A Markdown ATX heading's level and text, or `(0, line)`.
+fn markdown_heading(line: &str) -> (usize, &str) {
+    // Four spaces of indent make a code block, not a heading.
+    if line.starts_with("    ") || line.starts_with('\t') {
+        return (0, line);
+    }
+    let trimmed = line.trim_start();
+    let hashes = trimmed.bytes().take_while(|&b| b == b'#').count();
+    let rest = &trimmed[hashes..];
+    if (1..=6).contains(&hashes) && (rest.is_empty() || rest.starts_with([' ', '\t'])) {
+        (hashes, rest.trim().trim_end_matches('#').trim())
+    } else {
+        (0, line)
+    }
+}
+
+/// `YYYY-MM-DD` naming a real day.
+pub(crate) fn valid_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts[..] else { return false };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return false;
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
