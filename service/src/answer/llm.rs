@@ -151,25 +151,7 @@ impl Llm {
         messages: &[Message],
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Completion, LlmError> {
-        let body = json!({
-            "model": self.settings.model,
-            "messages": messages,
-            "stream": true,
-            "max_tokens": self.settings.max_tokens,
-            "temperature": self.settings.temperature,
-            "seed": 0,
-        });
-        let mut req = self
-            .agent
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header("accept", "text/event-stream");
-        if let Some(k) = &self.key {
-            req = req.header("authorization", format!("Bearer {k}"));
-        }
-        let resp = req
-            .send(body.to_string().as_str())
-            .map_err(|e| self.network(e))?;
+        let resp = self.send(messages)?;
         let status = resp.status().as_u16();
         let streamed = resp
             .headers()
@@ -189,22 +171,62 @@ impl Llm {
         }
         if !streamed {
             // A server that ignores `stream` answers with one JSON object.
-            let mut all = String::new();
-            reader.read_to_string(&mut all).map_err(|e| self.io(e))?;
-            let v: Value = serde_json::from_str(&all)
-                .map_err(|e| self.malformed(format!("the response is not JSON: {e}")))?;
-            let text = v
-                .pointer("/choices/0/message/content")
-                .and_then(Value::as_str)
-                .ok_or_else(|| self.malformed("no choices[0].message.content".into()))?;
-            if !on_text(text) {
-                return Err(LlmError::Cancelled);
-            }
-            return Ok(Completion {
-                text: text.to_owned(),
-                model: self.reported_model(&v),
-            });
+            return self.read_whole(reader, on_text);
         }
+        self.read_stream(reader, on_text)
+    }
+
+    /// Posts the streamed completion request for `messages`.
+    fn send(&self, messages: &[Message]) -> Result<ureq::http::Response<ureq::Body>, LlmError> {
+        let body = json!({
+            "model": self.settings.model,
+            "messages": messages,
+            "stream": true,
+            "max_tokens": self.settings.max_tokens,
+            "temperature": self.settings.temperature,
+            "seed": 0,
+        });
+        let mut req = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "text/event-stream");
+        if let Some(k) = &self.key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        req.send(body.to_string().as_str())
+            .map_err(|e| self.network(e))
+    }
+
+    /// Reads a completion sent as one JSON object.
+    fn read_whole(
+        &self,
+        mut reader: impl Read,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Completion, LlmError> {
+        let mut all = String::new();
+        reader.read_to_string(&mut all).map_err(|e| self.io(e))?;
+        let v: Value = serde_json::from_str(&all)
+            .map_err(|e| self.malformed(format!("the response is not JSON: {e}")))?;
+        let text = v
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.malformed("no choices[0].message.content".into()))?;
+        if !on_text(text) {
+            return Err(LlmError::Cancelled);
+        }
+        Ok(Completion {
+            text: text.to_owned(),
+            model: self.reported_model(&v),
+        })
+    }
+
+    /// Reads a completion streamed as server-sent events, line by line.
+    fn read_stream(
+        &self,
+        mut reader: impl BufRead,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Completion, LlmError> {
         let mut text = String::new();
         let mut model = self.settings.model.clone();
         let mut finished = false;

@@ -1,17 +1,17 @@
 //! The terminal side of answering: `candor answer`, `candor calibrate`,
 //! `candor eval answer` and `candor bench answer`.
 
+mod bench;
+
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use candor::answer::calibration::fit::{calibrate, InScope, Questions};
 use candor::answer::{Answer, Calibrations, Outcome, Question};
 use candor::config::Corpus;
 use candor::eval::answer as eval_answer;
-use candor::retrieve::corpora::discover_corpora;
-use serde_json::json;
 
-use super::{load, load_answerer, Deployed};
+pub use self::bench::bench_answer_cmd;
+use super::{load_answerer, Deployed};
 
 /// A corpus and questions it should and should not answer.
 #[derive(clap::Args)]
@@ -339,6 +339,52 @@ fn print_report(r: &eval_answer::AnswerReport, json: bool) -> anyhow::Result<()>
         return Ok(());
     }
     outln!("corpus `{}`", r.corpus);
+    print_rates(r);
+    outln!(
+        "  unsupported by reason: {}",
+        serde_json::to_string(&r.reasons)?
+    );
+    print_misses(&r.misses);
+    print_confusion(&r.confusion);
+    if let Some(g) = &r.generated {
+        outln!(
+            "  language model: {} answers asked ({} failed); {} sentences written, {:.1}% dropped {}",
+            g.asked,
+            g.failed,
+            g.sentences,
+            100.0 * g.dropped_share,
+            serde_json::to_string(&g.dropped_by_why)?
+        );
+    }
+    if r.guarded > 0 {
+        outln!(
+            "  guardrail cases: {:>2} asked, {:.1}% blocked by the rule they name",
+            r.guarded,
+            100.0 * r.guarded_blocked
+        );
+    }
+    for x in &r.retrieval {
+        outln!(
+            "  {:<15} ({} judged): nDCG@10 {:.3}, Recall@100 {:.3}, MRR@10 {:.3}",
+            x.mode,
+            x.queries,
+            x.ndcg_at_10,
+            x.recall_at_100,
+            x.mrr_at_10
+        );
+    }
+    outln!(
+        "  latency ms: p50 {:.1}, p95 {:.1}, p99 {:.1}",
+        r.latency_ms.p50,
+        r.latency_ms.p95,
+        r.latency_ms.p99
+    );
+    Ok(())
+}
+
+/// How each set fared: asked, answered or declined, and the citation and gold
+/// rates of the in-scope answers.
+fn print_rates(r: &eval_answer::AnswerReport) {
     outln!(
         "  in scope:      {:>5} asked, {:.1}% answered",
         r.in_scope,
@@ -377,11 +423,11 @@ fn print_report(r: &eval_answer::AnswerReport, json: bool) -> anyhow::Result<()>
         r.out_of_scope,
         100.0 * r.out_of_scope_declined
     );
-    outln!(
-        "  unsupported by reason: {}",
-        serde_json::to_string(&r.reasons)?
-    );
-    for m in &r.misses {
+}
+
+/// One line per missed in-scope question: what was wrong, and the answer.
+fn print_misses(misses: &[eval_answer::Miss]) {
+    for m in misses {
         let mut wrong = Vec::new();
         if m.correct == Some(false) {
             wrong.push("no gold string");
@@ -399,7 +445,10 @@ fn print_report(r: &eval_answer::AnswerReport, json: bool) -> anyhow::Result<()>
             }
         );
     }
-    let c = &r.confusion;
+}
+
+/// Expected against actual outcomes, as a table.
+fn print_confusion(c: &eval_answer::Confusion) {
     outln!("  expected \\ got   answered  unsupported");
     outln!(
         "  answer           {:>8}  {:>11}",
@@ -411,170 +460,4 @@ fn print_report(r: &eval_answer::AnswerReport, json: bool) -> anyhow::Result<()>
         c.expected_decline.answered,
         c.expected_decline.unsupported
     );
-    if let Some(g) = &r.generated {
-        outln!(
-            "  language model: {} answers asked ({} failed); {} sentences written, {:.1}% dropped {}",
-            g.asked,
-            g.failed,
-            g.sentences,
-            100.0 * g.dropped_share,
-            serde_json::to_string(&g.dropped_by_why)?
-        );
-    }
-    if r.guarded > 0 {
-        outln!(
-            "  guardrail cases: {:>2} asked, {:.1}% blocked by the rule they name",
-            r.guarded,
-            100.0 * r.guarded_blocked
-        );
-    }
-    for x in &r.retrieval {
-        outln!(
-            "  {:<15} ({} judged): nDCG@10 {:.3}, Recall@100 {:.3}, MRR@10 {:.3}",
-            x.mode,
-            x.queries,
-            x.ndcg_at_10,
-            x.recall_at_100,
-            x.mrr_at_10
-        );
-    }
-    outln!(
-        "  latency ms: p50 {:.1}, p95 {:.1}, p99 {:.1}",
-        r.latency_ms.p50,
-        r.latency_ms.p95,
-        r.latency_ms.p99
-    );
-    Ok(())
-}
-
-pub fn bench_answer_cmd(
-    corpora_dir: &Path,
-    data_dir: &Path,
-    deployed: &Deployed,
-    corpus: &str,
-    questions: &Path,
-    requests: usize,
-    json: bool,
-) -> anyhow::Result<()> {
-    let mut qs = texts(eval_answer::read_questions(questions)?);
-    qs.sort();
-    qs.dedup();
-    // Each uncached run needs questions no earlier request embedded or answered.
-    if qs.len() < 2 * requests + 1 {
-        anyhow::bail!(
-            "{} holds {} distinct questions; --requests {requests} needs {}",
-            questions.display(),
-            qs.len(),
-            2 * requests + 1
-        );
-    }
-    let answerer = load_answerer(
-        discover_corpora(corpora_dir)?,
-        data_dir,
-        &deployed.vectors()?,
-        Calibrations::Load,
-    )?;
-    answerer.corpora().pick(Some(corpus))?;
-    let embedder = answerer.corpora().embedder().clone();
-    let body = |q: &String| json!({"question": q, "corpus": corpus}).to_string();
-    let warmup = vec![body(&qs[2 * requests])];
-    let (c1, c8) = (
-        qs[..requests].iter().map(body).collect::<Vec<_>>(),
-        qs[requests..2 * requests]
-            .iter()
-            .map(body)
-            .collect::<Vec<_>>(),
-    );
-
-    let runtime = tokio::runtime::Runtime::new()?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .context("cannot bind a local port")?;
-    let url = format!("http://{}/v1/answer", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = candor::api::AppState {
-        answerer,
-        admin: None,
-        feedback: None,
-        cors_origins: Vec::new(),
-        keys: None,
-    };
-    let startup = candor::api::Startup::default();
-    startup.ready(state);
-    let server = runtime.spawn(candor::api::serve(
-        startup,
-        listener,
-        candor::api::Edge::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-
-    load::post_all(&url, &warmup, 1)?;
-    let runs = [
-        ("uncached", 1, load::post_all(&url, &c1, 1)?),
-        ("uncached", 8, load::post_all(&url, &c8, 8)?),
-        ("cached", 1, load::post_all(&url, &c1, 1)?),
-        (
-            "cached",
-            8,
-            load::post_all(&url, &[c1.clone(), c8.clone()].concat(), 8)?,
-        ),
-    ];
-    let _ = stop.send(());
-    runtime.block_on(server)?.context("server failed")?;
-    let bound = load::embed_bound(&embedder, &qs[..requests])?;
-    let c8_rps = runs[1].2.throughput_rps;
-
-    if json {
-        let mut out = serde_json::Map::new();
-        for (cache, c, r) in &runs {
-            let p = format!("answer_{cache}_c{c}");
-            out.insert(format!("{p}_p50_ms"), json!(r.latency_ms.p50));
-            out.insert(format!("{p}_p95_ms"), json!(r.latency_ms.p95));
-            out.insert(format!("{p}_p99_ms"), json!(r.latency_ms.p99));
-            out.insert(format!("{p}_rps"), json!(r.throughput_rps));
-            out.insert(format!("{p}_failures"), json!(r.failures));
-        }
-        out.insert(
-            "embed_cpu_ms_per_question".into(),
-            json!(bound.cpu_ms_per_question),
-        );
-        out.insert("embed_bound_rps".into(), json!(bound.rps));
-        out.insert(
-            "answer_uncached_c8_share_of_bound".into(),
-            json!(c8_rps / bound.rps),
-        );
-        outln!("{}", serde_json::Value::Object(out));
-    } else {
-        outln!("/v1/answer on `{corpus}`, {requests} requests per uncached run");
-        outln!(
-            "{:<9} {:>4} {:>9} {:>9} {:>9} {:>9} {:>8}",
-            "cache",
-            "conc",
-            "p50 ms",
-            "p95 ms",
-            "p99 ms",
-            "req/s",
-            "failed"
-        );
-        for (cache, c, r) in &runs {
-            outln!(
-                "{cache:<9} {c:>4} {:>9.2} {:>9.2} {:>9.2} {:>9.1} {:>8}",
-                r.latency_ms.p50,
-                r.latency_ms.p95,
-                r.latency_ms.p99,
-                r.throughput_rps,
-                r.failures
-            );
-        }
-        outln!(
-            "embedding one question costs {:.2} ms of CPU, so {} cores bound uncached answers at {:.0}/s (embed_bound_rps); 8 uncached clients reached {:.0}% of it",
-            bound.cpu_ms_per_question,
-            bound.cores,
-            bound.rps,
-            100.0 * c8_rps / bound.rps
-        );
-    }
-    Ok(())
 }

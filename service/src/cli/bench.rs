@@ -9,8 +9,9 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 use candor::config::Corpus;
+use candor::embed::Embedder;
 use candor::eval::answer as eval_answer;
-use candor::index::{self, CorpusStore, Mode};
+use candor::index::{self, CorpusStore, Mode, VectorBackend};
 use candor::plugins::{self, Plugin};
 use serde_json::{json, Map, Value};
 
@@ -56,46 +57,9 @@ pub fn run(args: &SuiteArgs, deployed: &super::Deployed) -> anyhow::Result<()> {
     let mut out = Map::new();
     let embedder = embedder()?;
     let vectors = deployed.vectors()?;
-
-    // Indexing from scratch, and the same chunks through plain fastembed.
     let data = &args.data_dir;
-    let _ = std::fs::remove_dir_all(data.join(&corpus.config.name));
-    let full = index::index_corpus(&corpus, data, &vectors, Mode::Full, &embedder, &())?;
-    let rate = full.chunks_embedded as f64 / full.total_seconds.max(1e-9);
-    let gen = CorpusStore::new(data, &corpus.config.name, &vectors).open_current()?;
-    let raw = candor::eval::beir::raw_embedding(&gen, &embedder, RAW_SAMPLE, rate)?;
-    drop(gen);
-    out.insert("index_seconds".into(), json!(full.total_seconds));
-    out.insert("index_chunks".into(), json!(full.chunks));
-    out.insert("index_chunks_per_s".into(), json!(rate));
-    if let Some(r) = &raw {
-        out.insert("raw_chunks_per_s".into(), json!(r.chunks_per_second));
-        out.insert(
-            "index_overhead".into(),
-            json!(r.pipeline_overhead_pct / 100.0),
-        );
-    }
-
-    // 1% of the files changed, in a copy of the corpus with the same name.
-    let scratch = data.join("bench-copy");
-    let _ = std::fs::remove_dir_all(&scratch);
-    let copy = scratch.join("corpora").join(&corpus.config.name);
-    copy_dir(&corpus.root, &copy)?;
-    let changed = touch_one_percent(&Corpus::load(&copy)?)?;
-    let inc = index::index_corpus(
-        &Corpus::load(&copy)?,
-        data,
-        &vectors,
-        Mode::Incremental,
-        &embedder,
-        &(),
-    )?;
-    out.insert("incremental_files_changed".into(), json!(changed));
-    out.insert("incremental_seconds".into(), json!(inc.total_seconds));
-    out.insert(
-        "incremental_ratio".into(),
-        json!(inc.total_seconds / full.total_seconds.max(1e-9)),
-    );
+    let full_seconds = index_from_scratch(&corpus, data, &vectors, &embedder, &mut out)?;
+    let copy = reindex_changed(&corpus, data, &vectors, &embedder, full_seconds, &mut out)?;
     let bound = load::embed_bound(&embedder, &questions[..args.requests])?;
     drop(embedder);
 
@@ -108,17 +72,8 @@ pub fn run(args: &SuiteArgs, deployed: &super::Deployed) -> anyhow::Result<()> {
         args.requests,
         &mut out,
     )?;
-    out.insert(
-        "embed_cpu_ms_per_question".into(),
-        json!(bound.cpu_ms_per_question),
-    );
-    out.insert("embed_bound_rps".into(), json!(bound.rps));
-    if let Some(c8) = out.get("answer_uncached_c8_rps").and_then(Value::as_f64) {
-        out.insert(
-            "answer_uncached_c8_share_of_bound".into(),
-            json!(c8 / bound.rps),
-        );
-    }
+    let c8 = out.get("answer_uncached_c8_rps").and_then(Value::as_f64);
+    bound.insert_into(&mut out, c8);
     plugin_figures(data, &mut out)?;
 
     if args.json {
@@ -133,6 +88,67 @@ pub fn run(args: &SuiteArgs, deployed: &super::Deployed) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Indexes the corpus from scratch, and the same chunks through plain
+/// fastembed; returns how many seconds indexing took.
+fn index_from_scratch(
+    corpus: &Corpus,
+    data: &Path,
+    vectors: &VectorBackend,
+    embedder: &Embedder,
+    out: &mut Map<String, Value>,
+) -> anyhow::Result<f64> {
+    let _ = std::fs::remove_dir_all(data.join(&corpus.config.name));
+    let full = index::index_corpus(corpus, data, vectors, Mode::Full, embedder, &())?;
+    let rate = full.chunks_embedded as f64 / full.total_seconds.max(1e-9);
+    let gen = CorpusStore::new(data, &corpus.config.name, vectors).open_current()?;
+    let raw = candor::eval::beir::raw_embedding(&gen, embedder, RAW_SAMPLE, rate)?;
+    drop(gen);
+    out.insert("index_seconds".into(), json!(full.total_seconds));
+    out.insert("index_chunks".into(), json!(full.chunks));
+    out.insert("index_chunks_per_s".into(), json!(rate));
+    if let Some(r) = &raw {
+        out.insert("raw_chunks_per_s".into(), json!(r.chunks_per_second));
+        out.insert(
+            "index_overhead".into(),
+            json!(r.pipeline_overhead_pct / 100.0),
+        );
+    }
+    Ok(full.total_seconds)
+}
+
+/// Reindexes after changing 1% of the files, in a copy of the corpus with the
+/// same name, and compares with `full_seconds` from scratch; returns the copy's
+/// folder.
+fn reindex_changed(
+    corpus: &Corpus,
+    data: &Path,
+    vectors: &VectorBackend,
+    embedder: &Embedder,
+    full_seconds: f64,
+    out: &mut Map<String, Value>,
+) -> anyhow::Result<PathBuf> {
+    let scratch = data.join("bench-copy");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let copy = scratch.join("corpora").join(&corpus.config.name);
+    copy_dir(&corpus.root, &copy)?;
+    let changed = touch_one_percent(&Corpus::load(&copy)?)?;
+    let inc = index::index_corpus(
+        &Corpus::load(&copy)?,
+        data,
+        vectors,
+        Mode::Incremental,
+        embedder,
+        &(),
+    )?;
+    out.insert("incremental_files_changed".into(), json!(changed));
+    out.insert("incremental_seconds".into(), json!(inc.total_seconds));
+    out.insert(
+        "incremental_ratio".into(),
+        json!(inc.total_seconds / full_seconds.max(1e-9)),
+    );
+    Ok(copy)
 }
 
 /// Distinct question texts from `path`, or from the corpus's eval files.
@@ -244,10 +260,7 @@ fn serve_and_load(
             for (c, bodies) in [1usize, 8, 32].into_iter().zip(rounds) {
                 let r = load::post_all(&url, bodies, c)?;
                 let p = format!("answer_{cache}_c{c}");
-                out.insert(format!("{p}_p50_ms"), json!(r.latency_ms.p50));
-                out.insert(format!("{p}_p95_ms"), json!(r.latency_ms.p95));
-                out.insert(format!("{p}_p99_ms"), json!(r.latency_ms.p99));
-                out.insert(format!("{p}_rps"), json!(r.throughput_rps));
+                r.insert_into(out, &p);
                 if r.failures > 0 {
                     bail!("{p}: {} requests failed", r.failures);
                 }

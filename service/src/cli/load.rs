@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 use candor::eval::metrics::{percentiles, Percentiles};
 use candor::Error;
@@ -41,6 +42,35 @@ pub struct EmbedBound {
     pub cores: usize,
     /// `cores × 1000 / cpu_ms_per_question`.
     pub rps: f64,
+}
+
+impl LoadReport {
+    /// Adds the run's latency percentiles and throughput to `out`, as
+    /// `{prefix}_p50_ms`, `_p95_ms`, `_p99_ms` and `_rps`.
+    pub fn insert_into(&self, out: &mut Map<String, Value>, prefix: &str) {
+        out.insert(format!("{prefix}_p50_ms"), json!(self.latency_ms.p50));
+        out.insert(format!("{prefix}_p95_ms"), json!(self.latency_ms.p95));
+        out.insert(format!("{prefix}_p99_ms"), json!(self.latency_ms.p99));
+        out.insert(format!("{prefix}_rps"), json!(self.throughput_rps));
+    }
+}
+
+impl EmbedBound {
+    /// Adds the bound to `out` and, given the uncached throughput at
+    /// concurrency 8, the share of the bound it reached.
+    pub fn insert_into(&self, out: &mut Map<String, Value>, c8_rps: Option<f64>) {
+        out.insert(
+            "embed_cpu_ms_per_question".into(),
+            json!(self.cpu_ms_per_question),
+        );
+        out.insert("embed_bound_rps".into(), json!(self.rps));
+        if let Some(c8) = c8_rps {
+            out.insert(
+                "answer_uncached_c8_share_of_bound".into(),
+                json!(c8 / self.rps),
+            );
+        }
+    }
 }
 
 /// Embeds each of `questions` on its own (no cache) and measures the CPU time

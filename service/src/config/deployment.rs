@@ -192,127 +192,160 @@ impl Deployment {
     /// As [`Deployment::load`], which has checked this already.
     pub fn qdrant(&self, file: &Path) -> crate::Result<Option<QdrantAddress>> {
         let v = &self.vector_store;
-        let bad = |key: &str, message: String| Error::Config {
+        let bad = |(key, message): (&str, String)| Error::Config {
             file: file.to_path_buf(),
             key: format!("vector_store.{key}"),
             message,
         };
         if !(1..=3600).contains(&v.follow_seconds) {
-            return Err(bad(
+            return Err(bad((
                 "follow_seconds",
                 format!("must be in 1..=3600, got {}", v.follow_seconds),
-            ));
+            )));
         }
         match v.kind {
-            VectorStoreKind::Edge => {
-                let defaults = VectorStoreSettings::default();
-                let set = [
-                    ("url", v.url.is_some()),
-                    ("urls", v.urls.is_some()),
-                    ("api_key_env", v.api_key_env.is_some()),
-                    ("shards", v.shards != defaults.shards),
-                    (
-                        "replication_factor",
-                        v.replication_factor != defaults.replication_factor,
-                    ),
-                    (
-                        "write_consistency",
-                        v.write_consistency != defaults.write_consistency,
-                    ),
-                    ("read_fan_out", v.read_fan_out != defaults.read_fan_out),
-                    (
-                        "read_fan_out_delay_ms",
-                        v.read_fan_out_delay_ms != defaults.read_fan_out_delay_ms,
-                    ),
-                    ("timeout_ms", v.timeout_ms != defaults.timeout_ms),
-                ];
-                match set.iter().find(|(_, s)| *s) {
-                    Some((key, _)) => Err(bad(key, "applies only to kind = \"qdrant\"".into())),
-                    None => Ok(None),
-                }
+            VectorStoreKind::Edge => v.check_edge().map(|()| None).map_err(bad),
+            VectorStoreKind::Qdrant => v.qdrant_address().map(Some).map_err(bad),
+        }
+    }
+}
+
+/// A key below `vector_store.` and what is wrong with it.
+type Bad = (&'static str, String);
+
+impl VectorStoreSettings {
+    /// Checks that no Qdrant-only setting is set for the embedded store.
+    fn check_edge(&self) -> Result<(), Bad> {
+        let defaults = VectorStoreSettings::default();
+        let set = [
+            ("url", self.url.is_some()),
+            ("urls", self.urls.is_some()),
+            ("api_key_env", self.api_key_env.is_some()),
+            ("shards", self.shards != defaults.shards),
+            (
+                "replication_factor",
+                self.replication_factor != defaults.replication_factor,
+            ),
+            (
+                "write_consistency",
+                self.write_consistency != defaults.write_consistency,
+            ),
+            ("read_fan_out", self.read_fan_out != defaults.read_fan_out),
+            (
+                "read_fan_out_delay_ms",
+                self.read_fan_out_delay_ms != defaults.read_fan_out_delay_ms,
+            ),
+            ("timeout_ms", self.timeout_ms != defaults.timeout_ms),
+        ];
+        match set.iter().find(|(_, s)| *s) {
+            Some(&(key, _)) => Err((key, "applies only to kind = \"qdrant\"".into())),
+            None => Ok(()),
+        }
+    }
+
+    /// The checked Qdrant settings: addresses, layout, API key.
+    fn qdrant_address(&self) -> Result<QdrantAddress, Bad> {
+        let urls = self.checked_urls()?;
+        self.check_layout()?;
+        let api_key = match &self.api_key_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                (
+                    "api_key_env",
+                    format!("environment variable `{var}` is not set"),
+                )
+            })?),
+            None => None,
+        };
+        Ok(QdrantAddress {
+            urls,
+            api_key,
+            follow_seconds: self.follow_seconds,
+            timeout: Duration::from_millis(self.timeout_ms),
+            layout: ClusterLayout {
+                shards: self.shards,
+                replication_factor: self.replication_factor,
+                write_consistency: self.write_consistency,
+                read_fan_out: self.read_fan_out,
+                read_fan_out_delay_ms: self.read_fan_out_delay_ms,
+            },
+        })
+    }
+
+    /// The node addresses from `url` or `urls` (exactly one given), each a
+    /// distinct http(s) address.
+    fn checked_urls(&self) -> Result<Vec<String>, Bad> {
+        let (key, urls) = match (&self.url, &self.urls) {
+            (Some(_), Some(_)) => {
+                return Err(("urls", "give either `url` or `urls`, not both".into()))
             }
-            VectorStoreKind::Qdrant => {
-                let (key, urls) = match (&v.url, &v.urls) {
-                    (Some(_), Some(_)) => {
-                        return Err(bad("urls", "give either `url` or `urls`, not both".into()))
-                    }
-                    (Some(url), None) => ("url", vec![url.clone()]),
-                    (None, Some(urls)) if !urls.is_empty() => ("urls", urls.clone()),
-                    (None, Some(_)) => return Err(bad("urls", "names no address".into())),
-                    (None, None) => {
-                        return Err(bad(
-                            "url",
-                            "kind = \"qdrant\" needs the server's gRPC address, such as \"http://127.0.0.1:6334\" (or `urls`, one per node of a cluster)".into(),
-                        ))
-                    }
-                };
-                for (i, url) in urls.iter().enumerate() {
-                    if urls[..i].contains(url) {
-                        return Err(bad(key, format!("names `{url}` twice")));
-                    }
-                    let rest = url
-                        .strip_prefix("http://")
-                        .or_else(|| url.strip_prefix("https://"));
-                    if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
-                        return Err(bad(
-                            key,
-                            format!("must be an http:// or https:// address, got `{url}`"),
-                        ));
-                    }
-                }
-                let in_range = |key: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
-                    if range.contains(&value) {
-                        Ok(())
-                    } else {
-                        Err(bad(
-                            key,
-                            format!(
-                                "must be in {}..={}, got {value}",
-                                range.start(),
-                                range.end()
-                            ),
-                        ))
-                    }
-                };
-                in_range("shards", v.shards.into(), 1..=64)?;
-                in_range("replication_factor", v.replication_factor.into(), 1..=16)?;
-                in_range(
-                    "write_consistency",
-                    v.write_consistency.into(),
-                    1..=v.replication_factor.into(),
-                )?;
-                // Fan-out goes to other copies of a shard, so there must be that many.
-                in_range(
-                    "read_fan_out",
-                    v.read_fan_out.into(),
-                    0..=u64::from(v.replication_factor) - 1,
-                )?;
-                in_range("read_fan_out_delay_ms", v.read_fan_out_delay_ms, 0..=60_000)?;
-                in_range("timeout_ms", v.timeout_ms, 100..=600_000)?;
-                let api_key = match &v.api_key_env {
-                    Some(var) => Some(std::env::var(var).map_err(|_| {
-                        bad(
-                            "api_key_env",
-                            format!("environment variable `{var}` is not set"),
-                        )
-                    })?),
-                    None => None,
-                };
-                Ok(Some(QdrantAddress {
-                    urls,
-                    api_key,
-                    follow_seconds: v.follow_seconds,
-                    timeout: Duration::from_millis(v.timeout_ms),
-                    layout: ClusterLayout {
-                        shards: v.shards,
-                        replication_factor: v.replication_factor,
-                        write_consistency: v.write_consistency,
-                        read_fan_out: v.read_fan_out,
-                        read_fan_out_delay_ms: v.read_fan_out_delay_ms,
-                    },
-                }))
+            (Some(url), None) => ("url", vec![url.clone()]),
+            (None, Some(urls)) if !urls.is_empty() => ("urls", urls.clone()),
+            (None, Some(_)) => return Err(("urls", "names no address".into())),
+            (None, None) => {
+                return Err((
+                    "url",
+                    "kind = \"qdrant\" needs the server's gRPC address, such as \"http://127.0.0.1:6334\" (or `urls`, one per node of a cluster)".into(),
+                ))
+            }
+        };
+        for (i, url) in urls.iter().enumerate() {
+            if urls[..i].contains(url) {
+                return Err((key, format!("names `{url}` twice")));
+            }
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                return Err((
+                    key,
+                    format!("must be an http:// or https:// address, got `{url}`"),
+                ));
             }
         }
+        Ok(urls)
+    }
+
+    /// Checks how collections are spread over the cluster, and the call timeout.
+    fn check_layout(&self) -> Result<(), Bad> {
+        in_range("shards", self.shards.into(), 1..=64)?;
+        in_range("replication_factor", self.replication_factor.into(), 1..=16)?;
+        in_range(
+            "write_consistency",
+            self.write_consistency.into(),
+            1..=self.replication_factor.into(),
+        )?;
+        // Fan-out goes to other copies of a shard, so there must be that many.
+        in_range(
+            "read_fan_out",
+            self.read_fan_out.into(),
+            0..=u64::from(self.replication_factor) - 1,
+        )?;
+        in_range(
+            "read_fan_out_delay_ms",
+            self.read_fan_out_delay_ms,
+            0..=60_000,
+        )?;
+        in_range("timeout_ms", self.timeout_ms, 100..=600_000)
+    }
+}
+
+/// Checks that `value` of `key` is in `range`.
+fn in_range(
+    key: &'static str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<(), Bad> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err((
+            key,
+            format!(
+                "must be in {}..={}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        ))
     }
 }
 

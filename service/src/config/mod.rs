@@ -145,89 +145,22 @@ impl Corpus {
 
     fn validate(&self, file: &Path) -> crate::Result<()> {
         let c = &self.config;
-        let bad = |key: &str, message: String| Error::Config {
-            file: file.to_path_buf(),
-            key: key.to_owned(),
-            message,
-        };
+        let bad = |key: &str, message: String| config_error(file, key, message);
+        // A section's check names its key below the section.
+        let in_section =
+            |section: &'static str| move |(k, m): (&str, String)| bad(&format!("{section}.{k}"), m);
         check_name(&c.name).map_err(|m| bad("name", m))?;
         check_scope(&c.scope).map_err(|m| bad("scope", m))?;
-        if c.sources.is_empty() {
-            return Err(bad(
-                "sources",
-                "at least one [[sources]] entry is required".into(),
-            ));
-        }
-        for (i, s) in c.sources.iter().enumerate() {
-            let dir = self.root.join(&s.path);
-            if !dir.is_dir() {
-                return Err(bad(
-                    &format!("sources[{i}].path"),
-                    format!("folder {} does not exist", dir.display()),
-                ));
-            }
-            compile_glob(file, i, &s.glob)?;
-            if let Some(p) = &s.parser {
-                check_plugin(
-                    &format!("sources[{i}].parser"),
-                    &p.plugin,
-                    (p.timeout_ms, 60_000),
-                    p.memory_mib,
-                )
-                .map_err(|(k, m)| bad(&k, m))?;
-            }
-        }
-        let r = &c.recency;
-        if !(r.half_life_days.is_finite() && r.half_life_days > 0.0) {
-            return Err(bad(
-                "recency.half_life_days",
-                format!(
-                    "must be a positive number of days, got {}",
-                    r.half_life_days
-                ),
-            ));
-        }
-        if !(0.0..=1.0).contains(&r.weight) {
-            return Err(bad(
-                "recency.weight",
-                format!("must be in [0, 1], got {}", r.weight),
-            ));
-        }
-        if !(r.freshness_days.is_finite() && r.freshness_days > 0.0) {
-            return Err(bad(
-                "recency.freshness_days",
-                format!(
-                    "must be a positive number of days, got {}",
-                    r.freshness_days
-                ),
-            ));
-        }
-        c.limits
-            .check()
-            .map_err(|(k, m)| bad(&format!("limits.{k}"), m))?;
-        c.chunking
-            .check()
-            .map_err(|(k, m)| bad(&format!("chunking.{k}"), m))?;
-        c.retrieval
-            .check()
-            .map_err(|(k, m)| bad(&format!("retrieval.{k}"), m))?;
-        let a = &c.answer;
-        if !(1..=4).contains(&a.max_sentences) {
-            return Err(bad(
-                "answer.max_sentences",
-                format!("must be in 1..=4, got {}", a.max_sentences),
-            ));
-        }
-        if !(1..=20).contains(&a.evidence_chunks) {
-            return Err(bad(
-                "answer.evidence_chunks",
-                format!("must be in 1..=20, got {}", a.evidence_chunks),
-            ));
-        }
+        self.check_sources(file)?;
+        c.recency.check().map_err(in_section("recency"))?;
+        c.limits.check().map_err(in_section("limits"))?;
+        c.chunking.check().map_err(in_section("chunking"))?;
+        c.retrieval.check().map_err(in_section("retrieval"))?;
+        c.answer.check().map_err(in_section("answer"))?;
         if let Some(l) = &c.llm {
-            l.check().map_err(|(k, m)| bad(&format!("llm.{k}"), m))?;
+            l.check().map_err(in_section("llm"))?;
         }
-        if a.composer == Composer::Llm && c.llm.is_none() {
+        if c.answer.composer == Composer::Llm && c.llm.is_none() {
             return Err(bad(
                 "answer.composer",
                 "`llm` needs an [llm] table (base_url, model)".into(),
@@ -260,15 +193,62 @@ impl Corpus {
                 ));
             }
         }
-        for (i, p) in a.scope_examples.iter().enumerate() {
-            if !self.root.join(p).is_file() {
+        self.check_scope_examples(file)
+    }
+
+    /// Checks every source: its folder exists, its glob compiles, its parser
+    /// plugin entry is sound.
+    fn check_sources(&self, file: &Path) -> crate::Result<()> {
+        let bad = |key: &str, message: String| config_error(file, key, message);
+        if self.config.sources.is_empty() {
+            return Err(bad(
+                "sources",
+                "at least one [[sources]] entry is required".into(),
+            ));
+        }
+        for (i, s) in self.config.sources.iter().enumerate() {
+            let dir = self.root.join(&s.path);
+            if !dir.is_dir() {
                 return Err(bad(
+                    &format!("sources[{i}].path"),
+                    format!("folder {} does not exist", dir.display()),
+                ));
+            }
+            compile_glob(file, i, &s.glob)?;
+            if let Some(p) = &s.parser {
+                check_plugin(
+                    &format!("sources[{i}].parser"),
+                    &p.plugin,
+                    (p.timeout_ms, 60_000),
+                    p.memory_mib,
+                )
+                .map_err(|(k, m)| bad(&k, m))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every `answer.scope_examples` file exists.
+    fn check_scope_examples(&self, file: &Path) -> crate::Result<()> {
+        for (i, p) in self.config.answer.scope_examples.iter().enumerate() {
+            if !self.root.join(p).is_file() {
+                return Err(config_error(
+                    file,
                     &format!("answer.scope_examples[{i}]"),
                     format!("file {} does not exist", self.root.join(p).display()),
                 ));
             }
         }
         Ok(())
+    }
+}
+
+/// An [`Error::Config`] for `key` of `file`.
+fn config_error(file: &Path, key: &str, message: String) -> Error {
+    Error::Config {
+        file: file.to_path_buf(),
+        key: key.to_owned(),
+        message,
     }
 }
 

@@ -138,6 +138,34 @@ fn default_freshness_days() -> f64 {
     730.0
 }
 
+impl Recency {
+    /// Checks every value; on failure, the key (below `recency.`) and why.
+    pub(super) fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(self.half_life_days.is_finite() && self.half_life_days > 0.0) {
+            return Err((
+                "half_life_days",
+                format!(
+                    "must be a positive number of days, got {}",
+                    self.half_life_days
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.weight) {
+            return Err(("weight", format!("must be in [0, 1], got {}", self.weight)));
+        }
+        if !(self.freshness_days.is_finite() && self.freshness_days > 0.0) {
+            return Err((
+                "freshness_days",
+                format!(
+                    "must be a positive number of days, got {}",
+                    self.freshness_days
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Recency {
     fn default() -> Self {
         Recency {
@@ -520,6 +548,25 @@ fn default_max_sentences() -> usize {
 }
 fn default_evidence_chunks() -> usize {
     5
+}
+
+impl AnswerSettings {
+    /// Checks the ranges; on failure, the key (below `answer.`) and why.
+    pub(super) fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=4).contains(&self.max_sentences) {
+            return Err((
+                "max_sentences",
+                format!("must be in 1..=4, got {}", self.max_sentences),
+            ));
+        }
+        if !(1..=20).contains(&self.evidence_chunks) {
+            return Err((
+                "evidence_chunks",
+                format!("must be in 1..=20, got {}", self.evidence_chunks),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for AnswerSettings {

@@ -4,14 +4,16 @@
 //! Drives [`Answerer`] like any caller. Each question is asked once, so no answer
 //! comes from the cache.
 
+mod ask;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use self::ask::{share, Asker, InScope};
 use super::metrics::{mrr_at, ndcg_at, percentiles, recall_at, Percentiles};
-use crate::answer::{Answer, Answerer, Outcome, Question};
+use crate::answer::Answerer;
 use crate::index::Generation;
 use crate::retrieve::corpora::Query;
 use crate::retrieve::Mode;
@@ -343,6 +345,14 @@ pub struct Confidences {
     pub out_of_scope: Vec<f32>,
 }
 
+/// The retrieval modes whose ranking a run measures: label, mode, recency.
+const MODES: [(&str, Mode, bool); 4] = [
+    ("bm25", Mode::Bm25, false),
+    ("dense", Mode::Dense, false),
+    ("hybrid", Mode::Hybrid, false),
+    ("hybrid+recency", Mode::Hybrid, true),
+];
+
 /// Asks every question of every set in corpus `name`: questions it should answer,
 /// on-topic questions it cannot answer, off-topic ones, and guardrail cases (any
 /// set may be empty).
@@ -357,148 +367,49 @@ pub fn run(answerer: &Answerer, name: &str, set: &EvalSet) -> crate::Result<Answ
         out_of_scope,
         guarded,
     } = set;
-    let mut latencies = Vec::new();
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut asker = Asker::new(answerer, name);
     let mut confidence = Confidences::default();
-    let mut generated: Option<Generated> = None;
-    let (mut written, mut dropped) = (0usize, 0usize);
-    let mut ask = |q: &Judged| -> crate::Result<Answer> {
-        let started = Instant::now();
-        let a = answerer.answer(&answerer.ask(&Question {
-            text: &q.text,
-            corpus: Some(name),
-            as_of: q.as_of,
-            top_k: None,
-        })?)?;
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-        if let Outcome::Unsupported(r) = a.outcome {
-            *reasons.entry(r.as_str().to_owned()).or_default() += 1;
-        }
-        if let Some(run) = &a.llm {
-            let g = generated.get_or_insert_with(Generated::default);
-            g.asked += 1;
-            g.failed += usize::from(run.failure.is_some());
-            written += run.kept.len() + run.dropped.len();
-            dropped += run.dropped.len();
-            for d in &run.dropped {
-                *g.dropped_by_why
-                    .entry(d.why.label().to_owned())
-                    .or_default() += 1;
-            }
-        }
-        Ok(a)
-    };
-    let (mut answered, mut judged, mut relevant_first) = (0, 0, 0);
-    let (mut gold_questions, mut correct) = (0, 0);
-    let (mut expected_questions, mut expected_first) = (0, 0);
-    let mut misses = Vec::new();
-    for q in in_scope {
-        let a = ask(q)?;
-        if let Some(s) = a.support {
-            confidence.threshold = s.threshold;
-        }
-        confidence.in_scope.push(a.confidence);
-        let composed = match &a.outcome {
-            Outcome::Answered(c) => Some(c),
-            Outcome::Unsupported(_) => None,
-        };
-        let first_doc = composed
-            .and_then(|c| c.citations.first())
-            .map(|c| c.doc_id.0.clone());
-        if composed.is_some() {
-            answered += 1;
-            if !q.relevant.is_empty() {
-                judged += 1;
-                relevant_first +=
-                    usize::from(first_doc.as_ref().is_some_and(|d| q.relevant.contains(d)));
-            }
-        }
-        let is_correct = q
-            .gold
-            .is_some()
-            .then(|| composed.is_some_and(|c| q.gold_in(&c.text)));
-        let expected = q.expected_first();
-        let is_expected = (!expected.is_empty())
-            .then(|| first_doc.as_deref().is_some_and(|d| expected.contains(&d)));
-        gold_questions += usize::from(is_correct.is_some());
-        correct += usize::from(is_correct == Some(true));
-        expected_questions += usize::from(is_expected.is_some());
-        expected_first += usize::from(is_expected == Some(true));
-        if is_correct == Some(false) || is_expected == Some(false) {
-            misses.push(Miss {
-                text: q.text.clone(),
-                answer: composed.map(|c| c.text.clone()),
-                first_doc,
-                correct: is_correct,
-                expected_first: is_expected,
-            });
-        }
-    }
-    let mut declined = |set: &[Judged], seen: &mut Vec<f32>| -> crate::Result<usize> {
-        let mut n = 0;
-        for q in set {
-            let a = ask(q)?;
-            seen.push(a.confidence);
-            if matches!(a.outcome, Outcome::Unsupported(_)) {
-                n += 1;
-            }
-        }
-        Ok(n)
-    };
-    let declined_unanswerable = declined(unanswerable, &mut confidence.unanswerable)?;
-    let declined = declined(out_of_scope, &mut confidence.out_of_scope)?;
-    let (mut blocked, mut guarded_declined) = (0, 0);
-    for q in guarded {
-        let a = ask(q)?;
-        let by_rule = a
-            .guardrails
-            .iter()
-            .any(|f| f.action == "block" && Some(&f.code) == q.code.as_ref());
-        guarded_declined += usize::from(matches!(a.outcome, Outcome::Unsupported(_)));
-        blocked += usize::from(by_rule && matches!(a.outcome, Outcome::Unsupported(_)));
-    }
-    let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let scored = InScope::ask(&mut asker, in_scope, &mut confidence)?;
+    let declined_unanswerable = asker.declined(unanswerable, &mut confidence.unanswerable)?;
+    let declined = asker.declined(out_of_scope, &mut confidence.out_of_scope)?;
+    let (blocked, guarded_declined) = asker.guarded(guarded)?;
     let declines = unanswerable.len() + out_of_scope.len() + guarded.len();
     let unsupported = declined_unanswerable + declined + guarded_declined;
     let confusion = Confusion {
         expected_answer: Outcomes {
-            answered,
-            unsupported: in_scope.len() - answered,
+            answered: scored.answered,
+            unsupported: in_scope.len() - scored.answered,
         },
         expected_decline: Outcomes {
             answered: declines - unsupported,
             unsupported,
         },
     };
-    let modes = [
-        ("bm25", Mode::Bm25, false),
-        ("dense", Mode::Dense, false),
-        ("hybrid", Mode::Hybrid, false),
-        ("hybrid+recency", Mode::Hybrid, true),
-    ];
-    if let Some(g) = generated.as_mut() {
-        g.sentences = written;
-        g.dropped_share = share(dropped, written);
-    }
+    let Asker {
+        mut latencies,
+        reasons,
+        generated,
+        ..
+    } = asker.finish();
     let mut retrieval = Vec::new();
-    for (label, mode, recency) in modes {
+    for (label, mode, recency) in MODES {
         retrieval.extend(ranking(answerer, name, in_scope, (label, mode, recency))?);
     }
     Ok(AnswerReport {
         corpus: name.to_owned(),
         in_scope: in_scope.len(),
-        in_scope_answered: share(answered, in_scope.len()),
-        judged_answered: judged,
-        first_citation_relevant: share(relevant_first, judged),
-        gold_questions,
-        answer_correct: share(correct, gold_questions),
-        expected_questions,
-        first_citation_expected: share(expected_first, expected_questions),
+        in_scope_answered: share(scored.answered, in_scope.len()),
+        judged_answered: scored.judged,
+        first_citation_relevant: share(scored.relevant_first, scored.judged),
+        gold_questions: scored.gold_questions,
+        answer_correct: share(scored.correct, scored.gold_questions),
+        expected_questions: scored.expected_questions,
+        first_citation_expected: share(scored.expected_first, scored.expected_questions),
         unanswerable: unanswerable.len(),
         unanswerable_declined: share(declined_unanswerable, unanswerable.len()),
         out_of_scope: out_of_scope.len(),
         out_of_scope_declined: share(declined, out_of_scope.len()),
-        misses,
+        misses: scored.misses,
         reasons,
         guarded: guarded.len(),
         guarded_blocked: share(blocked, guarded.len()),

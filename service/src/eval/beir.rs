@@ -20,7 +20,7 @@ use super::metrics::{mrr_at, ndcg_at, percentiles, recall_at, Percentiles};
 use crate::config::{Chunking, Retrieval};
 use crate::embed::Embedder;
 use crate::index::{
-    self, sha256_hex, BuildInput, BuildReport, CorpusStore, Progress, VectorBackend,
+    self, sha256_hex, BuildInput, BuildReport, CorpusStore, Generation, Progress, VectorBackend,
 };
 use crate::ingest::{Chunker, Document};
 use crate::retrieve::{self, Mode, Request};
@@ -394,14 +394,66 @@ pub fn run(
 
     let raw_embedding = raw_embedding(&gen, embedder, opts.raw_sample, figures.chunks_per_second)?;
 
+    let mut queried = run_queries(&gen, embedder, opts, &judged)?;
+    if let Some(path) = &opts.save_run {
+        crate::jsonl::write(path, &queried.run)?;
+    }
+    let parity = match &opts.compare_run {
+        Some(path) => Some(parity(path, &queried.run)?),
+        None => None,
+    };
+    let n = judged.len().max(1) as f64;
+    Ok(Report {
+        dataset: dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        ),
+        split: opts.split.clone(),
+        mode: opts.mode,
+        queries: judged.len(),
+        ndcg_at_10: queried.ndcg / n,
+        recall_at_100: queried.recall / n,
+        mrr_at_10: queried.mrr / n,
+        precision_at_1: queried.p1 / n,
+        latency_ms: percentiles(&mut queried.latencies),
+        query_seconds: queried.seconds,
+        index: figures,
+        raw_embedding,
+        parity,
+        settings: Settings::of(opts),
+    })
+}
+
+/// The judged queries' ranking metrics, summed, and how long they took.
+struct Queried {
+    /// Per-query latency, in milliseconds.
+    latencies: Vec<f64>,
+    ndcg: f64,
+    recall: f64,
+    mrr: f64,
+    /// Precision at 1, as MRR@1.
+    p1: f64,
+    /// Each query's top 10 documents.
+    run: Vec<RunLine>,
+    /// Seconds for all queries.
+    seconds: f64,
+}
+
+/// Ranks the documents of `gen` for each judged query, one at a time.
+fn run_queries(
+    gen: &Generation,
+    embedder: &Embedder,
+    opts: &Options,
+    judged: &Judged,
+) -> crate::Result<Queried> {
     let mut latencies = Vec::with_capacity(judged.len());
     let (mut ndcg, mut recall, mut mrr, mut p1) = (0.0, 0.0, 0.0, 0.0);
     let mut run = Vec::with_capacity(judged.len());
     let started = Instant::now();
-    for (query, text, relevant) in &judged {
+    for (query, text, relevant) in judged {
         let t = Instant::now();
         let ranked = retrieve::rank_documents(
-            &gen,
+            gen,
             embedder,
             &opts.retrieval,
             &Request {
@@ -423,34 +475,22 @@ pub fn run(
             top_10: ids.iter().take(10).map(|s| (*s).to_owned()).collect(),
         });
     }
-    let query_seconds = started.elapsed().as_secs_f64();
-    if let Some(path) = &opts.save_run {
-        crate::jsonl::write(path, &run)?;
-    }
-    let parity = match &opts.compare_run {
-        Some(path) => Some(parity(path, &run)?),
-        None => None,
-    };
-    let n = judged.len().max(1) as f64;
-    let r = &opts.retrieval;
-    Ok(Report {
-        dataset: dir.file_name().map_or_else(
-            || dir.display().to_string(),
-            |s| s.to_string_lossy().into_owned(),
-        ),
-        split: opts.split.clone(),
-        mode: opts.mode,
-        queries: judged.len(),
-        ndcg_at_10: ndcg / n,
-        recall_at_100: recall / n,
-        mrr_at_10: mrr / n,
-        precision_at_1: p1 / n,
-        latency_ms: percentiles(&mut latencies),
-        query_seconds,
-        index: figures,
-        raw_embedding,
-        parity,
-        settings: Settings {
+    Ok(Queried {
+        latencies,
+        ndcg,
+        recall,
+        mrr,
+        p1,
+        run,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+impl Settings {
+    /// The settings `opts` evaluate with.
+    fn of(opts: &Options) -> Settings {
+        let r = &opts.retrieval;
+        Settings {
             retrieval: RetrievalSettings {
                 fusion: r.fusion,
                 dense_weight: r.dense_weight,
@@ -459,8 +499,8 @@ pub fn run(
                 title_boost: r.title_boost,
             },
             chunking: opts.chunking,
-        },
-    })
+        }
+    }
 }
 
 /// Compares `run` with the run saved at `path`, query by query.

@@ -29,47 +29,14 @@ const CODE_INDENT: usize = 4;
 pub fn sentences(text: &str) -> Vec<Span> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
-    let push = |s: usize, e: usize, code: bool, out: &mut Vec<Span>| {
-        let (mut s, mut e) = (s, e);
-        while s < e && chars[s].is_whitespace() {
-            s += 1;
-        }
-        let marker = if code { 0 } else { list_marker(&chars[s..e]) };
-        s += marker;
-        while e > s && chars[e - 1].is_whitespace() {
-            e -= 1;
-        }
-        if e > s {
-            out.push(Span {
-                start: s,
-                end: e,
-                item: marker > 0,
-                code,
-            });
-        }
-    };
-    // The indentation of the line starting at `at`, and where its text starts.
-    let indent = |at: usize| {
-        let mut k = at;
-        let mut width = 0;
-        while k < chars.len() && chars[k] != '\n' && chars[k].is_whitespace() {
-            width += if chars[k] == '\t' { CODE_INDENT } else { 1 };
-            k += 1;
-        }
-        (width, k)
-    };
-    let is_code = |at: usize| {
-        let (width, k) = indent(at);
-        width >= CODE_INDENT && k < chars.len() && chars[k] != '\n'
-    };
     let mut start = 0;
-    let mut code = is_code(0);
+    let mut code = is_code(&chars, 0);
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         if c == '\n' {
-            let (_, k) = indent(i + 1);
-            let next_code = is_code(i + 1);
+            let (_, k) = indent(&chars, i + 1);
+            let next_code = is_code(&chars, i + 1);
             if code
                 || next_code
                 || k >= chars.len()
@@ -77,40 +44,13 @@ pub fn sentences(text: &str) -> Vec<Span> {
                 || chars[k] == '#'
                 || list_marker(&chars[k..]) > 0
             {
-                push(start, i, code, &mut out);
+                push_span(&chars, start, i, code, &mut out);
                 start = i + 1;
                 code = next_code;
             }
         } else if matches!(c, '.' | '!' | '?') && !code {
-            let mut j = i + 1;
-            while j < chars.len() && matches!(chars[j], '"' | '\'' | ')' | ']' | '”' | '’') {
-                j += 1;
-            }
-            let mut k = j;
-            while k < chars.len() && chars[k].is_whitespace() {
-                k += 1;
-            }
-            let next_starts = k > j
-                && chars.get(k).is_some_and(|n| {
-                    n.is_uppercase() || n.is_ascii_digit() || matches!(n, '"' | '(' | '[' | '“')
-                });
-            // `2. Then` is a numbered list item, not a sentence `2.`.
-            let number = chars[start..i]
-                .iter()
-                .filter(|c| !c.is_whitespace())
-                .all(char::is_ascii_digit);
-            // "e.g. GNU find" goes on, and so does a parenthesis not yet closed:
-            // "(for example GNU find. It reads ...)" is one aside.
-            let abbreviation = ABBREVIATIONS
-                .iter()
-                .any(|a| ends_with_word(&chars[start..i], a));
-            let open = chars[start..j].iter().fold(0i32, |depth, c| match c {
-                '(' => depth + 1,
-                ')' => depth - 1,
-                _ => depth,
-            }) > 0;
-            if next_starts && !number && !abbreviation && !open {
-                push(start, j, code, &mut out);
+            if let Some(j) = sentence_end(&chars, start, i) {
+                push_span(&chars, start, j, code, &mut out);
                 start = j;
                 i = j;
                 continue;
@@ -118,8 +58,80 @@ pub fn sentences(text: &str) -> Vec<Span> {
         }
         i += 1;
     }
-    push(start, chars.len(), code, &mut out);
+    push_span(&chars, start, chars.len(), code, &mut out);
     out
+}
+
+/// Pushes the span `start..end` of `chars` to `out`, trimmed and without its
+/// list marker (a code line keeps what looks like one), unless nothing is left.
+fn push_span(chars: &[char], start: usize, end: usize, code: bool, out: &mut Vec<Span>) {
+    let (mut s, mut e) = (start, end);
+    while s < e && chars[s].is_whitespace() {
+        s += 1;
+    }
+    let marker = if code { 0 } else { list_marker(&chars[s..e]) };
+    s += marker;
+    while e > s && chars[e - 1].is_whitespace() {
+        e -= 1;
+    }
+    if e > s {
+        out.push(Span {
+            start: s,
+            end: e,
+            item: marker > 0,
+            code,
+        });
+    }
+}
+
+/// The indentation of the line starting at `at`, and where its text starts.
+fn indent(chars: &[char], at: usize) -> (usize, usize) {
+    let mut k = at;
+    let mut width = 0;
+    while k < chars.len() && chars[k] != '\n' && chars[k].is_whitespace() {
+        width += if chars[k] == '\t' { CODE_INDENT } else { 1 };
+        k += 1;
+    }
+    (width, k)
+}
+
+/// True when the line starting at `at` is indented as code and not blank.
+fn is_code(chars: &[char], at: usize) -> bool {
+    let (width, k) = indent(chars, at);
+    width >= CODE_INDENT && k < chars.len() && chars[k] != '\n'
+}
+
+/// Where the sentence that began at `start` ends when the `.`, `!` or `?` at
+/// `i` ends it: after the closing quotes and brackets that follow it.
+fn sentence_end(chars: &[char], start: usize, i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    while j < chars.len() && matches!(chars[j], '"' | '\'' | ')' | ']' | '”' | '’') {
+        j += 1;
+    }
+    let mut k = j;
+    while k < chars.len() && chars[k].is_whitespace() {
+        k += 1;
+    }
+    let next_starts = k > j
+        && chars.get(k).is_some_and(|n| {
+            n.is_uppercase() || n.is_ascii_digit() || matches!(n, '"' | '(' | '[' | '“')
+        });
+    // `2. Then` is a numbered list item, not a sentence `2.`.
+    let number = chars[start..i]
+        .iter()
+        .filter(|c| !c.is_whitespace())
+        .all(char::is_ascii_digit);
+    // "e.g. GNU find" goes on, and so does a parenthesis not yet closed:
+    // "(for example GNU find. It reads ...)" is one aside.
+    let abbreviation = ABBREVIATIONS
+        .iter()
+        .any(|a| ends_with_word(&chars[start..i], a));
+    let open = chars[start..j].iter().fold(0i32, |depth, c| match c {
+        '(' => depth + 1,
+        ')' => depth - 1,
+        _ => depth,
+    }) > 0;
+    (next_starts && !number && !abbreviation && !open).then_some(j)
 }
 
 /// Abbreviations whose final dot never ends a sentence (written without it).
@@ -196,77 +208,23 @@ pub fn plain(sentence: &str) -> String {
     let chars: Vec<char> = sentence.chars().collect();
     let mut out = String::with_capacity(sentence.len());
     let mut i = 0;
-    // The index of the `close` that ends a construct opened at `from`, on the
-    // same sentence, if any.
-    let find = |from: usize, close: char| {
-        chars[from..]
-            .iter()
-            .position(|&c| c == close)
-            .map(|p| from + p)
-    };
     while i < chars.len() {
         let c = chars[i];
-        match c {
+        // Where the markup that starts at `i` ends, when it does and its text
+        // is in `out`.
+        let next = match c {
             // Markdown `[text](target)` and `![alt](target)`.
-            '!' | '['
-                if {
-                    let open = if c == '!' { i + 1 } else { i };
-                    chars.get(open) == Some(&'[')
-                        && find(open + 1, ']').is_some_and(|e| chars.get(e + 1) == Some(&'('))
-                } =>
-            {
-                let open = if c == '!' { i + 1 } else { i };
-                let end = find(open + 1, ']').unwrap_or(open);
-                let target_end = find(end + 2, ')');
-                match target_end {
-                    Some(t) => {
-                        let shown: String = chars[open + 1..end].iter().collect();
-                        out.push_str(&plain(&shown));
-                        i = t + 1;
-                    }
-                    None => {
-                        out.push(c);
-                        i += 1;
-                    }
-                }
-            }
+            '!' | '[' => link(&chars, i, &mut out),
             // reST roles `:ref:`text <target>``, and interpreted text or
             // hyperlinks `text <url>`_ : the text before any `<target>`.
-            ':' if role_end(&chars, i).is_some() => {
-                i = role_end(&chars, i).unwrap_or(i + 1);
-            }
-            '`' => {
-                let ticks = chars[i..].iter().take_while(|&&t| t == '`').count();
-                let start = i + ticks;
-                let close = (start..chars.len()).find(|&k| {
-                    chars[k..].iter().take_while(|&&t| t == '`').count() >= ticks && chars[k] == '`'
-                });
-                match close {
-                    Some(k) if k > start => {
-                        let inner: String = chars[start..k].iter().collect();
-                        let shown = match (inner.rfind('<'), inner.ends_with('>')) {
-                            (Some(lt), true) if ticks == 1 && lt > 0 => {
-                                inner[..lt].trim_end().to_owned()
-                            }
-                            _ => inner,
-                        };
-                        out.push_str(&shown);
-                        i = k + ticks;
-                        // The `_` or `__` of a reST hyperlink reference.
-                        while chars.get(i) == Some(&'_') {
-                            i += 1;
-                        }
-                    }
-                    _ => {
-                        out.extend(&chars[i..start]);
-                        i = start;
-                    }
-                }
-            }
-            '*' | '_' if chars.get(i + 1) == Some(&c) => {
-                i += 2;
-            }
-            _ => {
+            ':' => role_end(&chars, i),
+            '`' => Some(literal(&chars, i, &mut out)),
+            '*' | '_' if chars.get(i + 1) == Some(&c) => Some(i + 2),
+            _ => None,
+        };
+        match next {
+            Some(n) => i = n,
+            None => {
                 out.push(c);
                 i += 1;
             }
@@ -282,6 +240,60 @@ pub fn plain(sentence: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The index of the `close` that ends a construct opened at `from`, on the
+/// same sentence, if any.
+fn find(chars: &[char], from: usize, close: char) -> Option<usize> {
+    chars[from..]
+        .iter()
+        .position(|&c| c == close)
+        .map(|p| from + p)
+}
+
+/// A Markdown link or image at `i`, when it is one and closed: pushes its
+/// text, made plain, to `out` and returns where it ends.
+fn link(chars: &[char], i: usize, out: &mut String) -> Option<usize> {
+    let open = if chars[i] == '!' { i + 1 } else { i };
+    if chars.get(open) != Some(&'[') {
+        return None;
+    }
+    let end = find(chars, open + 1, ']').filter(|&e| chars.get(e + 1) == Some(&'('))?;
+    let target_end = find(chars, end + 2, ')')?;
+    let shown: String = chars[open + 1..end].iter().collect();
+    out.push_str(&plain(&shown));
+    Some(target_end + 1)
+}
+
+/// A literal or interpreted text in backticks at `i`: pushes its text (without
+/// a `<target>`, or the backticks alone when unclosed) to `out` and returns
+/// where it ends.
+fn literal(chars: &[char], i: usize, out: &mut String) -> usize {
+    let ticks = chars[i..].iter().take_while(|&&t| t == '`').count();
+    let start = i + ticks;
+    let close = (start..chars.len()).find(|&k| {
+        chars[k..].iter().take_while(|&&t| t == '`').count() >= ticks && chars[k] == '`'
+    });
+    match close {
+        Some(k) if k > start => {
+            let inner: String = chars[start..k].iter().collect();
+            let shown = match (inner.rfind('<'), inner.ends_with('>')) {
+                (Some(lt), true) if ticks == 1 && lt > 0 => inner[..lt].trim_end().to_owned(),
+                _ => inner,
+            };
+            out.push_str(&shown);
+            let mut i = k + ticks;
+            // The `_` or `__` of a reST hyperlink reference.
+            while chars.get(i) == Some(&'_') {
+                i += 1;
+            }
+            i
+        }
+        _ => {
+            out.extend(&chars[i..start]);
+            start
+        }
+    }
 }
 
 /// Where a reST role such as `:ref:` or `:option:` that starts at `i` and is

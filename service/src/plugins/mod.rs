@@ -372,26 +372,7 @@ impl Plugin {
             log::Bounded::new(LOG_CAPACITY),
             log::Bounded::new(LOG_CAPACITY),
         );
-        let mut wasi = WasiCtx::builder();
-        wasi.stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .monotonic_clock(Monotonic)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        let timeout = self.limits.timeout;
-        let state = CallState {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            memory: Budget::new(self.limits.memory_bytes.min(MAX_MEMORY_BYTES)),
-            deadline: tokio::time::Instant::now() + timeout,
-            waited_past: false,
-        };
-        let mut store = Store::new(engine, state);
-        store.limiter(|s| &mut s.memory);
-        let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        let mut store = self.store(engine, &stdout, &stderr);
         // A guest that asked to wait past its deadline got its wait cut short;
         // whatever it made of that, the call did not finish in time.
         let result = call(&mut store).and_then(|r| match store.data().waited_past {
@@ -419,19 +400,52 @@ impl Plugin {
                 }
             }
         }
-        let e = match result {
-            Ok(r) => return Ok(r),
-            Err(e) => e,
+        result.map_err(|e| self.fail(self.cause(&e, store.data(), err.as_deref())))
+    }
+
+    /// A fresh store for one call: a WASI context that grants nothing but
+    /// `stdout` and `stderr`, the memory budget and the deadline.
+    fn store(
+        &self,
+        engine: &Engine,
+        stdout: &log::Bounded,
+        stderr: &log::Bounded,
+    ) -> Store<CallState> {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .monotonic_clock(Monotonic)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let timeout = self.limits.timeout;
+        let state = CallState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            memory: Budget::new(self.limits.memory_bytes.min(MAX_MEMORY_BYTES)),
+            deadline: tokio::time::Instant::now() + timeout,
+            waited_past: false,
         };
-        let deadline = timeout.as_millis();
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.memory);
+        let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Why a call failed with `e`, in words a person can act on; `stderr` is
+    /// what the plugin printed there.
+    fn cause(&self, e: &wasmtime::Error, state: &CallState, stderr: Option<&str>) -> String {
+        let deadline = self.limits.timeout.as_millis();
         let mut cause = match e.downcast_ref::<Trap>() {
             // A wait cut at the deadline hands back to the guest, and the epoch
             // stops it at its next step.
-            Some(Trap::Interrupt) if store.data().waited_past => {
+            Some(Trap::Interrupt) if state.waited_past => {
                 format!("was blocked in a host call past its {deadline} ms deadline")
             }
             Some(Trap::Interrupt) => format!("did not finish within its {deadline} ms deadline"),
-            _ if store.data().memory.refused => format!(
+            _ if state.memory.refused => format!(
                 "ran out of memory: it tried to grow past its budget of {} MiB",
                 self.limits.memory_bytes >> 20
             ),
@@ -444,10 +458,10 @@ impl Plugin {
         // What the plugin printed goes to the log only: it is the plugin's
         // text, not the host's, and may be long or hostile. A Rust panic is
         // still named, since it is the cause.
-        if err.as_deref().is_some_and(|t| t.contains("panicked at")) {
+        if stderr.is_some_and(|t| t.contains("panicked at")) {
             cause.push_str(" (it panicked; its stderr is in the log)");
         }
-        Err(self.fail(cause))
+        cause
     }
 
     fn count(&self, outcome: &str) {

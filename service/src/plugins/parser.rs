@@ -11,6 +11,7 @@ mod bindings {
     wasmtime::component::bindgen!({ path: "../wit", world: "parser" });
 }
 
+use bindings::candor::plugin::types as wit;
 pub(super) use bindings::ParserPre;
 
 /// A document a parser produced, checked.
@@ -93,74 +94,110 @@ impl Plugin {
                 .call_parse(&mut *store, path, bytes, config)
         })?;
         let docs = result.map_err(|msg| self.fail(format!("rejected {path}: {msg}")))?;
-        let size: usize = docs
-            .iter()
-            .map(|d| {
-                d.key.len()
-                    + d.title.len()
-                    + d.date.len()
-                    + d.series.len()
-                    + d.metadata
-                        .iter()
-                        .map(|m| m.key.len() + m.value.len())
-                        .sum::<usize>()
-                    + d.sections
-                        .iter()
-                        .map(|s| s.text.len() + s.heading.iter().map(String::len).sum::<usize>())
-                        .sum::<usize>()
-            })
-            .sum();
-        self.check_size(size)?;
+        self.check_size(docs.iter().map(size).sum())?;
         let mut keys = HashSet::new();
         docs.into_iter()
             .enumerate()
-            .map(|(i, d)| {
-                let which = if d.key.is_empty() { format!("document {i}") } else { format!("document `{}`", crate::printable::escape(&d.key)) };
-                if !keys.insert(d.key.clone()) {
-                    return Err(self.fail(format!("{path}: {which}: the key is used twice")));
-                }
-                let date = match d.date.trim() {
-                    "" => None,
-                    s => Some(parse_date(s).ok_or_else(|| {
-                        self.fail(format!("{path}: {which}: date `{s}` is not an RFC 3339 date (2024-05-01 or 2024-05-01T12:00:00Z) in years 0001 to 9999"))
-                    })?),
-                };
-                for (field, text) in [("key", &d.key), ("title", &d.title)] {
-                    if let Some(c) = control(text) {
-                        return Err(self.fail(format!("{path}: {which}: the {field} holds a control character ({c})")));
-                    }
-                }
-                if let Some(p) = d.sections.iter().filter_map(|s| s.page).find(|p| !(1..=MAX_PAGE).contains(p)) {
-                    return Err(self.fail(format!("{path}: {which}: page {p} is not in 1..={MAX_PAGE}")));
-                }
-                let mut metadata = BTreeMap::new();
-                for m in d.metadata {
-                    if let Some(c) = control(&m.key) {
-                        return Err(self.fail(format!("{path}: {which}: metadata key `{}` holds a control character ({c})", crate::printable::escape(&m.key))));
-                    }
-                    if metadata.contains_key(&m.key) {
-                        return Err(self.fail(format!("{path}: {which}: metadata key `{}` is given twice", m.key)));
-                    }
-                    metadata.insert(m.key, m.value);
-                }
-                if d.sections.iter().all(|s| s.text.trim().is_empty()) {
-                    return Err(self.fail(format!("{path}: {which}: no section has text")));
-                }
-                Ok(PluginDocument {
-                    key: d.key,
-                    title: d.title,
-                    date,
-                    series: Some(d.series).filter(|s| !s.trim().is_empty()),
-                    metadata,
-                    sections: d
-                        .sections
-                        .into_iter()
-                        .map(|s| PluginSection { heading: s.heading, text: s.text, page: s.page })
-                        .collect(),
-                })
-            })
+            .map(|(i, d)| self.check_document(path, i, d, &mut keys))
             .collect()
     }
+
+    /// Checks document `i` of file `path`, whose key must not be among `keys`
+    /// (it joins them).
+    fn check_document(
+        &self,
+        path: &str,
+        i: usize,
+        d: wit::Document,
+        keys: &mut HashSet<String>,
+    ) -> crate::Result<PluginDocument> {
+        let which = if d.key.is_empty() {
+            format!("document {i}")
+        } else {
+            format!("document `{}`", crate::printable::escape(&d.key))
+        };
+        let fail = |cause: String| self.fail(format!("{path}: {which}: {cause}"));
+        if !keys.insert(d.key.clone()) {
+            return Err(fail("the key is used twice".into()));
+        }
+        let date = match d.date.trim() {
+            "" => None,
+            s => Some(parse_date(s).ok_or_else(|| {
+                fail(format!("date `{s}` is not an RFC 3339 date (2024-05-01 or 2024-05-01T12:00:00Z) in years 0001 to 9999"))
+            })?),
+        };
+        for (field, text) in [("key", &d.key), ("title", &d.title)] {
+            if let Some(c) = control(text) {
+                return Err(fail(format!("the {field} holds a control character ({c})")));
+            }
+        }
+        if let Some(p) = d
+            .sections
+            .iter()
+            .filter_map(|s| s.page)
+            .find(|p| !(1..=MAX_PAGE).contains(p))
+        {
+            return Err(fail(format!("page {p} is not in 1..={MAX_PAGE}")));
+        }
+        let metadata = metadata_map(d.metadata, &fail)?;
+        if d.sections.iter().all(|s| s.text.trim().is_empty()) {
+            return Err(fail("no section has text".into()));
+        }
+        Ok(PluginDocument {
+            key: d.key,
+            title: d.title,
+            date,
+            series: Some(d.series).filter(|s| !s.trim().is_empty()),
+            metadata,
+            sections: d
+                .sections
+                .into_iter()
+                .map(|s| PluginSection {
+                    heading: s.heading,
+                    text: s.text,
+                    page: s.page,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A document's metadata entries as a map; `fail` words what is wrong with a
+/// key (a control character, or given twice).
+fn metadata_map(
+    entries: Vec<wit::MetadataEntry>,
+    fail: &dyn Fn(String) -> crate::Error,
+) -> crate::Result<BTreeMap<String, String>> {
+    let mut metadata = BTreeMap::new();
+    for m in entries {
+        if let Some(c) = control(&m.key) {
+            return Err(fail(format!(
+                "metadata key `{}` holds a control character ({c})",
+                crate::printable::escape(&m.key)
+            )));
+        }
+        if metadata.contains_key(&m.key) {
+            return Err(fail(format!("metadata key `{}` is given twice", m.key)));
+        }
+        metadata.insert(m.key, m.value);
+    }
+    Ok(metadata)
+}
+
+/// The bytes of text a parsed document holds, counted against the result cap.
+fn size(d: &wit::Document) -> usize {
+    d.key.len()
+        + d.title.len()
+        + d.date.len()
+        + d.series.len()
+        + d.metadata
+            .iter()
+            .map(|m| m.key.len() + m.value.len())
+            .sum::<usize>()
+        + d.sections
+            .iter()
+            .map(|s| s.text.len() + s.heading.iter().map(String::len).sum::<usize>())
+            .sum::<usize>()
 }
 
 #[cfg(test)]

@@ -178,20 +178,36 @@ impl Calibration {
             evidence: None,
             answer: None,
         };
+        c.evidence = c.fit_evidence(set);
+        c.answer = c.fit_answer(set);
+        (
+            c.in_scope_answered,
+            c.out_of_scope_declined,
+            c.unanswerable_declined,
+        ) = c.rates(set);
+        Ok(c)
+    }
+
+    /// Fits the evidence check on the judged questions of `set`.
+    fn fit_evidence(&self, set: &Labelled<'_>) -> Option<EvidenceCheck> {
         // The check learns only from the questions the support model answers:
         // the others never reach it.
         let judged: Vec<(Signals, bool)> = set
             .judged
             .iter()
-            .filter(|(s, _)| c.decide(s).1 == Verdict::Supported)
+            .filter(|(s, _)| self.decide(s).1 == Verdict::Supported)
             .copied()
             .collect();
-        c.evidence = EvidenceCheck::fit(&judged, set.max_ambiguous);
+        EvidenceCheck::fit(&judged, set.max_ambiguous)
+    }
+
+    /// Fits the answer check, after the support model and the evidence check.
+    fn fit_answer(&self, set: &Labelled<'_>) -> Option<AnswerCheck> {
         // The answer check, too, sees only what the models before it let through.
         // A question no sentence matched (fit 0) has no answer to judge.
         let through = |set: &[Signals]| -> Vec<Signals> {
             set.iter()
-                .filter(|s| s.answer > 0.0 && c.decide(s).1 == Verdict::Supported)
+                .filter(|s| s.answer > 0.0 && self.decide(s).1 == Verdict::Supported)
                 .copied()
                 .collect()
         };
@@ -204,33 +220,32 @@ impl Calibration {
             .filter(|s| !set.judged.contains(&(**s, false)))
             .copied()
             .collect();
-        c.answer = AnswerCheck::fit(
+        AnswerCheck::fit(
             &through(&answered_right),
             &through(set.unanswerable),
             &through(set.out_of_scope),
             set.max_unanswered,
-        );
+        )
+    }
+
+    /// The shares of `set`'s in-scope questions the fitted models answer, and
+    /// of its out-of-scope and unanswerable questions they decline.
+    fn rates(&self, set: &Labelled<'_>) -> (f32, f32, f32) {
         let answered = |set: &[Signals]| {
             let yes = set
                 .iter()
                 .filter(|s| {
-                    c.decide(s).1 == Verdict::Supported
-                        && c.answer.as_ref().is_none_or(|a| a.answers(s))
+                    self.decide(s).1 == Verdict::Supported
+                        && self.answer.as_ref().is_none_or(|a| a.answers(s))
                 })
                 .count();
             yes as f32 / set.len().max(1) as f32
         };
-        let rates = (
+        (
             answered(set.answerable),
             1.0 - answered(set.out_of_scope),
             1.0 - answered(set.unanswerable),
-        );
-        (
-            c.in_scope_answered,
-            c.out_of_scope_declined,
-            c.unanswerable_declined,
-        ) = rates;
-        Ok(c)
+        )
     }
 
     /// The confidence in [0, 1] and the verdict for a question's signals.

@@ -47,32 +47,10 @@ pub fn split(text: &str, finished: bool) -> (Vec<String>, usize) {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let (mut start, mut i) = (0, 0);
-    let push = |s: usize, e: usize, out: &mut Vec<String>| {
-        let piece = text[s..e].trim();
-        // A list item's bullet or number is layout, not part of its sentence.
-        let digits = piece.bytes().take_while(u8::is_ascii_digit).count();
-        let numbered = (1..=3).contains(&digits)
-            && matches!(
-                piece.as_bytes().get(digits..digits + 2),
-                Some([b'.' | b')', b' '])
-            );
-        let piece = if numbered {
-            &piece[digits + 2..]
-        } else {
-            ["- ", "* ", "• "]
-                .iter()
-                .find_map(|b| piece.strip_prefix(b))
-                .unwrap_or(piece)
-        }
-        .trim();
-        if !piece.is_empty() {
-            out.push(piece.to_owned());
-        }
-    };
     while i < bytes.len() {
         match bytes[i] {
             b'\n' => {
-                push(start, i, &mut out);
+                push(&text[start..i], &mut out);
                 start = i + 1;
             }
             b'.' | b'!' | b'?' => {
@@ -81,31 +59,11 @@ pub fn split(text: &str, finished: bool) -> (Vec<String>, usize) {
                     j += 1;
                 }
                 // Markers after the stop belong to this sentence.
-                let mut k = j;
-                let mut open = false;
-                loop {
-                    let mut m = k;
-                    while m < bytes.len() && bytes[m] == b' ' {
-                        m += 1;
-                    }
-                    if m < bytes.len() && bytes[m] == b'[' {
-                        match text[m..].find(']') {
-                            Some(c)
-                                if text[m + 1..m + c]
-                                    .bytes()
-                                    .all(|b| b.is_ascii_digit() || b == b',' || b == b' ') =>
-                            {
-                                k = m + c + 1;
-                                continue;
-                            }
-                            Some(_) => {}
-                            None => open = true,
-                        }
-                    }
+                let Some(k) = after_markers(text, j) else {
                     break;
-                }
+                };
                 let at_end = k >= bytes.len() || text[k..].trim().is_empty();
-                if open || (at_end && !finished) {
+                if at_end && !finished {
                     break;
                 }
                 // As in the corpus's own text: a sentence starts with a capital, a
@@ -117,7 +75,7 @@ pub fn split(text: &str, finished: bool) -> (Vec<String>, usize) {
                 });
                 let number = text[start..i].trim().bytes().all(|b| b.is_ascii_digit());
                 if at_end || (bytes[k].is_ascii_whitespace() && starts && !number) {
-                    push(start, k, &mut out);
+                    push(&text[start..k], &mut out);
                     start = k;
                     i = k;
                     continue;
@@ -128,8 +86,61 @@ pub fn split(text: &str, finished: bool) -> (Vec<String>, usize) {
         i += 1;
     }
     if finished {
-        push(start, bytes.len(), &mut out);
+        push(&text[start..], &mut out);
         start = bytes.len();
     }
     (out, start)
+}
+
+/// Pushes `piece` to `out` as a sentence, trimmed and without a list item's
+/// bullet or number, unless nothing is left.
+fn push(piece: &str, out: &mut Vec<String>) {
+    let piece = piece.trim();
+    // A list item's bullet or number is layout, not part of its sentence.
+    let digits = piece.bytes().take_while(u8::is_ascii_digit).count();
+    let numbered = (1..=3).contains(&digits)
+        && matches!(
+            piece.as_bytes().get(digits..digits + 2),
+            Some([b'.' | b')', b' '])
+        );
+    let piece = if numbered {
+        &piece[digits + 2..]
+    } else {
+        ["- ", "* ", "• "]
+            .iter()
+            .find_map(|b| piece.strip_prefix(b))
+            .unwrap_or(piece)
+    }
+    .trim();
+    if !piece.is_empty() {
+        out.push(piece.to_owned());
+    }
+}
+
+/// Where the citation markers (`[1]`, ` [2, 3]`) that start at byte `j` of
+/// `text` end; None while a marker is still open.
+fn after_markers(text: &str, j: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut k = j;
+    loop {
+        let mut m = k;
+        while m < bytes.len() && bytes[m] == b' ' {
+            m += 1;
+        }
+        if m < bytes.len() && bytes[m] == b'[' {
+            match text[m..].find(']') {
+                Some(c)
+                    if text[m + 1..m + c]
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b == b',' || b == b' ') =>
+                {
+                    k = m + c + 1;
+                    continue;
+                }
+                Some(_) => {}
+                None => return None,
+            }
+        }
+        return Some(k);
+    }
 }

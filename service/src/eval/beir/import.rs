@@ -40,6 +40,35 @@ pub struct EvalQuery {
 /// otherwise.
 pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<ImportReport> {
     // Checked before anything is written, so a bad flag leaves no folder behind.
+    check_target(name, scope, out)?;
+    let records = read_records(dir)?;
+    let files = by_file(&records)?;
+    let judged = read_splits(dir)?;
+
+    // Everything was read and checked; only now is anything written.
+    let docs = out.join("docs");
+    std::fs::create_dir_all(&docs).map_err(Error::io(&docs))?;
+    write_config(out, name, scope, &judged)?;
+    for (file, rec) in &files {
+        let path = docs.join(file);
+        let body = format!(
+            "+++\ntitle = {}\n+++\n\n{}\n",
+            toml_string(&rec.title),
+            rec.text
+        );
+        std::fs::write(&path, body).map_err(Error::io(&path))?;
+    }
+    let (eval_files, missing_judged) = write_eval(out, judged, &files)?;
+    Ok(ImportReport {
+        corpus: out.to_path_buf(),
+        documents: files.len(),
+        eval_files,
+        missing_judged,
+    })
+}
+
+/// Checks the corpus name, the scope statement, and that `out` is new or empty.
+fn check_target(name: &str, scope: &str, out: &Path) -> crate::Result<()> {
     crate::config::check_name(name)
         .map_err(|m| Error::InvalidRequest(format!("corpus name {m}")))?;
     crate::config::check_scope(scope)
@@ -55,13 +84,22 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
             out.display()
         )));
     }
+    Ok(())
+}
+
+/// The records of `corpus.jsonl`.
+fn read_records(dir: &Path) -> crate::Result<Vec<CorpusLine>> {
     let corpus_path = dir.join("corpus.jsonl");
     let text = std::fs::read_to_string(&corpus_path).map_err(Error::io(&corpus_path))?;
-    let records = crate::jsonl::records::<CorpusLine>(&corpus_path, &text)
+    crate::jsonl::records::<CorpusLine>(&corpus_path, &text)
         .map(|r| r.map(|(rec, _)| rec))
-        .collect::<crate::Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// The records by their file name, which must be one per record.
+fn by_file(records: &[CorpusLine]) -> crate::Result<BTreeMap<String, &CorpusLine>> {
     let mut files: BTreeMap<String, &CorpusLine> = BTreeMap::new();
-    for rec in &records {
+    for rec in records {
         if let Some(other) = files.insert(doc_file(&rec.id), rec) {
             return Err(Error::InvalidRequest(format!(
                 "records `{}` and `{}` map to one file name",
@@ -69,6 +107,11 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
             )));
         }
     }
+    Ok(files)
+}
+
+/// The judged queries of every qrels split (`qrels/<split>.tsv`), by split name.
+fn read_splits(dir: &Path) -> crate::Result<Vec<(String, Judged)>> {
     let mut splits = Vec::new();
     let qrels_dir = dir.join("qrels");
     if let Ok(entries) = std::fs::read_dir(&qrels_dir) {
@@ -83,14 +126,19 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
         }
     }
     splits.sort();
-    let judged: Vec<(String, Judged)> = splits
+    splits
         .into_iter()
         .map(|split| Ok((split.clone(), load_queries(dir, &split)?)))
-        .collect::<crate::Result<_>>()?;
+        .collect()
+}
 
-    // Everything was read and checked; only now is anything written.
-    let docs = out.join("docs");
-    std::fs::create_dir_all(&docs).map_err(Error::io(&docs))?;
+/// Writes the corpus's `corpus.toml`.
+fn write_config(
+    out: &Path,
+    name: &str,
+    scope: &str,
+    judged: &[(String, Judged)],
+) -> crate::Result<()> {
     let mut config = format!(
         "name = {}\nscope = {}\n\n[[sources]]\npath = \"docs\"\nglob = \"**/*.md\"\n",
         toml_string(name),
@@ -105,16 +153,17 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
         config.push_str("\n[answer]\nscope_examples = [\"eval/queries-train.jsonl\"]\n");
     }
     let config_path = out.join(crate::config::CORPUS_FILE);
-    std::fs::write(&config_path, config).map_err(Error::io(&config_path))?;
-    for (file, rec) in &files {
-        let path = docs.join(file);
-        let body = format!(
-            "+++\ntitle = {}\n+++\n\n{}\n",
-            toml_string(&rec.title),
-            rec.text
-        );
-        std::fs::write(&path, body).map_err(Error::io(&path))?;
-    }
+    std::fs::write(&config_path, config).map_err(Error::io(&config_path))
+}
+
+/// Writes each split's queries as `eval/queries-<split>.jsonl`, their relevant
+/// ids as document paths; returns the files written and how many judgements
+/// named no record of `files`.
+fn write_eval(
+    out: &Path,
+    judged: Vec<(String, Judged)>,
+    files: &BTreeMap<String, &CorpusLine>,
+) -> crate::Result<(Vec<PathBuf>, usize)> {
     let eval_dir = out.join("eval");
     let mut eval_files = Vec::new();
     let mut missing_judged = 0;
@@ -141,12 +190,7 @@ pub fn import(dir: &Path, name: &str, scope: &str, out: &Path) -> crate::Result<
         crate::jsonl::write(&path, &lines)?;
         eval_files.push(path);
     }
-    Ok(ImportReport {
-        corpus: out.to_path_buf(),
-        documents: files.len(),
-        eval_files,
-        missing_judged,
-    })
+    Ok((eval_files, missing_judged))
 }
 
 /// The file name of a record: its id with anything but `[A-Za-z0-9._-]` replaced.

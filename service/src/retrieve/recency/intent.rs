@@ -1,0 +1,390 @@
+//! Temporal intent: what a question says about time, read from its words
+//! (the latest state, history, a date or version bound, which release did
+//! something).
+
+use chrono::NaiveDate;
+
+use crate::index::Generation;
+use crate::ingest::Chunk;
+
+/// What the question says about time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Intent {
+    /// Asks for the latest or current state: "latest", "newest", "most recent",
+    /// "current version", "what's new", "up to date", "nowadays".
+    pub latest: bool,
+    /// "history", "previous", "older", "earlier", "changed", "used to", "which
+    /// version", "when was": older versions stay in play.
+    pub history: bool,
+    /// "as of 2023", "in March 2024", "before 2020": documents dated after this
+    /// day are out of bounds.
+    pub not_after: Option<NaiveDate>,
+    /// "before 2.0", "as of version 0.17", "in v1.4", "the 1.x installer": a
+    /// bound named by a release or a release series,
+    /// which only the corpus can date ([`Intent::resolve`]).
+    pub version: Option<VersionBound>,
+    /// Every version number the question names ("what changed in 0.17.3"):
+    /// documents of those releases rank first.
+    pub versions: Vec<String>,
+    /// Asks which version or release did something, or since when: "which
+    /// version added", "what release fixed", "since which version", "when did",
+    /// or for the latest release itself: "the newest version".
+    pub asks_release: bool,
+    /// Asks which release first did something: "which version added",
+    /// "since when", "first offered", "introduced". The oldest release that
+    /// speaks of it is the answer; later ones mention it as it changes.
+    pub origin: bool,
+}
+
+/// A time bound named by a version rather than a date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionBound {
+    /// The version as written, without a leading `v`: `0.17`, `2.0.1`; for a
+    /// series written with a wildcard (`1.x`), the prefix its releases share.
+    pub version: String,
+    /// "before 2.0" (strictly earlier) rather than "as of 2.0" (up to it).
+    pub before: bool,
+}
+
+const LATEST_WORDS: [&str; 9] = [
+    "latest",
+    "newest",
+    "current",
+    "currently",
+    "recent",
+    "recently",
+    "now",
+    "nowadays",
+    "today",
+];
+/// Words after "current" that name a thing of the moment, not the present
+/// state of the product ("the current directory").
+const NOT_TEMPORAL_AFTER_CURRENT: [&str; 14] = [
+    "directory",
+    "dir",
+    "folder",
+    "path",
+    "working",
+    "user",
+    "users",
+    "shell",
+    "session",
+    "host",
+    "machine",
+    "process",
+    "terminal",
+    "umask",
+];
+/// Phrases that ask for the present state.
+const LATEST_PHRASES: [&str; 8] = [
+    "up to date",
+    "up-to-date",
+    "what's new",
+    "what’s new",
+    "whats new",
+    "what is new",
+    "last release",
+    "last version",
+];
+/// Phrases that ask for a release as the answer, besides "which/what
+/// [word] version/release".
+const RELEASE_PHRASES: [&str; 9] = [
+    "first version",
+    "first release",
+    "since when",
+    "since which",
+    "when did",
+    "when was",
+    "when were",
+    "version added",
+    "release added",
+];
+/// Words of a question that asks whether, and so in which release, a fault was
+/// fixed.
+const FIX_WORDS: [&str; 5] = ["fixed", "patched", "bug", "bugfix", "regression"];
+/// Words of a question that asks when something began.
+const ORIGIN_WORDS: [&str; 12] = [
+    "first",
+    "earliest",
+    "introduced",
+    "introduce",
+    "introduces",
+    "appear",
+    "appeared",
+    "added",
+    "add",
+    "since",
+    "offered",
+    "shipped",
+];
+/// Words of a question about what something needs ("which Go version do I
+/// need"), where a version is not a release of the product.
+const REQUIREMENT_WORDS: [&str; 8] = [
+    "need",
+    "needs",
+    "require",
+    "requires",
+    "required",
+    "requirement",
+    "requirements",
+    "minimum",
+];
+const HISTORY_WORDS: [&str; 7] = [
+    "history",
+    "historical",
+    "previous",
+    "previously",
+    "older",
+    "earlier",
+    "changed",
+];
+
+/// Phrases that ask when something happened or which version did it. ("What
+/// version do I need" asks about now, so "what version" is not one.)
+const HISTORY_PHRASES: [&str; 5] = [
+    "used to",
+    "which version",
+    "which release",
+    "when was",
+    "when did",
+];
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// A month's name or its abbreviation (`mar`, `sept`), 1-based.
+fn month(word: &str) -> Option<u32> {
+    MONTHS
+        .iter()
+        .position(|m| *m == word || (word.len() >= 3 && m.starts_with(word)))
+        .map(|i| i as u32 + 1)
+}
+
+fn year(word: &str) -> Option<i32> {
+    word.parse::<i32>()
+        .ok()
+        .filter(|y| (1900..=2999).contains(y))
+}
+
+/// A version number as written in a question: digits with at least one dot
+/// (`2.0`, `0.17.3`), optionally after a `v`.
+fn version(word: &str) -> Option<String> {
+    let v = word.strip_prefix('v').unwrap_or(word);
+    let v = v.trim_end_matches('.');
+    let parts: Vec<&str> = v.split('.').collect();
+    (parts.len() >= 2
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit())))
+    .then(|| v.to_owned())
+}
+
+/// A release series written with a wildcard, `1.x` or `v2.3.x`, as the
+/// version prefix its releases share: `1`, `2.3`.
+fn series(word: &str) -> Option<String> {
+    let prefix = word.strip_suffix(".x")?;
+    let v = prefix.strip_prefix('v').unwrap_or(prefix);
+    v.split('.')
+        .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| v.to_owned())
+}
+
+/// The last day of a month.
+fn month_end(y: i32, m: u32) -> Option<NaiveDate> {
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    NaiveDate::from_ymd_opt(ny, nm, 1)?.pred_opt()
+}
+
+/// Reads temporal intent from a question.
+pub fn intent(question: &str) -> Intent {
+    let lower = question.to_lowercase();
+    let words = words(&lower);
+    let (not_after, bound_version) = time_bound(&words);
+    let versions: Vec<String> = words.iter().filter_map(|w| version(w)).collect();
+    let latest = asks_latest(&lower, &words);
+    let asks_release = asks_release(&lower, &words, latest);
+    let origin = asks_release && !latest && words.iter().any(|w| ORIGIN_WORDS.contains(w));
+    Intent {
+        versions,
+        asks_release,
+        origin,
+        latest,
+        history: words.iter().any(|w| HISTORY_WORDS.contains(w))
+            || HISTORY_PHRASES.iter().any(|p| lower.contains(p)),
+        not_after,
+        version: bound_version,
+    }
+}
+
+/// The words of a lowercased question.
+fn words(lower: &str) -> Vec<&str> {
+    // Words keep their dots, so that `0.17.3` stays one word; a sentence's
+    // final dot is trimmed off.
+    lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '.'))
+        .map(|w| w.trim_matches('.'))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// True when the question asks for the latest or current state.
+fn asks_latest(lower: &str, words: &[&str]) -> bool {
+    let latest_word = words.iter().enumerate().any(|(i, w)| {
+        LATEST_WORDS.contains(w)
+            && !(*w == "current"
+                && words
+                    .get(i + 1)
+                    .is_some_and(|n| NOT_TEMPORAL_AFTER_CURRENT.contains(n)))
+    });
+    latest_word || lower.contains("most recent") || LATEST_PHRASES.iter().any(|p| lower.contains(p))
+}
+
+/// The question's time bound: a date ("as of 2023", "before March 2024") or a
+/// version ("before 2.0", "in 1.x", "the 1.x installer"), whichever comes first.
+fn time_bound(words: &[&str]) -> (Option<NaiveDate>, Option<VersionBound>) {
+    for i in 0..words.len() {
+        let Some(before) = bound_word(words, i) else {
+            continue;
+        };
+        let mut rest = words[i + 1..]
+            .iter()
+            .copied()
+            .skip_while(|w| matches!(*w, "the" | "version" | "release" | "v" | "end" | "of"));
+        let (Some(a), b) = (rest.next(), rest.next()) else {
+            continue;
+        };
+        if let Some(date) = bound_date(a, b, before) {
+            return (Some(date), None);
+        }
+        if let Some(v) = version(a).or_else(|| series(a)) {
+            return (None, Some(VersionBound { version: v, before }));
+        }
+    }
+    // "the 1.x install script" places the question in that series as "in 1.x"
+    // does; a question that names two ("from 1.x to 2.x") is in neither.
+    let mut named: Vec<String> = words.iter().filter_map(|w| series(w)).collect();
+    named.dedup();
+    match named.as_slice() {
+        [one] => (
+            None,
+            Some(VersionBound {
+                version: one.clone(),
+                before: false,
+            }),
+        ),
+        _ => (None, None),
+    }
+}
+
+/// Whether word `i` opens a time bound, and if so whether the bound stops
+/// short of what follows.
+fn bound_word(words: &[&str], i: usize) -> Option<bool> {
+    // "as of", "in", "during", "by", "until" look up to the bound; "before"
+    // and "prior to" stop short of it.
+    match words[i] {
+        "before" => Some(true),
+        "of" if i > 0 && words[i - 1] == "as" => Some(false),
+        "to" if i > 0 && words[i - 1] == "prior" => Some(true),
+        "in" | "during" | "until" | "till" | "by" => Some(false),
+        _ => None,
+    }
+}
+
+/// The last day a bound of a year (`a`) or a month and year (`a b`) allows.
+fn bound_date(a: &str, b: Option<&str>, before: bool) -> Option<NaiveDate> {
+    if let Some(y) = year(a) {
+        if before {
+            NaiveDate::from_ymd_opt(y - 1, 12, 31)
+        } else {
+            NaiveDate::from_ymd_opt(y, 12, 31)
+        }
+    } else if let (Some(m), Some(y)) = (month(a), b.and_then(year)) {
+        if before {
+            NaiveDate::from_ymd_opt(y, m, 1).and_then(|d| d.pred_opt())
+        } else {
+            month_end(y, m)
+        }
+    } else {
+        None
+    }
+}
+
+/// True when the question asks which version or release did something, or
+/// since when (`latest`: it asks for the latest state).
+fn asks_release(lower: &str, words: &[&str], latest: bool) -> bool {
+    let release_word = |w: &&str| matches!(*w, "version" | "versions" | "release" | "releases");
+    // "What is the latest release?" asks for a release as much as "which
+    // release added ..." does.
+    // "Which Go version do I need?" asks what something requires, not which
+    // release did something.
+    let requirement = words.iter().any(|w| REQUIREMENT_WORDS.contains(w));
+    // "... shows snapshots a day early. fixed?" and "bug?" ask which release
+    // fixed it; "how do I fix ..." asks how.
+    let asks_fix = words.iter().any(|w| FIX_WORDS.contains(w))
+        && !matches!(words.first(), Some(&"how" | &"why"));
+    !requirement
+        && (asks_fix
+            || RELEASE_PHRASES.iter().any(|p| lower.contains(p))
+            || (latest
+                && words.iter().enumerate().any(|(j, w)| {
+                    // "In the current release" sets the time of another
+                    // question; it does not ask for the release.
+                    release_word(w)
+                        && !words[j.saturating_sub(3)..j]
+                            .iter()
+                            .any(|p| matches!(*p, "in" | "on" | "with" | "for" | "under"))
+                }))
+            || words.iter().enumerate().any(|(i, w)| {
+                matches!(*w, "which" | "what" | "first" | "earliest")
+                    && words[i + 1..].iter().take(2).any(release_word)
+            }))
+}
+
+impl Intent {
+    /// True when `chunk` belongs to a release the question names by its
+    /// version, or to a patch of it ("0.17" names 0.17.3).
+    pub fn names_release_of(&self, chunk: &Chunk) -> bool {
+        chunk.metadata.get("version").is_some_and(|v| {
+            let v = v.strip_prefix('v').unwrap_or(v);
+            self.versions.iter().any(|q| {
+                v == q
+                    || v.strip_prefix(q.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            })
+        })
+    }
+
+    /// The day after which documents are out of bounds: the question's date
+    /// bound, or its version bound dated by the release documents of `gen`
+    /// (documents with a `version` field) that carry that version or a
+    /// patch of it. A version the corpus does not know bounds nothing.
+    pub fn resolve(&self, gen: &Generation) -> Option<NaiveDate> {
+        if self.not_after.is_some() {
+            return self.not_after;
+        }
+        let bound = self.version.as_ref()?;
+        let prefix = format!("{}.", bound.version);
+        let dates = gen.chunks.iter().filter_map(|c| {
+            let v = c.metadata.get("version")?;
+            let v = v.strip_prefix('v').unwrap_or(v);
+            (v == bound.version || v.starts_with(&prefix)).then_some(c.date?)
+        });
+        if bound.before {
+            dates.min().and_then(|d| d.pred_opt())
+        } else {
+            dates.max()
+        }
+    }
+}
