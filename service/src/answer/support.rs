@@ -211,9 +211,16 @@ const QUESTION_WORDS: &[&str] = &[
 
 /// The analysed content terms of a question: its index terms without question words.
 pub fn question_terms(question: &str) -> Vec<String> {
+    // "as of 2024" bounds the documents by their dates; their text need not
+    // say "2024", and a year the corpus rarely writes would read as a topic it
+    // does not cover.
+    let dated = crate::retrieve::recency::intent(question).date_words;
     let content: Vec<&str> = question
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && !QUESTION_WORDS.contains(&w.to_lowercase().as_str()))
+        .filter(|w| {
+            let lower = w.to_lowercase();
+            !w.is_empty() && !QUESTION_WORDS.contains(&lower.as_str()) && !dated.contains(&lower)
+        })
         .collect();
     lexical::terms(&content.join(" "))
 }
@@ -454,6 +461,23 @@ mod tests {
         assert_eq!(
             question_terms("Which port does Ferrule use?"),
             ["port", "ferrul", "use"]
+        );
+    }
+
+    #[test]
+    fn the_date_a_question_is_bounded_by_is_not_content() {
+        assert_eq!(
+            question_terms("Which port did Ferrule use in 2019?"),
+            ["port", "ferrul", "use"]
+        );
+        assert_eq!(
+            question_terms("What was the timeout as of March 2024?"),
+            ["timeout"]
+        );
+        // A number that bounds nothing is a term like any other.
+        assert_eq!(
+            question_terms("Does it keep 2024 snapshots?"),
+            ["keep", "2024", "snapshot"]
         );
     }
 

@@ -19,6 +19,9 @@ pub struct Intent {
     /// "as of 2023", "in March 2024", "before 2020": documents dated after this
     /// day are out of bounds.
     pub not_after: Option<NaiveDate>,
+    /// The words that name that date ("2024", "march"): the documents' dates
+    /// answer them, not their text.
+    pub date_words: Vec<String>,
     /// "before 2.0", "as of version 0.17", "in v1.4", "the 1.x installer": a
     /// bound named by a release or a release series,
     /// which only the corpus can date ([`Intent::resolve`]).
@@ -211,7 +214,7 @@ fn month_end(y: i32, m: u32) -> Option<NaiveDate> {
 pub fn intent(question: &str) -> Intent {
     let lower = question.to_lowercase();
     let words = words(&lower);
-    let (not_after, bound_version) = time_bound(&words);
+    let (not_after, bound_version, date_words) = time_bound(&words);
     let versions: Vec<String> = words.iter().filter_map(|w| version(w)).collect();
     let latest = asks_latest(&lower, &words);
     let asks_release = asks_release(&lower, &words, latest);
@@ -224,6 +227,7 @@ pub fn intent(question: &str) -> Intent {
         history: words.iter().any(|w| HISTORY_WORDS.contains(w))
             || HISTORY_PHRASES.iter().any(|p| lower.contains(p)),
         not_after,
+        date_words,
         version: bound_version,
     }
 }
@@ -251,9 +255,10 @@ fn asks_latest(lower: &str, words: &[&str]) -> bool {
     latest_word || lower.contains("most recent") || LATEST_PHRASES.iter().any(|p| lower.contains(p))
 }
 
-/// The question's time bound: a date ("as of 2023", "before March 2024") or a
-/// version ("before 2.0", "in 1.x", "the 1.x installer"), whichever comes first.
-fn time_bound(words: &[&str]) -> (Option<NaiveDate>, Option<VersionBound>) {
+/// The question's time bound: a date ("as of 2023", "before March 2024") with
+/// the words that name it, or a version ("before 2.0", "in 1.x", "the 1.x
+/// installer"), whichever comes first.
+fn time_bound(words: &[&str]) -> (Option<NaiveDate>, Option<VersionBound>, Vec<String>) {
     for i in 0..words.len() {
         let Some(before) = bound_word(words, i) else {
             continue;
@@ -266,10 +271,15 @@ fn time_bound(words: &[&str]) -> (Option<NaiveDate>, Option<VersionBound>) {
             continue;
         };
         if let Some(date) = bound_date(a, b, before) {
-            return (Some(date), None);
+            let named = match (year(a), b) {
+                (Some(_), _) => vec![a.to_owned()],
+                (None, Some(b)) => vec![a.to_owned(), b.to_owned()],
+                (None, None) => Vec::new(),
+            };
+            return (Some(date), None, named);
         }
         if let Some(v) = version(a).or_else(|| series(a)) {
-            return (None, Some(VersionBound { version: v, before }));
+            return (None, Some(VersionBound { version: v, before }), Vec::new());
         }
     }
     // "the 1.x install script" places the question in that series as "in 1.x"
@@ -283,8 +293,9 @@ fn time_bound(words: &[&str]) -> (Option<NaiveDate>, Option<VersionBound>) {
                 version: one.clone(),
                 before: false,
             }),
+            Vec::new(),
         ),
-        _ => (None, None),
+        _ => (None, None, Vec::new()),
     }
 }
 

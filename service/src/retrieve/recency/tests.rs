@@ -63,6 +63,15 @@ fn intent_reads_latest_history_and_year_bounds() {
         Some(d(2019, 12, 31))
     );
     assert_eq!(intent("in 12 steps").not_after, None);
+    assert_eq!(
+        intent("What was the default as of 2023?").date_words,
+        ["2023"]
+    );
+    assert_eq!(
+        intent("settings before March 2024").date_words,
+        ["march", "2024"]
+    );
+    assert!(intent("what changed in 2.0?").date_words.is_empty());
 }
 
 #[test]
