@@ -51,9 +51,9 @@ pub struct CalibrateArgs {
     max_ambiguous: f32,
     /// The largest share of the in-scope questions that the answer check, learnt
     /// from the --unanswerable questions, may decline because their composed
-    /// answer does not fit them. The default is the share that declined the
-    /// most unanswerable questions of the Ferrule and restic eval sets for the
-    /// fewest right answers.
+    /// answer does not fit them. Within it, the check takes the cut that
+    /// declines the most unanswerable questions net of the in-scope ones it
+    /// declines.
     #[arg(long, default_value_t = 0.15, value_parser = share)]
     max_unanswered: f32,
 }

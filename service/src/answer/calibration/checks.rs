@@ -65,22 +65,19 @@ impl AnswerCheck {
             .map(|s| model.probability(s))
             .collect();
         // Declining the k least likely answerable questions: the cut halfway
-        // between the k-th and the next. The fewest answerable declines that
-        // decline the most unanswerable questions, within the allowed share.
+        // between the k-th and the next. Within the allowed share, the cut
+        // that declines the most unanswerable questions net of the answerable
+        // ones it declines (the fewest declines on a tie).
         let limit =
             ((max_declined.clamp(0.0, 1.0) * yes.len() as f32).floor() as usize).min(yes.len() - 1);
         let cut = |k: usize| match k {
             0 => yes[0].next_down().max(0.0),
             k => (yes[k - 1] + yes[k]) / 2.0,
         };
-        let caught = |t: f32| no.iter().filter(|p| **p < t).count();
-        let best = (0..=limit).fold(0, |best, k| {
-            if caught(cut(k)) > caught(cut(best)) {
-                k
-            } else {
-                best
-            }
-        });
+        // Each answerable question declined costs what each unanswerable one
+        // declined gains: the cut is worth its catch net of its declines.
+        let net = |k: usize| no.iter().filter(|p| **p < cut(k)).count() as i64 - k as i64;
+        let best = (0..=limit).fold(0, |best, k| if net(k) > net(best) { k } else { best });
         model.threshold = cut(best);
         let share = |set: &[Signals]| {
             set.iter()

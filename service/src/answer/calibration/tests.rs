@@ -269,3 +269,24 @@ fn unanswerable_questions_teach_the_answer_check() {
         "{e}"
     );
 }
+
+#[test]
+fn the_answer_check_does_not_decline_many_answerable_questions_to_catch_one() {
+    // Six unanswerable questions whose answers hold little of the question,
+    // and one whose answer looks like those of the answerable half.
+    let answerable: Vec<Signals> = (0..20)
+        .map(|i| signals(0.3 + i as f32 * 0.03, 0.5))
+        .collect();
+    let mut unanswerable: Vec<Signals> = (0..6)
+        .map(|i| signals(0.1 + i as f32 * 0.01, 0.5))
+        .collect();
+    unanswerable.push(signals(0.55, 0.5));
+    let check = AnswerCheck::fit(&answerable, &unanswerable, &[], 0.5).expect("a check");
+    // Catching the seventh would decline 9 of the 20 answerable ones, within
+    // the allowed half: the cut stops below them all the same.
+    assert_eq!(check.answerable_declined, 0.0, "{check:?}");
+    assert!(
+        (check.unanswerable_declined - 6.0 / 7.0).abs() < 1e-6,
+        "{check:?}"
+    );
+}
