@@ -62,7 +62,7 @@ fn sse(events: &[&str]) -> String {
 
 fn client(base: &str, extra: &str) -> Llm {
     let settings: LlmSettings = toml::from_str(&format!(
-        "base_url = \"{base}\"\nmodel = \"configured\"\ntimeout_ms = 1000\n{extra}"
+        "base_url = \"{base}\"\nmodel = \"configured\"\ntimeout_ms = 3000\n{extra}"
     ))
     .unwrap();
     Llm::new(&settings, std::path::Path::new("corpus.toml")).unwrap()
@@ -189,8 +189,8 @@ fn each_failure_is_told_apart() {
     );
     assert!(matches!(cut, LlmError::Unreachable { .. }), "{cut}");
     // The deadline covers the whole call.
-    let slow = failing(sse(&["[DONE]"]), Duration::from_secs(3));
-    assert!(matches!(slow, LlmError::Timeout { ms: 1000, .. }), "{slow}");
+    let slow = failing(sse(&["[DONE]"]), Duration::from_secs(10));
+    assert!(matches!(slow, LlmError::Timeout { ms: 3000, .. }), "{slow}");
 
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}/v1", closed.local_addr().unwrap());
