@@ -38,19 +38,23 @@ impl Jobs {
     /// marked as not worked on) when there is none.
     fn take_next(&self) -> Option<Queued> {
         let mut state = lock(&self.state);
-        let Some(next) = state.queue.pop_front() else {
-            state.working = false;
-            return None;
-        };
-        let job = state.jobs.iter_mut().find(|j| j.id == next.id)?;
-        job.status = Status::Processing;
-        job.phase = Phase::Discovering;
-        job.started_at = Some(now());
-        job.started = Some(Instant::now());
-        let job = job.clone();
-        drop(state);
-        self.keep(&job);
-        Some(next)
+        while let Some(next) = state.queue.pop_front() {
+            // Every queued job is listed (only finished ones are forgotten);
+            // one that is not is skipped rather than left to stop the worker.
+            let Some(job) = state.jobs.iter_mut().find(|j| j.id == next.id) else {
+                continue;
+            };
+            job.status = Status::Processing;
+            job.phase = Phase::Discovering;
+            job.started_at = Some(now());
+            job.started = Some(Instant::now());
+            let job = job.clone();
+            drop(state);
+            self.keep(&job);
+            return Some(next);
+        }
+        state.working = false;
+        None
     }
 
     /// Builds the job's generation and hands it to its hook.
