@@ -22,10 +22,12 @@ impl<'c, 'g> Opening<'c, 'g> {
     ) -> Opening<'c, 'g> {
         // The next sentence of the same paragraph usually goes on with the first one's
         // point ("A retention policy decides how long snapshots are kept. The default
-        // policy keeps 7 daily ..."), so it follows the first when it shares a term
-        // with the question.
+        // policy keeps 7 daily ..."), so it follows the first. It need not share a
+        // word with the question: a first sentence that restates the question's
+        // symptom ("you may get a password error") is followed by the remedy ("Use
+        // winpty"), which is the answer.
         let continuation = candidates.iter().find(|c| {
-            c.rank == first.rank && c.index == first.index + 1 && c.words > 0.0 && {
+            c.rank == first.rank && c.index == first.index + 1 && {
                 let between: String = first
                     .chunk
                     .text

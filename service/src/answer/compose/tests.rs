@@ -93,6 +93,24 @@ fn what_a_colon_introduces_comes_with_it() -> crate::Result<()> {
 }
 
 #[test]
+fn the_sentence_after_the_first_comes_next_though_it_shares_no_word() -> crate::Result<()> {
+    // The first sentence restates the symptom; the remedy after it shares no
+    // word with the question, and sentences of another paragraph share many.
+    let a = answer(
+        "In terminal emulators such as Mintty the password prompt may fail with a password error. \
+         Run the command through winpty instead.\n\n\
+         A password error also appears when the password file is empty. \
+         The password prompt is skipped when a password file is given.",
+        "password prompt fails in mintty with a password error",
+    )?;
+    assert!(
+        a.contains("fail with a password error. [1] Run the command through winpty instead. [2]"),
+        "{a}"
+    );
+    Ok(())
+}
+
+#[test]
 fn a_sentence_about_the_code_before_it_brings_the_code() -> crate::Result<()> {
     let a = answer(
         "Backups follow a cron expression that you may change.\n\n    \
