@@ -24,11 +24,17 @@ pub(crate) struct Headings {
     keep_a_changelog: Regex,
     version_paren: Regex,
     changelog_for: Regex,
+    version_date: Regex,
     versionish: Regex,
     pub(crate) unreleased: Regex,
 }
 
 const VERSION: &str = r"v?\d+(?:\.\d+)*(?:[-+][0-9A-Za-z.+-]+)?";
+
+/// The date forms changelogs write: `2024-05-01`, `2024/05/01`, `May 1, 2024`,
+/// `October 21st, 2026`, `Sept. 3 2024` and `1 May 2024`. [`iso_date`] reads
+/// them and checks the day.
+const DATE: &str = r"\d{4}[-/]\d{2}[-/]\d{2}|[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}|\d{1,2}(?:st|nd|rd|th)?\s+[A-Za-z]{3,9}\.?,?\s+\d{4}";
 
 impl Headings {
     pub(crate) fn new(custom: Option<&str>) -> Result<Headings, String> {
@@ -57,15 +63,20 @@ impl Headings {
         Ok(Headings {
             custom,
             keep_a_changelog: built_in(&format!(
-                r"^\[(?P<version>{VERSION})\]\s*(?:-|–|—)\s*(?P<date>\d{{4}}-\d{{2}}-\d{{2}})\s*$"
+                r"^\[(?P<version>{VERSION})\]\s*(?:-|–|—)\s*(?P<date>{DATE})\s*$"
             )),
             version_paren: built_in(&format!(
-                r"^(?i:version|release)\s+(?P<version>{VERSION})\s*\((?P<date>\d{{4}}-\d{{2}}-\d{{2}})\)\s*$"
+                r"^(?i:version|release)\s+(?P<version>{VERSION})\s*\((?P<date>{DATE})\)\s*$"
             )),
             // `Changelog for restic 0.17.0 (2024-07-26)`: the product's name,
             // one or a few words, sits between "for" and the version.
             changelog_for: built_in(&format!(
-                r"^(?i:changelog|release\s+notes?)\s+for\s+(?:[A-Za-z0-9_.+-]+\s+){{0,3}}(?P<version>{VERSION})\s*\((?P<date>\d{{4}}-\d{{2}}-\d{{2}})\)\s*$"
+                r"^(?i:changelog|release\s+notes?)\s+for\s+(?:[A-Za-z0-9_.+-]+\s+){{0,3}}(?P<version>{VERSION})\s*\((?P<date>{DATE})\)\s*$"
+            )),
+            // A Markdown heading that is a version and a date: `# 1.54.1
+            // (October 21st, 2026)`, `## v2.0.0 - 2024-01-02`, `## 3.1.0 / 1 May 2024`.
+            version_date: built_in(&format!(
+                r"^(?P<version>{VERSION})\s*(?:(?:-|–|—|/)\s*)?(?:\((?P<date>{DATE})\)|(?P<bare>{DATE}))\s*$"
             )),
             // A dotted version in brackets or at the start, then a link, space
             // or the end: `## [1.2.0](https://...) (2024-05-01)` is caught, and
@@ -88,6 +99,9 @@ impl Headings {
             None if level > 0 && candidate.starts_with('[') => {
                 self.keep_a_changelog.captures(candidate)
             }
+            None if level > 0 && matches!(candidate.bytes().next(), Some(b'0'..=b'9' | b'v')) => {
+                self.version_date.captures(candidate)
+            }
             None if starts_release_word(candidate) => self
                 .version_paren
                 .captures(candidate)
@@ -97,18 +111,23 @@ impl Headings {
         };
         if let Some(c) = found {
             let version = c.name("version").map_or("", |m| m.as_str()).trim();
-            let date = c.name("date").map_or("", |m| m.as_str()).trim();
+            let date = c
+                .name("date")
+                .or_else(|| c.name("bare"))
+                .map_or("", |m| m.as_str())
+                .trim();
             if version.is_empty() {
                 return Err(format!("line {n}: the heading has an empty version"));
             }
-            if !valid_date(date) {
+            let Some(date) = iso_date(date) else {
                 return Err(format!(
-                    "line {n}: `{date}` is not a date in YYYY-MM-DD form (version {version})"
+                    "line {n}: `{date}` is not a real day in a known form, such as \
+                     2024-05-01 or May 1, 2024 (version {version})"
                 ));
-            }
+            };
             return Ok(Line::Release {
                 version: version.to_owned(),
-                date: date.to_owned(),
+                date,
                 level,
             });
         }
@@ -123,7 +142,8 @@ impl Headings {
         if may_name_a_version && self.versionish.is_match(text) && !self.unreleased.is_match(text) {
             return Err(format!(
                 "line {n}: `{}` looks like a release heading but has no date in a known form; \
-                 use `## [1.2.0] - 2024-05-01` or `Version 1.2.0 (2024-05-01)`, or set `heading`",
+                 use `## [1.2.0] - 2024-05-01`, `## 1.2.0 (May 1, 2024)` or \
+                 `Version 1.2.0 (2024-05-01)`, or set `heading`",
                 line.trim()
             ));
         }
@@ -158,6 +178,54 @@ fn markdown_heading(line: &str) -> (usize, &str) {
     } else {
         (0, line)
     }
+}
+
+/// A date in one of the forms of [`DATE`] as `YYYY-MM-DD`, when it names a
+/// real day.
+pub(crate) fn iso_date(s: &str) -> Option<String> {
+    let words: Vec<&str> = s
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let iso = match words[..] {
+        [ymd] => ymd.replace('/', "-"),
+        [month, day, year] | [day, month, year] if month_number(month).is_some() => {
+            let day: u32 = day
+                .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+                .parse()
+                .ok()?;
+            format!("{year}-{:02}-{day:02}", month_number(month)?)
+        }
+        _ => return None,
+    };
+    valid_date(&iso).then_some(iso)
+}
+
+/// The number of a month named in English, whole or cut to three or more
+/// letters ("Sep", "Sept.", "September").
+fn month_number(word: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let word = word.trim_end_matches('.').to_ascii_lowercase();
+    if word.len() < 3 {
+        return None;
+    }
+    MONTHS
+        .iter()
+        .position(|m| m.starts_with(&word))
+        .map(|i| i as u32 + 1)
 }
 
 /// `YYYY-MM-DD` naming a real day.

@@ -7,14 +7,17 @@
 //! ```toml
 //! product = "Ferrule"        # titles become "Ferrule 2.4.0"
 //! series  = "ferrule-releases" # default: the file's path
-//! # A heading regex with named groups `version` and `date` (YYYY-MM-DD),
+//! # A heading regex with named groups `version` and `date` (2024-05-01,
+//! # May 1, 2024, 1st May 2024 ...),
 //! # matched against each whole line, replacing the built-in formats.
 //! heading = '^Release (?P<version>\S+) on (?P<date>\d{4}-\d{2}-\d{2})$'
 //! ```
 //!
 //! Built-in heading formats: Keep a Changelog (`## [1.2.0] - 2024-05-01`),
-//! `Version 1.2.0 (2024-05-01)` and `Changelog for restic 0.17.0 (2024-07-26)`
-//! (also `Release notes for …`), as a Markdown heading or a line of its own.
+//! a version and a date (`# 1.54.1 (October 21st, 2026)`, `## v1.2.0 -
+//! 2024-05-01`), `Version 1.2.0 (2024-05-01)` and `Changelog for restic
+//! 0.17.0 (2024-07-26)` (also `Release notes for …`); the first two as
+//! Markdown headings, the last two also as lines of their own.
 //!
 //! A release whose notes are a list of entries, each a bullet with paragraphs
 //! of its own indented below it (`* Fix #1234: …` then its explanation), gets

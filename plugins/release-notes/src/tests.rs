@@ -1,7 +1,7 @@
 //! Tests of the parser: whole changelogs read through `parse`, and the date check.
 
 use super::*;
-use crate::headings::valid_date;
+use crate::headings::{iso_date, valid_date};
 
 fn docs(text: &str, config: &str) -> Result<Vec<Document>, String> {
     parse("CHANGELOG.md", text.as_bytes(), config)
@@ -221,8 +221,53 @@ fn changelog_for_headings_are_releases_and_detailed_entries_are_sections() {
 }
 
 #[test]
+fn version_headings_with_dates_in_words_are_releases() {
+    let text = "# 1.54.1 (October 21st, 2026)\n### Fixed\n- time: revert a change\n\n\
+                # 1.54.0 (Oct 19, 2026)\n- fs: add `File::set_times`\n\n\
+                ## v1.53.0 - 2026-07-17\n- x\n\n## 1.52.0 / 3 May 2026\n- y\n\n\
+                ## 1.51.0 (Sept. 2nd 2025)\n- z\n";
+    let d = docs(text, "").unwrap();
+    assert_eq!(
+        d.iter()
+            .map(|d| (d.key.as_str(), d.date.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("1.54.1", "2026-10-21"),
+            ("1.54.0", "2026-10-19"),
+            ("v1.53.0", "2026-07-17"),
+            ("1.52.0", "2026-05-03"),
+            ("1.51.0", "2025-09-02"),
+        ]
+    );
+    assert_eq!(
+        d[0].sections[0].text,
+        "Version 1.54.1 was released on 2026-10-21."
+    );
+    let bad = docs("# 1.0.0 (February 30th, 2024)\n- x\n", "").unwrap_err();
+    assert!(
+        bad.contains("line 1") && bad.contains("February 30th, 2024"),
+        "{bad}"
+    );
+    // A subheading that opens with a number is not a release.
+    let d = docs("# 2.0.0 (May 1, 2024)\n### 2 new backends\n- s3\n", "").unwrap();
+    assert_eq!(d.len(), 1);
+    // A configured heading's date may be written in words too.
+    let d = docs(
+        "Release 7 on March 4, 2023\nNotes.\n",
+        r#"{"heading":"^Release (?P<version>\\S+) on (?P<date>.+)$"}"#,
+    )
+    .unwrap();
+    assert_eq!((d[0].key.as_str(), d[0].date.as_str()), ("7", "2023-03-04"));
+}
+
+#[test]
 fn dates_must_be_real_days() {
     assert!(valid_date("2024-02-29") && valid_date("2000-02-29"));
     assert!(!valid_date("2023-02-29") && !valid_date("1900-02-29"));
     assert!(!valid_date("2024-13-01") && !valid_date("2024-1-01") && !valid_date("soon"));
+    assert_eq!(iso_date("2024/02/29").as_deref(), Some("2024-02-29"));
+    assert_eq!(iso_date("1st Jan 2024").as_deref(), Some("2024-01-01"));
+    assert_eq!(iso_date("Ma 1, 2024"), None);
+    assert_eq!(iso_date("June 31, 2024"), None);
+    assert_eq!(iso_date("Foo 3, 2024"), None);
 }
