@@ -104,11 +104,19 @@ fn a_configured_heading_regex_replaces_the_built_in_formats() {
 
 #[test]
 fn mistakes_are_errors_naming_the_line() {
-    let bad_date = docs("## [1.0.0] - 2024-02-30\n- x\n", "").unwrap_err();
-    assert!(
-        bad_date.contains("line 1") && bad_date.contains("2024-02-30"),
-        "{bad_date}"
-    );
+    for (text, date) in [
+        ("## [1.0.0] - 2024-02-30\n- x\n", "2024-02-30"),
+        (
+            "# 1.0.0 (February 30th, 2024)\n- x\n",
+            "February 30th, 2024",
+        ),
+    ] {
+        let bad_date = docs(text, "").unwrap_err();
+        assert!(
+            bad_date.contains("line 1") && bad_date.contains(date),
+            "{bad_date}"
+        );
+    }
     let undated = docs("## [1.1.0]\n- y\n## [1.0.0] - 2024-01-01\n- x\n", "").unwrap_err();
     assert!(
         undated.contains("line 1") && undated.contains("no date"),
@@ -242,11 +250,6 @@ fn version_headings_with_dates_in_words_are_releases() {
     assert_eq!(
         d[0].sections[0].text,
         "Version 1.54.1 was released on 2026-10-21."
-    );
-    let bad = docs("# 1.0.0 (February 30th, 2024)\n- x\n", "").unwrap_err();
-    assert!(
-        bad.contains("line 1") && bad.contains("February 30th, 2024"),
-        "{bad}"
     );
     // A subheading that opens with a number is not a release.
     let d = docs("# 2.0.0 (May 1, 2024)\n### 2 new backends\n- s3\n", "").unwrap();
