@@ -252,17 +252,44 @@ fn find(chars: &[char], from: usize, close: char) -> Option<usize> {
 }
 
 /// A Markdown link or image at `i`, when it is one and closed: pushes its
-/// text, made plain, to `out` and returns where it ends.
+/// text, made plain, to `out` and returns where it ends. Its target is
+/// `(url)`, or `[id]` / `[]` for a reference link, whose URL is defined
+/// elsewhere (changelogs write `[Stabilize GATs][96709]`).
 fn link(chars: &[char], i: usize, out: &mut String) -> Option<usize> {
     let open = if chars[i] == '!' { i + 1 } else { i };
     if chars.get(open) != Some(&'[') {
         return None;
     }
-    let end = find(chars, open + 1, ']').filter(|&e| chars.get(e + 1) == Some(&'('))?;
-    let target_end = find(chars, end + 2, ')')?;
+    let end = closing_bracket(chars, open)?;
+    let target_end = match chars.get(end + 1) {
+        Some('(') => find(chars, end + 2, ')')?,
+        Some('[') => find(chars, end + 2, ']')?,
+        _ => return None,
+    };
     let shown: String = chars[open + 1..end].iter().collect();
     out.push_str(&plain(&shown));
     Some(target_end + 1)
+}
+
+/// The `]` that closes the `[` at `open`: brackets nest, and those inside a
+/// code span are code (`[Error on `#[repr(u8)]` enums][96862]`).
+fn closing_bracket(chars: &[char], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut code = false;
+    for (k, &c) in chars.iter().enumerate().skip(open) {
+        match c {
+            '`' => code = !code,
+            '[' if !code => depth += 1,
+            ']' if !code => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(k);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A literal or interpreted text in backticks at `i`: pushes its text (without
@@ -369,8 +396,16 @@ mod tests {
             "Read the manual or faq now."
         );
         assert_eq!(plain("Backing up\n=========="), "Backing up");
-        // Unclosed markup stays as written.
+        assert_eq!(
+            plain("[Error on `as` casts of `#[repr(u8)]` enums][96862] and [Stabilize GATs][]."),
+            "Error on as casts of #[repr(u8)] enums and Stabilize GATs."
+        );
+        // Unclosed markup stays as written, and brackets that are no link too.
         assert_eq!(plain("a [b](c and `d"), "a [b](c and `d");
+        assert_eq!(
+            plain("Index it as m [i] or [x] [y]."),
+            "Index it as m [i] or [x] [y]."
+        );
     }
 
     #[test]

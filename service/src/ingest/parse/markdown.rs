@@ -307,8 +307,12 @@ fn strip_links(s: &str) -> String {
 }
 
 /// The byte length of a `(target)` at the start of `s`, with nested parentheses
-/// balanced; `None` if `s` does not start with one.
+/// balanced, or of a reference link's `[id]`; `None` if `s` does not start with
+/// one.
 fn link_target_len(s: &str) -> Option<usize> {
+    if s.starts_with('[') {
+        return s.find(']').map(|at| at + 1);
+    }
     if !s.starts_with('(') {
         return None;
     }
@@ -454,6 +458,10 @@ mod tests {
         assert_eq!(
             clean_inline("run `a **b** [c](d)` here"),
             "run a **b** [c](d) here"
+        );
+        assert_eq!(
+            clean_inline("[Stabilize GATs][96709] and [let-else][]"),
+            "Stabilize GATs and let-else"
         );
         assert_eq!(
             clean_inline("- [x] done [not a link] (paren)"),
