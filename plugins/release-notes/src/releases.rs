@@ -25,6 +25,7 @@ fn is_link_definition(line: &str) -> bool {
 /// heading as high as a release's that is not one (`## [Unreleased]`), belongs to
 /// no release and is left out.
 pub(crate) fn split(text: &str, headings: &Headings) -> Result<Vec<Release>, String> {
+    let text = &atx_headings(text);
     let mut releases: Vec<Release> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     // The open release's heading level, and the subheadings inside it.
@@ -99,4 +100,64 @@ pub(crate) fn split(text: &str, headings: &Headings) -> Result<Vec<Release>, Str
         );
     }
     Ok(releases)
+}
+
+/// `text` with its setext headings (a line underlined with `===` or `---`, as
+/// Rust's `RELEASES.md` writes `Version 1.65.0 (2022-11-03)` and its `Language`
+/// and `Libraries` subsections) written as ATX headings (`#`, `##`), and each
+/// underline left as an empty line, so that line numbers hold.
+fn atx_headings(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut in_fence = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let fence = line.trim_start().starts_with("```") || line.trim_start().starts_with("~~~");
+        in_fence ^= fence;
+        let level = match lines.get(i + 1) {
+            Some(next) if !in_fence && !fence && is_heading_text(line) => underline(next),
+            _ => None,
+        };
+        match level {
+            Some(level) => {
+                out.push(format!("{} {}", "#".repeat(level), line.trim()));
+                out.push(String::new());
+                i += 2;
+            }
+            None => {
+                out.push(line.to_owned());
+                i += 1;
+            }
+        }
+    }
+    out.join("\n")
+}
+
+/// Whether `line` can be the text of a setext heading: a paragraph line, not
+/// a list item, an ATX heading, a code line or a link definition.
+fn is_heading_text(line: &str) -> bool {
+    let t = line.trim();
+    let item = t.starts_with(['-', '*', '+', '>'])
+        || t.split_once(". ")
+            .is_some_and(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()));
+    !(t.is_empty()
+        || item
+        || t.starts_with('#')
+        || line.starts_with("    ")
+        || line.starts_with('\t')
+        || is_link_definition(line))
+}
+
+/// The heading level a setext underline gives (`===` 1, `---` 2), if `line` is
+/// one: three or more of either, alone on the line.
+fn underline(line: &str) -> Option<usize> {
+    let t = line.trim_end();
+    let level = match t.bytes().next()? {
+        b'=' => 1,
+        b'-' => 2,
+        _ => return None,
+    };
+    (t.len() >= 3 && t.bytes().all(|b| b == t.as_bytes()[0]) && !line.starts_with("    "))
+        .then_some(level)
 }

@@ -264,6 +264,49 @@ fn version_headings_with_dates_in_words_are_releases() {
 }
 
 #[test]
+fn setext_headings_are_releases_and_subsections() {
+    let text =
+        "# Rust Release Notes\n\nVersion 1.65.0 (2022-11-03)\n==========================\n\n\
+                Language\n--------\n- [Stabilize generic associated types (GATs)][96709]\n\n\
+                Libraries\n---------\n- [Implement `Eq` for `Wrapping`][96710]\n\n\
+                [96709]: https://github.com/rust-lang/rust/pull/96709/\n\n\
+                Version 1.64.0 (2022-09-22)\n===========================\n\n\
+                A paragraph of its own.\n\n---\n\nCompiler\n--------\n- Add a target\n";
+    let d = docs(text, r#"{"product":"Rust"}"#).unwrap();
+    assert_eq!(
+        d.iter().map(summary).collect::<Vec<_>>()[0].3,
+        vec![
+            (
+                vec![],
+                "Version 1.65.0 of Rust was released on 2022-11-03.".into()
+            ),
+            (
+                vec!["Language".into()],
+                "- [Stabilize generic associated types (GATs)][96709]".into()
+            ),
+            (
+                vec!["Libraries".into()],
+                "- [Implement `Eq` for `Wrapping`][96710]".into()
+            ),
+        ]
+    );
+    // A rule after a blank line is not an underline.
+    assert_eq!(
+        d[1].sections
+            .iter()
+            .map(|s| (s.heading.clone(), s.text.clone()))
+            .collect::<Vec<_>>()[1..],
+        [
+            (vec![], "A paragraph of its own.\n\n---".to_owned()),
+            (vec!["Compiler".to_owned()], "- Add a target".to_owned()),
+        ]
+    );
+    // Errors still name the line of the file.
+    let bad = docs("Notes\n\nVersion 1.0.0 (2024-02-30)\n=====\n- x\n", "").unwrap_err();
+    assert!(bad.contains("line 3"), "{bad}");
+}
+
+#[test]
 fn dates_must_be_real_days() {
     assert!(valid_date("2024-02-29") && valid_date("2000-02-29"));
     assert!(!valid_date("2023-02-29") && !valid_date("1900-02-29"));
