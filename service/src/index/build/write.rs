@@ -121,24 +121,81 @@ fn write_vectors_apart(program: &Path, dir: &Path) -> crate::Result<()> {
     if out.status.success() {
         return Ok(());
     }
+    // A store that meets a full device can fail in a way that does not say so
+    // (a panic deep in its writer): the device says whether it was full.
+    if at.is_dir() {
+        EdgeStore::check_room(&at)?;
+    }
     let reason = match out.status.signal() {
         Some(libc::SIGBUS) => "the process writing it was stopped by SIGBUS, a write into a \
              memory-mapped file that failed: most likely no space left on the device"
             .to_owned(),
         Some(signal) => format!("the process writing it was killed by signal {signal}"),
-        None => {
-            // Its own error, as `candor` prints it: the last line that says one.
-            let said = String::from_utf8_lossy(&out.stderr);
-            let last = said.lines().rev().find(|l| l.starts_with("candor: "));
-            format!(
-                "the process writing it failed ({}): {}",
-                out.status,
-                last.map_or("it said nothing", |l| l.trim_start_matches("candor: "))
-            )
-        }
+        None => format!(
+            "the process writing it failed ({}): {}",
+            out.status,
+            what_it_said(&String::from_utf8_lossy(&out.stderr))
+        ),
     };
     Err(Error::Io {
         path: at,
         source: std::io::Error::other(reason),
     })
+}
+
+/// Why the writing process says it failed: its own error, as `candor` prints
+/// it (the last line that says one), or else the message of a panic (the line
+/// after "panicked at"), since a store that meets a full disk can panic.
+fn what_it_said(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let own = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("candor: "))
+        .map(str::to_owned);
+    let panic = || {
+        let at = lines.iter().position(|l| l.contains(" panicked at "))?;
+        lines
+            .get(at + 1)
+            .map(|m| format!("it panicked: {}", m.trim()))
+    };
+    own.or_else(panic)
+        .unwrap_or_else(|| "it said nothing".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_writer_that_panics_is_reported_with_its_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("writer");
+        std::fs::write(
+            &program,
+            "#!/bin/sh\necho \"thread 'main' (7) panicked at src/store.rs:1:1:\" >&2\n\
+             echo 'called `Result::unwrap()` on an `Err` value: No space left on device' >&2\n\
+             exit 101\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &program,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let err = write_vectors_apart(&program, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("exit status: 101")
+                && err.contains("it panicked: called `Result::unwrap()`")
+                && err.contains("No space left on device"),
+            "{err}"
+        );
+        assert_eq!(
+            what_it_said("candor: the store is damaged\n"),
+            "the store is damaged"
+        );
+        assert_eq!(what_it_said(""), "it said nothing");
+    }
 }
