@@ -22,7 +22,6 @@ pub(crate) enum Line<'a> {
 pub(crate) struct Headings {
     custom: Option<Regex>,
     keep_a_changelog: Regex,
-    version_paren: Regex,
     changelog_for: Regex,
     version_date: Regex,
     versionish: Regex,
@@ -65,18 +64,16 @@ impl Headings {
             keep_a_changelog: built_in(&format!(
                 r"^\[(?P<version>{VERSION})\]\s*(?:-|–|—)\s*(?P<date>{DATE})\s*$"
             )),
-            version_paren: built_in(&format!(
-                r"^(?i:version|release)\s+(?P<version>{VERSION})\s*\((?P<date>{DATE})\)\s*$"
-            )),
             // `Changelog for restic 0.17.0 (2024-07-26)`: the product's name,
             // one or a few words, sits between "for" and the version.
             changelog_for: built_in(&format!(
                 r"^(?i:changelog|release\s+notes?)\s+for\s+(?:[A-Za-z0-9_.+-]+\s+){{0,3}}(?P<version>{VERSION})\s*\((?P<date>{DATE})\)\s*$"
             )),
-            // A Markdown heading that is a version and a date: `# 1.54.1
-            // (October 21st, 2026)`, `## v2.0.0 - 2024-01-02`, `## 3.1.0 / 1 May 2024`.
+            // A version and a date, the version perhaps after "Version" or
+            // "Release": `# 1.54.1 (October 21st, 2026)`, `## v2.0.0 -
+            // 2024-01-02`, `Version 3.1.0 / 1 May 2024`.
             version_date: built_in(&format!(
-                r"^(?P<version>{VERSION})\s*(?:(?:-|–|—|/)\s*)?(?:\((?P<date>{DATE})\)|(?P<bare>{DATE}))\s*$"
+                r"^(?:(?i:version|release)\s+)?(?P<version>{VERSION})\s*(?:(?:-|–|—|/)\s*)?(?:\((?P<date>{DATE})\)|(?P<bare>{DATE}))\s*$"
             )),
             // A dotted version in brackets or at the start, then a link, space
             // or the end: `## [1.2.0](https://...) (2024-05-01)` is caught, and
@@ -103,7 +100,7 @@ impl Headings {
                 self.version_date.captures(candidate)
             }
             None if starts_release_word(candidate) => self
-                .version_paren
+                .version_date
                 .captures(candidate)
                 .or_else(|| self.changelog_for.captures(candidate)),
             None if starts_changelog_word(candidate) => self.changelog_for.captures(candidate),

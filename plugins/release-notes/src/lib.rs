@@ -15,7 +15,7 @@
 //!
 //! Built-in heading formats: Keep a Changelog (`## [1.2.0] - 2024-05-01`),
 //! a version and a date (`# 1.54.1 (October 21st, 2026)`, `## v1.2.0 -
-//! 2024-05-01`), `Version 1.2.0 (2024-05-01)` and `Changelog for restic
+//! 2024-05-01`), `Version 1.2.0 (2024-05-01)` (or `- 2024-05-01`) and `Changelog for restic
 //! 0.17.0 (2024-07-26)` (also `Release notes for …`); the first two as
 //! Markdown headings, the last two also as lines of their own.
 //!

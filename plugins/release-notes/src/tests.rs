@@ -233,7 +233,8 @@ fn version_headings_with_dates_in_words_are_releases() {
     let text = "# 1.54.1 (October 21st, 2026)\n### Fixed\n- time: revert a change\n\n\
                 # 1.54.0 (Oct 19, 2026)\n- fs: add `File::set_times`\n\n\
                 ## v1.53.0 - 2026-07-17\n- x\n\n## 1.52.0 / 3 May 2026\n- y\n\n\
-                ## 1.51.0 (Sept. 2nd 2025)\n- z\n";
+                ## 1.51.0 (Sept. 2nd 2025)\n- z\n\n## Version 1.50.0 - 2025-08-01\n- w\n\n\
+                Release 1.49.0 / July 3rd, 2025\n- v\n";
     let d = docs(text, "").unwrap();
     assert_eq!(
         d.iter()
@@ -245,6 +246,8 @@ fn version_headings_with_dates_in_words_are_releases() {
             ("v1.53.0", "2026-07-17"),
             ("1.52.0", "2026-05-03"),
             ("1.51.0", "2025-09-02"),
+            ("1.50.0", "2025-08-01"),
+            ("1.49.0", "2025-07-03"),
         ]
     );
     assert_eq!(
