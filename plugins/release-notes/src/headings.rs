@@ -21,7 +21,8 @@ pub(crate) enum Line<'a> {
 /// Recognises release headings, built-in or configured.
 pub(crate) struct Headings {
     custom: Option<Regex>,
-    keep_a_changelog: Regex,
+    heading_version: Regex,
+    date_in: Regex,
     changelog_for: Regex,
     version_date: Regex,
     versionish: Regex,
@@ -30,10 +31,10 @@ pub(crate) struct Headings {
 
 const VERSION: &str = r"v?\d+(?:\.\d+)*(?:[-+][0-9A-Za-z.+-]+)?";
 
-/// The date forms changelogs write: `2024-05-01`, `2024/05/01`, `May 1, 2024`,
+/// The date forms changelogs write: `2024-05-01`, `2024/05/01`, `2021-1-4`, `May 1, 2024`,
 /// `October 21st, 2026`, `Sept. 3 2024` and `1 May 2024`. [`iso_date`] reads
 /// them and checks the day.
-const DATE: &str = r"\d{4}[-/]\d{2}[-/]\d{2}|[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}|\d{1,2}(?:st|nd|rd|th)?\s+[A-Za-z]{3,9}\.?,?\s+\d{4}";
+const DATE: &str = r"\d{4}[-/]\d{1,2}[-/]\d{1,2}|[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}|\d{1,2}(?:st|nd|rd|th)?\s+[A-Za-z]{3,9}\.?,?\s+\d{4}";
 
 impl Headings {
     pub(crate) fn new(custom: Option<&str>) -> Result<Headings, String> {
@@ -61,9 +62,17 @@ impl Headings {
         };
         Ok(Headings {
             custom,
-            keep_a_changelog: built_in(&format!(
-                r"^\[(?P<version>{VERSION})\]\s*(?:-|–|—)\s*(?P<date>{DATE})\s*$"
+            // A Markdown heading that opens with a version, bare, in brackets
+            // (Keep a Changelog) or as a link (`## [0.15.5](https://...)`, an
+            // ASCII target),
+            // perhaps after "Version" or "Release"; its date is found after it.
+            heading_version: built_in(&format!(
+                r"^(?:(?i:version|release)\s+)?\[?(?P<version>{VERSION})\]?(?:\([!-(*-~]*\))?"
             )),
+            // A date anywhere in what follows the version, whatever stands
+            // around it: `- 2024-05-01`, `(October 1, 2021) [YANKED]`,
+            // `&ndash; 2026-04-16`, `2024-02-25 <a name="1.8.3"></a>`.
+            date_in: built_in(&format!(r"\b(?P<date>{DATE})\b")),
             // `Changelog for restic 0.17.0 (2024-07-26)`: the product's name,
             // one or a few words, sits between "for" and the version.
             changelog_for: built_in(&format!(
@@ -85,34 +94,45 @@ impl Headings {
         })
     }
 
+    /// The version a Markdown heading opens with and the first date after
+    /// it, when it has both.
+    fn in_heading<'t>(&self, text: &'t str) -> Option<(&'t str, &'t str)> {
+        let v = self.heading_version.captures(text)?;
+        let version = v.name("version")?.as_str();
+        let rest = &text[v.get(0)?.end()..];
+        let date = self.date_in.captures(rest)?.name("date")?.as_str();
+        Some((version, date))
+    }
+
     /// Classifies line `n` (1-based, for errors).
     pub(crate) fn line<'a>(&self, n: usize, line: &'a str) -> Result<Line<'a>, String> {
         let (level, text) = markdown_heading(line);
         // Most lines are notes or subheadings: a first character that cannot
         // start a release heading rules the regexes out.
         let candidate = if level > 0 { text } else { line.trim() };
+        let pair = |c: regex::Captures<'a>| {
+            let group = |name| c.name(name).map_or("", |m| m.as_str().trim());
+            let date = Some(group("date")).filter(|d| !d.is_empty());
+            (group("version"), date.unwrap_or_else(|| group("bare")))
+        };
+        let opens_version = matches!(candidate.bytes().next(), Some(b'[' | b'0'..=b'9' | b'v'));
         let found = match &self.custom {
-            Some(re) => re.captures(line.trim_end()),
-            None if level > 0 && candidate.starts_with('[') => {
-                self.keep_a_changelog.captures(candidate)
+            Some(re) => re.captures(line.trim_end()).map(pair),
+            None if starts_changelog_word(candidate) => {
+                self.changelog_for.captures(candidate).map(pair)
             }
-            None if level > 0 && matches!(candidate.bytes().next(), Some(b'0'..=b'9' | b'v')) => {
-                self.version_date.captures(candidate)
-            }
+            None if level > 0 && (opens_version || starts_release_word(candidate)) => self
+                .in_heading(candidate)
+                .or_else(|| self.changelog_for.captures(candidate).map(pair)),
+            // A line of its own is a release only when it is nothing else.
             None if starts_release_word(candidate) => self
                 .version_date
                 .captures(candidate)
-                .or_else(|| self.changelog_for.captures(candidate)),
-            None if starts_changelog_word(candidate) => self.changelog_for.captures(candidate),
+                .or_else(|| self.changelog_for.captures(candidate))
+                .map(pair),
             None => None,
         };
-        if let Some(c) = found {
-            let version = c.name("version").map_or("", |m| m.as_str()).trim();
-            let date = c
-                .name("date")
-                .or_else(|| c.name("bare"))
-                .map_or("", |m| m.as_str())
-                .trim();
+        if let Some((version, date)) = found {
             if version.is_empty() {
                 return Err(format!("line {n}: the heading has an empty version"));
             }
@@ -185,7 +205,14 @@ pub(crate) fn iso_date(s: &str) -> Option<String> {
         .filter(|w| !w.is_empty())
         .collect();
     let iso = match words[..] {
-        [ymd] => ymd.replace('/', "-"),
+        [ymd] => {
+            let parts: Vec<u32> = ymd
+                .split(['-', '/'])
+                .map(|p| p.parse().ok())
+                .collect::<Option<_>>()?;
+            let [y, m, d] = parts[..] else { return None };
+            format!("{y:04}-{m:02}-{d:02}")
+        }
         [month, day, year] | [day, month, year] if month_number(month).is_some() => {
             let day: u32 = day
                 .trim_end_matches(|c: char| c.is_ascii_alphabetic())

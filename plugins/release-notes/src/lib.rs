@@ -13,11 +13,12 @@
 //! heading = '^Release (?P<version>\S+) on (?P<date>\d{4}-\d{2}-\d{2})$'
 //! ```
 //!
-//! Built-in heading formats: Keep a Changelog (`## [1.2.0] - 2024-05-01`),
-//! a version and a date (`# 1.54.1 (October 21st, 2026)`, `## v1.2.0 -
-//! 2024-05-01`), `Version 1.2.0 (2024-05-01)` (or `- 2024-05-01`) and `Changelog for restic
-//! 0.17.0 (2024-07-26)` (also `Release notes for …`); the first two as
-//! Markdown headings, the last two also as lines of their own.
+//! Built-in heading formats: a Markdown heading that opens with a version
+//! (bare, `[1.2.0]`, `[1.2.0](link)`, or after "Version" or "Release") and
+//! holds a date after it (`## [1.2.0] - 2024-05-01`, `# 1.54.1 (October 21st,
+//! 2026) [YANKED]`); a line of its own that is only a version and its date
+//! (`Version 1.2.0 (2024-05-01)`); and `Changelog for restic 0.17.0
+//! (2024-07-26)` (also `Release notes for …`), as either.
 //!
 //! A release whose notes are a list of entries, each a bullet with paragraphs
 //! of its own indented below it (`* Fix #1234: …` then its explanation), gets

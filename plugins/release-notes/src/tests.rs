@@ -154,13 +154,34 @@ fn code_blocks_link_headings_and_numbered_subheadings_are_read_right() {
         "{body:?}"
     );
     assert_eq!(d[0].sections[2].heading, vec!["2 new backends".to_owned()]);
-    // A git-cliff style heading is not a format we read: an error, not lost notes.
-    let linked = docs(
-        "## [1.2.0](https://example.invalid/1.2.0) (2024-05-01)\n- x\n",
+    // A version written as a link (git-cliff, release-please), and notes
+    // about the release after its date.
+    for heading in [
+        "## [1.2.0](https://example.invalid/compare/1.1.0...1.2.0) (2024-05-01)",
+        "## [1.2.0](https://example.invalid/1.2.0) - 2024-05-01",
+        "## 1.2.0 (YANKED) (May 1, 2024)",
+        "## [1.2.0] - 2024-05-01 [YANKED]",
+        "## [1.2.0] &ndash; 2024-05-01",
+        "## [1.2.0] - 2024-5-1 <a name=\"1.2.0\"></a>",
+        "### 1.2.0 (2024-05-01) \"spring edition\"",
+    ] {
+        let d = docs(&format!("{heading}\n- x\n"), "").unwrap();
+        assert_eq!(
+            (d[0].key.as_str(), d[0].date.as_str()),
+            ("1.2.0", "2024-05-01"),
+            "{heading}"
+        );
+    }
+    // A version heading with no date is an error, not notes merged above.
+    let undated = docs(
+        "## [1.2.1](https://example.invalid/1.2.1)\n- y\n## [1.2.0] - 2024-05-01\n",
         "",
     )
     .unwrap_err();
-    assert!(linked.contains("line 1"), "{linked}");
+    assert!(
+        undated.contains("line 1") && undated.contains("no date"),
+        "{undated}"
+    );
     // A plain-line release ends at an Unreleased heading.
     let plain = docs(
         "Version 1.0.0 (2024-01-01)\nFirst.\n## Unreleased\nNot yet.\n",
