@@ -95,13 +95,15 @@ impl Headings {
     }
 
     /// The version a Markdown heading opens with and the first date after
-    /// it, when it has both.
+    /// it, when it has both and no words stand between them but notes in
+    /// brackets (`(YANKED)`) and entities (`&ndash;`): `### 2 new backends
+    /// (2024-05-01)` is a subheading, not release 2.
     fn in_heading<'t>(&self, text: &'t str) -> Option<(&'t str, &'t str)> {
         let v = self.heading_version.captures(text)?;
         let version = v.name("version")?.as_str();
         let rest = &text[v.get(0)?.end()..];
-        let date = self.date_in.captures(rest)?.name("date")?.as_str();
-        Some((version, date))
+        let d = self.date_in.captures(rest)?.name("date")?;
+        (!has_words(&rest[..d.start()])).then_some((version, d.as_str()))
     }
 
     /// Classifies line `n` (1-based, for errors).
@@ -166,6 +168,24 @@ impl Headings {
         }
         Ok(Line::Heading { level, text })
     }
+}
+
+/// Whether `between` holds a letter outside brackets, parentheses and HTML
+/// entities.
+fn has_words(between: &str) -> bool {
+    let mut depth = 0usize;
+    let mut entity = false;
+    for c in between.chars() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            '&' if depth == 0 => entity = true,
+            ';' => entity = false,
+            c if c.is_alphabetic() && depth == 0 && !entity => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether `s` starts with "changelog", in any case.

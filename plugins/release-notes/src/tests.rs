@@ -275,8 +275,12 @@ fn version_headings_with_dates_in_words_are_releases() {
         d[0].sections[0].text,
         "Version 1.54.1 was released on 2026-10-21."
     );
-    // A subheading that opens with a number is not a release.
-    let d = docs("# 2.0.0 (May 1, 2024)\n### 2 new backends\n- s3\n", "").unwrap();
+    // A subheading that opens with a number is not a release, dated or not.
+    let d = docs(
+        "# 2.0.0 (May 1, 2024)\n### 2 new backends\n- s3\n### 3 fixes since 2024-04-01\n- x\n",
+        "",
+    )
+    .unwrap();
     assert_eq!(d.len(), 1);
     // A configured heading's date may be written in words too.
     let d = docs(
