@@ -79,7 +79,7 @@ const NOT_TEMPORAL_AFTER_CURRENT: [&str; 14] = [
     "umask",
 ];
 /// Phrases that ask for the present state.
-const LATEST_PHRASES: [&str; 8] = [
+const LATEST_PHRASES: [&str; 12] = [
     "up to date",
     "up-to-date",
     "what's new",
@@ -88,6 +88,10 @@ const LATEST_PHRASES: [&str; 8] = [
     "what is new",
     "last release",
     "last version",
+    "came out last",
+    "released last",
+    "last came out",
+    "last released",
 ];
 /// Phrases that ask for a release as the answer, besides "which/what
 /// [word] version/release".

@@ -85,6 +85,8 @@ fn latest_is_read_from_its_paraphrases_but_not_from_a_current_folder() {
         "how do people configure it nowadays",
         "What changed in the last release?",
         "recently added features",
+        "which version came out last",
+        "what was released last?",
     ] {
         assert!(intent(q).latest, "{q}");
     }
@@ -93,6 +95,7 @@ fn latest_is_read_from_its_paraphrases_but_not_from_a_current_folder() {
         "restore into the current working dir",
         "Which port does it use?",
         "what version added compression",
+        "what was the last step of the restore",
     ] {
         assert!(!intent(q).latest, "{q}");
     }
