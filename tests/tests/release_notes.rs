@@ -196,4 +196,17 @@ fn a_release_series_answers_from_the_release_that_holds_the_fact_and_the_newest_
             .contains("Release notes of kiln"),
         "{tape}"
     );
+    // A release newer than any the notes hold is not theirs to answer, however
+    // well an older release's entry matches the rest of the question.
+    let next = ask("Which fixes to the rewrite command come in kiln 0.12?");
+    assert_eq!(
+        (next["status"].as_str(), next["reason"].as_str()),
+        (Some("unsupported"), Some("insufficient_evidence")),
+        "{next}"
+    );
+    let message = next["message"].as_str().unwrap();
+    assert!(
+        message.contains("0.12") && message.contains("0.11.0"),
+        "{next}"
+    );
 }

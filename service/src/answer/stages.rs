@@ -20,6 +20,10 @@ pub(super) struct Draft {
     pub(super) warnings: Vec<String>,
     /// A guardrail failed.
     pub(super) degraded: bool,
+    /// The version the question names that is newer than every release of
+    /// the corpus, and its newest release, when the check stage declined the
+    /// answer for it.
+    pub(super) unreleased: Option<(String, String)>,
 }
 
 /// The compose stage's result: a draft, or the rule that blocked the answer
@@ -139,6 +143,7 @@ impl Answerer {
             fired: Vec::new(),
             warnings: Vec::new(),
             degraded: false,
+            unreleased: None,
         };
         if !a.support.calibrated {
             d.warnings.push(format!(
@@ -208,7 +213,11 @@ impl Answerer {
         d: &mut Draft,
     ) -> crate::Result<()> {
         if let Some(c) = &d.composed {
-            if !self.fits(a, q.text, c)? {
+            // Whatever its sentences say, they are not about a release that
+            // the corpus does not hold yet.
+            d.unreleased =
+                crate::retrieve::recency::intent(q.text).unreleased(&a.served.generation.chunks);
+            if d.unreleased.is_some() || !self.fits(a, q.text, c)? {
                 d.composed = None;
             }
         }
@@ -286,12 +295,13 @@ impl Answerer {
             fired,
             mut warnings,
             degraded,
+            unreleased,
         } = d;
         // Guardrails run per sentence and on the whole answer say the same things.
         let mut said = std::collections::HashSet::new();
         warnings.retain(|w| said.insert(w.clone()));
-        let (outcome, message, scope) = match composed {
-            Some(c) => {
+        let (outcome, message, scope) = match (composed, unreleased) {
+            (Some(c), _) => {
                 // A future as_of is today: evidence does not age ahead of time.
                 let now = chrono::Utc::now().date_naive();
                 let today = q.as_of.map_or(now, |d| d.min(now));
@@ -304,7 +314,16 @@ impl Answerer {
                 );
                 (Outcome::Answered(c), message, config.scope.clone())
             }
-            None if unavailable => (
+            (None, Some((asked, newest))) => (
+                Outcome::Unsupported(Reason::InsufficientEvidence),
+                format!(
+                    "Your question is within the scope of `{}`, but it names version {asked}, newer than the newest release its documents hold ({newest}), so they cannot answer it. It covers: {}",
+                    a.name,
+                    config.scope.trim()
+                ),
+                config.scope.clone(),
+            ),
+            (None, _) if unavailable => (
                 Outcome::Unsupported(Reason::ComposerUnavailable),
                 format!(
                     "The language model that writes answers for `{}` is unavailable, and this corpus is set not to answer without it.",
@@ -312,7 +331,7 @@ impl Answerer {
                 ),
                 config.scope.clone(),
             ),
-            None if a.verdict == Verdict::Supported && composer == Composer::Llm => {
+            (None, _) if a.verdict == Verdict::Supported && composer == Composer::Llm => {
                 let declined = run.as_ref().is_some_and(|r| {
                     r.dropped.iter().any(|d| d.why == generate::Why::Declined)
                 });
@@ -322,8 +341,8 @@ impl Answerer {
                     config.scope.clone(),
                 )
             }
-            None if a.verdict == Verdict::OutOfScope => self.out_of_scope(&a, routed),
-            None => (
+            (None, _) if a.verdict == Verdict::OutOfScope => self.out_of_scope(&a, routed),
+            (None, None) => (
                 Outcome::Unsupported(Reason::InsufficientEvidence),
                 insufficient(a.name, a.verdict, &config.scope),
                 config.scope.clone(),

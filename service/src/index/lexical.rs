@@ -135,15 +135,34 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
     rows[a.len()][b.len()]
 }
 
+/// Verbs whose final double consonant the English stemmer drops from their
+/// past and -ing forms only: "added" and "adding" stem to "ad", "add" and
+/// "adds" to "add".
+const DOUBLED_VERBS: [&str; 4] = ["add", "err", "staff", "stuff"];
+
 /// The analysed terms of `text` (lower-cased, stop words dropped, stemmed): the
-/// terms BM25 matches on. Deduplicated, in first-seen order.
+/// terms BM25 matches on, except that the forms of a [`DOUBLED_VERBS`] verb
+/// share one term, so that "which version added it" matches "Add it".
+/// Deduplicated, in first-seen order.
 pub fn terms(text: &str) -> Vec<String> {
     let mut analyzer = analyzer();
     let mut stream = analyzer.token_stream(text);
     let mut terms: Vec<String> = Vec::new();
     while let Some(tok) = stream.next() {
-        if !terms.contains(&tok.text) {
-            terms.push(tok.text.clone());
+        let word = text
+            .get(tok.offset_from..tok.offset_to)
+            .unwrap_or("")
+            .to_lowercase();
+        let term = DOUBLED_VERBS
+            .iter()
+            .find(|v| {
+                v.len() == tok.text.len() + 1
+                    && v.starts_with(tok.text.as_str())
+                    && word.starts_with(*v)
+            })
+            .map_or_else(|| tok.text.clone(), |v| (*v).to_owned());
+        if !terms.contains(&term) {
+            terms.push(term);
         }
     }
     terms
@@ -404,6 +423,15 @@ mod tests {
             vec![ChunkId(0)]
         );
         Ok(())
+    }
+
+    #[test]
+    fn every_form_of_add_is_one_term_and_other_doubled_stems_stay() {
+        assert_eq!(terms("Added adding adds Add"), vec!["add"]);
+        assert_eq!(terms("stopped stop"), vec!["stop"]);
+        // "AD" (an abbreviation) is not a form of "add".
+        assert_eq!(terms("AD added"), vec!["ad", "add"]);
+        assert_eq!(terms("erred staffed"), vec!["err", "staff"]);
     }
 
     #[test]

@@ -79,20 +79,23 @@ const NOT_TEMPORAL_AFTER_CURRENT: [&str; 14] = [
     "umask",
 ];
 /// Phrases that ask for the present state.
-const LATEST_PHRASES: [&str; 12] = [
+const LATEST_PHRASES: [&str; 9] = [
     "up to date",
     "up-to-date",
     "what's new",
     "what’s new",
     "whats new",
     "what is new",
-    "last release",
-    "last version",
     "came out last",
     "released last",
     "last came out",
-    "last released",
 ];
+/// Words a few words after "last" that make it ask for the latest release:
+/// "the last release", "the last restic version released", "last stable
+/// version"; "the last step" does not.
+const LAST_OF: [&str; 5] = ["release", "releases", "released", "version", "versions"];
+/// How many words after "last" [`LAST_OF`] is looked for.
+const LAST_WITHIN: usize = 3;
 /// Phrases that ask for a release as the answer, besides "which/what
 /// [word] version/release".
 const RELEASE_PHRASES: [&str; 9] = [
@@ -198,6 +201,29 @@ fn version(word: &str) -> Option<String> {
     .then(|| v.to_owned())
 }
 
+/// Dotted versions in numeric order, part by part (`0.9.3` < `0.10.0`); a
+/// missing part counts as 0 (`3.0` = `3.0.0`), a part that is no number as
+/// the lowest.
+fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let (a, b) = (parts(a), parts(b));
+    (0..a.len().max(b.len()))
+        .map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0)))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// True when `text` holds `version` or a patch of it: "3.0" in "from 3.0
+/// on" or "v3.0.1", not in "13.0" or "3.05".
+fn mentions(text: &str, version: &str) -> bool {
+    text.match_indices(version).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + version.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 /// A release series written with a wildcard, `1.x` or `v2.3.x`, as the
 /// version prefix its releases share: `1`, `2.3`.
 fn series(word: &str) -> Option<String> {
@@ -256,7 +282,17 @@ fn asks_latest(lower: &str, words: &[&str]) -> bool {
                     .get(i + 1)
                     .is_some_and(|n| NOT_TEMPORAL_AFTER_CURRENT.contains(n)))
     });
-    latest_word || lower.contains("most recent") || LATEST_PHRASES.iter().any(|p| lower.contains(p))
+    let last_release = words.iter().enumerate().any(|(i, w)| {
+        *w == "last"
+            && words[i + 1..]
+                .iter()
+                .take(LAST_WITHIN)
+                .any(|n| LAST_OF.contains(n))
+    });
+    latest_word
+        || last_release
+        || lower.contains("most recent")
+        || LATEST_PHRASES.iter().any(|p| lower.contains(p))
 }
 
 /// The question's time bound: a date ("as of 2023", "before March 2024") with
@@ -379,6 +415,27 @@ impl Intent {
                         .is_some_and(|r| r.starts_with('.'))
             })
         })
+    }
+
+    /// A version the question names that is newer than every release among
+    /// `chunks` (those with a `version` field) and that no chunk mentions,
+    /// with the newest release: "What will Ferrule 3.0 bring?" of a corpus
+    /// whose newest release is 2.4.0 asks about what its documents cannot
+    /// hold. None when there are no releases.
+    pub fn unreleased(&self, chunks: &[Chunk]) -> Option<(String, String)> {
+        if self.versions.is_empty() {
+            return None;
+        }
+        let newest = chunks
+            .iter()
+            .filter_map(|c| c.metadata.get("version"))
+            .map(|v| v.strip_prefix('v').unwrap_or(v))
+            .max_by(|a, b| version_order(a, b).then(b.cmp(a)))?;
+        let asked = self.versions.iter().find(|q| {
+            version_order(q, newest) == std::cmp::Ordering::Greater
+                && !chunks.iter().any(|c| mentions(&c.text, q))
+        })?;
+        Some((asked.clone(), newest.to_owned()))
     }
 
     /// The day after which documents are out of bounds: the question's date

@@ -87,6 +87,8 @@ fn latest_is_read_from_its_paraphrases_but_not_from_a_current_folder() {
         "recently added features",
         "which version came out last",
         "what was released last?",
+        "What was the last restic version released, and what did it fix?",
+        "the last stable release",
     ] {
         assert!(intent(q).latest, "{q}");
     }
@@ -96,6 +98,7 @@ fn latest_is_read_from_its_paraphrases_but_not_from_a_current_folder() {
         "Which port does it use?",
         "what version added compression",
         "what was the last step of the restore",
+        "the last snapshot of each host in the repository",
     ] {
         assert!(!intent(q).latest, "{q}");
     }
@@ -173,4 +176,53 @@ fn factor_halves_every_half_life_and_is_zero_for_undated() {
     assert_eq!(factor(None, today, 100.0), 0.0);
     // A future date counts as today.
     assert_eq!(factor(Some(d(2027, 1, 1)), today, 100.0), 1.0);
+}
+
+#[test]
+fn a_version_newer_than_every_release_and_never_mentioned_is_unreleased() {
+    let chunk = |version: Option<&str>, text: &str| Chunk {
+        doc_id: crate::ingest::DocId(text.into()),
+        source: "CHANGELOG.md".into(),
+        title: "Changelog".into(),
+        heading_path: Vec::new(),
+        page: None,
+        date: None,
+        series: None,
+        file_dated: false,
+        metadata: version
+            .map(|v| [("version".to_owned(), v.to_owned())].into())
+            .unwrap_or_default(),
+        span: (0, text.len()),
+        text: text.into(),
+    };
+    let chunks = vec![
+        chunk(Some("0.9.3"), "Fix the mount command."),
+        chunk(Some("v0.10.0"), "Add the copy command."),
+        chunk(
+            None,
+            "Needs kernel 5.10 or newer. Version 1.0 will keep this format.",
+        ),
+    ];
+    let unreleased = |q: &str| intent(q).unreleased(&chunks);
+    // 0.10.0 is newer than 0.9.3: versions compare part by part.
+    assert_eq!(
+        unreleased("what will 0.11 bring?"),
+        Some(("0.11".to_owned(), "0.10.0".to_owned()))
+    );
+    assert_eq!(unreleased("which version added copy, 0.10?"), None);
+    assert_eq!(unreleased("is 0.9.3 still supported"), None);
+    // A version the documents mention, even newer, is theirs to answer.
+    assert_eq!(unreleased("does it run on kernel 5.10"), None);
+    assert_eq!(unreleased("when is 1.0 due"), None);
+    assert_eq!(
+        unreleased("when is 1.0.1 due"),
+        Some(("1.0.1".to_owned(), "0.10.0".to_owned()))
+    );
+    // "13.0" holds "3.0" but does not mention it.
+    assert_eq!(
+        intent("what changes in 3.0").unreleased(&[chunk(Some("2.4.0"), "Works with 13.0.")]),
+        Some(("3.0".to_owned(), "2.4.0".to_owned()))
+    );
+    // Without releases nothing is unreleased.
+    assert_eq!(intent("what changes in 3.0").unreleased(&chunks[2..]), None);
 }
