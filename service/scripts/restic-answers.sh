@@ -3,10 +3,13 @@
 # new user would set it up: a corpus folder whose sources are the shared copy of
 # restic's docs (linked, never copied), the `rst` parser for the manual and
 # `release-notes` for the changelog, calibrated with `candor calibrate` on the
-# dev questions, then `candor eval answer` on them.
+# dev questions, then `candor eval answer` on them and, with the same
+# calibration, on a second set it was not calibrated on.
 #
-# Usage: service/scripts/restic-answers.sh [work-dir] [questions.jsonl]
-#   work-dir defaults to target/restic-answers; questions to the shared dev set.
+# Usage: service/scripts/restic-answers.sh [work-dir] [questions.jsonl] [second.jsonl]
+#   work-dir defaults to target/restic-answers; questions to the shared dev set;
+#   second to restic-second-set.jsonl beside this script (85 questions written
+#   from restic's docs without reading the dev set), "" for none.
 # Needs the release binary (`make build`), the plugins (`make plugins`) and the
 # shared reference data.
 set -euo pipefail
@@ -15,6 +18,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 data="${CANDOR_SHARED_DATA:-$root/../shared/data}"
 work="${1:-$root/target/restic-answers}"
 questions="${2:-$data/docs/restic/questions-dev.jsonl}"
+second="${3-$root/service/scripts/restic-second-set.jsonl}"
 candor="${CANDOR_BIN:-$root/target/release/candor}"
 [ -x "$candor" ] || { echo "missing $candor: run \`make build\` first" >&2; exit 1; }
 [ -f "$data/docs/restic/CHANGELOG.md" ] || { echo "missing restic's docs at $data/docs/restic" >&2; exit 1; }
@@ -55,11 +59,14 @@ half_life_days = 730
 weight = 0.05
 TOML
 
-# The dev questions as the commands take them: `text`, and for facts the gold
-# strings and the document that answers (ids as this corpus names them).
-python3 - "$questions" "$work" <<'PY'
-import json, sys
+# Questions as the commands take them: `text`, and for facts the gold strings
+# and the document that answers (ids as this corpus names them), written to
+# <dir>/in_scope.jsonl, unanswerable.jsonl and out_of_scope.jsonl.
+split() {
+python3 - "$1" "$2" <<'PY'
+import json, os, sys
 src, work = sys.argv[1], sys.argv[2]
+os.makedirs(work, exist_ok=True)
 out = {k: open(f"{work}/{k}.jsonl", "w") for k in ("in_scope", "unanswerable", "out_of_scope")}
 kinds = {"fact": "in_scope", "unanswerable": "unanswerable", "oos": "out_of_scope"}
 for n, line in enumerate(open(src, encoding="utf-8"), 1):
@@ -75,6 +82,8 @@ for n, line in enumerate(open(src, encoding="utf-8"), 1):
         row.update(gold=q["gold"], doc=doc, relevant=[doc])
     out[kind].write(json.dumps(row) + "\n")
 PY
+}
+split "$questions" "$work"
 
 "$candor" index --corpus "$corpus" --data-dir "$work/data"
 "$candor" calibrate --corpus "$corpus" --data-dir "$work/data" \
@@ -83,3 +92,11 @@ PY
 "$candor" eval answer --corpus "$corpus" --data-dir "$work/data" \
   --in-scope "$work/in_scope.jsonl" --unanswerable "$work/unanswerable.jsonl" \
   --out-of-scope "$work/out_of_scope.jsonl"
+if [ -n "$second" ]; then
+  [ -f "$second" ] || { echo "missing $second" >&2; exit 1; }
+  split "$second" "$work/second"
+  echo "the second set ($(basename "$second")), same calibration:"
+  "$candor" eval answer --corpus "$corpus" --data-dir "$work/data" \
+    --in-scope "$work/second/in_scope.jsonl" --unanswerable "$work/second/unanswerable.jsonl" \
+    --out-of-scope "$work/second/out_of_scope.jsonl"
+fi
