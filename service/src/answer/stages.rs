@@ -216,7 +216,7 @@ impl Answerer {
             // Whatever its sentences say, they are not about a release that
             // the corpus does not hold yet.
             d.unreleased =
-                crate::retrieve::recency::intent(q.text).unreleased(&a.served.generation.chunks);
+                crate::retrieve::recency::unreleased(q.text, &a.served.generation.chunks);
             if d.unreleased.is_some() || !self.fits(a, q.text, c)? {
                 d.composed = None;
             }

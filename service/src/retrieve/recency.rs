@@ -15,7 +15,7 @@ use crate::config::Recency;
 use crate::index::{ChunkId, Generation};
 use crate::ingest::Chunk;
 
-pub use self::intent::{intent, Intent, VersionBound};
+pub use self::intent::{intent, unreleased, Intent, VersionBound};
 
 /// Recency weight used when the question asks for the latest or current state.
 pub const LATEST_WEIGHT: f64 = 0.5;

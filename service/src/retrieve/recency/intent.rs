@@ -201,6 +201,56 @@ fn version(word: &str) -> Option<String> {
     .then(|| v.to_owned())
 }
 
+/// Words just before a version that make it a version of the corpus's own
+/// product, besides the product's name ("Ferrule 3.0", "version 3.0").
+const RELEASE_BEFORE: [&str; 4] = ["version", "release", "ver", "v"];
+/// Words one or two after a version that do ("when will 2.5 be released").
+const RELEASE_AFTER: [&str; 3] = ["release", "released", "releases"];
+
+/// A version of the corpus's product that `question` names, newer than every
+/// release among `chunks` (those with a `version` field) and mentioned by none
+/// of them, with the newest release: "What will Ferrule 3.0 bring?" of a
+/// corpus whose newest release is 2.4.0 asks about what its documents cannot
+/// hold. A version is the product's when the product's name (a release's
+/// `product` field), "version" or "release" stands just before it, it is
+/// written `v3.0`, or "release(d)" follows it; "Go 1.22" and "Ubuntu 24.04"
+/// are other products'. None when there are no releases.
+pub fn unreleased(question: &str, chunks: &[Chunk]) -> Option<(String, String)> {
+    let lower = question.to_lowercase();
+    let words = words(&lower);
+    let asked: Vec<String> = (0..words.len())
+        .filter_map(|i| {
+            let v = version(words[i])?;
+            let before = i.checked_sub(1).map(|b| words[b]);
+            let product = before.is_some_and(|b| {
+                RELEASE_BEFORE.contains(&b)
+                    || chunks
+                        .iter()
+                        .filter_map(|c| c.metadata.get("product"))
+                        .any(|p| p.to_lowercase() == b)
+            });
+            let released = words[i + 1..]
+                .iter()
+                .take(2)
+                .any(|w| RELEASE_AFTER.contains(w));
+            (product || released || words[i].starts_with('v')).then_some(v)
+        })
+        .collect();
+    if asked.is_empty() {
+        return None;
+    }
+    let newest = chunks
+        .iter()
+        .filter_map(|c| c.metadata.get("version"))
+        .map(|v| v.strip_prefix('v').unwrap_or(v))
+        .max_by(|a, b| version_order(a, b).then(b.cmp(a)))?;
+    let asked = asked.into_iter().find(|q| {
+        version_order(q, newest) == std::cmp::Ordering::Greater
+            && !chunks.iter().any(|c| mentions(&c.text, q))
+    })?;
+    Some((asked, newest.to_owned()))
+}
+
 /// Dotted versions in numeric order, part by part (`0.9.3` < `0.10.0`); a
 /// missing part counts as 0 (`3.0` = `3.0.0`), a part that is no number as
 /// the lowest.
@@ -415,27 +465,6 @@ impl Intent {
                         .is_some_and(|r| r.starts_with('.'))
             })
         })
-    }
-
-    /// A version the question names that is newer than every release among
-    /// `chunks` (those with a `version` field) and that no chunk mentions,
-    /// with the newest release: "What will Ferrule 3.0 bring?" of a corpus
-    /// whose newest release is 2.4.0 asks about what its documents cannot
-    /// hold. None when there are no releases.
-    pub fn unreleased(&self, chunks: &[Chunk]) -> Option<(String, String)> {
-        if self.versions.is_empty() {
-            return None;
-        }
-        let newest = chunks
-            .iter()
-            .filter_map(|c| c.metadata.get("version"))
-            .map(|v| v.strip_prefix('v').unwrap_or(v))
-            .max_by(|a, b| version_order(a, b).then(b.cmp(a)))?;
-        let asked = self.versions.iter().find(|q| {
-            version_order(q, newest) == std::cmp::Ordering::Greater
-                && !chunks.iter().any(|c| mentions(&c.text, q))
-        })?;
-        Some((asked.clone(), newest.to_owned()))
     }
 
     /// The day after which documents are out of bounds: the question's date

@@ -179,7 +179,7 @@ fn factor_halves_every_half_life_and_is_zero_for_undated() {
 }
 
 #[test]
-fn a_version_newer_than_every_release_and_never_mentioned_is_unreleased() {
+fn a_version_of_the_product_newer_than_every_release_and_never_mentioned_is_unreleased() {
     let chunk = |version: Option<&str>, text: &str| Chunk {
         doc_id: crate::ingest::DocId(text.into()),
         source: "CHANGELOG.md".into(),
@@ -190,7 +190,13 @@ fn a_version_newer_than_every_release_and_never_mentioned_is_unreleased() {
         series: None,
         file_dated: false,
         metadata: version
-            .map(|v| [("version".to_owned(), v.to_owned())].into())
+            .map(|v| {
+                [
+                    ("version".to_owned(), v.to_owned()),
+                    ("product".to_owned(), "Kiln".to_owned()),
+                ]
+                .into()
+            })
             .unwrap_or_default(),
         span: (0, text.len()),
         text: text.into(),
@@ -200,29 +206,47 @@ fn a_version_newer_than_every_release_and_never_mentioned_is_unreleased() {
         chunk(Some("v0.10.0"), "Add the copy command."),
         chunk(
             None,
-            "Needs kernel 5.10 or newer. Version 1.0 will keep this format.",
+            "Needs Go 1.21 or newer. Version 1.0 will keep this format.",
         ),
     ];
-    let unreleased = |q: &str| intent(q).unreleased(&chunks);
+    let unreleased = |q: &str| unreleased(q, &chunks);
+    let future = |v: &str, newest: &str| Some((v.to_owned(), newest.to_owned()));
     // 0.10.0 is newer than 0.9.3: versions compare part by part.
     assert_eq!(
-        unreleased("what will 0.11 bring?"),
-        Some(("0.11".to_owned(), "0.10.0".to_owned()))
+        unreleased("what will kiln 0.11 bring?"),
+        future("0.11", "0.10.0")
     );
-    assert_eq!(unreleased("which version added copy, 0.10?"), None);
-    assert_eq!(unreleased("is 0.9.3 still supported"), None);
-    // A version the documents mention, even newer, is theirs to answer.
-    assert_eq!(unreleased("does it run on kernel 5.10"), None);
-    assert_eq!(unreleased("when is 1.0 due"), None);
     assert_eq!(
-        unreleased("when is 1.0.1 due"),
-        Some(("1.0.1".to_owned(), "0.10.0".to_owned()))
+        unreleased("when will 0.11 be released"),
+        future("0.11", "0.10.0")
+    );
+    assert_eq!(unreleased("changes in v0.12"), future("0.12", "0.10.0"));
+    assert_eq!(
+        unreleased("is version 0.12.1 out"),
+        future("0.12.1", "0.10.0")
+    );
+    assert_eq!(unreleased("which version added copy, kiln 0.10?"), None);
+    assert_eq!(unreleased("is kiln 0.9.3 still supported"), None);
+    // Another product's version is not the corpus's release.
+    assert_eq!(unreleased("does it build with go 1.22"), None);
+    assert_eq!(unreleased("does it run on Ubuntu 24.04"), None);
+    // A version the documents mention, even newer, is theirs to answer.
+    assert_eq!(unreleased("when is kiln 1.0 due"), None);
+    assert_eq!(
+        unreleased("when is kiln 1.0.1 due"),
+        future("1.0.1", "0.10.0")
     );
     // "13.0" holds "3.0" but does not mention it.
     assert_eq!(
-        intent("what changes in 3.0").unreleased(&[chunk(Some("2.4.0"), "Works with 13.0.")]),
-        Some(("3.0".to_owned(), "2.4.0".to_owned()))
+        super::unreleased(
+            "what changes in kiln 3.0",
+            &[chunk(Some("2.4.0"), "Works with 13.0.")]
+        ),
+        future("3.0", "2.4.0")
     );
     // Without releases nothing is unreleased.
-    assert_eq!(intent("what changes in 3.0").unreleased(&chunks[2..]), None);
+    assert_eq!(
+        super::unreleased("what changes in version 3.0", &chunks[2..]),
+        None
+    );
 }
