@@ -123,8 +123,10 @@ impl Jobs {
         }
         j.rate = rate(j);
         let job = j.clone();
-        drop(state);
+        // Written before the lock goes: whoever sees the job finished may stop
+        // the server, and the history must already say how it ended.
         self.keep(&job);
+        drop(state);
         let outcome = match job.status {
             Status::Succeeded => "done",
             Status::Canceled => "canceled",
