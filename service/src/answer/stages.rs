@@ -43,6 +43,9 @@ pub(super) struct Assessment<'a> {
     pub(super) confidence: f32,
     pub(super) verdict: Verdict,
     pub(super) support: Support,
+    /// The question's words that neither the corpus nor the embedding model
+    /// knows ([`Generation::unknown_words`](crate::index::Generation::unknown_words)).
+    pub(super) unknown: Vec<String>,
 }
 
 impl Answerer {
@@ -71,7 +74,7 @@ impl Answerer {
         // The vector retrieval embedded: a typo read as the corpus's word.
         let embedder = self.corpora.embedder();
         let vector = embedder.embed_one(&served.generation.respell(text, embedder))?;
-        let signals = Signals::measure(
+        let mut signals = Signals::measure(
             &served.generation,
             &corpus.profile,
             text,
@@ -79,6 +82,13 @@ impl Answerer {
             &ranked,
             exclude_example,
         )?;
+        let unknown: Vec<String> = served
+            .generation
+            .unknown_words(text, embedder)?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        signals.unknown = if unknown.is_empty() { 0.0 } else { 1.0 };
         let calibration = corpus.calibration.as_ref().unwrap_or(&self.default);
         let (confidence, verdict) = if ranked.is_empty() {
             (0.0, Verdict::InsufficientEvidence)
@@ -102,6 +112,7 @@ impl Answerer {
             confidence,
             verdict,
             support,
+            unknown,
         })
     }
 
@@ -342,6 +353,16 @@ impl Answerer {
                 )
             }
             (None, _) if a.verdict == Verdict::OutOfScope => self.out_of_scope(&a, routed),
+            (None, _) if a.verdict == Verdict::UnknownName => (
+                Outcome::Unsupported(Reason::InsufficientEvidence),
+                format!(
+                    "Your question is within the scope of `{}`, but it names {}, which its documents never mention, so they cannot answer it. It covers: {}",
+                    a.name,
+                    quoted(&a.unknown),
+                    config.scope.trim()
+                ),
+                config.scope.clone(),
+            ),
             (None, None) => (
                 Outcome::Unsupported(Reason::InsufficientEvidence),
                 insufficient(a.name, a.verdict, &config.scope),
@@ -460,6 +481,15 @@ fn insufficient(corpus: &str, verdict: Verdict, scope: &str) -> String {
         "Your question is within the scope of `{corpus}`, but {why}. It covers: {}",
         scope.trim()
     )
+}
+
+/// `words` quoted and joined for a message: "“Veeam”", "“Velero” and “PVC”".
+fn quoted(words: &[String]) -> String {
+    let q: Vec<String> = words.iter().map(|w| format!("“{w}”")).collect();
+    match q.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => q.concat(),
+    }
 }
 
 /// A warning when the first citation is older than the freshness window.

@@ -55,6 +55,14 @@ pub struct Signals {
     /// chunks hold every term.
     #[serde(default)]
     pub missing: f32,
+    /// 1 when the question names something that neither the corpus nor the
+    /// embedding model's vocabulary knows ("Veeam", "crontab"; see
+    /// [`Generation::unknown_words`]), else 0; set by the assess stage.
+    /// [`Signals::missing`] sees any word the top chunks lack, everyday words
+    /// ("colleague") among them; this one sees only names the corpus never
+    /// uses.
+    #[serde(default)]
+    pub unknown: f32,
     /// How well the composed answer fits the question: the IDF-weighted share
     /// of the question's content terms its sentences (or the titles of what
     /// they cite) hold. 0 before an answer is composed, and when none could be.
@@ -78,6 +86,7 @@ impl Signals {
             "lead" => self.lead,
             "scope" => self.scope,
             "examples" => self.examples,
+            "unknown" => self.unknown,
             "answer" => self.answer,
             "meaning" => self.meaning,
             "missing" => self.missing,
@@ -125,6 +134,7 @@ impl Signals {
             dense_mean,
             coverage,
             missing,
+            unknown: 0.0,
             agreement,
             lead,
             scope,

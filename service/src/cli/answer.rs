@@ -220,6 +220,17 @@ pub fn calibrate_cmd(args: &CalibrateArgs, deployed: &Deployed) -> anyhow::Resul
             c.scope.threshold,
             path.display()
         );
+        match &c.names {
+            Some(n) => outln!(
+                "names check, on questions naming something the corpus never mentions: declines {:.1}% of in-scope, {:.1}% of unanswerable and {:.1}% of out-of-scope questions",
+                100.0 * n.in_scope_declined,
+                100.0 * n.unanswerable_declined,
+                100.0 * n.out_of_scope_declined
+            ),
+            None => outln!(
+                "no names check: questions naming something the corpus never mentions are no likelier to be ones to decline"
+            ),
+        }
         match &c.evidence {
             Some(e) => outln!(
                 "evidence check, on {} answered in-scope questions with relevant doc ids: declines {:.1}% of them; the best document is relevant for {:.1}% of them and {:.1}% of the rest",

@@ -45,7 +45,7 @@ pub struct LexicalIndex {
 
 /// Terms shorter than this are never taken for misspellings: at three letters
 /// one edit reaches too many other words.
-const MIN_MISSPELT_CHARS: usize = 5;
+pub(crate) const MIN_MISSPELT_CHARS: usize = 5;
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -87,15 +87,16 @@ fn analyzer() -> TextAnalyzer {
 /// The word of `vocabulary` (words with their frequencies) that `word` most
 /// likely misspells: the most frequent one with the same first letter at most
 /// `edits` edits away; ties go to the word that sorts first, so the choice is
-/// reproducible. None for a word shorter than [`MIN_MISSPELT_CHARS`] or one
+/// reproducible. None for a word shorter than `shortest` characters or one
 /// with no neighbour.
 pub(crate) fn nearest<'v>(
     word: &str,
     vocabulary: impl Iterator<Item = (&'v str, u64)>,
     edits: usize,
+    shortest: usize,
 ) -> Option<&'v str> {
     let word: Vec<char> = word.chars().collect();
-    if word.len() < MIN_MISSPELT_CHARS {
+    if word.len() < shortest {
         return None;
     }
     // Misspellings seldom touch the first letter; holding it keeps the scan
@@ -251,8 +252,18 @@ impl LexicalIndex {
             term,
             vocabulary.iter().map(|(t, n)| (t.as_str(), *n)),
             edits,
+            MIN_MISSPELT_CHARS,
         )
         .map(str::to_owned))
+    }
+
+    /// Whether any chunk body holds the analysed `term`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lexical`] when the index cannot be read.
+    pub fn uses(&self, term: &str) -> crate::Result<bool> {
+        Ok(self.doc_freq(term)? > 0)
     }
 
     fn doc_freq(&self, term: &str) -> crate::Result<u64> {

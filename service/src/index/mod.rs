@@ -77,6 +77,12 @@ const VECTORS: &str = "vectors";
 const CURRENT: &str = "current";
 const BUILD_LOCK: &str = "build.lock";
 
+/// Prefixes that make a word of a known one ("reattach", "subdirectory"), for
+/// [`Generation::unknown_words`].
+const PREFIXES: [&str; 10] = [
+    "re", "un", "pre", "non", "sub", "over", "under", "multi", "super", "inter",
+];
+
 /// The words of a generation's chunks (lowercased), for reading typos.
 #[derive(Debug, Default)]
 struct Words {
@@ -109,15 +115,16 @@ impl Words {
         Words { counts, by_shape }
     }
 
-    /// The word one edit away that `word` most likely misspells.
-    fn misspelt(&self, word: &str) -> Option<&str> {
+    /// The word one edit away that `word` most likely misspells, if `word` has
+    /// at least `shortest` characters.
+    fn misspelt(&self, word: &str, shortest: usize) -> Option<&str> {
         let first = word.chars().next()?;
         let len = word.chars().count();
         let near = (len.saturating_sub(1)..=len + 1)
             .filter_map(|l| self.by_shape.get(&(first, l)))
             .flatten()
             .map(|(w, n)| (w.as_str(), *n));
-        lexical::nearest(word, near, 1)
+        lexical::nearest(word, near, 1, shortest)
     }
 }
 
@@ -251,7 +258,7 @@ pub struct Generation {
     /// [`TEMPLATE_DOCS`] documents.
     templates: HashSet<String>,
     /// The words of the chunks' text, counted at the first
-    /// [`Generation::respell`].
+    /// [`Generation::respell`] or [`Generation::unknown_words`].
     words: std::sync::OnceLock<Words>,
 }
 
@@ -320,7 +327,10 @@ impl Generation {
             let lower = word.to_lowercase();
             let named = word.chars().skip(1).any(char::is_uppercase);
             let known = named || words.counts.contains_key(&lower) || embedder.knows(&lower);
-            match (!known).then(|| words.misspelt(&lower)).flatten() {
+            match (!known)
+                .then(|| words.misspelt(&lower, lexical::MIN_MISSPELT_CHARS))
+                .flatten()
+            {
                 Some(corpus_word) => {
                     out.push_str(corpus_word);
                     changed = true;
@@ -335,6 +345,70 @@ impl Generation {
         } else {
             std::borrow::Cow::Borrowed(question)
         }
+    }
+
+    /// The words of `question` that name something neither the corpus nor the
+    /// embedding model's vocabulary knows ("Veeam", "rsync", "Terraform"): no
+    /// chunk uses the word or its stem, the model has no such whole word, and
+    /// it misspells no corpus word. A corpus cannot speak of what it never
+    /// names, so such a word marks a question about something else. Words with
+    /// digits ("IPv6", "ext4"), acronyms and words under three letters are left
+    /// out, and so are everyday words the model splits into pieces: inflections
+    /// of a known stem ("reloading"), comparatives ("emptier"), a known word
+    /// after one of [`PREFIXES`] ("reattach", "subdirectory"), and contractions
+    /// written without the apostrophe ("doesnt").
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lexical`] when the lexical index cannot be read.
+    pub fn unknown_words<'q>(
+        &self,
+        question: &'q str,
+        embedder: &Embedder,
+    ) -> crate::Result<Vec<&'q str>> {
+        let words = self.words.get_or_init(|| Words::of(&self.chunks));
+        let knows = |w: &str| words.counts.contains_key(w) || embedder.knows(w);
+        let mut unknown = Vec::new();
+        for word in question.split(|ch: char| !ch.is_alphanumeric()) {
+            if word.chars().count() < 3 || word.chars().any(|ch| ch.is_numeric()) {
+                continue;
+            }
+            // An acronym is often spelt out in the documents ("recovery point
+            // objective"), so its absence says little.
+            if word.chars().all(char::is_uppercase) {
+                continue;
+            }
+            let lower = word.to_lowercase();
+            if knows(&lower) {
+                continue;
+            }
+            let named = word.chars().skip(1).any(char::is_uppercase);
+            // Shorter words than respelling takes: "ofen" is no name either.
+            if !named && words.misspelt(&lower, 4).is_some() {
+                continue;
+            }
+            let mut stemmed = true;
+            for term in lexical::terms(word) {
+                stemmed &= self.lexical.uses(&term)? || embedder.knows(&term);
+            }
+            let prefixed = PREFIXES.iter().any(|p| {
+                lower
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.len() >= 4 && knows(rest))
+            });
+            let compared = ["ier", "iest"].iter().any(|end| {
+                lower
+                    .strip_suffix(end)
+                    .is_some_and(|base| knows(&format!("{base}y")))
+            });
+            let contracted = lower
+                .strip_suffix('t')
+                .is_some_and(|w| w.ends_with('n') && embedder.knows(w));
+            if !(stemmed || prefixed || compared || contracted) {
+                unknown.push(word);
+            }
+        }
+        Ok(unknown)
     }
 
     /// The chunk with id `id`.

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use checks::{AnswerCheck, CitationThreshold, EvidenceCheck};
+pub use checks::{AnswerCheck, CitationThreshold, EvidenceCheck, NamesCheck};
 use logistic::Group;
 pub use logistic::Logistic;
 
@@ -91,6 +91,9 @@ pub enum Verdict {
     InsufficientEvidence,
     /// The evidence check expects the best-ranked document to be the wrong one.
     AmbiguousEvidence,
+    /// The question is on topic, but names something the corpus never
+    /// mentions ([`NamesCheck`]).
+    UnknownName,
 }
 
 /// The fitted models of one corpus and what they were fitted on.
@@ -121,6 +124,10 @@ pub struct Calibration {
     /// `llm` composer); absent in calibrations made before there was one.
     #[serde(default)]
     pub citation: Option<CitationThreshold>,
+    /// Declines questions that name something the corpus never mentions;
+    /// absent when such names did not mark the questions to decline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<NamesCheck>,
     /// Declines answerable-looking questions whose best document is likely
     /// wrong; absent when no calibration question named its relevant documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,11 +182,17 @@ impl Calibration {
             unanswerable_declined: 0.0,
             calibrated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             citation: None,
+            names: None,
             evidence: None,
             answer: None,
         };
         c.evidence = c.fit_evidence(set);
         c.answer = c.fit_answer(set);
+        // Last, so that the checks before it are fitted as they would be
+        // without it, and it judges only what they let through.
+        c.names = NamesCheck::fit(set.answerable, set.unanswerable, set.out_of_scope, |s| {
+            c.answers(s)
+        });
         (
             c.in_scope_answered,
             c.out_of_scope_declined,
@@ -232,13 +245,7 @@ impl Calibration {
     /// of its out-of-scope and unanswerable questions they decline.
     fn rates(&self, set: &Labelled<'_>) -> (f32, f32, f32) {
         let answered = |set: &[Signals]| {
-            let yes = set
-                .iter()
-                .filter(|s| {
-                    self.decide(s).1 == Verdict::Supported
-                        && self.answer.as_ref().is_none_or(|a| a.answers(s))
-                })
-                .count();
+            let yes = set.iter().filter(|s| self.answers(s)).count();
             yes as f32 / set.len().max(1) as f32
         };
         (
@@ -248,10 +255,24 @@ impl Calibration {
         )
     }
 
+    /// Whether the fitted models answer a question with signals `s`.
+    fn answers(&self, s: &Signals) -> bool {
+        self.decide(s).1 == Verdict::Supported && self.answer.as_ref().is_none_or(|a| a.answers(s))
+    }
+
     /// The confidence in [0, 1] and the verdict for a question's signals.
     pub fn decide(&self, s: &Signals) -> (f32, Verdict) {
         let confidence = self.support.probability(s);
+        let on_topic = || self.scope.probability(s) >= self.scope.threshold;
         if confidence >= self.support.threshold {
+            if self.names.is_some() && s.unknown > 0.0 {
+                let verdict = if on_topic() {
+                    Verdict::UnknownName
+                } else {
+                    Verdict::OutOfScope
+                };
+                return (confidence, verdict);
+            }
             let ambiguous = self
                 .evidence
                 .as_ref()
@@ -263,7 +284,7 @@ impl Calibration {
             };
             return (confidence, verdict);
         }
-        let verdict = if self.scope.probability(s) >= self.scope.threshold {
+        let verdict = if on_topic() {
             Verdict::InsufficientEvidence
         } else {
             Verdict::OutOfScope

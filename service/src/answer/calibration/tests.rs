@@ -13,6 +13,7 @@ fn signals(v: f32, scope: f32) -> Signals {
         scope,
         examples: scope,
         missing: 1.0 - v,
+        unknown: 0.0,
         answer: v,
         meaning: v,
     }
@@ -289,4 +290,37 @@ fn the_answer_check_does_not_decline_many_answerable_questions_to_catch_one() {
         (check.unanswerable_declined - 6.0 / 7.0).abs() < 1e-6,
         "{check:?}"
     );
+}
+
+#[test]
+fn the_names_check_is_kept_only_where_unknown_names_mark_questions_to_decline() {
+    let named = |s: Signals| Signals { unknown: 1.0, ..s };
+    // Off-topic questions that look like the corpus's own, two of them naming
+    // a product it never mentions; one answerable question names one too.
+    let mut pos: Vec<Signals> = (0..20)
+        .map(|i| signals(0.6 + i as f32 * 0.01, 0.5))
+        .collect();
+    let mut neg: Vec<Signals> = (0..20)
+        .map(|i| signals(0.1 + i as f32 * 0.01, 0.1))
+        .collect();
+    neg.extend([named(signals(0.7, 0.5)), named(signals(0.72, 0.5))]);
+    pos[0] = named(pos[0]);
+    let c = fit(&pos, &neg).unwrap();
+    let n = c
+        .names
+        .expect("two of 22 off-topic against one of 20 answerable");
+    assert_eq!(n.in_scope_declined, 0.05);
+    assert!(n.out_of_scope_declined > 0.05, "{n:?}");
+    assert_eq!(c.decide(&named(signals(0.7, 0.5))).1, Verdict::UnknownName);
+    assert_eq!(c.decide(&signals(0.7, 0.5)).1, Verdict::Supported);
+    let dir = tempfile::tempdir().unwrap();
+    c.save(dir.path()).unwrap();
+    assert_eq!(Calibration::load(dir.path()).unwrap(), Some(c));
+
+    // Where as many answerable questions name unknown things, it goes.
+    pos[1] = named(pos[1]);
+    pos[2] = named(pos[2]);
+    let c = fit(&pos, &neg).unwrap();
+    assert_eq!(c.names, None);
+    assert_eq!(c.decide(&named(signals(0.7, 0.5))).1, Verdict::Supported);
 }

@@ -167,6 +167,9 @@ pub struct Signals {
     /// something the corpus never mentions ("kubernetes"), 0 when the top
     /// chunks hold every term.
     pub missing: f32,
+    /// 1 when the question names something that neither the corpus nor the
+    /// embedding model's vocabulary knows ("Veeam", "crontab"), else 0.
+    pub unknown: f32,
     /// How well the composed answer fits the question: the IDF-weighted share
     /// of the question's content terms its sentences (or the titles of what
     /// they cite) hold. 0 before an answer is composed, and when none could be.
@@ -188,6 +191,7 @@ impl From<engine::Signals> for Signals {
             scope: s.scope,
             examples: s.examples,
             missing: s.missing,
+            unknown: s.unknown,
             answer: s.answer,
             meaning: s.meaning,
         }

@@ -80,24 +80,31 @@ fn clean_server(name: &str, backend: &VectorBackend) -> crate::Result<()> {
     Ok(())
 }
 
-#[test]
-fn a_typo_reads_as_the_corpus_word_but_known_words_and_names_stay() -> crate::Result<()> {
+/// The generation of a one-document corpus holding `text`, with the model.
+fn one_document(
+    text: &str,
+) -> crate::Result<(tempfile::TempDir, Generation, std::sync::Arc<Embedder>)> {
     let e = embedder();
     let chunker = Chunker::from_file(e.tokenizer_path(), Chunking::default())?;
     let dir = tempfile::tempdir().unwrap();
     let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
     build(
         &store,
-        vec![input(
-            "a",
-            "To restore a file, open the repository. Encryption keeps it skipped by nobody.",
-        )],
+        vec![input("a", text)],
         (Mode::Full, Sentences::Embed),
         &e,
         &chunker,
         &(),
     )?;
     let gen = store.open_current()?;
+    Ok((dir, gen, e))
+}
+
+#[test]
+fn a_typo_reads_as_the_corpus_word_but_known_words_and_names_stay() -> crate::Result<()> {
+    let (_dir, gen, e) = one_document(
+        "To restore a file, open the repository. Encryption keeps it skipped by nobody.",
+    )?;
     assert_eq!(
         gen.respell("How do I restor a file from the repositry?", &e),
         "How do I restore a file from the repository?"
@@ -116,6 +123,35 @@ fn a_typo_reads_as_the_corpus_word_but_known_words_and_names_stay() -> crate::Re
     }
     // A typo keeps the whitespace and punctuation around it.
     assert_eq!(gen.respell("encrytion?!", &e), "encryption?!");
+    Ok(())
+}
+
+#[test]
+fn names_neither_the_corpus_nor_the_model_knows_are_unknown() -> crate::Result<()> {
+    let (_dir, gen, e) = one_document(
+        "Ferrule schedules jobs with cron expressions. A symlink is stored as a link. Restore into an empty directory.",
+    )?;
+    let unknown = |q: &str| -> Vec<String> {
+        let words = gen.unknown_words(q, &e).unwrap();
+        words.into_iter().map(str::to_owned).collect()
+    };
+    assert_eq!(
+        unknown("How do I change a Veeam job's schedule with crontab?"),
+        ["Veeam", "crontab"]
+    );
+    assert_eq!(unknown("Does Ferrule support MinIO?"), ["MinIO"]);
+    // Corpus words and their inflections, everyday words, prefixed and
+    // compared known words, typos of corpus words, contractions without an
+    // apostrophe, acronyms and words with digits are all known enough.
+    for known in [
+        "Are symlinks restored?",
+        "Why does my colleague see cron jobs?",
+        "reattach the subdirectory, it is emptier now",
+        "the ferule restor doesnt work",
+        "Does it speak NFS over IPv6 on ext4?",
+    ] {
+        assert_eq!(unknown(known), Vec::<String>::new(), "{known}");
+    }
     Ok(())
 }
 
