@@ -82,9 +82,18 @@ fn the_edge_closes_slow_clients_times_out_requests_and_sheds_uncached_work_past_
         "refusals are counted"
     );
 
-    // An answered question, so the cache holds it.
+    // An answered question, so the cache holds it. The first inference of a
+    // cold model on a busy machine may outlast the 400 ms timeout; the work
+    // goes on and fills the cache, so asking again gets the answer.
     let known = json!({"question": "When does the clinic open on Saturdays?"}).to_string();
-    let (status, b) = post(&server.base, "/v1/answer", &known);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (status, b) = loop {
+        let (status, b) = post(&server.base, "/v1/answer", &known);
+        if status != 503 || std::time::Instant::now() > deadline {
+            break (status, b);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(
         (status, b["status"].as_str()),
         (200, Some("answered")),

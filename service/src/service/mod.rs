@@ -161,8 +161,9 @@ fn until_available<T>(
                 return done;
             }
         };
-        tracing::warn!(error = %why.0, retry_in_seconds = wait.as_secs(), "{}", why.1);
+        // Readiness says why first: whoever reads the log line may ask it next.
         waiting(Some(format!("{}: {}", why.1, why.0)));
+        tracing::warn!(error = %why.0, retry_in_seconds = wait.as_secs(), "{}", why.1);
         std::thread::sleep(wait);
         wait = (wait * 2).min(Duration::from_secs(10));
     }

@@ -49,8 +49,9 @@ impl Jobs {
             job.started_at = Some(now());
             job.started = Some(Instant::now());
             let job = job.clone();
-            drop(state);
+            // As in `finish`: the history says it runs before anyone sees it run.
             self.keep(&job);
+            drop(state);
             return Some(next);
         }
         state.working = false;
