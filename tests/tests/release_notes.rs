@@ -152,6 +152,27 @@ fn a_release_series_answers_from_the_release_that_holds_the_fact_and_the_newest_
             "{q}: {a}"
         );
     }
+    // A question that names an older release and asks for a newer one, or
+    // whether it is current, is answered by the newest, however little its
+    // words look like the notes'.
+    for q in [
+        "I'm on 0.8.0 - is there anything newer?",
+        "I run kiln 0.9.0, is that up to date?",
+        "is 0.10.0 the latest version?",
+    ] {
+        let a = ask(q);
+        assert_eq!(
+            (a["status"].as_str(), &a["citations"][0]["doc_id"]),
+            (Some("answered"), &json!("notes/CHANGELOG.md#0.11.0")),
+            "{q}: {a}"
+        );
+    }
+    // "What's new in" a release it names is about that release.
+    let named = ask("what's new in kiln 0.9.0?");
+    assert_eq!(
+        named["citations"][0]["doc_id"], "notes/CHANGELOG.md#0.9.0",
+        "{named}"
+    );
     // "The latest release" is answered by naming it.
     let latest = ask("What is the latest kiln release?");
     assert!(

@@ -25,6 +25,7 @@ use crate::retrieve::Scored;
 
 use choose::{choose, Opening};
 use kinds::Kinds;
+pub(super) use release::about_whole;
 use release::{naming_sentence, overview, states_release, whole_release};
 
 /// Characters of context on each side of a cited sentence in its snippet.

@@ -46,6 +46,22 @@ pub(super) struct Assessment<'a> {
     /// The question's words that neither the corpus nor the embedding model
     /// knows ([`Generation::unknown_words`](crate::index::Generation::unknown_words)).
     pub(super) unknown: Vec<String>,
+    /// The question picks the best-ranked release by itself, and it is this
+    /// corpus's product it asks about ([`picked_release`]).
+    pub(super) picked: Option<Picked>,
+}
+
+/// How a question picks the release that answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Picked {
+    /// It asks about the best-ranked release as a whole, naming it ("what's
+    /// new in 0.16.0") or the newest of the product ("what's new in restic").
+    Named,
+    /// It names an older release of the corpus's and asks whether there is a
+    /// newer one: "I'm on 0.18.1, anything newer?". Only this product has
+    /// that release, so the question is on topic, whatever the models make of
+    /// its wording.
+    Beyond,
 }
 
 impl Answerer {
@@ -90,10 +106,16 @@ impl Answerer {
             .collect();
         signals.unknown = if unknown.is_empty() { 0.0 } else { 1.0 };
         let calibration = corpus.calibration.as_ref().unwrap_or(&self.default);
-        let (confidence, verdict) = if ranked.is_empty() {
-            (0.0, Verdict::InsufficientEvidence)
-        } else {
-            calibration.decide(&signals)
+        let picked = match ranked.first() {
+            Some(best) => {
+                picked_release(text, &served.generation, served.generation.chunk(best.id)?)
+            }
+            None => None,
+        };
+        let (confidence, verdict) = match (ranked.is_empty(), picked) {
+            (true, _) => (0.0, Verdict::InsufficientEvidence),
+            (false, Some(Picked::Beyond)) => (calibration.decide(&signals).0, Verdict::Supported),
+            (false, _) => calibration.decide(&signals),
         };
         let support = Support {
             signals,
@@ -113,6 +135,7 @@ impl Answerer {
             verdict,
             support,
             unknown,
+            picked,
         })
     }
 
@@ -228,7 +251,10 @@ impl Answerer {
             // the corpus does not hold yet.
             d.unreleased =
                 crate::retrieve::recency::unreleased(q.text, &a.served.generation.chunks);
-            if d.unreleased.is_some() || !self.fits(a, q.text, c)? {
+            let fits = self.fits(a, q.text, c)?;
+            // A release the question picked answers it by being that release,
+            // not by the words its changes share with the question.
+            if d.unreleased.is_some() || !(fits || a.picked.is_some()) {
                 d.composed = None;
             }
         }
@@ -481,6 +507,42 @@ fn insufficient(corpus: &str, verdict: Verdict, scope: &str) -> String {
         "Your question is within the scope of `{corpus}`, but {why}. It covers: {}",
         scope.trim()
     )
+}
+
+/// How `question` picks `best`, the best-ranked chunk, when it does: `best` is
+/// a release, and the question asks about it as a whole, naming its version
+/// or asking for the newest (which the ranking put first) and naming the
+/// release's product; or it names an older release that `gen` holds and asks
+/// for a newer one.
+fn picked_release(
+    question: &str,
+    gen: &crate::index::Generation,
+    best: &crate::ingest::Chunk,
+) -> Option<Picked> {
+    if !best.metadata.contains_key("version") {
+        return None;
+    }
+    let intent = crate::retrieve::recency::intent(question);
+    let newest = intent.latest && intent.asks_release && !intent.names_release_of(best);
+    if intent.beyond {
+        let older = gen.chunks.iter().any(|c| intent.names_release_of(c));
+        return (newest && older).then_some(Picked::Beyond);
+    }
+    let lower = question.to_lowercase();
+    let product = best.metadata.get("product").is_some_and(|p| {
+        let p = p.to_lowercase();
+        lower
+            .split(|ch: char| !ch.is_alphanumeric())
+            .any(|w| w == p)
+    });
+    let picks = if intent.versions.is_empty() {
+        newest && product
+    } else {
+        intent.names_release_of(best)
+    };
+    let terms = super::support::question_terms(question);
+    (picks && super::compose::about_whole(terms.iter().map(String::as_str), best))
+        .then_some(Picked::Named)
 }
 
 /// `words` quoted and joined for a message: "“Veeam”", "“Velero” and “PVC”".

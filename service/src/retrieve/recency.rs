@@ -176,8 +176,10 @@ impl Blend<'_> {
             relevance *= RELEASE_ENTRY_FACTOR;
         }
         // A release the question names by its version outranks every other
-        // passage: "what changed in 0.17.3" is about that release.
-        if intent.names_release_of(chunk) {
+        // passage: "what changed in 0.17.3" is about that release. One it
+        // names to ask for a newer one ("I'm on 0.17.3, anything newer?") is
+        // only where the asker stands.
+        if intent.names_release_of(chunk) && !intent.beyond {
             relevance += 1.0;
         }
         s.recency = Some(r);

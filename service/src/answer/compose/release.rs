@@ -11,7 +11,8 @@ const WHOLE_RELEASE_WORDS: &str = "release releases version versions new news ch
 
 /// "What's in 0.16.5?", "What got fixed in restic 0.17.3?", "what's new in
 /// the latest release": a question that names a release, or asks for the
-/// latest, and asks nothing narrower is about the whole release. Its
+/// latest, and asks nothing narrower is about the whole release; so is one
+/// that asks for a newer release than one it names. Its
 /// document, and the score of its best chunk in `pool`; None for any other
 /// question.
 pub(super) fn whole_release(
@@ -26,8 +27,9 @@ pub(super) fn whole_release(
     for &(id, score) in pool {
         let release = gen.chunk(id)?;
         // The release it names, or for "what's new in the latest release"
-        // the best-ranked one, which the ranking made the newest.
-        let named = if intent.versions.is_empty() {
+        // (and "I'm on 0.17.3, anything newer?") the best-ranked one, which the
+        // ranking made the newest.
+        let named = if intent.versions.is_empty() || intent.beyond {
             release.metadata.contains_key("version")
         } else {
             intent.names_release_of(release)
@@ -35,16 +37,26 @@ pub(super) fn whole_release(
         if !named {
             continue;
         }
-        let mut known = lexical::terms(WHOLE_RELEASE_WORDS);
-        known.extend(lexical::terms(&format!(
-            "{} {}",
-            release.title,
-            release.metadata.get("version").map_or("", String::as_str)
-        )));
-        let whole = q_terms.iter().all(|(t, _)| known.contains(t));
+        let whole = intent.beyond || about_whole(q_terms.iter().map(|t| t.0.as_str()), release);
         return Ok(whole.then(|| (release.doc_id.clone(), score)));
     }
     Ok(None)
+}
+
+/// True when a question of the content terms `q_terms` asks about `release`
+/// as a whole: it has no term besides [`WHOLE_RELEASE_WORDS`] and those of the
+/// release's title and version ("what got fixed in restic 0.17.3").
+pub(in crate::answer) fn about_whole<'t>(
+    mut q_terms: impl Iterator<Item = &'t str>,
+    release: &Chunk,
+) -> bool {
+    let mut known = lexical::terms(WHOLE_RELEASE_WORDS);
+    known.extend(lexical::terms(&format!(
+        "{} {}",
+        release.title,
+        release.metadata.get("version").map_or("", String::as_str)
+    )));
+    q_terms.all(|t| known.iter().any(|k| k == t))
 }
 
 /// A whole release's answer: its list of changes in the order written (a

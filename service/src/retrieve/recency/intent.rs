@@ -33,6 +33,11 @@ pub struct Intent {
     /// version added", "what release fixed", "since which version", "when did",
     /// or for the latest release itself: "the newest version".
     pub asks_release: bool,
+    /// Names a version and asks whether a newer release exists, or whether
+    /// it is current: "I'm on 0.18.1, is there anything newer?", "is 0.17.3
+    /// the latest version?", "I run 0.16.4, is that up to date?". The newest
+    /// release answers it.
+    pub beyond: bool,
     /// Asks which release first did something: "which version added",
     /// "since when", "first offered", "introduced". The oldest release that
     /// speaks of it is the answer; later ones mention it as it changes.
@@ -82,14 +87,25 @@ const NOT_TEMPORAL_AFTER_CURRENT: [&str; 14] = [
 const LATEST_PHRASES: [&str; 9] = [
     "up to date",
     "up-to-date",
+    "came out last",
+    "released last",
+    "last came out",
     "what's new",
     "what’s new",
     "whats new",
     "what is new",
-    "came out last",
-    "released last",
-    "last came out",
 ];
+/// Phrases that ask whether there is a newer release than the asker's.
+const NEWER_PHRASES: [&str; 5] = [
+    "anything newer",
+    "something newer",
+    "any newer",
+    "a newer version",
+    "a newer release",
+];
+/// How many of the last [`LATEST_PHRASES`] ("what's new") ask for the newest
+/// release, as the [`NEWER_PHRASES`] do.
+const NEWS_OF: usize = 4;
 /// Words a few words after "last" that make it ask for the latest release:
 /// "the last release", "the last restic version released", "last stable
 /// version"; "the last step" does not.
@@ -300,6 +316,7 @@ pub fn intent(question: &str) -> Intent {
     let asks_release = asks_release(&lower, &words, latest);
     let origin = asks_release && !latest && words.iter().any(|w| ORIGIN_WORDS.contains(w));
     Intent {
+        beyond: asks_release && beyond(&lower, &words),
         versions,
         asks_release,
         origin,
@@ -339,10 +356,56 @@ fn asks_latest(lower: &str, words: &[&str]) -> bool {
                 .take(LAST_WITHIN)
                 .any(|n| LAST_OF.contains(n))
     });
+    // "What's new in 0.17.3?" asks about that release, not the newest.
+    let named = words.iter().any(|w| version(w).is_some());
     latest_word
         || last_release
         || lower.contains("most recent")
-        || LATEST_PHRASES.iter().any(|p| lower.contains(p))
+        || LATEST_PHRASES[..LATEST_PHRASES.len() - NEWS_OF]
+            .iter()
+            .any(|p| lower.contains(p))
+        || (whats_new(lower) && !named)
+        || asks_newer(lower, words)
+}
+
+/// True when the question asks "what's new".
+fn whats_new(lower: &str) -> bool {
+    LATEST_PHRASES[LATEST_PHRASES.len() - NEWS_OF..]
+        .iter()
+        .any(|p| lower.contains(p))
+}
+
+/// True when the question names a version and asks whether a newer release
+/// exists ("anything newer?") or whether it is current: "up to date", or a
+/// latest word after it ("is 0.17.3 the latest version?", "is 0.17 still
+/// current"). "How do I upgrade from 1.2 to the latest version?" and "pin
+/// 1.2 instead of the newest 1.x" ask neither.
+fn beyond(lower: &str, words: &[&str]) -> bool {
+    let current = words.iter().enumerate().any(|(i, w)| {
+        version(w).is_some()
+            && words[i + 1..]
+                .iter()
+                .find(|n| !matches!(**n, "the" | "still" | "really" | "is" | "a"))
+                .is_some_and(|n| LATEST_WORDS.contains(n))
+    });
+    words.iter().any(|w| version(w).is_some())
+        && (asks_newer(lower, words)
+            || current
+            || lower.contains("up to date")
+            || lower.contains("up-to-date"))
+}
+
+/// True when the question asks whether there is a release newer than what it
+/// has: "is there anything newer?", "a newer version", "newer than 0.18.1";
+/// "snapshots newer than 30 days" and "is 0.17 newer than 0.16?" do not.
+fn asks_newer(lower: &str, words: &[&str]) -> bool {
+    NEWER_PHRASES.iter().any(|p| lower.contains(p))
+        || words.windows(3).enumerate().any(|(i, w)| {
+            w[0] == "newer"
+                && w[1] == "than"
+                && version(w[2]).is_some()
+                && i.checked_sub(1).is_none_or(|b| version(words[b]).is_none())
+        })
 }
 
 /// The question's time bound: a date ("as of 2023", "before March 2024") with
@@ -435,8 +498,14 @@ fn asks_release(lower: &str, words: &[&str], latest: bool) -> bool {
     // fixed it; "how do I fix ..." asks how.
     let asks_fix = words.iter().any(|w| FIX_WORDS.contains(w))
         && !matches!(words.first(), Some(&"how" | &"why"));
+    // "What's new?", "anything newer?", and "I run 0.16.4, is that up to
+    // date?" are answered by the newest release; "what's new in 0.16.0" by
+    // the release it names.
+    let news =
+        (whats_new(lower) && !words.iter().any(|w| version(w).is_some())) || beyond(lower, words);
     !requirement
         && (asks_fix
+            || news
             || RELEASE_PHRASES.iter().any(|p| lower.contains(p))
             || (latest
                 && words.iter().enumerate().any(|(j, w)| {

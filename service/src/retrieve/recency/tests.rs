@@ -22,10 +22,32 @@ fn intent_knows_a_question_that_asks_for_a_release() {
     ] {
         assert!(intent(q).asks_release, "{q}");
     }
+    // The newest release answers what is new, and whether there is a newer one.
+    for q in [
+        "what's new in restic",
+        "is there anything newer than 0.18.1?",
+        "I run 0.16.4, is that up to date?",
+        "I'm on 0.18.1 - is there anything newer?",
+    ] {
+        let i = intent(q);
+        assert!(i.asks_release && i.latest, "{q}");
+        assert_eq!(i.beyond, q.contains('.'), "{q}");
+    }
+    for q in ["is restic 0.17.3 the latest version?", "is 0.17 current"] {
+        assert!(intent(q).beyond, "{q}");
+    }
+    for q in [
+        "How do I upgrade from 1.2 to the latest version?",
+        "ferrule 1.2 install script - how do I pin a specific release instead of the newest 1.x",
+        "what's new in 0.16.0",
+    ] {
+        assert!(!intent(q).beyond, "{q}");
+    }
     for q in [
         "What is the latest install procedure?",
         "How do I upgrade to a new version?",
         "Which port does the current server use?",
+        "Is my install up-to-date?",
         "Which Go version do I need to compile restic from source?",
         "When does the nightly prune run in the current release?",
         "What was the minimum kernel version for the server in 2024?",
@@ -99,6 +121,9 @@ fn latest_is_read_from_its_paraphrases_but_not_from_a_current_folder() {
         "what version added compression",
         "what was the last step of the restore",
         "the last snapshot of each host in the repository",
+        "forget every snapshot newer than 30 days",
+        "is 0.17 newer than 0.16?",
+        "what is new in restic 0.17.3?",
     ] {
         assert!(!intent(q).latest, "{q}");
     }
