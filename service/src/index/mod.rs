@@ -352,11 +352,14 @@ impl Generation {
     /// chunk uses the word or its stem, the model has no such whole word, and
     /// it misspells no corpus word. A corpus cannot speak of what it never
     /// names, so such a word marks a question about something else. Words with
-    /// digits ("IPv6", "ext4"), acronyms and words under three letters are left
+    /// digits ("IPv6", "ext4"), acronyms and words under four letters are left
     /// out, and so are everyday words the model splits into pieces: inflections
     /// of a known stem ("reloading"), comparatives ("emptier"), a known word
-    /// after one of [`PREFIXES`] ("reattach", "subdirectory"), and contractions
-    /// written without the apostrophe ("doesnt").
+    /// after one of [`PREFIXES`] ("reattach", "subdirectory"), contractions
+    /// written without the apostrophe ("doesnt"), and the start of a corpus
+    /// word ("postgres" for "postgresql"). Two words run together
+    /// ("filenames") are not read apart: tools are often named so
+    /// ("logrotate", "basebackup").
     ///
     /// # Errors
     ///
@@ -370,12 +373,13 @@ impl Generation {
         let knows = |w: &str| words.counts.contains_key(w) || embedder.knows(w);
         let mut unknown = Vec::new();
         for word in question.split(|ch: char| !ch.is_alphanumeric()) {
-            if word.chars().count() < 3 || word.chars().any(|ch| ch.is_numeric()) {
-                continue;
-            }
             // An acronym is often spelt out in the documents ("recovery point
-            // objective"), so its absence says little.
-            if word.chars().all(char::is_uppercase) {
+            // objective"), and a word of three letters is often one written in
+            // lower case ("vpn", "cli"), so their absence says little.
+            if word.chars().count() < 4
+                || word.chars().any(|ch| ch.is_numeric())
+                || word.chars().all(char::is_uppercase)
+            {
                 continue;
             }
             let lower = word.to_lowercase();
@@ -404,7 +408,10 @@ impl Generation {
             let contracted = lower
                 .strip_suffix('t')
                 .is_some_and(|w| w.ends_with('n') && embedder.knows(w));
-            if !(stemmed || prefixed || compared || contracted) {
+            // "postgres" shortens a corpus word ("postgresql").
+            let shortened =
+                lower.chars().count() >= 5 && words.counts.keys().any(|w| w.starts_with(&lower));
+            if !(stemmed || prefixed || compared || contracted || shortened) {
                 unknown.push(word);
             }
         }
