@@ -243,6 +243,24 @@ fn the_finalise_stage_says_why_for_each_outcome() {
         "{}",
         thin.message
     );
+    // A question naming what the corpus never mentions is told which words.
+    let (mut a, mut d) = supported(&answerer, "When is the Veeam cluster patched?");
+    assert_eq!(a.unknown, ["Veeam"]);
+    assert_eq!(a.support.signals.unknown, 1.0);
+    a.verdict = Verdict::UnknownName;
+    d.composed = None;
+    let named = answerer.finalise(a, &q, false, d);
+    assert_eq!(
+        named.outcome,
+        Outcome::Unsupported(Reason::InsufficientEvidence)
+    );
+    assert!(
+        named
+            .message
+            .contains("it names “Veeam”, which its documents never mention"),
+        "{}",
+        named.message
+    );
     let gone = declined(Verdict::Supported, true);
     assert_eq!(
         gone.outcome,
