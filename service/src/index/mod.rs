@@ -86,8 +86,9 @@ const PREFIXES: [&str; 10] = [
 /// The words of a generation's chunks (lowercased), for reading typos.
 #[derive(Debug, Default)]
 struct Words {
-    /// Each word and how often it occurs.
-    counts: HashMap<String, u64>,
+    /// Each word and how often it occurs, in order, so that the words a
+    /// prefix begins are found by a range.
+    counts: std::collections::BTreeMap<String, u64>,
     /// The words by first letter and length: one edit changes the length by at
     /// most one, and a typo seldom touches the first letter.
     by_shape: HashMap<(char, usize), Vec<(String, u64)>>,
@@ -95,7 +96,7 @@ struct Words {
 
 impl Words {
     fn of(chunks: &[Chunk]) -> Words {
-        let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
         for c in chunks {
             for w in c.text.split(|ch: char| !ch.is_alphabetic()) {
                 if !w.is_empty() {
@@ -395,23 +396,35 @@ impl Generation {
             for term in lexical::terms(word) {
                 stemmed &= self.lexical.uses(&term)? || embedder.knows(&term);
             }
-            let prefixed = PREFIXES.iter().any(|p| {
+            let prefixed = || {
+                PREFIXES.iter().any(|p| {
+                    lower
+                        .strip_prefix(p)
+                        .is_some_and(|rest| rest.len() >= 4 && knows(rest))
+                })
+            };
+            let compared = || {
+                ["ier", "iest"].iter().any(|end| {
+                    lower
+                        .strip_suffix(end)
+                        .is_some_and(|base| knows(&format!("{base}y")))
+                })
+            };
+            let contracted = || {
                 lower
-                    .strip_prefix(p)
-                    .is_some_and(|rest| rest.len() >= 4 && knows(rest))
-            });
-            let compared = ["ier", "iest"].iter().any(|end| {
-                lower
-                    .strip_suffix(end)
-                    .is_some_and(|base| knows(&format!("{base}y")))
-            });
-            let contracted = lower
-                .strip_suffix('t')
-                .is_some_and(|w| w.ends_with('n') && embedder.knows(w));
+                    .strip_suffix('t')
+                    .is_some_and(|w| w.ends_with('n') && embedder.knows(w))
+            };
             // "postgres" shortens a corpus word ("postgresql").
-            let shortened =
-                lower.chars().count() >= 5 && words.counts.keys().any(|w| w.starts_with(&lower));
-            if !(stemmed || prefixed || compared || contracted || shortened) {
+            let shortened = || {
+                lower.chars().count() >= 5
+                    && words
+                        .counts
+                        .range(lower.clone()..)
+                        .next()
+                        .is_some_and(|(w, _)| w.starts_with(&lower))
+            };
+            if !(stemmed || prefixed() || compared() || contracted() || shortened()) {
                 unknown.push(word);
             }
         }
