@@ -545,9 +545,21 @@ fn picked_release(
         .then_some(Picked::Named)
 }
 
-/// `words` quoted and joined for a message: "“Veeam”", "“Velero” and “PVC”".
+/// Words a message names at most; a long question of unknown words gets a
+/// count for the rest.
+const QUOTED_AT_MOST: usize = 5;
+
+/// `words` quoted and joined for a message: "“Veeam”", "“Velero” and “PVC”",
+/// at most [`QUOTED_AT_MOST`] of them.
 fn quoted(words: &[String]) -> String {
-    let q: Vec<String> = words.iter().map(|w| format!("“{w}”")).collect();
+    let mut q: Vec<String> = words
+        .iter()
+        .take(QUOTED_AT_MOST)
+        .map(|w| format!("“{w}”"))
+        .collect();
+    if words.len() > QUOTED_AT_MOST {
+        q.push(format!("{} more words", words.len() - QUOTED_AT_MOST));
+    }
     match q.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => q.concat(),

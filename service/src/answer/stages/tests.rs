@@ -320,3 +320,14 @@ fn evidence_older_than_the_freshness_window_is_flagged() {
     assert_eq!(staleness(&composed(recent), today, 365.0), None);
     assert_eq!(staleness(&composed(None), today, 365.0), None);
 }
+
+#[test]
+fn a_decline_names_a_few_unknown_words_and_counts_the_rest() {
+    let words = |n: usize| -> Vec<String> { (0..n).map(|i| format!("w{i}")).collect() };
+    assert_eq!(quoted(&words(1)), "“w0”");
+    assert_eq!(quoted(&words(2)), "“w0” and “w1”");
+    assert_eq!(
+        quoted(&words(8)),
+        "“w0”, “w1”, “w2”, “w3”, “w4” and 3 more words"
+    );
+}
