@@ -202,9 +202,10 @@ fn a_full_reindex_under_load_swaps_without_a_failed_request() {
 
     write(&c.join("docs/hours.md"), hours("eight"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let newer = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clients: Vec<_> = (0..8)
         .map(|i| {
-            let (base, stop) = (server.base.clone(), stop.clone());
+            let (base, stop, newer) = (server.base.clone(), stop.clone(), newer.clone());
             std::thread::spawn(move || {
                 let mut seen = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -212,7 +213,11 @@ fn a_full_reindex_under_load_swaps_without_a_failed_request() {
                     let q = json!({"question": format!("Which room offers service {}?", seen.len() % 40), "corpus": "clinic"});
                     let (status, b) = post(&base, "/v1/answer", &q.to_string());
                     assert_eq!(status, 200, "client {i}: {b}");
-                    seen.push(b["generation"].as_u64().unwrap_or_else(|| panic!("client {i}: no generation: {b}")));
+                    let g = b["generation"].as_u64().unwrap_or_else(|| panic!("client {i}: no generation: {b}"));
+                    if g == 2 {
+                        newer.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    seen.push(g);
                 }
                 seen
             })
@@ -220,8 +225,13 @@ fn a_full_reindex_under_load_swaps_without_a_failed_request() {
         .collect();
     let started = start_full_reindex(&server.base, "clinic");
     let job = wait_for_job(&server.base, &started["job_id"]);
-    // Keep asking a little after the swap, so both generations are seen.
-    std::thread::sleep(Duration::from_millis(500));
+    // Keep asking after the swap until a client has been answered from the
+    // new generation, however slow a busy machine makes each answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !newer.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let per_client: Vec<Vec<u64>> = clients
         .into_iter()
