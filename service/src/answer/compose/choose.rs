@@ -132,24 +132,40 @@ pub(super) fn choose<'c, 'g>(
             }
         }
         // Any other sentence that ends in a colon says only "as follows":
-        // what it introduces comes with it, one past the limit if need be,
-        // or the sentence is left out. Of a list, that is the item that
-        // fits the question best.
+        // what it introduces comes with it, past the limit if need be, or
+        // the sentence is left out. Of a list, that is the item that fits
+        // the question best; of code, the whole block (up to
+        // [`INTRODUCED_CHARS`]), since its first line alone is half a recipe
+        // ("add a second volume:" is mkfs, mount, chown, then add-volume).
         if c.text.ends_with(':') && !std::ptr::eq(c, first) && !introduced_by_first {
             let mut after = (1..).map_while(|step| {
                 candidates
                     .iter()
                     .find(|n| n.rank == c.rank && n.index == c.index + step)
             });
-            let next = match after.next() {
+            let brought: Vec<&Candidate<'_>> = match after.next() {
                 Some(n) if n.span.item => std::iter::once(n)
                     .chain(after.take_while(|n| n.span.item))
-                    .max_by(|a, b| a.fit.total_cmp(&b.fit).then(b.index.cmp(&a.index))),
-                other => other,
+                    .max_by(|a, b| a.fit.total_cmp(&b.fit).then(b.index.cmp(&a.index)))
+                    .into_iter()
+                    .collect(),
+                Some(n) if n.span.code => {
+                    let mut chars = 0;
+                    std::iter::once(n)
+                        .chain(after.take_while(|n| n.span.code))
+                        .enumerate()
+                        .take_while(|(i, n)| {
+                            chars += n.text.chars().count();
+                            *i == 0 || chars <= INTRODUCED_CHARS
+                        })
+                        .map(|(_, n)| n)
+                        .collect()
+                }
+                other => other.into_iter().collect(),
             };
-            if let Some(n) = next.filter(|n| fits(&chosen, n, true)) {
+            if !brought.is_empty() && brought.iter().all(|n| fits(&chosen, n, true)) {
                 chosen.push(c);
-                chosen.push(n);
+                chosen.extend(brought);
             }
             continue;
         }

@@ -89,6 +89,20 @@ fn what_a_colon_introduces_comes_with_it() -> crate::Result<()> {
             && a.contains("0 yearly snapshots. [5]"),
         "{a}"
     );
+    // A block of commands that a later sentence introduces comes whole: its
+    // first line alone would stop half way.
+    let a = answer(
+        "When the repository volume fills up, new jobs fail with the error repository full. \
+         You can free space by tightening the retention policy, or add a second volume:\n\n    \
+         sudo mkfs.xfs /dev/sdc\n    sudo mount /dev/sdc /mnt/ferrule2\n    \
+         ferrule repo add-volume /mnt/ferrule2\n\nNew blocks go to the emptiest volume.",
+        "jobs failing with repository full, can I add another disk",
+    )?;
+    assert!(
+        a.contains("add a second volume: [2] sudo mkfs.xfs /dev/sdc [3]")
+            && a.contains("ferrule repo add-volume /mnt/ferrule2 [5]"),
+        "{a}"
+    );
     Ok(())
 }
 
