@@ -25,19 +25,26 @@ impl<'c, 'g> Opening<'c, 'g> {
         // policy keeps 7 daily ..."), so it follows the first. It need not share a
         // word with the question: a first sentence that restates the question's
         // symptom ("you may get a password error") is followed by the remedy ("Use
-        // winpty"), which is the answer.
-        let continuation = candidates.iter().find(|c| {
-            c.rank == first.rank && c.index == first.index + 1 && {
-                let between: String = first
-                    .chunk
-                    .text
-                    .chars()
-                    .skip(first.span.end)
-                    .take(c.span.start - first.span.end)
-                    .collect();
-                !between.contains("\n\n")
-            }
-        });
+        // winpty"), which is the answer. When the first sentence ends its
+        // window, the next sentence is read from an overlapping window that
+        // holds both.
+        let continuation = candidates
+            .iter()
+            .filter(|p| p.chunk.doc_id == first.chunk.doc_id && same_text(p, first))
+            .find_map(|p| {
+                candidates.iter().find(|c| {
+                    c.rank == p.rank && c.index == p.index + 1 && {
+                        let between: String = p
+                            .chunk
+                            .text
+                            .chars()
+                            .skip(p.span.end)
+                            .take(c.span.start - p.span.end)
+                            .collect();
+                        !between.contains("\n\n")
+                    }
+                })
+            });
         // A sentence that ends in a colon introduces what follows it ("The default
         // policy keeps:"), a list or a command, which is the answer itself.
         let introduced: Vec<&Candidate<'_>> = if first.text.ends_with(':') {
@@ -172,6 +179,13 @@ pub(super) fn choose<'c, 'g>(
         chosen.push(c);
     }
     chosen
+}
+
+/// True when `a` and `b` quote the same stretch of their document: one
+/// sentence, read from two overlapping windows.
+fn same_text(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
+    a.chunk.span.0 + a.span.start == b.chunk.span.0 + b.span.start
+        && a.chunk.span.0 + a.span.end == b.chunk.span.0 + b.span.end
 }
 
 /// Whether `c` may join `chosen`. What the first sentence brings along (the

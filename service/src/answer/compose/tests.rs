@@ -14,11 +14,18 @@ fn answer(text: &str, question: &str) -> crate::Result<String> {
 /// The answer composed for `question` from `doc`, every chunk ranked in
 /// order.
 fn answer_from(doc: Document, question: &str) -> crate::Result<String> {
+    answer_chunked(doc, question, crate::config::Chunking::default())
+}
+
+/// The answer composed for `question` from `doc` cut into windows by
+/// `chunking`, every chunk ranked in order.
+fn answer_chunked(
+    doc: Document,
+    question: &str,
+    chunking: crate::config::Chunking,
+) -> crate::Result<String> {
     let e = crate::test_utils::embedder();
-    let chunker = crate::ingest::chunk::Chunker::from_file(
-        e.tokenizer_path(),
-        crate::config::Chunking::default(),
-    )?;
+    let chunker = crate::ingest::chunk::Chunker::from_file(e.tokenizer_path(), chunking)?;
     let dir = tempfile::tempdir().unwrap();
     let store = CorpusStore::new(dir.path(), "t", &VectorBackend::Edge);
     let bytes = doc.text();
@@ -119,6 +126,37 @@ fn the_sentence_after_the_first_comes_next_though_it_shares_no_word() -> crate::
     )?;
     assert!(
         a.contains("fail with a password error. [1] Run the command through winpty instead. [2]"),
+        "{a}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_sentence_after_the_first_is_found_in_the_next_window() -> crate::Result<()> {
+    // Small windows: the rule ends one window, and its worked example opens
+    // the next, which repeats the rule in its overlap.
+    let doc = Document::plain(
+        "manual".into(),
+        "Manual".into(),
+        "Capacity planning is mostly about disk space. Most servers change between one and \
+         three percent of their data a day. With the default policy, a useful rule of thumb \
+         for the repository size is S multiplied by one plus twenty times c. For example, \
+         with S of 4 TiB and a change rate of 2 percent, the estimate is 5.6 TiB. Add a \
+         quarter for headroom. Plan to expand before the volume is 80 percent full."
+            .into(),
+    );
+    let chunking = crate::config::Chunking {
+        max_tokens: 64,
+        overlap_tokens: 30,
+    };
+    let a = answer_chunked(
+        doc,
+        "how big should the repository be with the default policy, rule of thumb?",
+        chunking,
+    )?;
+    assert!(
+        a.starts_with("With the default policy, a useful rule of thumb")
+            && a.contains("[1] For example, with S of 4 TiB"),
         "{a}"
     );
     Ok(())
