@@ -119,8 +119,14 @@ fn heading_level(name: &str) -> Option<u8> {
     }
 }
 
+/// Classes of the permalink anchors that documentation generators put after
+/// each heading (Sphinx's and MkDocs' `headerlink`, Docusaurus' `hash-link`):
+/// a "¶" or "#" that would otherwise end every heading path and title.
+const PERMALINK_CLASSES: &[&str] = &["headerlink", "hash-link"];
+
 fn is_skipped(element: &Element) -> bool {
     SKIPPED.contains(&element.name())
+        || element.classes().any(|c| PERMALINK_CLASSES.contains(&c))
         || element.attr("hidden").is_some()
         || element
             .attr("role")
@@ -155,7 +161,7 @@ fn body_sections(body: ElementRef<'_>) -> Vec<Section> {
                     continue;
                 }
                 if let Some(level) = heading_level(element.name()) {
-                    let text = ElementRef::wrap(node).map(text_of).unwrap_or_default();
+                    let text = ElementRef::wrap(node).map(visible_text).unwrap_or_default();
                     w.heading(level, &text);
                     continue;
                 }
@@ -172,6 +178,21 @@ fn body_sections(body: ElementRef<'_>) -> Vec<Section> {
         }
     }
     w.finish()
+}
+
+/// The text of `node` without what [`is_skipped`] leaves out (a heading's
+/// permalink anchor), whitespace collapsed.
+fn visible_text(element: ElementRef<'_>) -> String {
+    let mut text = String::new();
+    let mut stack: Vec<_> = element.children().rev().collect();
+    while let Some(n) = stack.pop() {
+        match n.value() {
+            Node::Text(t) => text.push_str(t),
+            Node::Element(e) if is_skipped(e) => {}
+            _ => stack.extend(n.children().rev()),
+        }
+    }
+    collapse_whitespace(&text)
 }
 
 /// Turns a stream of text and layout events into lines of an [`Outline`].
@@ -319,6 +340,27 @@ mod tests {
         let d = doc(html);
         assert_eq!(d.sections.len(), 1);
         assert_eq!(d.sections[0].text, "Kept text.");
+    }
+
+    #[test]
+    fn permalink_anchors_of_headings_are_skipped() {
+        // As Sphinx writes them (Python's docs) and as Docusaurus does.
+        let html = r##"<body><h1>What's New In Python 3.11<a class="headerlink"
+            href="#whats-new" title="Permalink to this heading">¶</a></h1>
+            <h2 id="tomllib">tomllib<a class="hash-link" href="#tomllib">#</a></h2>
+            <p>A new module.</p></body>"##;
+        let d = doc(html);
+        assert_eq!(
+            d.sections.last().map(|s| s.heading_path.clone()),
+            Some(vec![
+                "What's New In Python 3.11".to_owned(),
+                "tomllib".to_owned()
+            ])
+        );
+        assert_eq!(
+            d.sections.last().map(|s| s.text.as_str()),
+            Some("tomllib\n\nA new module.")
+        );
     }
 
     #[test]
