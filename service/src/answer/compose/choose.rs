@@ -9,8 +9,53 @@ pub(super) struct Opening<'c, 'g> {
     first: &'c Candidate<'g>,
     /// The sentences the first one introduces (it ends in a colon).
     introduced: Vec<&'c Candidate<'g>>,
+    /// What a later paragraph of the first one's window gives as the remedy
+    /// for what the opening describes.
+    remedy: Option<&'c Candidate<'g>>,
     /// In order: the naming sentence, the first, then what follows it.
     sentences: Vec<&'c Candidate<'g>>,
+}
+
+/// How a sentence that gives the remedy for what the text before it
+/// describes opens ("In this case you can increase the timeout ...").
+const REMEDY_OPENINGS: &[&str] = &[
+    "in this case",
+    "in that case",
+    "in such a case",
+    "in such cases",
+    "in these cases",
+    "if this happens",
+    "if that happens",
+    "when this happens",
+    "to fix this",
+    "to fix it",
+    "to solve this",
+    "to resolve this",
+    "to recover",
+    "to work around",
+    "as a workaround",
+    "a workaround",
+    "the workaround",
+    "a simple solution",
+    "the solution",
+    "the fix",
+    "to avoid this",
+    "to prevent this",
+    "in most cases it is sufficient",
+    "in most cases, it is sufficient",
+];
+
+/// Spans past the opening that its remedy may be found within: a short block
+/// of code between them.
+const REMEDY_REACH: usize = 8;
+
+/// Whether `text` opens as the remedy for what precedes it.
+pub(super) fn remedies(text: &str) -> bool {
+    let t = text.trim_start().to_lowercase();
+    REMEDY_OPENINGS.iter().any(|o| {
+        t.strip_prefix(o)
+            .is_some_and(|rest| rest.starts_with([' ', ',', ':']))
+    })
 }
 
 impl<'c, 'g> Opening<'c, 'g> {
@@ -72,14 +117,35 @@ impl<'c, 'g> Opening<'c, 'g> {
         } else {
             introduced.clone()
         };
+        // An error or a symptom is often followed, past the code that shows
+        // it or in the next paragraph, by what to do about it ("List(data)
+        // returned error ... request timeout" / "In this case you can
+        // increase the timeout using --stuck-request-timeout"): for a
+        // question that quotes the error, that is the answer.
+        let last = follow.last().copied().unwrap_or(first);
+        let after = |c: &&Candidate<'_>| c.rank == last.rank && c.index > last.index;
+        let remedy = candidates
+            .iter()
+            .filter(|c| after(c) && !c.span.code)
+            .min_by_key(|c| c.index)
+            .filter(|c| {
+                c.index - last.index <= REMEDY_REACH
+                    && remedies(&c.text)
+                    && candidates
+                        .iter()
+                        .filter(|b| after(b) && b.index < c.index)
+                        .all(|b| b.span.code)
+            });
         let sentences = named
             .into_iter()
             .chain(std::iter::once(first))
             .chain(follow)
+            .chain(remedy)
             .collect();
         Opening {
             first,
             introduced,
+            remedy,
             sentences,
         }
     }
@@ -112,7 +178,8 @@ pub(super) fn choose<'c, 'g>(
             .filter(|c| c.score >= RELATIVE_FLOOR * first.score),
     ) {
         let introduced_by_first = opening.introduces(c);
-        if chosen.len() >= max_sentences && !introduced_by_first {
+        let remedy = opening.remedy.is_some_and(|r| std::ptr::eq(r, c));
+        if chosen.len() >= max_sentences && !(introduced_by_first || remedy) {
             break;
         }
         if !fits(&chosen, c, opening.places(c)) {

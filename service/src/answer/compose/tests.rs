@@ -163,6 +163,28 @@ fn the_sentence_after_the_first_is_found_in_the_next_window() -> crate::Result<(
 }
 
 #[test]
+fn the_remedy_after_an_error_comes_with_it() -> crate::Result<()> {
+    // The error is quoted as code; what to do about it is the next
+    // paragraph, which shares few words with the question.
+    let a = answer(
+        "Restic watches backend connections for stuck requests. If a request returns \
+         no data within five minutes, restic retries it. For large repositories, \
+         listing all files can take longer, causing the following error:\n\n    \
+         List(data) returned error, retrying after 1s: request timeout\n\n\
+         In this case you can raise the limit with the --stuck-request-timeout option.\n\n\
+         Other backends print no such error and never need the option.",
+        "List(data) returned error, retrying after 1s: request timeout",
+    )?;
+    assert!(a.contains("--stuck-request-timeout option."), "{a}");
+    assert!(choose::remedies("In this case, run the check again."));
+    assert!(!choose::remedies(
+        "In this cases table the sizes are listed."
+    ));
+    assert!(!choose::remedies("The fixed-size chunks are stored."));
+    Ok(())
+}
+
+#[test]
 fn a_sentence_about_the_code_before_it_brings_the_code() -> crate::Result<()> {
     let a = answer(
         "Backups follow a cron expression that you may change.\n\n    \
