@@ -9,9 +9,9 @@ pub(super) struct Opening<'c, 'g> {
     first: &'c Candidate<'g>,
     /// The sentences the first one introduces (it ends in a colon).
     introduced: Vec<&'c Candidate<'g>>,
-    /// What a later paragraph of the first one's window gives as the remedy
-    /// for what the opening describes.
-    remedy: Option<&'c Candidate<'g>>,
+    /// What the first one's window goes on with past the opening: the remedy
+    /// for what the opening describes, or the next steps of a procedure.
+    goes_on: Vec<&'c Candidate<'g>>,
     /// In order: the naming sentence, the first, then what follows it.
     sentences: Vec<&'c Candidate<'g>>,
 }
@@ -45,17 +45,36 @@ const REMEDY_OPENINGS: &[&str] = &[
     "in most cases, it is sufficient",
 ];
 
-/// Spans past the opening that its remedy may be found within: a short block
-/// of code between them.
+/// How the steps of a procedure open, after one that opens with "First".
+const STEP_OPENINGS: &[&str] = &[
+    "first",
+    "then",
+    "only then",
+    "next",
+    "after that",
+    "afterwards",
+    "finally",
+];
+
+/// Spans past the opening that what it goes on with may be found within: a
+/// short block of code between them.
 const REMEDY_REACH: usize = 8;
 
-/// Whether `text` opens as the remedy for what precedes it.
-pub(super) fn remedies(text: &str) -> bool {
+/// Sentences an opening goes on with at most.
+const GOES_ON_AT_MOST: usize = 2;
+
+/// Whether `text` opens with one of `openings`, as a whole word or phrase.
+fn opens_with(text: &str, openings: &[&str]) -> bool {
     let t = text.trim_start().to_lowercase();
-    REMEDY_OPENINGS.iter().any(|o| {
+    openings.iter().any(|o| {
         t.strip_prefix(o)
             .is_some_and(|rest| rest.starts_with([' ', ',', ':']))
     })
+}
+
+/// Whether `text` opens as the remedy for what precedes it.
+pub(super) fn remedies(text: &str) -> bool {
+    opens_with(text, REMEDY_OPENINGS)
 }
 
 impl<'c, 'g> Opening<'c, 'g> {
@@ -121,31 +140,40 @@ impl<'c, 'g> Opening<'c, 'g> {
         // it or in the next paragraph, by what to do about it ("List(data)
         // returned error ... request timeout" / "In this case you can
         // increase the timeout using --stuck-request-timeout"): for a
-        // question that quotes the error, that is the answer.
-        let last = follow.last().copied().unwrap_or(first);
-        let after = |c: &&Candidate<'_>| c.rank == last.rank && c.index > last.index;
-        let remedy = candidates
-            .iter()
-            .filter(|c| after(c) && !c.span.code)
-            .min_by_key(|c| c.index)
-            .filter(|c| {
-                c.index - last.index <= REMEDY_REACH
-                    && remedies(&c.text)
-                    && candidates
-                        .iter()
-                        .filter(|b| after(b) && b.index < c.index)
-                        .all(|b| b.span.code)
-            });
+        // question that quotes the error, that is the answer. So are the
+        // next steps of a procedure the opening begins ("First make sure
+        // nothing is running" / "Only then remove the stale lock:").
+        let mut goes_on: Vec<&Candidate<'_>> = Vec::new();
+        let mut last = follow.last().copied().unwrap_or(first);
+        while goes_on.len() < GOES_ON_AT_MOST {
+            let after = |c: &&Candidate<'_>| c.rank == last.rank && c.index > last.index;
+            let in_steps = opens_with(&last.text, STEP_OPENINGS);
+            let next = candidates
+                .iter()
+                .filter(|c| after(c) && !c.span.code)
+                .min_by_key(|c| c.index)
+                .filter(|c| {
+                    c.index - last.index <= REMEDY_REACH
+                        && (remedies(&c.text) || (in_steps && opens_with(&c.text, STEP_OPENINGS)))
+                        && candidates
+                            .iter()
+                            .filter(|b| after(b) && b.index < c.index)
+                            .all(|b| b.span.code)
+                });
+            let Some(next) = next else { break };
+            goes_on.push(next);
+            last = next;
+        }
         let sentences = named
             .into_iter()
             .chain(std::iter::once(first))
             .chain(follow)
-            .chain(remedy)
+            .chain(goes_on.iter().copied())
             .collect();
         Opening {
             first,
             introduced,
-            remedy,
+            goes_on,
             sentences,
         }
     }
@@ -178,8 +206,8 @@ pub(super) fn choose<'c, 'g>(
             .filter(|c| c.score >= RELATIVE_FLOOR * first.score),
     ) {
         let introduced_by_first = opening.introduces(c);
-        let remedy = opening.remedy.is_some_and(|r| std::ptr::eq(r, c));
-        if chosen.len() >= max_sentences && !(introduced_by_first || remedy) {
+        let goes_on = opening.goes_on.iter().any(|g| std::ptr::eq(*g, c));
+        if chosen.len() >= max_sentences && !(introduced_by_first || goes_on) {
             break;
         }
         if !fits(&chosen, c, opening.places(c)) {

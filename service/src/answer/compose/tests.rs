@@ -163,7 +163,7 @@ fn the_sentence_after_the_first_is_found_in_the_next_window() -> crate::Result<(
 }
 
 #[test]
-fn the_remedy_after_an_error_comes_with_it() -> crate::Result<()> {
+fn the_remedy_or_the_next_step_comes_with_the_opening() -> crate::Result<()> {
     // The error is quoted as code; what to do about it is the next
     // paragraph, which shares few words with the question.
     let a = answer(
@@ -176,6 +176,20 @@ fn the_remedy_after_an_error_comes_with_it() -> crate::Result<()> {
         "List(data) returned error, retrying after 1s: request timeout",
     )?;
     assert!(a.contains("--stuck-request-timeout option."), "{a}");
+    // A procedure that the opening begins ("First ...") goes on with its
+    // next step and the command that step introduces.
+    let a = answer(
+        "Maintenance tasks such as prune and check take an exclusive lock on the repository. \
+         If the server was killed during one of them, the lock can remain. First make \
+         sure nothing is running with ferrule job list --running. Only then remove the \
+         stale lock:\n\n    ferrule repo unlock\n\nNever unlock while a prune or check is \
+         still running; doing so can damage the repository index.",
+        "jobs fail with repository locked after the server was killed",
+    )?;
+    assert!(
+        a.contains("Only then remove the stale lock: [3] ferrule repo unlock [4]"),
+        "{a}"
+    );
     assert!(choose::remedies("In this case, run the check again."));
     assert!(!choose::remedies(
         "In this cases table the sizes are listed."
