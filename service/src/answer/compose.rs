@@ -507,20 +507,30 @@ fn repeats(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
 }
 
 /// True for a sentence that speaks of the code before it: "the example",
-/// "this command", "these paths", "the above".
+/// "this command", "these paths", "the above"; or that opens by referring
+/// back ("This prints the snapshots ...", "These lines ...") or in lowercase,
+/// going on with the sentence that introduced the code ("... e.g.:" /
+/// `restic backup --one-file-system / /media/usb` / "will back up both").
+/// Only a sentence right after code brings it along.
 fn points_back(text: &str) -> bool {
     let t = text.to_lowercase();
-    [
-        "the example",
-        "this example",
-        "the command above",
-        "this command",
-        "these paths",
-        "these settings",
-        "the above",
-    ]
-    .iter()
-    .any(|p| t.contains(p))
+    let first_word = t
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    text.starts_with(char::is_lowercase)
+        || ["this", "these"].contains(&first_word)
+        || [
+            "the example",
+            "this example",
+            "the command above",
+            "this command",
+            "these paths",
+            "these settings",
+            "the above",
+        ]
+        .iter()
+        .any(|p| t.contains(p))
 }
 
 /// True when `a` and `b` quote overlapping text of one document, or the same

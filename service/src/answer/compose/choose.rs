@@ -214,14 +214,22 @@ pub(super) fn choose<'c, 'g>(
             continue;
         }
         // A sentence about the code just before it ("The example runs at
-        // 01:30 on weekdays", "... at these paths") comes with that code.
+        // 01:30 on weekdays", "... at these paths") comes with that code, its
+        // nearest lines up to [`INTRODUCED_CHARS`].
         if points_back(&c.text) && !introduced_by_first {
+            let mut chars = 0;
             let code: Vec<&Candidate<'_>> = (1..=c.index)
                 .map_while(|back| {
                     candidates
                         .iter()
                         .find(|p| p.rank == c.rank && p.index + back == c.index && p.span.code)
                 })
+                .enumerate()
+                .take_while(|(n, p)| {
+                    chars += p.text.chars().count();
+                    *n == 0 || chars <= INTRODUCED_CHARS
+                })
+                .map(|(_, p)| p)
                 .collect();
             if !code.is_empty() {
                 chosen.push(c);

@@ -210,6 +210,24 @@ fn a_sentence_about_the_code_before_it_brings_the_code() -> crate::Result<()> {
         a.contains("The example runs the nightly job at 01:30 on weekdays. [1] cron = \"30 1 * * 1-5\" [2]"),
         "{a}"
     );
+    // So does one that opens with "This", and one that goes on, in
+    // lowercase, with the sentence that introduced the code.
+    let a = answer(
+        "Pruning runs every night after the backups.\n\n    ferrule prune --dry-run\n\n\
+         This prints the snapshots that the next prune would delete, without touching anything.",
+        "How can I see which snapshots a prune would delete without deleting them?",
+    )?;
+    assert!(a.contains("ferrule prune --dry-run"), "{a}");
+    let a = answer(
+        "You may name several filesystems on the command line, for example\n\n    \
+         restic backup --one-file-system / /media/usb\n\n\
+         will back up both the root and the usb filesystems, but not other filesystems like /proc.",
+        "back up the root and a usb drive but skip /proc",
+    )?;
+    assert!(
+        a.contains("restic backup --one-file-system / /media/usb"),
+        "{a}"
+    );
     Ok(())
 }
 
