@@ -242,7 +242,13 @@ pub fn compose(
         .asks_release
         .then(|| naming_first(gen, first))
         .flatten();
-    let opening = Opening::of(first, named.as_ref(), &candidates, max_sentences);
+    let opening = Opening::of(
+        first,
+        named.as_ref(),
+        choose::quotes(question, &first.text),
+        &candidates,
+        max_sentences,
+    );
     let mut chosen = choose(&opening, &order, &candidates, max_sentences);
     // The sentences after the first read in the order of the evidence, unless
     // the first one's own context must stay right after it.

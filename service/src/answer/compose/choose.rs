@@ -63,6 +63,44 @@ const REMEDY_REACH: usize = 8;
 /// Sentences an opening goes on with at most.
 const GOES_ON_AT_MOST: usize = 2;
 
+/// Sentences of its paragraph that a quoted first sentence brings from
+/// before it, at most.
+const QUOTED_CONTEXT: usize = 2;
+
+/// Consecutive words a question shares with a sentence at least, to quote it.
+const QUOTED_WORDS: usize = 4;
+
+/// Whether `question` quotes `sentence`: it holds a run of at least
+/// [`QUOTED_WORDS`] of its words, which is half the question or more, or
+/// which the question sets in quotation marks ("my agent logs 'agent version
+/// is newer than server'").
+pub(super) fn quotes(question: &str, sentence: &str) -> bool {
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let (q, s) = (words(question), words(sentence));
+    let mut run = 0;
+    for i in 0..q.len() {
+        for j in 0..s.len() {
+            let n = q[i..]
+                .iter()
+                .zip(&s[j..])
+                .take_while(|(a, b)| a == b)
+                .count();
+            run = run.max(n);
+        }
+    }
+    // An apostrophe opens a quotation where a word cannot go on with it:
+    // "logs 'repository locked'", not "don't".
+    let marked = question.contains(['"', '“', '”', '`'])
+        || question.starts_with('\'')
+        || question.contains(" '");
+    run >= QUOTED_WORDS && (2 * run >= q.len() || marked)
+}
+
 /// Whether `text` opens with one of `openings`, as a whole word or phrase.
 fn opens_with(text: &str, openings: &[&str]) -> bool {
     let t = text.trim_start().to_lowercase();
@@ -81,9 +119,28 @@ impl<'c, 'g> Opening<'c, 'g> {
     pub(super) fn of(
         first: &'c Candidate<'g>,
         named: Option<&'c Candidate<'g>>,
+        quoted: bool,
         candidates: &'c [Candidate<'g>],
         max_sentences: usize,
     ) -> Opening<'c, 'g> {
+        // A question that quotes the first sentence (an error message it
+        // saw) asks about what the sentence says, and its paragraph holds
+        // the context: the sentences before it, in the same paragraph, often
+        // say what to do ("Upgrade the server first, then the agents. ... An
+        // agent newer than its server is refused with the message agent
+        // version is newer than server.").
+        let mut before: Vec<&Candidate<'_>> = Vec::new();
+        let mut next = first;
+        while quoted && before.len() < QUOTED_CONTEXT {
+            let Some(p) = candidates
+                .iter()
+                .find(|p| !p.span.code && goes_on_with(p, next))
+            else {
+                break;
+            };
+            before.insert(0, p);
+            next = p;
+        }
         // The next sentence of the same paragraph usually goes on with the first one's
         // point ("A retention policy decides how long snapshots are kept. The default
         // policy keeps 7 daily ..."), so it follows the first. It need not share a
@@ -95,20 +152,7 @@ impl<'c, 'g> Opening<'c, 'g> {
         let continuation = candidates
             .iter()
             .filter(|p| p.chunk.doc_id == first.chunk.doc_id && same_text(p, first))
-            .find_map(|p| {
-                candidates.iter().find(|c| {
-                    c.rank == p.rank && c.index == p.index + 1 && {
-                        let between: String = p
-                            .chunk
-                            .text
-                            .chars()
-                            .skip(p.span.end)
-                            .take(c.span.start - p.span.end)
-                            .collect();
-                        !between.contains("\n\n")
-                    }
-                })
-            });
+            .find_map(|p| candidates.iter().find(|c| goes_on_with(p, c)));
         // A sentence that ends in a colon introduces what follows it ("The default
         // policy keeps:"), a list or a command, which is the answer itself.
         let introduced: Vec<&Candidate<'_>> = if first.text.ends_with(':') {
@@ -166,6 +210,7 @@ impl<'c, 'g> Opening<'c, 'g> {
         }
         let sentences = named
             .into_iter()
+            .chain(before)
             .chain(std::iter::once(first))
             .chain(follow)
             .chain(goes_on.iter().copied())
@@ -282,6 +327,21 @@ pub(super) fn choose<'c, 'g>(
         chosen.push(c);
     }
     chosen
+}
+
+/// True when `b` is the sentence right after `a` in `a`'s window, in the same
+/// paragraph.
+fn goes_on_with(a: &Candidate<'_>, b: &Candidate<'_>) -> bool {
+    a.rank == b.rank && a.index + 1 == b.index && {
+        let between: String = a
+            .chunk
+            .text
+            .chars()
+            .skip(a.span.end)
+            .take(b.span.start.saturating_sub(a.span.end))
+            .collect();
+        !between.contains("\n\n")
+    }
 }
 
 /// True when `a` and `b` quote the same stretch of their document: one

@@ -199,6 +199,33 @@ fn the_remedy_or_the_next_step_comes_with_the_opening() -> crate::Result<()> {
 }
 
 #[test]
+fn a_quoted_message_comes_with_what_its_paragraph_says_before_it() -> crate::Result<()> {
+    let a = answer(
+        "Upgrade the server first, then the agents. A server accepts agents of the same \
+         release or older. An agent newer than its server is refused with the message \
+         agent version is newer than server. Agents can be upgraded in any order once \
+         the server is done.\n\nInstalling a new agent package restarts the agent.",
+        "my agent logs \"agent version is newer than server\", what now?",
+    )?;
+    assert!(
+        a.starts_with("Upgrade the server first, then the agents. [1]")
+            && a.contains("refused with the message agent version is newer than server. [3]"),
+        "{a}"
+    );
+    assert!(choose::quotes(
+        "agent version is newer than server",
+        "It is refused with the message agent version is newer than server."
+    ));
+    // A short run of shared words in a long question is no quotation, nor is
+    // a contraction's apostrophe a quotation mark.
+    assert!(!choose::quotes(
+        "I don't know how the agent version is checked against the server's",
+        "The agent version is checked at enrollment."
+    ));
+    Ok(())
+}
+
+#[test]
 fn a_sentence_about_the_code_before_it_brings_the_code() -> crate::Result<()> {
     let a = answer(
         "Backups follow a cron expression that you may change.\n\n    \
