@@ -109,7 +109,8 @@ fn a_three_node_cluster_serves_through_node_faults_restarts_and_reindexes() {
     );
     assert!(
         o.answered > 0 && o.unavailable == 0 && o.other.is_empty(),
-        "{o:?}"
+        "{o:?}\n{}",
+        server_errors(root)
     );
 
     // One node cut off: stopped for 10 s, so its connections hang.
@@ -122,7 +123,8 @@ fn a_three_node_cluster_serves_through_node_faults_restarts_and_reindexes() {
     report("one node of three stopped (SIGSTOP) for 10 s", &o);
     assert!(
         o.answered > 0 && o.unavailable == 0 && o.other.is_empty(),
-        "{o:?}"
+        "{o:?}\n{}",
+        server_errors(root)
     );
 
     // The whole cluster cut off (every node stopped): every request is 503
@@ -186,7 +188,8 @@ fn a_three_node_cluster_serves_through_node_faults_restarts_and_reindexes() {
     report("full reindex", &o);
     assert!(
         o.answered > 0 && o.unavailable == 0 && o.other.is_empty(),
-        "{o:?}"
+        "{o:?}\n{}",
+        server_errors(root)
     );
     for g in &o.generations {
         assert!(g.windows(2).all(|w| w[0] <= w[1]), "{g:?}");
@@ -230,7 +233,8 @@ fn a_three_node_cluster_serves_through_node_faults_restarts_and_reindexes() {
     );
     assert!(
         o.answered > 0 && o.unavailable == 0 && o.other.is_empty(),
-        "{o:?}"
+        "{o:?}\n{}",
+        server_errors(root)
     );
     let served = served_generation(&server.base);
     assert!([2, 3].contains(&served), "{served}");
@@ -245,4 +249,15 @@ fn a_three_node_cluster_serves_through_node_faults_restarts_and_reindexes() {
         recovered.as_secs_f64(),
         table.join("\n")
     );
+}
+
+/// The server's log lines of requests that failed with 500, whose detail the client
+/// does not see: what an unexpected "internal error" was.
+fn server_errors(root: &std::path::Path) -> String {
+    std::fs::read_to_string(root.join("candor.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"status\":500"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
