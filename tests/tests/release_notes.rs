@@ -7,32 +7,42 @@ use candor_e2e::files::{copy_fixture, write};
 use candor_e2e::http::post;
 use candor_e2e::server::serve;
 use serde_json::json;
+use std::path::PathBuf;
 
-#[test]
-fn release_notes_parsed_by_the_plugin_answer_the_latest_version() {
+/// A temporary folder with the fixture `fixture` indexed as corpus `name`
+/// under `corpora/`, checked to give `documents` documents and no failed file.
+fn indexed(fixture: &str, name: &str, documents: u64) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let c = tmp.path().join("corpora/releases");
-    copy_fixture("release_notes/releases", &c);
+    let c = tmp.path().join("corpora").join(name);
+    copy_fixture(fixture, &c);
     let report = index_report(tmp.path(), &c, &data);
     assert_eq!(
         (
             report["documents"].as_u64(),
             report["files_failed"].as_u64()
         ),
-        (Some(3), Some(0)),
+        (Some(documents), Some(0)),
         "{report}"
     );
+    (tmp, data, c)
+}
 
+/// The answer of the server at `base` to `question` about `corpus`.
+fn ask(base: &str, corpus: &str, question: &str) -> serde_json::Value {
+    post(
+        base,
+        "/v1/answer",
+        &json!({"question": question, "corpus": corpus}).to_string(),
+    )
+    .1
+}
+
+#[test]
+fn release_notes_parsed_by_the_plugin_answer_the_latest_version() {
+    let (tmp, data, c) = indexed("release_notes/releases", "releases", 3);
     let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
-    let ask = |q: &str| {
-        post(
-            &server.base,
-            "/v1/answer",
-            &json!({"question": q}).to_string(),
-        )
-        .1
-    };
+    let ask = |q: &str| ask(&server.base, "releases", q);
     let latest = ask("What is the latest version?");
     assert_eq!(latest["status"], "answered", "{latest}");
     let first = &latest["citations"][0];
@@ -79,21 +89,9 @@ fn release_notes_parsed_by_the_plugin_answer_the_latest_version() {
 
 #[test]
 fn a_release_series_answers_from_the_release_that_holds_the_fact_and_the_newest_for_latest() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let c = tmp.path().join("corpora/kiln");
     // A changelog in restic's form: one `Changelog for` heading per release, a
     // summary, and details with one indented entry each, some with Markdown links.
-    copy_fixture("release_notes/kiln", &c);
-    let report = index_report(tmp.path(), &c, &data);
-    assert_eq!(
-        (
-            report["documents"].as_u64(),
-            report["files_failed"].as_u64()
-        ),
-        (Some(6), Some(0)),
-        "{report}"
-    );
+    let (tmp, data, c) = indexed("release_notes/kiln", "kiln", 6);
     // Calibration questions: in.jsonl and unanswerable.jsonl, and the answer
     // tests' off-topic ones.
     copy_fixture("release_notes/kiln_questions", tmp.path());
@@ -120,14 +118,7 @@ fn a_release_series_answers_from_the_release_that_holds_the_fact_and_the_newest_
     );
 
     let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
-    let ask = |q: &str| {
-        post(
-            &server.base,
-            "/v1/answer",
-            &json!({"question": q, "corpus": "kiln"}).to_string(),
-        )
-        .1
-    };
+    let ask = |q: &str| ask(&server.base, "kiln", q);
     // A fact of an old release is cited from that release, whose version the
     // answer names, however many newer releases there are.
     let rewrite = ask("Which version introduced the rewrite command?");
@@ -229,5 +220,60 @@ fn a_release_series_answers_from_the_release_that_holds_the_fact_and_the_newest_
     assert!(
         message.contains("0.12") && message.contains("0.11.0"),
         "{next}"
+    );
+}
+
+#[test]
+fn a_changelog_with_undated_releases_answers_its_highest_version_for_latest() {
+    // Newer releases without dates above older dated ones, as some real
+    // changelogs are written.
+    let (tmp, data, _) = indexed("release_notes/undated", "undated", 4);
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let ask = |q: &str| ask(&server.base, "undated", q);
+    // The file's modification time is today: taken for the undated releases'
+    // date, it would make each of them the newest.
+    for q in [
+        "What is the latest release?",
+        "most recent version of tessel",
+    ] {
+        let latest = ask(q);
+        let first = &latest["citations"][0];
+        assert_eq!(
+            (
+                latest["status"].as_str(),
+                first["doc_id"].as_str(),
+                first["date"].as_str()
+            ),
+            (Some("answered"), Some("notes/CHANGELOG.md#0.10.1"), None),
+            "{q}: {latest}"
+        );
+    }
+    let shutdown = ask("Which version added graceful shutdown?");
+    assert_eq!(
+        shutdown["citations"][0]["doc_id"], "notes/CHANGELOG.md#0.10.0",
+        "{shutdown}"
+    );
+    assert!(
+        shutdown["answer"]
+            .as_str()
+            .unwrap()
+            .contains("the changelog gives no release date"),
+        "{shutdown}"
+    );
+    // A dated release keeps its date (`24. March, 2024` in the heading).
+    let cookies = post(
+        &server.base,
+        "/v1/search",
+        &json!({"question": "Which release fixed cookies with an empty value?", "corpus": "undated"})
+            .to_string(),
+    )
+    .1;
+    assert_eq!(
+        (
+            cookies["evidence"][0]["doc_id"].as_str(),
+            cookies["evidence"][0]["date"].as_str()
+        ),
+        (Some("notes/CHANGELOG.md#0.9.2"), Some("2024-03-24")),
+        "{cookies}"
     );
 }

@@ -32,9 +32,9 @@ pub(crate) struct Headings {
 const VERSION: &str = r"v?\d+(?:\.\d+)*(?:[-+][0-9A-Za-z.+-]+)?";
 
 /// The date forms changelogs write: `2024-05-01`, `2024/05/01`, `2021-1-4`, `May 1, 2024`,
-/// `October 21st, 2026`, `Sept. 3 2024` and `1 May 2024`. [`iso_date`] reads
+/// `October 21st, 2026`, `Sept. 3 2024`, `1 May 2024` and `24. March, 2024`. [`iso_date`] reads
 /// them and checks the day.
-const DATE: &str = r"\d{4}[-/]\d{1,2}[-/]\d{1,2}|[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}|\d{1,2}(?:st|nd|rd|th)?\s+[A-Za-z]{3,9}\.?,?\s+\d{4}";
+const DATE: &str = r"\d{4}[-/]\d{1,2}[-/]\d{1,2}|[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}|\d{1,2}(?:st|nd|rd|th|\.)?\s+[A-Za-z]{3,9}\.?,?\s+\d{4}";
 
 impl Headings {
     pub(crate) fn new(custom: Option<&str>) -> Result<Headings, String> {
@@ -106,6 +106,20 @@ impl Headings {
         (!has_words(&rest[..d.start()])).then_some((version, d.as_str()))
     }
 
+    /// The version of a Markdown heading that is a version and nothing more but
+    /// notes in brackets: `0.8.9`, `[1.2.0](https://...)`, `v2.0.0 (yanked)`.
+    fn undated<'t>(&self, text: &'t str) -> Option<&'t str> {
+        let v = self.heading_version.captures(text)?;
+        let rest = &text[v.get(0)?.end()..];
+        let bare = rest.chars().all(|c| !c.is_alphanumeric()) || {
+            let open = rest.trim_start();
+            open.starts_with(['(', '['])
+                && !has_words(open)
+                && !open.chars().any(|c| c.is_ascii_digit())
+        };
+        bare.then(|| v.name("version").map(|m| m.as_str()))?
+    }
+
     /// Classifies line `n` (1-based, for errors).
     pub(crate) fn line<'a>(&self, n: usize, line: &'a str) -> Result<Line<'a>, String> {
         let (level, text) = markdown_heading(line);
@@ -159,6 +173,17 @@ impl Headings {
             matches!(text.bytes().next(), Some(b'[' | b'0'..=b'9' | b'v' | b'V'))
                 || starts_release_word(text);
         if may_name_a_version && self.versionish.is_match(text) && !self.unreleased.is_match(text) {
+            // Many changelogs date no release (`# 0.8.9`), or only the recent
+            // ones: such a heading is a release without a date. One with more
+            // after its version may hold a date in a form not read here, and
+            // taking it for undated would lose that date unseen.
+            if let Some(version) = self.undated(text) {
+                return Ok(Line::Release {
+                    version: version.to_owned(),
+                    date: String::new(),
+                    level,
+                });
+            }
             return Err(format!(
                 "line {n}: `{}` looks like a release heading but has no date in a known form; \
                  use `## [1.2.0] - 2024-05-01`, `## 1.2.0 (May 1, 2024)` or \
@@ -235,7 +260,7 @@ pub(crate) fn iso_date(s: &str) -> Option<String> {
         }
         [month, day, year] | [day, month, year] if month_number(month).is_some() => {
             let day: u32 = day
-                .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+                .trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '.')
                 .parse()
                 .ok()?;
             format!("{year}-{:02}-{day:02}", month_number(month)?)

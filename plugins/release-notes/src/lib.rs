@@ -18,7 +18,11 @@
 //! holds a date after it (`## [1.2.0] - 2024-05-01`, `# 1.54.1 (October 21st,
 //! 2026) [YANKED]`); a line of its own that is only a version and its date
 //! (`Version 1.2.0 (2024-05-01)`); and `Changelog for restic 0.17.0
-//! (2024-07-26)` (also `Release notes for …`), as either.
+//! (2024-07-26)` (also `Release notes for …`), as either. A Markdown heading
+//! that is a version and nothing else (`# 0.8.9`, `## [1.2.0]`, `## v2.0.0
+//! (yanked)`) is a release without a date: its document's date is empty, and
+//! its first sentence says the changelog gives none. A heading with more after
+//! its version but no date in a known form is an error naming its line.
 //!
 //! A release whose notes are a list of entries, each a bullet with paragraphs
 //! of its own indented below it (`* Fix #1234: …` then its explanation), gets
@@ -54,18 +58,28 @@ struct Config {
 }
 
 fn document(r: Release, product: &str, series: &str) -> Document {
-    let (title, lead) = if product.is_empty() {
+    let (title, of) = if product.is_empty() {
         (
             format!("Version {}", r.version),
-            format!("Version {} was released on {}.", r.version, r.date),
+            format!("Version {}", r.version),
         )
     } else {
         (
             format!("{product} {}", r.version),
-            format!(
-                "Version {} of {product} was released on {}.",
-                r.version, r.date
-            ),
+            format!("Version {} of {product}", r.version),
+        )
+    };
+    // An undated release says so, so that "when did 0.8.9 come out?" is
+    // answered with what the file knows.
+    let (lead, release) = if r.date.is_empty() {
+        (
+            format!("{of}: the changelog gives no release date."),
+            title.clone(),
+        )
+    } else {
+        (
+            format!("{of} was released on {}.", r.date),
+            format!("{title}, {}", r.date),
         )
     };
     let mut metadata = vec![MetadataEntry {
@@ -83,7 +97,6 @@ fn document(r: Release, product: &str, series: &str) -> Document {
         text: lead,
         page: None,
     }];
-    let release = format!("{title}, {}", r.date);
     for (heading, text) in r.sections {
         sections.extend(
             entries(&heading, &text, &release)

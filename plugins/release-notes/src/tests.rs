@@ -117,11 +117,22 @@ fn mistakes_are_errors_naming_the_line() {
             "{bad_date}"
         );
     }
-    let undated = docs("## [1.1.0]\n- y\n## [1.0.0] - 2024-01-01\n- x\n", "").unwrap_err();
-    assert!(
-        undated.contains("line 1") && undated.contains("no date"),
-        "{undated}"
-    );
+    // More after the version than brackets may be a date in another form.
+    for heading in [
+        "## [1.1.0] - 01.02.2024",
+        "## 1.1.0 (1/2/24)",
+        "## 1.1.0 spring",
+    ] {
+        let unread = docs(
+            &format!("{heading}\n- y\n## [1.0.0] - 2024-01-01\n- x\n"),
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            unread.contains("line 1") && unread.contains("no date"),
+            "{heading}: {unread}"
+        );
+    }
     let twice = docs("## [1.0.0] - 2024-01-01\n## [1.0.0] - 2024-01-02\n", "").unwrap_err();
     assert!(
         twice.contains("line 2") && twice.contains("first at line 1"),
@@ -172,16 +183,35 @@ fn code_blocks_link_headings_and_numbered_subheadings_are_read_right() {
             "{heading}"
         );
     }
-    // A version heading with no date is an error, not notes merged above.
-    let undated = docs(
-        "## [1.2.1](https://example.invalid/1.2.1)\n- y\n## [1.2.0] - 2024-05-01\n",
-        "",
-    )
-    .unwrap_err();
-    assert!(
-        undated.contains("line 1") && undated.contains("no date"),
-        "{undated}"
-    );
+    // A version heading with no date is a release of its own, undated, not
+    // notes merged into the release above.
+    for heading in [
+        "## [1.2.1](https://example.invalid/1.2.1)",
+        "## 1.2.1",
+        "# 1.2.1 (yanked)",
+        "## [1.2.1]",
+    ] {
+        let d = docs(
+            &format!("{heading}\n- y\n## [1.2.0] - 2024-05-01\n- x\n"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            d.iter()
+                .map(|d| (d.key.as_str(), d.date.as_str()))
+                .collect::<Vec<_>>(),
+            [("1.2.1", ""), ("1.2.0", "2024-05-01")],
+            "{heading}"
+        );
+        assert_eq!(
+            d[0].sections[0].text, "Version 1.2.1: the changelog gives no release date.",
+            "{heading}"
+        );
+        assert!(
+            d[0].sections.iter().any(|s| s.text.contains("- y")),
+            "{heading}"
+        );
+    }
     // A plain-line release ends at an Unreleased heading.
     let plain = docs(
         "Version 1.0.0 (2024-01-01)\nFirst.\n## Unreleased\nNot yet.\n",
@@ -255,7 +285,7 @@ fn version_headings_with_dates_in_words_are_releases() {
                 # 1.54.0 (Oct 19, 2026)\n- fs: add `File::set_times`\n\n\
                 ## v1.53.0 - 2026-07-17\n- x\n\n## 1.52.0 / 3 May 2026\n- y\n\n\
                 ## 1.51.0 (Sept. 2nd 2025)\n- z\n\n## Version 1.50.0 - 2025-08-01\n- w\n\n\
-                Release 1.49.0 / July 3rd, 2025\n- v\n";
+                Release 1.49.0 / July 3rd, 2025\n- v\n# 1.48.0 (24. March, 2025)\n- u\n";
     let d = docs(text, "").unwrap();
     assert_eq!(
         d.iter()
@@ -269,6 +299,7 @@ fn version_headings_with_dates_in_words_are_releases() {
             ("1.51.0", "2025-09-02"),
             ("1.50.0", "2025-08-01"),
             ("1.49.0", "2025-07-03"),
+            ("1.48.0", "2025-03-24"),
         ]
     );
     assert_eq!(
@@ -341,6 +372,7 @@ fn dates_must_be_real_days() {
     assert!(!valid_date("2024-13-01") && !valid_date("2024-1-01") && !valid_date("soon"));
     assert_eq!(iso_date("2024/02/29").as_deref(), Some("2024-02-29"));
     assert_eq!(iso_date("1st Jan 2024").as_deref(), Some("2024-01-01"));
+    assert_eq!(iso_date("24. March, 2024").as_deref(), Some("2024-03-24"));
     assert_eq!(iso_date("Ma 1, 2024"), None);
     assert_eq!(iso_date("June 31, 2024"), None);
     assert_eq!(iso_date("Foo 3, 2024"), None);

@@ -237,6 +237,26 @@ fn newest_on(dates: &[NaiveDate], day: NaiveDate) -> Option<NaiveDate> {
     n.checked_sub(1).map(|i| dates[i])
 }
 
+/// Versions in numeric order, part by part (`0.9.3` < `0.10.0`, a leading `v`
+/// aside); a missing part counts as 0 (`3.0` = `3.0.0`), a part that is no
+/// number as the lowest, and a pre-release (`2.0.0-rc.1`) comes before its
+/// release.
+pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |v: &str| -> (Vec<u64>, bool) {
+        let v = v.strip_prefix(['v', 'V']).unwrap_or(v);
+        let v = v.split_once('+').map_or(v, |(v, _build)| v);
+        let (release, pre) = v.split_once('-').map_or((v, None), |(r, p)| (r, Some(p)));
+        let numbers = release.split('.').map(|p| p.parse().unwrap_or(0)).collect();
+        (numbers, pre.is_none())
+    };
+    let ((a, a_release), (b, b_release)) = (parts(a), parts(b));
+    (0..a.len().max(b.len()))
+        .map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0)))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+        .then(a_release.cmp(&b_release))
+}
+
 /// A loaded, searchable generation.
 pub struct Generation {
     /// Its manifest.
@@ -255,6 +275,9 @@ pub struct Generation {
     /// The same per series and entry key ([`Chunk::entry_key`]): the dates of one
     /// document's versions.
     version_dates: HashMap<(String, String), Vec<NaiveDate>>,
+    /// For each release series with undated releases (`# 0.8.9`), its highest
+    /// version: dates cannot tell its newest release.
+    version_newest: HashMap<String, String>,
     /// The [`template_key`]s of prose sentences found in at least
     /// [`TEMPLATE_DOCS`] documents.
     templates: HashSet<String>,
@@ -290,6 +313,15 @@ impl Generation {
     /// The newest date of `series` on or before `day`, if any.
     pub fn newest_in_series(&self, series: &str, day: NaiveDate) -> Option<NaiveDate> {
         newest_on(self.series_dates.get(series)?, day)
+    }
+
+    /// Whether `chunk` is of the newest release of a series with undated
+    /// releases, the one with the highest version; `None` when every release
+    /// of its series is dated (the newest is then the latest date), or it is
+    /// no release.
+    pub fn newest_by_version(&self, chunk: &Chunk) -> Option<bool> {
+        let newest = self.version_newest.get(chunk.series.as_deref()?)?;
+        Some(chunk.metadata.get("version") == Some(newest))
     }
 
     /// The newest date on or before `day` of the document versions that `chunk`'s

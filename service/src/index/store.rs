@@ -110,6 +110,23 @@ impl CorpusStore {
             dates.sort();
             dates.dedup();
         }
+        let releases = || {
+            chunks.iter().filter_map(|c| {
+                let version = c.metadata.get("version")?;
+                (!c.entry_key().is_empty()).then_some((c.series.as_ref()?, c, version))
+            })
+        };
+        let mut version_newest: HashMap<String, String> = releases()
+            .filter(|(_, c, _)| c.date.is_none())
+            .map(|(series, _, version)| (series.clone(), version.clone()))
+            .collect();
+        for (series, _, version) in releases() {
+            if let Some(top) = version_newest.get_mut(series) {
+                if version_order(version, top).is_gt() {
+                    top.clone_from(version);
+                }
+            }
+        }
         let sentences = SentenceVectors::read(&dir.join(SENTENCES), chunks.len())?;
         Ok(Generation {
             manifest,
@@ -117,6 +134,7 @@ impl CorpusStore {
             words: std::sync::OnceLock::new(),
             series_dates,
             version_dates,
+            version_newest,
             sentences,
             chunks,
             lexical: LexicalIndex::open(&dir.join(LEXICAL))?,

@@ -12,7 +12,7 @@ pub mod parser;
 pub mod sentence;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -69,7 +69,22 @@ pub struct Section {
     pub text: String,
 }
 
+/// The key of document `id` within its file `source`: what follows `#`.
+fn entry_key<'d>(id: &'d DocId, source: &Path) -> &'d str {
+    let source = source.to_string_lossy();
+    id.0.strip_prefix(source.as_ref())
+        .and_then(|rest| rest.strip_prefix('#'))
+        .unwrap_or("")
+}
+
 impl Document {
+    /// True when the document is one entry of a release series (a changelog's
+    /// release): it has a series and a key of its own within its file
+    /// ([`Chunk::entry_key`]).
+    pub fn is_series_entry(&self) -> bool {
+        self.series.is_some() && !entry_key(&self.id, &self.source).is_empty()
+    }
+
     /// An undated document of one section, whose id is also its source: an
     /// imported record, or a test's text.
     pub fn plain(id: String, title: String, text: String) -> Document {
@@ -136,12 +151,7 @@ impl Chunk {
     /// with different keys they are entries of a dated series, such as a
     /// changelog's releases, none of which replaces another.
     pub fn entry_key(&self) -> &str {
-        let source = self.source.to_string_lossy();
-        self.doc_id
-            .0
-            .strip_prefix(source.as_ref())
-            .and_then(|rest| rest.strip_prefix('#'))
-            .unwrap_or("")
+        entry_key(&self.doc_id, &self.source)
     }
 
     /// The text given to the embedding model: title and headings give a passage the

@@ -49,8 +49,10 @@ pub fn implied(gen: &Generation, intent: &Intent, today: NaiveDate) -> Vec<Chunk
             intent.names_release_of(c)
                 || (newest
                     && c.metadata.contains_key("version")
-                    && matches!((&c.series, c.date), (Some(series), Some(date))
-                        if gen.newest_in_series(series, today) == Some(date)))
+                    && gen.newest_by_version(c).unwrap_or_else(|| {
+                        matches!((&c.series, c.date), (Some(series), Some(date))
+                            if gen.newest_in_series(series, today) == Some(date))
+                    }))
         })
         .map(|(i, _)| ChunkId(i as u64))
         .collect()
@@ -149,7 +151,11 @@ impl Blend<'_> {
         let date = chunk.date.filter(|_| !(intent.latest && chunk.file_dated));
         let r = factor(date, self.today, self.half_life_days);
         let mut relevance = (s.score - self.lo) / self.span;
-        if !intent.history || intent.latest {
+        let by_version = self.gen.newest_by_version(chunk).filter(|_| intent.latest);
+        if let Some(newest) = by_version {
+            // Undated releases leave their versions to tell the newest.
+            s.superseded = !newest;
+        } else if !intent.history || intent.latest {
             if let Some(date) = chunk.date {
                 // A question about the latest state is about the newest entry of
                 // a dated series (a changelog's newest release); otherwise only

@@ -162,9 +162,14 @@ fn file_input(file: ingest::SourceFile, parser: Parser, limits: IngestLimits) ->
             }
             let mut docs = parser.parse(&rel, &bytes)?;
             drop(bytes);
-            // Dates come from the document; the file's time is the documented fallback.
+            // Dates come from the document; the file's time is the documented
+            // fallback. It says nothing of when one release of a changelog came
+            // out, and would make every undated release the newest.
             let file_date = modified.map(|t| chrono::DateTime::<chrono::Utc>::from(t).date_naive());
-            for doc in docs.iter_mut().filter(|d| d.date.is_none()) {
+            for doc in docs
+                .iter_mut()
+                .filter(|d| d.date.is_none() && !d.is_series_entry())
+            {
                 doc.date = file_date;
                 doc.file_dated = file_date.is_some();
             }

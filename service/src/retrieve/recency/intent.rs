@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 
-use crate::index::Generation;
+use crate::index::{version_order, Generation};
 use crate::ingest::Chunk;
 
 /// What the question says about time.
@@ -265,18 +265,6 @@ pub fn unreleased(question: &str, chunks: &[Chunk]) -> Option<(String, String)> 
             && !chunks.iter().any(|c| mentions(&c.text, q))
     })?;
     Some((asked, newest.to_owned()))
-}
-
-/// Dotted versions in numeric order, part by part (`0.9.3` < `0.10.0`); a
-/// missing part counts as 0 (`3.0` = `3.0.0`), a part that is no number as
-/// the lowest.
-fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
-    let (a, b) = (parts(a), parts(b));
-    (0..a.len().max(b.len()))
-        .map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0)))
-        .find(|o| o.is_ne())
-        .unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// True when `text` holds `version` or a patch of it: "3.0" in "from 3.0

@@ -275,3 +275,15 @@ fn a_version_of_the_product_newer_than_every_release_and_never_mentioned_is_unre
         None
     );
 }
+
+#[test]
+fn versions_order_by_their_numbers_with_a_pre_release_before_its_release() {
+    use crate::index::version_order;
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    assert_eq!(version_order("0.10.0", "0.9.3"), Greater);
+    assert_eq!(version_order("v1.2.0", "1.10"), Less);
+    assert_eq!(version_order("3.0", "3.0.0"), Equal);
+    assert_eq!(version_order("2.0.0-rc.1", "2.0.0"), Less);
+    assert_eq!(version_order("2.0.0-rc.1", "1.9.9"), Greater);
+    assert_eq!(version_order("1.0.0+build.5", "1.0.0"), Equal);
+}
