@@ -24,6 +24,14 @@ pub(super) fn parse(text: &str) -> Result<Parsed, String> {
     let mut outline = Outline::default();
     let mut first_h1: Option<String> = None;
     let mut fence: Option<Fence> = None;
+    // MyST directives whose content is prose, open around this line, and one
+    // whose content is left out.
+    let mut directives: Vec<Fence> = Vec::new();
+    let mut dropped: Option<Fence> = None;
+    // The label a directive puts before its first line ("Note:"), and
+    // whether its `:option: value` lines may still come.
+    let mut label: Option<Label> = None;
+    let mut options = false;
     for line in body.lines() {
         if let Some(open) = &fence {
             if open.is_closed_by(line) {
@@ -37,10 +45,38 @@ pub(super) fn parse(text: &str) -> Result<Parsed, String> {
             }
             continue;
         }
-        if let Some(opened) = Fence::opened_by(line) {
-            fence = Some(opened);
+        if let Some(open) = &dropped {
+            if open.is_closed_by(line) {
+                dropped = None;
+            }
             continue;
         }
+        if directives
+            .last()
+            .is_some_and(|open| open.is_closed_by(line))
+        {
+            directives.pop();
+            if let Some(alone) = label.take().and_then(|l| l.alone) {
+                outline.line(&alone);
+            }
+            continue;
+        }
+        if let Some(opened) = Fence::opened_by(line) {
+            match opened.directive.as_ref().map(|d| d.reading()) {
+                Some(Reading::Prose(l)) => {
+                    directives.push(opened);
+                    label = l;
+                    options = true;
+                }
+                Some(Reading::Dropped) => dropped = Some(opened),
+                Some(Reading::Code) | None => fence = Some(opened),
+            }
+            continue;
+        }
+        if options && is_directive_option(line) {
+            continue;
+        }
+        options = false;
         if let Some((level, raw)) = atx_heading(line) {
             let heading = clean_inline(raw);
             if level == 1 && first_h1.is_none() && !heading.trim().is_empty() {
@@ -49,7 +85,14 @@ pub(super) fn parse(text: &str) -> Result<Parsed, String> {
             outline.heading(level, &heading);
             continue;
         }
-        outline.line(&clean_inline(strip_quote_markers(line)));
+        let text = clean_inline(strip_quote_markers(line));
+        match label.take_if(|_| !text.trim().is_empty()) {
+            Some(l) => outline.line(&format!("{} {}", l.text, text.trim_start())),
+            None => outline.line(&text),
+        }
+    }
+    if let Some(alone) = label.and_then(|l| l.alone) {
+        outline.line(&alone);
     }
     Ok(Parsed {
         // `title: ""` is as good as no title: the first heading is more telling.
@@ -197,16 +240,142 @@ fn toml_metadata(src: &str) -> Result<Metadata, String> {
 struct Fence {
     marker: char,
     len: usize,
+    /// The MyST directive it opens (```` ```{note} ````, `:::{tip}`), if any.
+    directive: Option<Directive>,
+}
+
+/// A MyST directive's name and arguments: `{versionadded} 22.2`.
+struct Directive {
+    name: String,
+    args: String,
+}
+
+/// What a directive puts before its content's first line.
+struct Label {
+    /// Before the first line: "Note:", "New in version 22.2:".
+    text: String,
+    /// Its line when the directive has no content, if it says something
+    /// alone: "New in version 22.2.".
+    alone: Option<String>,
+}
+
+/// How a directive's content is read.
+enum Reading {
+    /// As prose, after the label, if any, that the directive puts first.
+    Prose(Option<Label>),
+    /// Left out: navigation and other files.
+    Dropped,
+    /// As code, like a fence's.
+    Code,
+}
+
+/// MyST admonitions and their labels, as Sphinx shows them.
+const ADMONITIONS: [(&str, &str); 10] = [
+    ("note", "Note:"),
+    ("warning", "Warning:"),
+    ("important", "Important:"),
+    ("tip", "Tip:"),
+    ("caution", "Caution:"),
+    ("hint", "Hint:"),
+    ("attention", "Attention:"),
+    ("danger", "Danger:"),
+    ("error", "Error:"),
+    ("seealso", "See also:"),
+];
+
+/// MyST directives whose content is prose without a label: containers,
+/// tabs, a titled admonition.
+const CONTAINERS: [&str; 10] = [
+    "admonition",
+    "tab",
+    "tab-item",
+    "tab-set",
+    "dropdown",
+    "card",
+    "topic",
+    "sidebar",
+    "container",
+    "only",
+];
+
+/// MyST directives whose content is not text of this file.
+const DROPPED_DIRECTIVES: [&str; 7] = [
+    "toctree",
+    "include",
+    "literalinclude",
+    "image",
+    "figure",
+    "contents",
+    "raw",
+];
+
+impl Directive {
+    fn reading(&self) -> Reading {
+        let name = self.name.as_str();
+        let version = self.args.split_whitespace().next().unwrap_or("");
+        if let Some((_, l)) = ADMONITIONS.iter().find(|(n, _)| *n == name) {
+            return Reading::Prose(Some(Label {
+                text: (*l).to_owned(),
+                alone: None,
+            }));
+        }
+        let versioned = |what: &str| {
+            Reading::Prose(Some(Label {
+                text: format!("{what} {version}:"),
+                alone: Some(format!("{what} {version}.")),
+            }))
+        };
+        match name {
+            "versionadded" => versioned("New in version"),
+            "versionchanged" => versioned("Changed in version"),
+            "deprecated" => versioned("Deprecated since version"),
+            "versionremoved" => versioned("Removed in version"),
+            _ if CONTAINERS.contains(&name) => Reading::Prose(None),
+            _ if DROPPED_DIRECTIVES.contains(&name) => Reading::Dropped,
+            _ => Reading::Code,
+        }
+    }
+}
+
+/// A directive's option line, `:caption: Setup` or `:sync: unix`.
+fn is_directive_option(line: &str) -> bool {
+    let t = line.trim_start();
+    t.strip_prefix(':')
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(name, _)| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
 }
 
 impl Fence {
     fn opened_by(line: &str) -> Option<Fence> {
         let t = line.trim_start();
-        let marker = t.chars().next().filter(|c| *c == '`' || *c == '~')?;
+        let marker = t.chars().next().filter(|c| matches!(c, '`' | '~' | ':'))?;
         let len = t.chars().take_while(|c| *c == marker).count();
+        let info = t[len..].trim();
         // A backtick run followed by more backticks is inline code, not a fence.
-        let inline_code = marker == '`' && t[len..].contains('`');
-        (len >= 3 && !inline_code).then_some(Fence { marker, len })
+        let inline_code = marker == '`' && info.contains('`');
+        let directive = info.strip_prefix('{').and_then(|rest| {
+            let (name, args) = rest.split_once('}')?;
+            let named = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c));
+            named.then(|| Directive {
+                name: name.to_owned(),
+                args: args.trim().to_owned(),
+            })
+        });
+        // Colons fence only a MyST directive (`:::{note}`).
+        let fences = marker != ':' || directive.is_some();
+        (len >= 3 && !inline_code && fences).then_some(Fence {
+            marker,
+            len,
+            directive,
+        })
     }
 
     fn is_closed_by(&self, line: &str) -> bool {
@@ -251,18 +420,67 @@ fn strip_quote_markers(line: &str) -> &str {
 }
 
 /// Removes inline markup: links and images become their text, `**`/`__` and code
-/// span backticks go; code span contents are kept verbatim.
+/// span backticks go; code span contents are kept verbatim, save that a MyST
+/// role's (``{ref}`Caching <caching>` ``) becomes the text it shows.
 fn clean_inline(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     // Odd pieces are inside backtick code spans.
-    for (i, piece) in line.split('`').enumerate() {
+    let pieces: Vec<&str> = line.split('`').collect();
+    let mut role: Option<&str> = None;
+    for (i, piece) in pieces.iter().enumerate() {
         if i % 2 == 1 {
-            out.push_str(piece);
+            match role.take() {
+                Some(name) => out.push_str(&role_text(name, piece)),
+                None => out.push_str(piece),
+            }
         } else {
-            out.push_str(&strip_links(piece).replace("**", "").replace("__", ""));
+            // A role name stands right before a code span that exists.
+            let named = (i + 1 < pieces.len()).then(|| role_name(piece)).flatten();
+            let text = match named {
+                Some((before, name)) => {
+                    role = Some(name);
+                    before
+                }
+                None => piece,
+            };
+            out.push_str(&strip_links(text).replace("**", "").replace("__", ""));
         }
     }
     out
+}
+
+/// `text` without the MyST role name it ends with, and the name: `see {ref}`
+/// gives `("see ", "ref")`.
+fn role_name(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_suffix('}')?;
+    let open = rest.rfind('{')?;
+    let name = &rest[open + 1..];
+    let named = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_:.+".contains(c));
+    named.then(|| (&text[..open], name))
+}
+
+/// The text a role with `content` shows, as Sphinx renders it: an explicit
+/// title (`Caching <caching>`), a PEP or RFC by its number, `~a.b.c` as `c`,
+/// else the content.
+fn role_text(name: &str, content: &str) -> String {
+    if let Some(title) = content
+        .strip_suffix('>')
+        .and_then(|c| c.rsplit_once(" <"))
+        .map(|(title, _)| title.trim())
+        .filter(|t| !t.is_empty())
+    {
+        return title.to_owned();
+    }
+    let target = content.strip_prefix('!').unwrap_or(content);
+    match (name, target.strip_prefix('~')) {
+        ("pep", _) => format!("PEP {target}"),
+        ("rfc", _) => format!("RFC {target}"),
+        (_, Some(path)) => path.rsplit('.').next().unwrap_or(path).to_owned(),
+        _ => target.to_owned(),
+    }
 }
 
 /// `[text](target)` gives `text`, `![alt](src)` gives `alt`, nested or not.
@@ -468,6 +686,33 @@ mod tests {
             "- [x] done [not a link] (paren)"
         );
         assert_eq!(clean_inline("unclosed [text](url"), "unclosed [text](url");
+    }
+
+    #[test]
+    fn myst_roles_show_their_text_and_directives_their_prose() {
+        assert_eq!(
+            clean_inline(
+                "The {ref}`pip cache <pip cache>` command, {pep}`440`, {pypi}`certifi`, \
+                 {py:func}`~os.path.join` and {doc}`../topics/caching`; `{not} a role`."
+            ),
+            "The pip cache command, PEP 440, certifi, join and ../topics/caching; {not} a role."
+        );
+        // An admonition's text is prose behind its label, with its options
+        // left out; a version note says its version even when empty; a
+        // toctree is navigation; nested fences and colon fences work; an
+        // unknown directive stays code.
+        let d = doc("# Caching\n\
+            ```{note}\n:class: small\nThe cache is on by default.\n```\n\
+            ```{versionadded} 20.1\n```\n\
+            ```{toctree}\n:hidden:\ncaching\n```\n\
+            ````{tab} Unix\nRun this:\n```bash\npip cache dir\n```\n````\n\
+            :::{warning}\nDo not share it.\n:::\n\
+            ```{pip-cli}\nin $ pip cache purge\n```\n");
+        assert_eq!(
+            d.sections[0].text,
+            "Caching\nNote: The cache is on by default.\nNew in version 20.1.\nRun this:\n    pip cache dir\n\
+             Warning: Do not share it.\n    in $ pip cache purge"
+        );
     }
 
     #[test]
