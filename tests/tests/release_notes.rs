@@ -277,3 +277,44 @@ fn a_changelog_with_undated_releases_answers_its_highest_version_for_latest() {
         "{cookies}"
     );
 }
+
+#[test]
+fn an_incremental_index_parses_again_what_a_changed_parser_config_reads() {
+    let (tmp, data, c) = indexed("release_notes/releases", "releases", 3);
+    let config = |extra: &str| {
+        write(
+            &c.join("corpus.toml"),
+            include_str!("../fixtures/release_notes/releases/corpus.toml")
+                .replace("product = \"Ferrule\"", extra),
+        )
+    };
+    let counts = |r: &serde_json::Value| {
+        (
+            r["files_changed"].as_u64(),
+            r["files_skipped"].as_u64(),
+            r["chunks_embedded"].as_u64(),
+        )
+    };
+    // A heading regex that finds the same releases: the file is parsed
+    // again, gives the same chunks, and keeps its vectors.
+    config(
+        "product = \"Ferrule\"\nheading = '^## \\[(?P<version>[^\\]]+)\\] - (?P<date>\\d{4}-\\d{2}-\\d{2})$'",
+    );
+    let same = index_report(tmp.path(), &c, &data);
+    assert_eq!(counts(&same), (Some(0), Some(1), Some(0)), "{same}");
+    // Another product name changes every title: the file is read anew.
+    config("product = \"Forge\"");
+    let renamed = index_report(tmp.path(), &c, &data);
+    assert_eq!(
+        (
+            renamed["files_changed"].as_u64(),
+            renamed["documents"].as_u64()
+        ),
+        (Some(1), Some(3)),
+        "{renamed}"
+    );
+    assert!(renamed["chunks_embedded"].as_u64() > Some(0), "{renamed}");
+    let server = serve(tmp.path(), &tmp.path().join("corpora"), &data);
+    let latest = ask(&server.base, "releases", "What is the latest version?");
+    assert_eq!(latest["citations"][0]["title"], "Forge 2.4.0", "{latest}");
+}

@@ -420,6 +420,9 @@ fn slot_of(
                 vectors: Some((r.vectors, r.sentences)),
             })
         }
+        // Reparsed, a file may give the chunks it gave before (a parser or
+        // its config changed in ways this file does not show): their vectors
+        // still hold.
         _ => (input.parse)()
             .and_then(|docs| {
                 let largest = largest_document(&docs);
@@ -448,8 +451,10 @@ fn slot_of(
                 modified: input.modified,
                 documents,
                 largest,
+                vectors: reusable
+                    .filter(|r| r.chunks == chunks)
+                    .map(|r| (r.vectors, r.sentences)),
                 chunks,
-                vectors: None,
             })
             .map_err(|e| (input.key, error_reason(&e))),
     }

@@ -163,7 +163,8 @@ pub struct Manifest {
 pub struct FileEntry {
     /// The input's key: path relative to the corpus, or record id.
     pub key: String,
-    /// sha256 of its content.
+    /// sha256 of its content; of a file's, with the fingerprint of the parser
+    /// that read it ([`Parser::fingerprint`](crate::ingest::Parser::fingerprint)).
     pub hash: String,
     /// Its chunks: ids `[first, end)`.
     pub chunks: (u64, u64),

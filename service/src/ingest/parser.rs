@@ -13,6 +13,10 @@ use crate::config::{Corpus, CORPUS_FILE};
 use crate::plugins::{self, Kind, Plugin, PluginDocument};
 use crate::Error;
 
+/// The built-in parsers' revision: raise the number when one of them reads
+/// some file differently, so that incremental builds parse files again.
+const BUILT_IN_PARSERS: &str = concat!(env!("CARGO_PKG_VERSION"), " revision 2");
+
 /// How one source's files are parsed. Cheap to clone.
 #[derive(Clone)]
 pub enum Parser {
@@ -55,6 +59,19 @@ impl Parser {
                 Ok(Parser::Plugin(Arc::new(loaded)))
             })
             .collect()
+    }
+
+    /// What reading a file depends on besides its bytes: the built-in parsers of
+    /// this build, or the plugin's component and its config. An incremental
+    /// build parses a file again when its parser's fingerprint changed.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Parser::BuiltIn => format!("built-in {BUILT_IN_PARSERS}"),
+            Parser::Plugin(loaded) => {
+                let (plugin, config) = loaded.as_ref();
+                format!("plugin {} {} {config}", plugin.name(), plugin.digest())
+            }
+        }
     }
 
     /// Parses one file, `rel_path` relative to the corpus folder.

@@ -266,6 +266,8 @@ impl WasiView for CallState {
 /// A loaded plugin: compiled, checked against its world, ready to call.
 pub struct Plugin {
     name: String,
+    /// sha256 of the component's bytes, hex.
+    digest: String,
     kind: Kind,
     limits: Limits,
     pre: Pre,
@@ -326,6 +328,7 @@ impl Plugin {
         let limits = limits.unwrap_or_else(|| kind.default_limits());
         Ok(Plugin {
             name: name.to_owned(),
+            digest: hex::encode(Sha256::digest(&bytes)),
             kind,
             limits,
             pre,
@@ -336,6 +339,11 @@ impl Plugin {
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// sha256 of the component's bytes, hex: which build of the plugin this is.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// The world it implements.

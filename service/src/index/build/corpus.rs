@@ -144,7 +144,9 @@ fn file_input(file: ingest::SourceFile, parser: Parser, limits: IngestLimits) ->
     let (abs, expected) = (file.abs_path.clone(), hash.clone());
     BuildInput {
         key,
-        hash,
+        // A file read by another parser, or with another config, is another
+        // input: its chunks may differ.
+        hash: sha256_hex(format!("{hash}\n{}", parser.fingerprint()).as_bytes()),
         modified: modified.map(nanos),
         max_chunks: limits.max_chunks_per_file,
         max_documents: limits.max_documents_per_file,
