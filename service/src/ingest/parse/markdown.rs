@@ -77,6 +77,9 @@ pub(super) fn parse(text: &str) -> Result<Parsed, String> {
             continue;
         }
         options = false;
+        if is_myst_target_or_comment(line) {
+            continue;
+        }
         if let Some((level, raw)) = atx_heading(line) {
             let heading = clean_inline(raw);
             if level == 1 && first_h1.is_none() && !heading.trim().is_empty() {
@@ -348,6 +351,16 @@ fn is_directive_option(line: &str) -> bool {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
+}
+
+/// A MyST target, `(wheel-caching)=`, or comment, `% a note to editors`:
+/// neither is text of the page.
+fn is_myst_target_or_comment(line: &str) -> bool {
+    let target = line
+        .strip_prefix('(')
+        .and_then(|rest| rest.trim_end().strip_suffix(")="))
+        .is_some_and(|label| !label.is_empty() && !label.contains(char::is_whitespace));
+    target || line == "%" || line.starts_with("% ")
 }
 
 impl Fence {
@@ -706,6 +719,7 @@ mod tests {
             ```{versionadded} 20.1\n```\n\
             ```{toctree}\n:hidden:\ncaching\n```\n\
             ````{tab} Unix\nRun this:\n```bash\npip cache dir\n```\n````\n\
+            (wheel-caching)=\n% Keep this short.\n\
             :::{warning}\nDo not share it.\n:::\n\
             ```{pip-cli}\nin $ pip cache purge\n```\n");
         assert_eq!(
