@@ -232,9 +232,12 @@ fn a_changelog_with_undated_releases_answers_its_highest_version_for_latest() {
     let ask = |q: &str| ask(&server.base, "undated", q);
     // The file's modification time is today: taken for the undated releases'
     // date, it would make each of them the newest.
+    // "what's new?" shares no word with the newest release's notes; asking
+    // for the newest release, and nothing else, it is answered from it.
     for q in [
         "What is the latest release?",
         "most recent version of tessel",
+        "what's new?",
     ] {
         let latest = ask(q);
         let first = &latest["citations"][0];

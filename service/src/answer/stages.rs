@@ -55,7 +55,10 @@ pub(super) struct Assessment<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Picked {
     /// It asks about the best-ranked release as a whole, naming it ("what's
-    /// new in 0.16.0") or the newest of the product ("what's new in restic").
+    /// new in 0.16.0") or asking for the newest ("what's new in restic",
+    /// "what is the latest release?"). The corpus holds that release, so the
+    /// question is answered from it, whatever the models make of its wording,
+    /// whose words the release's notes seldom share.
     Named,
     /// It names an older release of the corpus's and asks whether there is a
     /// newer one: "I'm on 0.18.1, anything newer?". Only this product has
@@ -114,7 +117,7 @@ impl Answerer {
         };
         let (confidence, verdict) = match (ranked.is_empty(), picked) {
             (true, _) => (0.0, Verdict::InsufficientEvidence),
-            (false, Some(Picked::Beyond)) => (calibration.decide(&signals).0, Verdict::Supported),
+            (false, Some(_)) => (calibration.decide(&signals).0, Verdict::Supported),
             (false, _) => calibration.decide(&signals),
         };
         let support = Support {
@@ -511,9 +514,10 @@ fn insufficient(corpus: &str, verdict: Verdict, scope: &str) -> String {
 
 /// How `question` picks `best`, the best-ranked chunk, when it does: `best` is
 /// a release, and the question asks about it as a whole, naming its version
-/// or asking for the newest (which the ranking put first) and naming the
-/// release's product; or it names an older release that `gen` holds and asks
-/// for a newer one.
+/// or asking for the newest (which the ranking put first), with no word but
+/// the release's title (its product) and words that ask about releases
+/// ("the latest release", not "the latest Ubuntu release"); or it names an
+/// older release that `gen` holds and asks for a newer one.
 fn picked_release(
     question: &str,
     gen: &crate::index::Generation,
@@ -528,15 +532,8 @@ fn picked_release(
         let older = gen.chunks.iter().any(|c| intent.names_release_of(c));
         return (newest && older).then_some(Picked::Beyond);
     }
-    let lower = question.to_lowercase();
-    let product = best.metadata.get("product").is_some_and(|p| {
-        let p = p.to_lowercase();
-        lower
-            .split(|ch: char| !ch.is_alphanumeric())
-            .any(|w| w == p)
-    });
     let picks = if intent.versions.is_empty() {
-        newest && product
+        newest
     } else {
         intent.names_release_of(best)
     };
