@@ -456,10 +456,52 @@ fn clean_inline(line: &str) -> String {
                 }
                 None => piece,
             };
-            out.push_str(&strip_links(text).replace("**", "").replace("__", ""));
+            out.push_str(&strip_emphasis(
+                &strip_links(text).replace("**", "").replace("__", ""),
+            ));
         }
     }
     out
+}
+
+/// `*word*` and `_word_` without their markers. A marker opens only after a
+/// non-word character and before a non-space, and closes after a non-space
+/// and before a non-word character, so `snake_case_name`, `2 * 3` and
+/// `*.md` keep theirs.
+fn strip_emphasis(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let word = |i: usize| chars.get(i).is_some_and(|c| c.is_alphanumeric());
+    let space = |i: usize| chars.get(i).is_none_or(|c| c.is_whitespace());
+    let mut drop = vec![false; chars.len()];
+    let mut i = 0;
+    while i < chars.len() {
+        let m = chars[i];
+        let opens = matches!(m, '*' | '_')
+            && (i == 0 || !(word(i - 1) || chars[i - 1] == m))
+            && !space(i + 1)
+            && chars.get(i + 1) != Some(&m);
+        let close = opens
+            .then(|| {
+                (i + 2..chars.len()).find(|&j| {
+                    chars[j] == m && !space(j - 1) && !word(j + 1) && chars.get(j + 1) != Some(&m)
+                })
+            })
+            .flatten();
+        match close {
+            Some(j) => {
+                drop[i] = true;
+                drop[j] = true;
+                i = j + 1;
+            }
+            None => i += 1,
+        }
+    }
+    chars
+        .iter()
+        .zip(drop)
+        .filter(|(_, d)| !d)
+        .map(|(c, _)| c)
+        .collect()
 }
 
 /// `text` without the MyST role name it ends with, and the name: `see {ref}`
@@ -699,6 +741,11 @@ mod tests {
             "- [x] done [not a link] (paren)"
         );
         assert_eq!(clean_inline("unclosed [text](url"), "unclosed [text](url");
+        assert_eq!(
+            clean_inline("loads _all_ files, *not* some, of snake_case_name and *.md at 2 * 3"),
+            "loads all files, not some, of snake_case_name and *.md at 2 * 3"
+        );
+        assert_eq!(clean_inline("- *item* one"), "- item one");
     }
 
     #[test]
