@@ -4,12 +4,13 @@
 # restic's docs (linked, never copied), the `rst` parser for the manual and
 # `release-notes` for the changelog, calibrated with `candor calibrate` on the
 # dev questions, then `candor eval answer` on them and, with the same
-# calibration, on a second set it was not calibrated on.
+# calibration, on held-out sets it was not calibrated on.
 #
-# Usage: service/scripts/restic-answers.sh [work-dir] [questions.jsonl] [second.jsonl]
+# Usage: service/scripts/restic-answers.sh [work-dir] [questions.jsonl] [held-out.jsonl ...]
 #   work-dir defaults to target/restic-answers; questions to the shared dev set;
-#   second to restic-second-set.jsonl beside this script (85 questions written
-#   from restic's docs without reading the dev set), "" for none.
+#   the held-out sets to restic-second-set.jsonl (85 questions) and
+#   restic-third-set.jsonl (115) beside this script, each written from
+#   restic's docs without reading the dev set.
 # Needs the release binary (`make build`), the plugins (`make plugins`) and the
 # shared reference data.
 set -euo pipefail
@@ -18,7 +19,11 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 data="${CANDOR_SHARED_DATA:-$root/../shared/data}"
 work="${1:-$root/target/restic-answers}"
 questions="${2:-$data/docs/restic/questions-dev.jsonl}"
-second="${3-$root/service/scripts/restic-second-set.jsonl}"
+shift $(($# < 2 ? $# : 2))
+held_out=("$@")
+if [ ${#held_out[@]} -eq 0 ]; then
+  held_out=("$root/service/scripts/restic-second-set.jsonl" "$root/service/scripts/restic-third-set.jsonl")
+fi
 candor="${CANDOR_BIN:-$root/target/release/candor}"
 [ -x "$candor" ] || { echo "missing $candor: run \`make build\` first" >&2; exit 1; }
 [ -f "$data/docs/restic/CHANGELOG.md" ] || { echo "missing restic's docs at $data/docs/restic" >&2; exit 1; }
@@ -92,11 +97,12 @@ split "$questions" "$work"
 "$candor" eval answer --corpus "$corpus" --data-dir "$work/data" \
   --in-scope "$work/in_scope.jsonl" --unanswerable "$work/unanswerable.jsonl" \
   --out-of-scope "$work/out_of_scope.jsonl"
-if [ -n "$second" ]; then
-  [ -f "$second" ] || { echo "missing $second" >&2; exit 1; }
-  split "$second" "$work/second"
-  echo "the second set ($(basename "$second")), same calibration:"
+for set in "${held_out[@]}"; do
+  [ -f "$set" ] || { echo "missing $set" >&2; exit 1; }
+  dir="$work/held-out/$(basename "$set" .jsonl)"
+  split "$set" "$dir"
+  echo "held out: $(basename "$set"), same calibration:"
   "$candor" eval answer --corpus "$corpus" --data-dir "$work/data" \
-    --in-scope "$work/second/in_scope.jsonl" --unanswerable "$work/second/unanswerable.jsonl" \
-    --out-of-scope "$work/second/out_of_scope.jsonl"
-fi
+    --in-scope "$dir/in_scope.jsonl" --unanswerable "$dir/unanswerable.jsonl" \
+    --out-of-scope "$dir/out_of_scope.jsonl"
+done
